@@ -1,0 +1,1 @@
+"""The floe engine runtime: what every built binary carries. Imports nothing above it."""

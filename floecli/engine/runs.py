@@ -1,0 +1,183 @@
+"""Pends and run records: the persisted shapes of runs, with Go-style JSON (floe-reference §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .config.model import Flow, flow_from_json
+from .events import NodeRef, RunRef
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+STATUS_PENDING = "pending"
+STATUS_RUNNING = "running"
+STATUS_GOOD = "good"
+STATUS_BAD = "bad"
+
+REASON_STOPPED = "stopped"
+REASON_INTERRUPTED = "interrupted"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def fmt_time(t: datetime | None) -> str:
+    return t.isoformat().replace("+00:00", "Z") if t else ZERO_TIME
+
+
+def parse_time(s: str | None) -> datetime | None:
+    if not s or s.startswith("0001-01-01"):
+        return None
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@dataclass
+class Pend:
+    """A run waiting for a host (floe-reference §3.2), with the reason it still waits."""
+
+    ref: RunRef
+    flow: Flow
+    triggered_node: NodeRef
+    opts: dict[str, Any] = field(default_factory=dict)
+    created: datetime | None = None
+    reason: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.ref.run_id
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Ref": self.ref.to_json(), "Flow": self.flow.to_json(),
+                "TriggeredNode": self.triggered_node.to_json(), "Opts": self.opts,
+                "Created": fmt_time(self.created), "Reason": self.reason}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Pend:
+        return cls(RunRef.from_json(d.get("Ref")), flow_from_json(d.get("Flow") or {}),
+                   NodeRef.from_json(d.get("TriggeredNode")), dict(d.get("Opts") or {}),
+                   parse_time(d.get("Created")), d.get("Reason", ""))
+
+
+@dataclass
+class ExecNode:
+    started: datetime | None = None
+    stopped: datetime | None = None
+    good: bool = False
+    status: int | None = None
+    logs: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Started": fmt_time(self.started), "Stopped": fmt_time(self.stopped),
+                "Good": self.good, "Status": self.status, "Opts": None, "Logs": self.logs}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ExecNode:
+        return cls(parse_time(d.get("Started")), parse_time(d.get("Stopped")),
+                   bool(d.get("Good")), d.get("Status"), list(d.get("Logs") or []))
+
+
+@dataclass
+class MergeNode:
+    waits: dict[str, bool] = field(default_factory=dict)
+    started: datetime | None = None
+    stopped: datetime | None = None
+    opts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Waits": self.waits, "Started": fmt_time(self.started),
+                "Stopped": fmt_time(self.stopped), "Opts": self.opts}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> MergeNode:
+        return cls(dict(d.get("Waits") or {}), parse_time(d.get("Started")),
+                   parse_time(d.get("Stopped")), dict(d.get("Opts") or {}))
+
+
+@dataclass
+class DataNode:
+    enabled: bool = False
+    started: datetime | None = None
+    stopped: datetime | None = None
+    opts: dict[str, Any] = field(default_factory=dict)
+    submissions: list[dict[str, Any]] = field(default_factory=list)  # audit: who, when, what
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Enabled": self.enabled, "Started": fmt_time(self.started),
+                "Stopped": fmt_time(self.stopped), "Opts": self.opts,
+                "Submissions": self.submissions}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DataNode:
+        return cls(bool(d.get("Enabled")), parse_time(d.get("Started")),
+                   parse_time(d.get("Stopped")), dict(d.get("Opts") or {}),
+                   list(d.get("Submissions") or []))
+
+
+@dataclass
+class RunRecord:
+    """A run that has started on a host (floe-reference §3.7) plus why it ended."""
+
+    ref: RunRef
+    flow: Flow
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    ended: bool = False
+    good: bool = False
+    reason: str = ""
+    trigger: NodeRef = NodeRef()
+    trigger_opts: dict[str, Any] = field(default_factory=dict)
+    exec_nodes: dict[str, ExecNode] = field(default_factory=dict)
+    merge_nodes: dict[str, MergeNode] = field(default_factory=dict)
+    data_nodes: dict[str, DataNode] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.ref.run_id
+
+    @property
+    def status(self) -> str:
+        if self.ended:
+            return STATUS_GOOD if self.good else STATUS_BAD
+        return STATUS_RUNNING if self.start_time else STATUS_PENDING
+
+    def summary(self) -> dict[str, Any]:
+        return {"Ref": self.ref.to_json(), "ExecHost": self.ref.exec_host,
+                "Status": self.status, "StartTime": fmt_time(self.start_time),
+                "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
+                "Reason": self.reason}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "Ref": self.ref.to_json(), "Flow": self.flow.to_json(),
+            "ExecHost": self.ref.exec_host, "StartTime": fmt_time(self.start_time),
+            "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
+            "Reason": self.reason, "Trigger": self.trigger.to_json(),
+            "TriggerOpts": self.trigger_opts,
+            "ExecNodes": {k: v.to_json() for k, v in self.exec_nodes.items()},
+            "MergeNodes": {k: v.to_json() for k, v in self.merge_nodes.items()},
+            "DataNodes": {k: v.to_json() for k, v in self.data_nodes.items()},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> RunRecord:
+        return cls(
+            ref=RunRef.from_json(d.get("Ref")), flow=flow_from_json(d.get("Flow") or {}),
+            start_time=parse_time(d.get("StartTime")), end_time=parse_time(d.get("EndTime")),
+            ended=bool(d.get("Ended")), good=bool(d.get("Good")), reason=d.get("Reason", ""),
+            trigger=NodeRef.from_json(d.get("Trigger")),
+            trigger_opts=dict(d.get("TriggerOpts") or {}),
+            exec_nodes={k: ExecNode.from_json(v) for k, v in (d.get("ExecNodes") or {}).items()},
+            merge_nodes={k: MergeNode.from_json(v)
+                         for k, v in (d.get("MergeNodes") or {}).items()},
+            data_nodes={k: DataNode.from_json(v) for k, v in (d.get("DataNodes") or {}).items()},
+        )
+
+
+def pend_summary(p: Pend) -> dict[str, Any]:
+    """A pending run as a summary row: status `pending` and the reason it waits."""
+    return {"Ref": p.ref.to_json(), "ExecHost": "", "Status": STATUS_PENDING,
+            "StartTime": ZERO_TIME, "EndTime": ZERO_TIME, "Ended": False, "Good": False,
+            "Reason": p.reason, "Created": fmt_time(p.created)}

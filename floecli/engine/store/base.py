@@ -1,0 +1,77 @@
+"""The run store interface: everything about runs that outlives the engine process."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..runs import Pend, RunRecord
+
+
+@dataclass
+class StoreState:
+    """What the hub reloads at start-up."""
+
+    counter: int = 0
+    pends: list[Pend] = field(default_factory=list)
+    active: list[RunRecord] = field(default_factory=list)
+
+
+class RunStore(ABC):
+    """Writes are fire-and-forget and applied in call order; reads are awaited and see every
+    write made before them. Appending a log line is O(1): no method rewrites a run's logs
+    or a whole list of runs."""
+
+    @abstractmethod
+    def open(self) -> StoreState:
+        """Open (creating if needed) and return the persisted counter, pends and active runs."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Apply every queued write, then release the store."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Return once every write made so far is durable."""
+
+    # pending runs
+    @abstractmethod
+    def add_pend(self, pend: Pend, counter: int) -> None: ...
+
+    @abstractmethod
+    def remove_pend(self, run_id: str) -> None: ...
+
+    # started runs
+    @abstractmethod
+    def save_run(self, run: RunRecord) -> None:
+        """Insert or update an active run's record (its node states; logs are separate)."""
+
+    @abstractmethod
+    def append_log(self, run_id: str, node_id: str, line: str) -> None: ...
+
+    @abstractmethod
+    def archive_run(self, run: RunRecord) -> None:
+        """Record the run as ended (moved from active to archive)."""
+
+    @abstractmethod
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        """A started run (active or archived) with every node's logs, or None."""
+
+    @abstractmethod
+    async def list_runs(self, flow_id: str | None = None, limit: int = 0) -> list[RunRecord]:
+        """Started runs, newest first, without logs; `limit` 0 means all."""
+
+    @abstractmethod
+    async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
+        """Every log line of a run, per node (or of one node)."""
+
+    # small documents: git refs seen by poll-git, sessions, ...
+    @abstractmethod
+    async def get(self, key: str) -> Any | None: ...
+
+    @abstractmethod
+    def put(self, key: str, value: Any) -> None: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
