@@ -1,0 +1,52 @@
+"""The `exec` task: a command or bash script in the workspace (floe-reference §7.1)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from floecli.engine.nodes import BaseTask, TaskContext, get_opt
+
+
+class Exec(BaseTask):
+    async def run(self, ctx: TaskContext) -> int:
+        command, args = build_command(ctx.opts)
+        args = [ctx.expand(a) for a in args]
+        command = find_command(ctx.expand_ws(command), ctx.env)
+        sub_dir = str(get_opt(ctx.opts, "sub-dir", "") or "")
+        cwd = ctx.workspace / sub_dir if sub_dir else ctx.workspace
+        cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ctx.log(f"in dir: {cwd}")
+        ctx.log(" ".join([command, *args]))
+        ctx.log("")
+        status = await ctx.exec([command, *args], cwd=cwd)
+        if status != 0:
+            ctx.log("")
+            ctx.log(f"exited with status: {status}")
+        return status
+
+
+def build_command(opts: Mapping[str, object]) -> tuple[str, list[str]]:
+    """`cmd` runs directly, `shell` through `bash -c`; without `args` the string is split on
+    single spaces (no quote handling), exactly as the reference does."""
+    cmd = str(get_opt(opts, "cmd", "") or "")
+    shell = str(get_opt(opts, "shell", "") or "")
+    args = [str(a) for a in get_opt(opts, "args", None) or []]
+    command = cmd or shell
+    if not args:
+        command, *args = command.split(" ")
+    if not cmd:
+        return "bash", ["-c", " ".join([command, *args])]
+    return command, args
+
+
+def find_command(command: str, env: Mapping[str, str]) -> str:
+    """Look a bare command up in the task env's PATH, when the task sets one."""
+    path = env.get("PATH")
+    if not path or "/" in command:
+        return command
+    for d in path.split(os.pathsep):
+        candidate = os.path.join(d, command)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return command

@@ -1,0 +1,43 @@
+"""The `floe` entry point: answers --version and seed-style engine flags before importing
+typer, then hands everything else to the lazily built command table."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+# verb -> module under floecli.cli.commands defining `register(app)`; imported only when used
+COMMANDS = {
+    "validate": "validate",
+    "run": "run",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["--version"], ["-V"]):
+        from floecli import __version__
+
+        print(f"floe version {__version__}")
+        return 0
+    if args and _is_seed_flag(args[0]):
+        # `floe -tags=linux -admin=123 ...`: the original engine's command line
+        from floecli.engine.main import main as engine_main
+
+        return engine_main(args)
+    from .app import build_app
+
+    app = build_app(COMMANDS, args[:1])
+    try:
+        app(args=args, prog_name="floe", standalone_mode=True)
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    return 0
+
+
+def _is_seed_flag(arg: str) -> bool:
+    return arg.startswith("-") and not arg.startswith("--") and arg not in ("-h", "-V")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

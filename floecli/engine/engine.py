@@ -1,0 +1,88 @@
+"""An engine instance: config, store, registry and hub assembled, started and stopped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config.expand import expand_path
+from .config.loader import load_app, parse_app
+from .config.model import AppConfig
+from .errors import ConfigError
+from .events import EventQueue
+from .hub import Hub
+from .nodes.registry import Registry
+from .store import make_store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIGS = ("app.json", "config.yml", "default.yml")
+
+
+@dataclass
+class EngineOptions:
+    conf: str = ""
+    host_name: str = "h1"
+    tags: tuple[str, ...] = ("master",)
+    root: str = ""  # overrides common.workspace-root
+    vendor: tuple[Path, ...] = ()
+    embedded_app: str = ""  # app document text frozen into a built binary
+
+
+def find_config(conf: str, cwd: Path | None = None) -> Path:
+    cwd = cwd or Path.cwd()
+    if conf:
+        return cwd / conf
+    for name in DEFAULT_CONFIGS:
+        if (cwd / name).is_file():
+            return cwd / name
+    raise ConfigError(f"no config file: give -conf=FILE, or put one of "
+                      f"{', '.join(DEFAULT_CONFIGS)} in {cwd}")
+
+
+def load_engine_config(opts: EngineOptions, registry: Registry) -> AppConfig:
+    if opts.embedded_app and not opts.conf:
+        return parse_app(opts.embedded_app, "<embedded app.json>", registry.catalog())
+    return load_app(find_config(opts.conf), registry.catalog())
+
+
+class Engine:
+    """start() → the hub routes events; stop() → runs in flight recorded, store closed."""
+
+    def __init__(self, opts: EngineOptions, *, registry: Registry | None = None,
+                 config: AppConfig | None = None) -> None:
+        self.opts = opts
+        self.registry = registry or Registry.discover(opts.vendor)
+        self.config = config or load_engine_config(opts, self.registry)
+        common = self.config.common
+        try:
+            root = expand_path(opts.root or common.workspace_root)
+            store_root = expand_path(opts.root or common.effective_store_root)
+        except ValueError as e:
+            raise ConfigError(f"common.workspace-root: {e}") from None
+        self.workspace_root = Path(root).resolve()
+        self.store = make_store(common.store_type, Path(store_root).resolve())
+        self.queue = EventQueue()
+        self.hub = Hub(self.config, self.store, self.registry,
+                       workspace_root=self.workspace_root, host_id=opts.host_name,
+                       tags=opts.tags, queue=self.queue)
+
+    async def start(self) -> None:
+        await self.hub.start()
+        log.info("engine %s started: %d flows, workspace root %s", self.opts.host_name,
+                 len(self.config.flows), self.workspace_root)
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+
+
+def split_tags(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def options_from(conf: str = "", host_name: str = "h1", tags: str = "master", root: str = "",
+                 vendor: Sequence[Path] = ()) -> EngineOptions:
+    return EngineOptions(conf=conf, host_name=host_name, tags=split_tags(tags), root=root,
+                         vendor=tuple(vendor))

@@ -1,0 +1,66 @@
+"""The TaskContext the hub gives one execution of a task node."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config.expand import expand_value, expand_ws
+from .process import ProcessGroup
+
+
+class RunTaskContext:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        opts: Mapping[str, Any],
+        input: Mapping[str, Any],
+        workspace: Path,
+        env: Mapping[str, str],
+        on_line: Callable[[str], None],
+        group: ProcessGroup,
+    ) -> None:
+        self.node_id = node_id
+        self.opts = opts
+        self.input = input
+        self.workspace = workspace
+        self.env = env
+        self.outputs: dict[str, Any] = {}
+        self._on_line = on_line
+        self._group = group
+        # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2).
+        self._lookup = {**os.environ, **env}
+
+    def log(self, line: str) -> None:
+        self._on_line(line)
+
+    def output(self, **opts: Any) -> None:
+        self.outputs.update(opts)
+
+    def expand(self, value: str) -> str:
+        return expand_value(value, str(self.workspace), self._lookup)
+
+    def expand_ws(self, value: str) -> str:
+        return expand_ws(value, str(self.workspace), self._lookup)
+
+    async def exec(self, argv: Sequence[str], *, cwd: Path | None = None) -> int:
+        env = {**os.environ, **self.env}
+        return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
+                                     on_line=self._on_line)
+
+
+def task_env(entries: Sequence[str], workspace: Path) -> dict[str, str]:
+    """The task env as a mapping: each `K=V` expanded (§1.9.2), later entries win, FLOEWS
+    last. `$VAR` in an entry sees the entries before it and then the engine's env."""
+    env: dict[str, str] = {}
+    ws = str(workspace)
+    for entry in entries:
+        expanded = expand_value(str(entry), ws, {**os.environ, **env})
+        key, sep, value = expanded.partition("=")
+        if sep and key:
+            env[key] = value
+    env["FLOEWS"] = ws
+    return env

@@ -1,0 +1,107 @@
+"""Child processes in their own process groups: spawn, stream lines, kill the whole group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 64 * 1024  # longer lines are split, never allowed to stall the reader
+READ_CHUNK = 64 * 1024
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+class ProcessGroup:
+    """The processes one task started, so a stop or timeout can kill all of them."""
+
+    def __init__(self) -> None:
+        self._procs: set[asyncio.subprocess.Process] = set()
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None,
+        env: Mapping[str, str],
+        on_line: Callable[[str], None],
+    ) -> int:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True)
+        except OSError as e:
+            # The reference reports a start failure as output plus status 1.
+            on_line(start_error(argv[0] if argv else "", e))
+            on_line("")
+            return 1
+        self._procs.add(proc)
+        try:
+            assert proc.stdout is not None
+            await read_lines(proc.stdout, on_line)
+            status = await proc.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(self._kill(proc))
+            raise
+        finally:
+            self._procs.discard(proc)
+        return status if status >= 0 else -1
+
+    async def kill_all(self) -> None:
+        await asyncio.gather(*(self._kill(p) for p in list(self._procs)))
+
+    @staticmethod
+    async def _kill(proc: asyncio.subprocess.Process) -> None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), KILL_GRACE)
+        except TimeoutError:
+            pass
+        # whatever is left of the group, the leader's children included
+        _signal_group(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> None:
+    """Feed each line (newline stripped) to on_line; lines over MAX_LINE are split."""
+    buf = b""
+    while True:
+        chunk = await stream.read(READ_CHUNK)
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            _emit(line, on_line)
+        while len(buf) > MAX_LINE:
+            log.warning("output line longer than %d bytes split", MAX_LINE)
+            _emit(buf[:MAX_LINE], on_line)
+            buf = buf[MAX_LINE:]
+    if buf:
+        _emit(buf, on_line)
+
+
+def _emit(raw: bytes, on_line: Callable[[str], None]) -> None:
+    text = raw.decode("utf-8", errors="replace")
+    if text.endswith("\r"):
+        text = text[:-1]
+    on_line(text)
+
+
+def start_error(command: str, e: OSError) -> str:
+    if isinstance(e, FileNotFoundError):
+        return f'exec: "{command}": executable file not found in $PATH'
+    if isinstance(e, PermissionError):
+        return f'exec: "{command}": permission denied'
+    return f'exec: "{command}": {e.strerror or e}'

@@ -1,0 +1,20 @@
+"""Per-run workspaces: `<root>/spaces/<flow>/ws/<run>` or `.../ws/single` (floe-reference §3.5)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..runs import Pend
+
+
+def workspace_path(root: Path, pend: Pend) -> Path:
+    leaf = "single" if pend.flow.reuse_space else pend.run_id
+    return root / "spaces" / pend.flow.id / "ws" / leaf
+
+
+def prepare_workspace(path: Path, *, reuse: bool) -> None:
+    """A fresh workspace starts empty; a reused one keeps its files (DECISIONS §2)."""
+    if not reuse and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)

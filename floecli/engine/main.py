@@ -1,0 +1,112 @@
+"""The engine's own command line: Go-style seed flags (floe-reference §6.9), run until a signal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .engine import Engine, options_from
+from .errors import ConfigError, FloeError
+from .events import SYS_END_ALL, SYS_STATE, Event, FlowRef
+
+log = logging.getLogger("floe")
+
+EXIT_BAD_CONFIG = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # bad flags exit 2 with the reason, as Go's flag
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_CONFIG, f"Error parsing flags: {message}\n")
+
+
+def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description="Run a floe engine host.", allow_abbrev=False)
+    add = p.add_argument
+    add("-conf", default="", help="config file (default: ./app.json, ./config.yml, ./default.yml)")
+    add("-host_name", default="h1", help="this host's id, used in run ids (default h1)")
+    add("-admin", default="", help="admin token: API bearer and the secret shared by hosts")
+    add("-tags", default="master", help="comma-separated host tags (default master)")
+    add("-pub_bind", default=":443", help="public listen address")
+    add("-pub_cert", default="", help="TLS certificate for the public listener")
+    add("-pub_key", default="", help="TLS key for the public listener")
+    add("-prv_bind", default="", help="optional private listen address")
+    add("-prv_cert", default="", help="TLS certificate for the private listener")
+    add("-prv_key", default="", help="TLS key for the private listener")
+    add("-dev", action="store_true", help="serve web assets from ./webapp")
+    add("-root", default="", help="workspace and store root (overrides common.workspace-root)")
+    add("-tester_port", default="", help="port of the flow tester listener")
+    add("-start", default="", metavar="FLOW",
+        help="start a run of FLOW through its data trigger once the engine is up")
+    add("-once", action="store_true", help="with -start: exit when that run ends (status 0 if "
+        "good, 1 if bad)")
+    add("-events", action="store_true", help="print every event as a JSON line on stdout")
+    add("-vendor", action="append", default=[], help=argparse.SUPPRESS)
+    add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
+         vendor: Sequence[Path] = ()) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    opts = options_from(args.conf, args.host_name, args.tags, args.root,
+                        [*vendor, *map(Path, args.vendor)])
+    opts.embedded_app = embedded_app
+    try:
+        return asyncio.run(_serve(args, opts))
+    except ConfigError as e:
+        print(f"Error loading config: {e}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except FloeError as e:
+        print(f"Error starting engine: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(args: argparse.Namespace, opts: object) -> int:
+    engine = Engine(opts)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    result: dict[str, bool] = {}
+    watched: set[str] = set()
+
+    def observe(event: Event) -> None:
+        if args.events:
+            print(json.dumps(event.to_json()), flush=True)
+        if (args.start and not watched and event.tag == SYS_STATE
+                and event.opts.get("action") == "add-pend"
+                and event.run_ref.flow_ref.id == args.start):
+            watched.add(event.run_ref.run_id)  # the run -start began
+        if args.once and event.tag == SYS_END_ALL and event.run_ref.run_id in watched:
+            result["good"] = event.good
+            stop.set()
+
+    engine.queue.subscribe(observe)
+    await engine.start()
+    if args.start:
+        flow = engine.config.latest_flow(args.start)
+        if flow is None:
+            await engine.stop()
+            raise ConfigError(f"-start: no flow {args.start!r} in {engine.config.source}")
+        engine.hub.push_data(FlowRef(flow.id, flow.ver), "", "", {})
+    await stop.wait()
+    await engine.stop()
+    if args.once:
+        return 0 if result.get("good") else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

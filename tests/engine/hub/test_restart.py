@@ -1,0 +1,123 @@
+"""Restarts with the SQLite store lose no pend and leave no run `running` (DECISIONS §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from conftest import EngineHarness, make_engine  # type: ignore[import-not-found]
+
+APP = """
+common:
+  store-type: local
+flows:
+  - id: gpu-job
+    ver: 1
+    host-tags: [gpu]
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "echo on gpu"}}
+      - {name: done, listen: task.work.good, type: end}
+  - id: long
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: wait, listen: trigger.good, type: exec,
+         opts: {shell: "echo $$ > pid.txt; echo started; sleep 60"}}
+"""
+
+
+async def test_graceful_restart_resumes_pends(tmp_path):
+    first = EngineHarness(make_engine(tmp_path, APP, tags=("linux",)))
+    await first.engine.start()
+    run = await first.start_run("gpu-job", {"ref": "v1"})
+    assert [p.run_id for p in first.hub.pends] == [run]
+    await first.engine.stop()
+    assert (tmp_path / "root" / "store" / "floe.db").is_file()
+
+    second = EngineHarness(make_engine(tmp_path, APP, tags=("gpu",)))
+    await second.engine.start()
+    try:
+        end = await second.wait_tag("sys.end.all", run)
+        assert end.good
+        tg = next(e for e in second.events if e.tag == "trigger.good")
+        assert tg.opts == {"ref": "v1"}
+        # the counter survived too: the next run does not reuse h1-1
+        assert await second.start_run("gpu-job") == "h1-2"
+    finally:
+        await second.engine.stop()
+
+
+async def test_stopping_the_engine_archives_active_runs_as_interrupted(tmp_path):
+    h = EngineHarness(make_engine(tmp_path, APP))
+    await h.engine.start()
+    run = await h.start_run("long")
+    await h.wait_for(lambda e: e.opts.get("update") == "started")
+    ws = h.hub.active[run].workspace
+    pid = int((ws / "pid.txt").read_text())
+    await h.engine.stop()
+    assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
+    again = EngineHarness(make_engine(tmp_path, APP))
+    await again.engine.start()
+    try:
+        record = await again.hub.find_run("long", run)
+        assert (record.status, record.reason) == ("bad", "interrupted")
+        assert "started" in record.exec_nodes["wait"].logs
+    finally:
+        await again.engine.stop()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+async def test_crashed_engine_leaves_no_run_running(tmp_path):
+    conf = tmp_path / "app.yml"
+    conf.write_text(textwrap.dedent(APP))
+    root = tmp_path / "root"
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "floecli.engine", f"-conf={conf}", f"-root={root}",
+         "-tags=linux", "-start=long", "-events"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path)
+    run = ""
+    try:
+        assert engine.stdout is not None
+        deadline = time.monotonic() + 30
+        for line in engine.stdout:
+            event = json.loads(line)
+            if event["Tag"] == "sys.node.update" and event["Opts"]["update"] == "started":
+                run = f'{event["RunRef"]["Run"]["HostID"]}-{event["RunRef"]["Run"]["ID"]}'
+                break
+            assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.3)  # let the store's writer commit the log line
+        engine.send_signal(signal.SIGKILL)
+        engine.wait(10)
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+    ws = root / "spaces" / "long" / "ws" / run
+    # a crashed engine cannot kill its children: do it for the test's sake
+    os.killpg(int((ws / "pid.txt").read_text()), signal.SIGKILL)
+
+    h = EngineHarness(make_engine(tmp_path, APP))
+    await h.engine.start()
+    try:
+        assert not h.hub.active
+        record = await h.hub.find_run("long", run)
+        assert (record.status, record.reason) == ("bad", "interrupted")
+        assert record.ended and record.end_time is not None
+        assert "started" in record.exec_nodes["wait"].logs
+        summaries = await h.hub.run_summaries("long")
+        assert [s["Status"] for s in summaries["Archive"]] == ["bad"]
+        assert summaries["Active"] == []
+    finally:
+        await h.engine.stop()
