@@ -39,7 +39,7 @@ def chain_app(store: str) -> str:
     tasks = []
     for i in range(CHAIN):
         listen = "trigger.good" if i == 0 else f"task.t{i - 1}.good"
-        tasks.append(f"      - {{id: t{i}, listen: {listen}, type: exec, opts: {{cmd: true}}}}")
+        tasks.append(f"      - {{id: t{i}, listen: {listen}, type: exec, opts: {{cmd: \"true\"}}}}")
     tasks.append(f"      - {{id: done, listen: task.t{CHAIN - 1}.good, type: end}}")
     return (f"common:\n  store-type: {store}\nflows:\n  - id: chain\n    ver: 1\n"
             "    triggers: [{id: start, type: data}]\n    tasks:\n" + "\n".join(tasks) + "\n")

@@ -69,9 +69,10 @@ class ExecNode:
     status: int | None = None
     logs: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, logs: bool = True) -> dict[str, Any]:
         return {"Started": fmt_time(self.started), "Stopped": fmt_time(self.stopped),
-                "Good": self.good, "Status": self.status, "Opts": None, "Logs": self.logs}
+                "Good": self.good, "Status": self.status, "Opts": None,
+                "Logs": list(self.logs) if logs else []}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ExecNode:
@@ -127,7 +128,7 @@ class RunRecord:
     ended: bool = False
     good: bool = False
     reason: str = ""
-    trigger: NodeRef = NodeRef()
+    trigger: NodeRef = field(default_factory=NodeRef)
     trigger_opts: dict[str, Any] = field(default_factory=dict)
     exec_nodes: dict[str, ExecNode] = field(default_factory=dict)
     merge_nodes: dict[str, MergeNode] = field(default_factory=dict)
@@ -149,14 +150,15 @@ class RunRecord:
                 "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
                 "Reason": self.reason}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, logs: bool = True) -> dict[str, Any]:
+        """Go-style JSON; `logs=False` leaves node logs out (stores keep them apart)."""
         return {
             "Ref": self.ref.to_json(), "Flow": self.flow.to_json(),
             "ExecHost": self.ref.exec_host, "StartTime": fmt_time(self.start_time),
             "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
             "Reason": self.reason, "Trigger": self.trigger.to_json(),
             "TriggerOpts": self.trigger_opts,
-            "ExecNodes": {k: v.to_json() for k, v in self.exec_nodes.items()},
+            "ExecNodes": {k: v.to_json(logs=logs) for k, v in self.exec_nodes.items()},
             "MergeNodes": {k: v.to_json() for k, v in self.merge_nodes.items()},
             "DataNodes": {k: v.to_json() for k, v in self.data_nodes.items()},
         }

@@ -4,7 +4,6 @@ and ends them. Everything here runs on the engine's one asyncio loop."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -107,6 +106,7 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         self._dispatch_lock = asyncio.Lock()
         self._stopped = False
+        self._dirty: dict[str, ActiveRun] = {}
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -126,6 +126,7 @@ class Hub:
         self.queue.subscribe(self._on_event)
         self._spawn(self._consume(), "event router")
         self._spawn(self._dispatcher(), "dispatcher")
+        self._spawn(self._sweeper(), "sweeper")
         self._start_triggers()
         self._wake.set()
 
@@ -276,10 +277,15 @@ class Hub:
 
     async def _dispatcher(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.sweep_interval)
+            await self._wake.wait()
             self._wake.clear()
             await self.dispatch()
+
+    async def _sweeper(self) -> None:
+        # A safety net only: every change that can unblock a pend wakes the dispatcher.
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            self._wake.set()
 
     async def dispatch(self) -> None:
         """Start every pend that can start now; note for the others why they wait."""
@@ -365,7 +371,7 @@ class Hub:
         self.publish(Event(ref, SYS_NODE_START, source))
         rec = run.record.exec_nodes.setdefault(node.id, ExecNode())
         rec.started, rec.stopped = now(), None
-        self.store.save_run(run.record)
+        self._save(run)
         ctx = self._context(run, node, event, ProcessGroup())
         timeout = get_opt(node.opts, "timeout")
         error: Exception | None = None
@@ -393,7 +399,7 @@ class Hub:
                                    ignore_fail=node.ignore_fail, use_status=node.use_status)
         rec = run.record.exec_nodes.setdefault(node.id, ExecNode())
         rec.stopped, rec.good, rec.status = now(), good, status
-        self.store.save_run(run.record)
+        self._save(run)
         return Event(run.record.ref, tag, NodeRef(CLASS_TASK, node.id), good, outputs or {})
 
     async def _perform_data(self, run: ActiveRun, node: Node, cls: type,
@@ -410,7 +416,7 @@ class Hub:
         rec.enabled = status == NEEDS_INPUT
         if not rec.enabled:
             rec.stopped = now()
-        self.store.save_run(run.record)
+        self._save(run)
         ref, source = run.record.ref, NodeRef(CLASS_TASK, node.id)
         if rec.enabled:
             self.publish(Event(ref, SYS_DATA_REQUIRED, source, True, dict(ctx.outputs)))
@@ -434,6 +440,18 @@ class Hub:
             run.record.exec_nodes.setdefault(node_id, ExecNode()).logs.append(line)
             self.store.append_log(run.run_id, node_id, line)
 
+    def _save(self, run: ActiveRun) -> None:
+        """Saves of one run within one loop turn become one write."""
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush_saves)
+        self._dirty[run.run_id] = run
+
+    def _flush_saves(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for run in dirty.values():
+            if not run.record.ended:
+                self.store.save_run(run.record)
+
     # ---- merges and data --------------------------------------------------------------
 
     def _merge(self, run: ActiveRun, node: Node, event: Event) -> None:
@@ -444,7 +462,7 @@ class Hub:
                  or (node.type == "all" and len(rec.waits) == len(set(node.wait))))
         if fired:
             rec.stopped = now()
-        self.store.save_run(run.record)
+        self._save(run)
         ref, source = run.record.ref, NodeRef(CLASS_MERGE, node.id)
         self.publish(Event(ref, SYS_NODE_UPDATE, source, False, {"waits": dict(rec.waits)}))
         if fired:

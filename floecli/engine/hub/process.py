@@ -59,10 +59,8 @@ class ProcessGroup:
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), KILL_GRACE)
-        except TimeoutError:
-            pass
         # whatever is left of the group, the leader's children included
         _signal_group(proc.pid, signal.SIGKILL)
         await proc.wait()

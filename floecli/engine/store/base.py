@@ -21,11 +21,16 @@ class StoreState:
 class RunStore(ABC):
     """Writes are fire-and-forget and applied in call order; reads are awaited and see every
     write made before them. Appending a log line is O(1): no method rewrites a run's logs
-    or a whole list of runs."""
+    or a whole list of runs.
+
+    A write captures its arguments when called: mutating a record afterwards does not change
+    what is stored, and every read returns fresh objects. Run records are kept without their
+    logs; the lines given to `append_log` are the logs `load_run` and `open` re-attach."""
 
     @abstractmethod
     def open(self) -> StoreState:
-        """Open (creating if needed) and return the persisted counter, pends and active runs."""
+        """Open (creating if needed) and return the persisted counter, pends (in creation
+        order) and active runs (with their logs). Raises StoreError when it cannot."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -45,14 +50,16 @@ class RunStore(ABC):
     # started runs
     @abstractmethod
     def save_run(self, run: RunRecord) -> None:
-        """Insert or update an active run's record (its node states; logs are separate)."""
+        """Insert or update an active run's record (its node states; logs are separate).
+        Ignored once the run is archived, so a late save cannot revive an ended run."""
 
     @abstractmethod
     def append_log(self, run_id: str, node_id: str, line: str) -> None: ...
 
     @abstractmethod
     def archive_run(self, run: RunRecord) -> None:
-        """Record the run as ended (moved from active to archive)."""
+        """Record the run as ended (moved from active to archive, or straight into the
+        archive for a pend that never started)."""
 
     @abstractmethod
     async def load_run(self, run_id: str) -> RunRecord | None:
@@ -60,18 +67,22 @@ class RunStore(ABC):
 
     @abstractmethod
     async def list_runs(self, flow_id: str | None = None, limit: int = 0) -> list[RunRecord]:
-        """Started runs, newest first, without logs; `limit` 0 means all."""
+        """Started runs (active and archived), newest start first (a run that never started
+        sits at its end time), without logs; `limit` 0 means all."""
 
     @abstractmethod
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
-        """Every log line of a run, per node (or of one node)."""
+        """Every log line of a run, per node (or of one node), nodes in order of their first
+        line; a node without lines is absent."""
 
     # small documents: git refs seen by poll-git, sessions, ...
     @abstractmethod
-    async def get(self, key: str) -> Any | None: ...
+    async def get(self, key: str) -> Any | None:
+        """The document stored under `key`, or None when there is none."""
 
     @abstractmethod
-    def put(self, key: str, value: Any) -> None: ...
+    def put(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value (a TypeError otherwise, raised at the call)."""
 
     @abstractmethod
     def delete(self, key: str) -> None: ...

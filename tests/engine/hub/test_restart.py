@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from conftest import EngineHarness, make_engine  # type: ignore[import-not-found]
+from harness import EngineHarness, make_engine
 
 APP = """
 common:
@@ -29,19 +29,26 @@ flows:
     triggers: [{name: start, type: data}]
     tasks:
       - {name: wait, listen: trigger.good, type: exec,
-         opts: {shell: "echo $$ > pid.txt; echo started; sleep 60"}}
+         opts: {cmd: "bash SCRIPT"}}
 """
+SCRIPT = "echo $$ > pid.txt; echo started; sleep 60\n"
+
+
+def app(tmp_path: Path) -> str:
+    # floe expands `$NAME` in task values, so the script that needs `$$` lives in a file
+    (tmp_path / "long.sh").write_text(SCRIPT)
+    return APP.replace("SCRIPT", str(tmp_path / "long.sh"))
 
 
 async def test_graceful_restart_resumes_pends(tmp_path):
-    first = EngineHarness(make_engine(tmp_path, APP, tags=("linux",)))
+    first = EngineHarness(make_engine(tmp_path, app(tmp_path), tags=("linux",)))
     await first.engine.start()
     run = await first.start_run("gpu-job", {"ref": "v1"})
     assert [p.run_id for p in first.hub.pends] == [run]
     await first.engine.stop()
     assert (tmp_path / "root" / "store" / "floe.db").is_file()
 
-    second = EngineHarness(make_engine(tmp_path, APP, tags=("gpu",)))
+    second = EngineHarness(make_engine(tmp_path, app(tmp_path), tags=("gpu",)))
     await second.engine.start()
     try:
         end = await second.wait_tag("sys.end.all", run)
@@ -55,7 +62,7 @@ async def test_graceful_restart_resumes_pends(tmp_path):
 
 
 async def test_stopping_the_engine_archives_active_runs_as_interrupted(tmp_path):
-    h = EngineHarness(make_engine(tmp_path, APP))
+    h = EngineHarness(make_engine(tmp_path, app(tmp_path)))
     await h.engine.start()
     run = await h.start_run("long")
     await h.wait_for(lambda e: e.opts.get("update") == "started")
@@ -63,7 +70,7 @@ async def test_stopping_the_engine_archives_active_runs_as_interrupted(tmp_path)
     pid = int((ws / "pid.txt").read_text())
     await h.engine.stop()
     assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
-    again = EngineHarness(make_engine(tmp_path, APP))
+    again = EngineHarness(make_engine(tmp_path, app(tmp_path)))
     await again.engine.start()
     try:
         record = await again.hub.find_run("long", run)
@@ -82,7 +89,7 @@ def _zombie(pid: int) -> bool:
 
 async def test_crashed_engine_leaves_no_run_running(tmp_path):
     conf = tmp_path / "app.yml"
-    conf.write_text(textwrap.dedent(APP))
+    conf.write_text(textwrap.dedent(app(tmp_path)))
     root = tmp_path / "root"
     engine = subprocess.Popen(
         [sys.executable, "-m", "floecli.engine", f"-conf={conf}", f"-root={root}",
@@ -108,7 +115,7 @@ async def test_crashed_engine_leaves_no_run_running(tmp_path):
     # a crashed engine cannot kill its children: do it for the test's sake
     os.killpg(int((ws / "pid.txt").read_text()), signal.SIGKILL)
 
-    h = EngineHarness(make_engine(tmp_path, APP))
+    h = EngineHarness(make_engine(tmp_path, app(tmp_path)))
     await h.engine.start()
     try:
         assert not h.hub.active

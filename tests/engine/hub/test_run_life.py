@@ -19,7 +19,8 @@ flows:
       - {name: b3, listen: task.a.good, type: exec, opts: {shell: "sleep 0.1; echo b3 > b3.txt"}}
       - {name: join, class: merge, type: all,
          wait: [task.b1.good, task.b2.good, task.b3.good]}
-      - {name: c, listen: merge.join.good, type: exec, opts: {shell: "cat a.txt b1.txt b2.txt b3.txt"}}
+      - {name: c, listen: merge.join.good, type: exec,
+         opts: {shell: "cat a.txt b1.txt b2.txt b3.txt"}}
       - {name: done, listen: task.c.good, type: end}
 """
 
@@ -107,8 +108,18 @@ flows:
       - name: long
         listen: trigger.good
         type: exec
-        opts: {shell: "echo $$ > pid.txt; sleep 300 & echo $! > child.txt; wait"}
+        opts: {cmd: "bash SCRIPT"}
 """
+
+# floe expands `$NAME` in task values before bash sees them (floe-reference §1.9.2), so
+# scripts that need `$$` live in a file.
+LONG_SCRIPT = "echo $$ > pid.txt; sleep 300 & echo $! > child.txt; wait\n"
+
+
+def stoppable(tmp_path: Path) -> str:
+    script = tmp_path / "long.sh"
+    script.write_text(LONG_SCRIPT)
+    return STOPPABLE.replace("SCRIPT", str(script))
 
 
 def _alive(pid: int) -> bool:
@@ -129,8 +140,8 @@ async def _wait_file(path: Path, timeout: float = 10) -> str:
     raise AssertionError(f"{path} never written")
 
 
-async def test_stop_kills_every_process_of_the_run(engine_factory):
-    h = await engine_factory(STOPPABLE)
+async def test_stop_kills_every_process_of_the_run(engine_factory, tmp_path):
+    h = await engine_factory(stoppable(tmp_path))
     run = await h.start_run("stoppable")
     await h.wait_tag("sys.node.start", run)
     ws = h.hub.active[run].workspace
@@ -324,8 +335,8 @@ async def test_timer_task_waits_its_period(engine_factory):
     assert (node.stopped - node.started).total_seconds() >= 0.3
 
 
-async def test_engine_keeps_serving_after_signal_to_task(engine_factory):
-    h = await engine_factory(STOPPABLE)
+async def test_engine_keeps_serving_after_signal_to_task(engine_factory, tmp_path):
+    h = await engine_factory(stoppable(tmp_path))
     run = await h.start_run("stoppable")
     await h.wait_tag("sys.node.start", run)
     ws = h.hub.active[run].workspace

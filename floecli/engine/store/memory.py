@@ -1,0 +1,100 @@
+"""The in-process run store (`store-type: memory`): plain dicts of JSON text, for tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..runs import Pend, RunRecord
+from .base import RunStore, StoreState
+from .codec import copy_logs, dumps, run_from_text, run_text, sort_time
+
+ACTIVE = "active"
+ARCHIVE = "archive"
+
+
+@dataclass
+class _Run:
+    state: str
+    flow_id: str
+    sort_time: float
+    text: str
+
+
+class MemoryStore(RunStore):
+    """Keeps JSON text, not objects, so a caller mutating a record after saving it never
+    changes what was stored, and both stores hand back equal records. It forgets everything
+    with the process; `open()` after `close()` on the same instance sees what was written."""
+
+    def __init__(self) -> None:
+        self._counter = 0
+        self._pends: dict[str, str] = {}  # run id → pend JSON, in creation order
+        self._runs: dict[str, _Run] = {}  # in first-save order, the tie-break of list_runs
+        self._logs: dict[str, dict[str, list[str]]] = {}  # run id → node id → lines
+        self._kv: dict[str, str] = {}
+
+    def open(self) -> StoreState:
+        return StoreState(
+            counter=self._counter,
+            pends=[Pend.from_json(json.loads(t)) for t in self._pends.values()],
+            active=[self._record(run_id, r) for run_id, r in self._runs.items()
+                    if r.state == ACTIVE],
+        )
+
+    async def close(self) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    def add_pend(self, pend: Pend, counter: int) -> None:
+        self._pends[pend.run_id] = dumps(pend.to_json())
+        self._counter = counter
+
+    def remove_pend(self, run_id: str) -> None:
+        self._pends.pop(run_id, None)
+
+    def save_run(self, run: RunRecord) -> None:
+        old = self._runs.get(run.run_id)
+        if old is not None and old.state == ARCHIVE:
+            return  # a late save must not bring an ended run back to life
+        self._runs[run.run_id] = _Run(ACTIVE, run.flow.id, sort_time(run), run_text(run))
+
+    def append_log(self, run_id: str, node_id: str, line: str) -> None:
+        self._logs.setdefault(run_id, {}).setdefault(node_id, []).append(line)
+
+    def archive_run(self, run: RunRecord) -> None:
+        self._runs[run.run_id] = _Run(ARCHIVE, run.flow.id, sort_time(run), run_text(run))
+
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        r = self._runs.get(run_id)
+        return self._record(run_id, r) if r is not None else None
+
+    async def list_runs(self, flow_id: str | None = None, limit: int = 0) -> list[RunRecord]:
+        rows = [(r.sort_time, i, r.text) for i, r in enumerate(self._runs.values())
+                if flow_id is None or r.flow_id == flow_id]
+        rows.sort(reverse=True)
+        if limit > 0:
+            rows = rows[:limit]
+        return [run_from_text(text) for _, _, text in rows]
+
+    async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
+        logs = self._logs.get(run_id, {})
+        if node_id is not None:
+            logs = {node_id: logs[node_id]} if node_id in logs else {}
+        return copy_logs(logs)
+
+    async def get(self, key: str) -> Any | None:
+        text = self._kv.get(key)
+        return json.loads(text) if text is not None else None
+
+    def put(self, key: str, value: Any) -> None:
+        self._kv[key] = dumps(value)
+
+    def delete(self, key: str) -> None:
+        self._kv.pop(key, None)
+
+    def _record(self, run_id: str, r: _Run) -> RunRecord:
+        logs = self._logs.get(run_id, {})
+        return run_from_text(r.text, ((n, line) for n, lines in logs.items() for line in lines))

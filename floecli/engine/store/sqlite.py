@@ -1,0 +1,387 @@
+"""The SQLite run store (`store-type: local`): one thread owns the database, one commit a batch.
+
+Writes only enqueue statements and return, so the event loop never waits on the disk. The
+worker thread drains whatever is queued, runs it in one transaction and commits once, so a
+chatty task's thousand log lines cost one commit, not a thousand. Reads travel the same queue
+with an asyncio future, so each sees every write made before it, and are answered after the
+batch's commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from ..runs import Pend, RunRecord
+from .base import RunStore, StoreState
+from .codec import dumps, group_logs, run_from_text, run_text, sort_time
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+# logs.seq is a plain INTEGER PRIMARY KEY: rows are never deleted, so it already grows with
+# every insert, without AUTOINCREMENT's extra bookkeeping table.
+SCHEMA = f"""
+BEGIN;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
+CREATE TABLE IF NOT EXISTS pends (run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL,
+                                  json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL,
+                                 state TEXT NOT NULL CHECK (state IN ('active', 'archive')),
+                                 start_time REAL NOT NULL, json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_flow_time ON runs (flow_id, start_time);
+CREATE INDEX IF NOT EXISTS runs_time ON runs (start_time);
+CREATE INDEX IF NOT EXISTS runs_state ON runs (state);
+CREATE TABLE IF NOT EXISTS logs (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL,
+                                 node_id TEXT NOT NULL, line TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, json TEXT NOT NULL);
+PRAGMA user_version = {SCHEMA_VERSION};
+COMMIT;
+"""
+
+ADD_PEND = """INSERT INTO pends (run_id, seq, json)
+VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pends), ?)
+ON CONFLICT (run_id) DO UPDATE SET json = excluded.json"""
+SET_COUNTER = """INSERT INTO meta (key, value) VALUES ('counter', ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
+REMOVE_PEND = "DELETE FROM pends WHERE run_id = ?"
+# An archived run stays archived: a save that arrives after the end must not revive it.
+SAVE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
+VALUES (?, ?, 'active', ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET flow_id = excluded.flow_id,
+    start_time = excluded.start_time, json = excluded.json WHERE runs.state = 'active'"""
+ARCHIVE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
+VALUES (?, ?, 'archive', ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET state = 'archive', flow_id = excluded.flow_id,
+    start_time = excluded.start_time, json = excluded.json"""
+APPEND_LOG = "INSERT INTO logs (run_id, node_id, line) VALUES (?, ?, ?)"
+PUT = """INSERT INTO kv (key, json) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET json = excluded.json"""
+DELETE = "DELETE FROM kv WHERE key = ?"
+RUN_LOGS = "SELECT node_id, line FROM logs WHERE run_id = ? ORDER BY seq"
+
+# Bounds one transaction when a task logs faster than the disk commits.
+MAX_BATCH = 10_000
+
+Statement = tuple[str, Sequence[Any]]
+Reply = Callable[[Any, BaseException | None], None]
+
+
+@dataclass(slots=True)
+class _Write:
+    statements: tuple[Statement, ...]
+
+
+@dataclass(slots=True)
+class _Read:
+    op: Callable[[sqlite3.Connection], Any]
+    reply: Reply
+    stop: bool = False  # close the database once this batch is committed
+
+
+class SqliteStore(RunStore):
+    """The run store in one SQLite file (WAL, synchronous=NORMAL), usually
+    `<store-root>/store/floe.db`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._jobs: queue.SimpleQueue[_Write | _Read] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    def open(self) -> StoreState:
+        if self._thread is not None:
+            raise StoreError(f"the run store {self.path} is already open")
+        self._jobs = queue.SimpleQueue()
+        opened: concurrent.futures.Future[StoreState] = concurrent.futures.Future()
+        thread = threading.Thread(target=self._serve, args=(self._jobs, opened),
+                                  name=f"floe-store {self.path.name}", daemon=True)
+        thread.start()
+        try:
+            state = opened.result()
+        except BaseException:
+            thread.join()
+            raise
+        self._thread = thread
+        return state
+
+    async def close(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        self._thread = None  # from here on writes are refused, so none can follow the stop
+        await self._call(_noop, stop=True)
+        thread.join()  # already past its last statement: this does not block for long
+
+    async def flush(self) -> None:
+        await self._call(_noop)
+
+    # ---- writes: enqueued, applied in order by the worker ------------------------------
+
+    def add_pend(self, pend: Pend, counter: int) -> None:
+        self._write((ADD_PEND, (pend.run_id, dumps(pend.to_json()))), (SET_COUNTER, (counter,)))
+
+    def remove_pend(self, run_id: str) -> None:
+        self._write((REMOVE_PEND, (run_id,)))
+
+    def save_run(self, run: RunRecord) -> None:
+        # Serialised now, on the caller's thread: the caller keeps mutating the record.
+        self._write((SAVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+
+    def append_log(self, run_id: str, node_id: str, line: str) -> None:
+        self._write((APPEND_LOG, (run_id, node_id, line)))
+
+    def archive_run(self, run: RunRecord) -> None:
+        self._write((ARCHIVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+
+    def put(self, key: str, value: Any) -> None:
+        self._write((PUT, (key, dumps(value))))  # a value that is not JSON fails here, loudly
+
+    def delete(self, key: str) -> None:
+        self._write((DELETE, (key,)))
+
+    # ---- reads: answered by the worker after every write queued before them -------------
+
+    async def load_run(self, run_id: str) -> RunRecord | None:
+        def op(c: sqlite3.Connection) -> RunRecord | None:
+            row = c.execute("SELECT json FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            return run_from_text(row[0], c.execute(RUN_LOGS, (run_id,))) if row else None
+        return await self._call(op)
+
+    async def list_runs(self, flow_id: str | None = None, limit: int = 0) -> list[RunRecord]:
+        where, params = ("WHERE flow_id = ?", [flow_id]) if flow_id is not None else ("", [])
+        sql = f"SELECT json FROM runs {where} ORDER BY start_time DESC, rowid DESC LIMIT ?"
+        params.append(limit if limit > 0 else -1)  # SQLite: a negative LIMIT means none
+
+        def op(c: sqlite3.Connection) -> list[RunRecord]:
+            return [run_from_text(text) for (text,) in c.execute(sql, params)]
+        return await self._call(op)
+
+    async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
+        if node_id is None:
+            sql, params = RUN_LOGS, (run_id,)
+        else:
+            sql = "SELECT node_id, line FROM logs WHERE run_id = ? AND node_id = ? ORDER BY seq"
+            params = (run_id, node_id)
+        return await self._call(lambda c: group_logs(c.execute(sql, params)))
+
+    async def get(self, key: str) -> Any | None:
+        def op(c: sqlite3.Connection) -> Any | None:
+            row = c.execute("SELECT json FROM kv WHERE key = ?", (key,)).fetchone()
+            return json.loads(row[0]) if row else None
+        return await self._call(op)
+
+    # ---- the queue -------------------------------------------------------------------
+
+    def _write(self, *statements: Statement) -> None:
+        if self._thread is None:
+            log.warning("run store %s is not open: %s dropped", self.path,
+                        _describe(statements[0]))
+            return
+        self._jobs.put(_Write(statements))
+
+    async def _call(self, op: Callable[[sqlite3.Connection], Any], *, stop: bool = False) -> Any:
+        if self._thread is None and not stop:
+            raise StoreError(f"the run store {self.path} is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def reply(result: Any, error: BaseException | None) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+        self._jobs.put(_Read(op, reply, stop))
+        return await future
+
+    # ---- the worker thread -------------------------------------------------------------
+
+    def _serve(self, jobs: queue.SimpleQueue[_Write | _Read],
+               opened: concurrent.futures.Future[StoreState]) -> None:
+        try:
+            conn = _connect(self.path)
+        except StoreError as e:
+            opened.set_exception(e)
+            return
+        try:
+            opened.set_result(_load_state(conn))
+        except (sqlite3.Error, ValueError) as e:
+            conn.close()
+            opened.set_exception(_open_error(self.path, e))
+            return
+        stopping: list[Reply] = []
+        try:
+            while not stopping:
+                stopping = self._run_batch(conn, _drain(jobs))
+        finally:
+            conn.close()
+            for reply in stopping:
+                reply(None, None)
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Write | _Read]) -> list[Reply]:
+        """Run one batch in one transaction; answer its reads once committed. Returns the
+        replies of stop requests (empty to keep serving)."""
+        answers: list[tuple[Reply, Any, BaseException | None]] = []
+        stops: list[Reply] = []
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error:
+            log.exception("run store %s: cannot begin a transaction", self.path)
+        for job in batch:
+            if isinstance(job, _Write):
+                for statement in job.statements:
+                    self._execute(conn, statement)
+                continue
+            if job.stop:
+                stops.append(job.reply)
+                continue
+            try:
+                answers.append((job.reply, job.op(conn), None))
+            except Exception as e:
+                err = StoreError(f"reading the run store {self.path} failed: {e}")
+                answers.append((job.reply, None, err))
+        try:
+            conn.commit()
+        except sqlite3.Error as e:
+            log.exception("run store %s: commit failed, %d operations lost", self.path,
+                          len(batch))
+            _rollback(conn)
+            err = StoreError(f"writing the run store {self.path} failed: {e}")
+            answers = [(reply, None, err) for reply, _, _ in answers]
+        for reply, result, error in answers:
+            reply(result, error)
+        return stops
+
+    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> None:
+        sql, params = statement
+        try:
+            try:
+                conn.execute(sql, params)
+            except UnicodeEncodeError:
+                # A lone surrogate in a log line: keep the line, with the bad character replaced.
+                conn.execute(sql, [_utf8(p) for p in params])
+        except Exception:
+            # One bad write must not stop the others, nor the worker.
+            log.exception("run store %s: %s failed", self.path, _describe(statement))
+
+
+def make_dirs(path: Path) -> None:
+    """Create `path` and its missing parents, each private to the user (0700)."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if path.is_dir():
+        raise _open_error(path, "it is a directory")
+    try:
+        make_dirs(path.parent)
+        if not path.exists():
+            # Sessions live here too: only the user may read it (SQLite's -wal and -shm
+            # files copy the database file's mode).
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(path, isolation_level=None)
+    except (OSError, sqlite3.Error) as e:
+        raise _open_error(path, e) from None
+    try:
+        # Another process (a second engine, a CLI) may hold a lock for a moment.
+        conn.execute("PRAGMA busy_timeout = 5000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise _open_error(path, f"it was written by a newer floe (schema {version})")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            log.warning("run store %s: journal mode is %s, not wal", path, mode)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(SCHEMA)
+    except sqlite3.Error as e:
+        conn.close()
+        raise _open_error(path, e) from None
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def _load_state(conn: sqlite3.Connection) -> StoreState:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'counter'").fetchone()
+    state = StoreState(counter=int(row[0]) if row else 0)
+    for run_id, text in conn.execute("SELECT run_id, json FROM pends ORDER BY seq"):
+        try:
+            state.pends.append(Pend.from_json(json.loads(text)))
+        except (ValueError, TypeError, AttributeError) as e:
+            # Like the reference: a record that cannot be read is logged, not fatal.
+            log.warning("run store: pend %s cannot be read, skipped: %s", run_id, e)
+    active = conn.execute(
+        "SELECT run_id, json FROM runs WHERE state = 'active' ORDER BY start_time, rowid"
+    ).fetchall()
+    for run_id, text in active:
+        try:
+            state.active.append(run_from_text(text, conn.execute(RUN_LOGS, (run_id,))))
+        except (ValueError, TypeError, AttributeError) as e:
+            log.warning("run store: active run %s cannot be read, skipped: %s", run_id, e)
+    return state
+
+
+def _drain(jobs: queue.SimpleQueue[_Write | _Read]) -> list[_Write | _Read]:
+    """Wait for one job, then take every job already queued (up to MAX_BATCH)."""
+    batch = [jobs.get()]
+    while len(batch) < MAX_BATCH:
+        try:
+            batch.append(jobs.get_nowait())
+        except queue.Empty:
+            break
+    return batch
+
+
+def _open_error(path: Path, why: object) -> StoreError:
+    return StoreError(f"cannot open the run store {path}: {why}",
+                      hint="store-root must be a directory this user can write")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.rollback()
+    except sqlite3.Error:
+        log.exception("run store: rollback failed")
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the reader was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _describe(statement: Statement) -> str:
+    sql, params = statement
+    words = " ".join(sql.split()[:3]).lower()
+    return f"{words} {params[0]!r}" if params else words
+
+
+def _utf8(value: Any) -> Any:
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else value
+
+
+def _noop(conn: sqlite3.Connection) -> None:
+    return None
