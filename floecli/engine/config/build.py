@@ -1,0 +1,330 @@
+"""Build the app model from loaded values, recording every problem (floe-reference §1.2 to §1.6)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .expand import clean_path
+from .ids import zero_nid
+from .model import (
+    CLASS_MERGE,
+    CLASS_TASK,
+    CLASS_TRIGGER,
+    AppConfig,
+    Common,
+    Flow,
+    Node,
+    TypeCatalog,
+    User,
+)
+from .optscheck import check_opts
+from .reader import Reader
+from .yamlpos import KeyPath
+
+TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
+COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "git-key",
+               "users")
+USER_KEYS = ("name", "role", "password-hash")
+FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
+             "triggers", "tasks")
+NODE_KEYS = ("id", "name", "class", "type", "listen", "wait", "good", "ignore-fail",
+             "use-status", "opts")
+STORE_TYPES = ("memory", "local")
+ROLES = ("admin", "viewer")
+MERGE_TYPES = ("all", "any")
+TRIGGER_GOOD = "trigger.good"
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A built node and where it was written, for checks that span the whole flow."""
+
+    node: Node
+    path: KeyPath
+    id_path: KeyPath  # the key its id came from (`id`, else `name`)
+
+
+@dataclass(frozen=True)
+class _PlacedFlow:
+    flow: Flow
+    path: KeyPath
+    id_path: KeyPath
+
+
+def build_app(data: Any, reader: Reader, types: TypeCatalog | None = None,
+              base_dir: Path | None = None) -> AppConfig:
+    """The AppConfig of a loaded document; check `reader.problems` before trusting it."""
+    root = reader.mapping(data, (), "an app document")
+    if root is None:
+        return AppConfig(source=reader.file)
+    reader.known_keys(root, (), TOP_KEYS)
+    common = build_common(root.get("common"), reader)
+    flows: list[_PlacedFlow] = []
+    for i, raw in enumerate(reader.items(root, (), "flows", "a list of flows")):
+        path = ("flows", i)
+        flow = build_flow(raw, path, i, reader, types)
+        if flow is not None:
+            flows.append(_PlacedFlow(flow, path, _id_path(raw, path)))
+    _check_flow_refs(flows, reader)
+    if base_dir is not None:
+        _check_flow_files(flows, base_dir, reader)
+    return AppConfig(
+        common=common, flows=tuple(p.flow for p in flows),
+        name=reader.string(root, (), "name"), type=reader.string(root, (), "type", "floe:app"),
+        version=reader.string(root, (), "version"),
+        description=reader.string(root, (), "description"),
+        imports=reader.strings(root, (), "imports"), source=reader.file,
+    )
+
+
+def build_common(raw: Any, reader: Reader) -> Common:
+    path: KeyPath = ("common",)
+    m = reader.mapping(raw, path, "the common section")
+    if m is None:
+        return Common()
+    reader.known_keys(m, path, COMMON_KEYS)
+    store_type = reader.string(m, path, "store-type") or "local"
+    if store_type not in STORE_TYPES:
+        reader.error((*path, "store-type"), f"{store_type} is not a supported store")
+    workspace_root = reader.string(m, path, "workspace-root") or "~/.floe"
+    store_root = reader.string(m, path, "store-root")
+    for key, value in (("workspace-root", workspace_root), ("store-root", store_root)):
+        # Checked here so the mistake is placed; `~` and `%tmp` are expanded at startup.
+        if value and len(clean_path(value)) < 2:
+            reader.error((*path, key), "path too short")
+    return Common(
+        hosts=reader.strings(m, path, "hosts"), base_url=reader.string(m, path, "base-url"),
+        workspace_root=workspace_root, store_type=store_type, store_root=store_root,
+        git_key=reader.string(m, path, "git-key"), users=_users(m, path, reader),
+    )
+
+
+def _users(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> tuple[User, ...]:
+    users: list[User] = []
+    for k, raw in enumerate(reader.items(m, path, "users", "a list of users")):
+        upath = (*path, "users", k)
+        um = reader.mapping(raw, upath, "a user")
+        if um is None:
+            continue
+        reader.known_keys(um, upath, USER_KEYS)
+        name = reader.string(um, upath, "name")
+        role = reader.string(um, upath, "role") or "admin"
+        password_hash = reader.string(um, upath, "password-hash")
+        if not name:
+            reader.error(upath, "a user needs a name")
+        elif any(u.name == name for u in users):
+            reader.error((*upath, "name"), f"user {name} is listed twice")
+        if role not in ROLES:
+            reader.error((*upath, "role"), f"role must be admin or viewer, not '{role}'")
+        if name and not password_hash:
+            reader.warn(upath, f"user {name} has no password-hash, so they can not log in")
+        users.append(User(name=name, role=role, password_hash=password_hash))
+    return tuple(users)
+
+
+def build_flow(raw: Any, path: KeyPath, index: int, reader: Reader,
+               types: TypeCatalog | None = None) -> Flow | None:
+    """A flow (§1.3) zeroed and checked; None only when it is not even a mapping."""
+    m = reader.mapping(raw, path, "a flow")
+    if m is None:
+        return None
+    reader.known_keys(m, path, FLOW_KEYS)
+    name, flow_id = _zero(m, path, f"flow {index}", reader)
+    triggers = _nodes(m, path, "triggers", index, reader, types)
+    tasks = _nodes(m, path, "tasks", index, reader, types)
+    _check_node_ids([*triggers, *tasks], index, reader)
+    _check_tags(tasks, reader)
+    flow_file = reader.string(m, path, "flow-file")
+    if not flow_file and not tasks:
+        reader.warn(path, "the flow has no tasks")
+    env = reader.strings(m, path, "env")
+    _check_env(env, (*path, "env"), reader)
+    return Flow(
+        id=flow_id, name=name, ver=reader.integer(m, path, "ver"), flow_file=flow_file,
+        reuse_space=reader.boolean(m, path, "reuse-space"),
+        host_tags=reader.strings(m, path, "host-tags"),
+        resource_tags=reader.strings(m, path, "resource-tags"), env=env,
+        triggers=tuple(p.node for p in triggers), tasks=tuple(p.node for p in tasks),
+    )
+
+
+def _zero(m: Mapping[str, Any], path: KeyPath, context: str, reader: Reader) -> tuple[str, str]:
+    name = reader.string(m, path, "name")
+    given_id = reader.string(m, path, "id")
+    try:
+        return zero_nid(name, given_id)
+    except ValueError as e:
+        reader.error(_id_path(m, path), f"{context} - {e}")
+        return name, given_id
+
+
+def _id_path(m: Mapping[str, Any], path: KeyPath) -> KeyPath:
+    for key in ("id", "name"):
+        if key in m:
+            return (*path, key)
+    return path
+
+
+def _nodes(m: Mapping[str, Any], path: KeyPath, key: str, flow_index: int, reader: Reader,
+           types: TypeCatalog | None) -> list[_Placed]:
+    # §1.6 names the list, not the class: a merge in tasks is still `task <j>`.
+    label, default_class = ("trigger", CLASS_TRIGGER) if key == "triggers" else ("task", CLASS_TASK)
+    placed = []
+    for j, raw in enumerate(reader.items(m, path, key, f"a list of {key}")):
+        npath = (*path, key, j)
+        nm = reader.mapping(raw, npath, "a node")
+        if nm is None:
+            continue
+        node = build_node(nm, npath, f"flow {flow_index} - {label} {j}", default_class, reader,
+                          types)
+        placed.append(_Placed(node, npath, _id_path(nm, npath)))
+    return placed
+
+
+def build_node(nm: Mapping[str, Any], path: KeyPath, context: str, default_class: str,
+               reader: Reader, types: TypeCatalog | None) -> Node:
+    """One trigger, task or merge (§1.4), with the checks that need only the node itself."""
+    reader.known_keys(nm, path, NODE_KEYS)
+    name, node_id = _zero(nm, path, context, reader)
+    class_ = reader.string(nm, path, "class") or default_class
+    type_ = reader.string(nm, path, "type")
+    listen = reader.string(nm, path, "listen")
+    wait = reader.strings(nm, path, "wait")
+    ignore_fail = reader.boolean(nm, path, "ignore-fail")
+    use_status = reader.boolean(nm, path, "use-status")
+    opts = reader.mapping(nm.get("opts"), (*path, "opts"), "opts") or {}
+
+    def at(key: str) -> KeyPath:
+        return (*path, key) if key in nm else path
+
+    if class_ == CLASS_MERGE:
+        type_ = type_ or "all"
+        if type_ not in MERGE_TYPES:
+            reader.error(at("type"), f"merge type '{type_}' is not all or any")
+        if listen:
+            reader.error(at("listen"), f"{context} - merge nodes can not have listen set")
+        if not wait:
+            reader.error(at("wait"), "a merge node needs a wait list of tags")
+    elif class_ == CLASS_TASK:
+        if wait:
+            reader.error(at("wait"), f"{context} - task nodes can not have waits")
+        if not listen:
+            reader.warn(path, "the task has no listen tag, so it never runs")
+    elif class_ != CLASS_TRIGGER:
+        reader.warn(at("class"), f"unknown class '{class_}': only trigger, task and merge "
+                                 "nodes ever run")
+    if default_class == CLASS_TRIGGER and class_ in (CLASS_TASK, CLASS_MERGE):
+        reader.warn(at("class"), f"a {class_} node in triggers never runs")
+    elif default_class == CLASS_TASK and class_ == CLASS_TRIGGER:
+        reader.warn(at("class"), "a trigger node in tasks never fires")
+    if ignore_fail and use_status:
+        reader.error(at("use-status"), "ignore-fail and use-status can not both be set")
+    if types is not None and class_ in (CLASS_TASK, CLASS_TRIGGER):
+        _check_type(class_, type_, opts, path, at("type"), reader, types)
+    return Node(id=node_id, name=name, class_=class_, type=type_, listen=listen, wait=wait,
+                good=reader.integers(nm, path, "good"), ignore_fail=ignore_fail,
+                use_status=use_status, opts=opts)
+
+
+def _check_type(class_: str, type_: str, opts: Mapping[str, Any], path: KeyPath,
+                type_path: KeyPath, reader: Reader, types: TypeCatalog) -> None:
+    known = types.tasks if class_ == CLASS_TASK else types.triggers
+    if type_ in known:
+        check_opts(opts, known[type_], (*path, "opts"), reader)
+        return
+    names = ", ".join(sorted(known)) or "none"
+    what = f"unknown {class_} type '{type_}'" if type_ else f"the {class_} has no type"
+    if class_ == CLASS_TASK:
+        reader.error(type_path, f"{what} (known: {names})")
+    else:
+        # Triggers of unknown types load in the reference (nothing fires them): a warning.
+        reader.warn(type_path, f"{what} (known: {names}); nothing will fire it")
+
+
+def _check_node_ids(placed: Sequence[_Placed], flow_index: int, reader: Reader) -> None:
+    groups: dict[str, list[_Placed]] = {}
+    for p in placed:
+        if p.node.id:
+            groups.setdefault(p.node.id, []).append(p)
+    for node_id, group in groups.items():
+        if len(group) > 1:
+            reader.error(group[1].id_path, f"flow {flow_index} - {len(group)} nodes have id: "
+                                           f"{node_id}")
+
+
+def _check_tags(tasks: Sequence[_Placed], reader: Reader) -> None:
+    nodes = {(p.node.class_, p.node.id): p.node for p in tasks}
+    for p in tasks:
+        # A merge's listen and a task's wait are errors already; their tags are not checked.
+        if p.node.listen and p.node.class_ != CLASS_MERGE:
+            _check_tag("listen", p.node.listen, (*p.path, "listen"), nodes, reader)
+        if p.node.class_ == CLASS_TASK:
+            continue
+        for k, tag in enumerate(p.node.wait):
+            _check_tag("wait", tag, (*p.path, "wait", k), nodes, reader)
+
+
+def _check_tag(kind: str, tag: str, path: KeyPath, nodes: Mapping[tuple[str, str], Node],
+               reader: Reader) -> None:
+    if tag == TRIGGER_GOOD:
+        return
+    class_, _, rest = tag.partition(".")
+    if class_ not in (CLASS_TASK, CLASS_MERGE):
+        # Configs written for the reference listen to such tags (`sub.git-push.good`) and
+        # load there, so this is a warning rather than an error.
+        reader.warn(path, f"{kind} tag {tag} is never published: use trigger.good, "
+                          "task.<id>.<result> or merge.<id>.good")
+        return
+    node_id, dot, suffix = rest.partition(".")
+    source = nodes.get((class_, node_id)) if dot else None
+    if source is None:
+        reader.error(path, f"{kind} tag {tag} names no node")
+    elif class_ == CLASS_MERGE and suffix != "good":
+        reader.warn(path, f"{kind} tag {tag} is never published: a merge only ends good")
+    elif class_ == CLASS_TASK and not _task_publishes(source, suffix):
+        reader.warn(path, f"{kind} tag {tag} is never published by task {node_id}")
+
+
+def _task_publishes(task: Node, suffix: str) -> bool:
+    # §2.4: ignore-fail always gives good; use-status gives the number instead of good/bad.
+    if suffix == "error":
+        return True
+    if task.ignore_fail:
+        return suffix == "good"
+    if task.use_status:
+        return suffix.isdigit()
+    return suffix in ("good", "bad")
+
+
+def _check_env(entries: Sequence[str], path: KeyPath, reader: Reader) -> None:
+    for k, entry in enumerate(entries):
+        key, sep, _ = entry.partition("=")
+        if not sep or not key:
+            reader.warn((*path, k), f"env entry '{entry}' is not KEY=value")
+
+
+def _check_flow_refs(flows: Sequence[_PlacedFlow], reader: Reader) -> None:
+    seen: dict[tuple[str, int], KeyPath] = {}
+    for p in flows:
+        key = (p.flow.id, p.flow.ver)
+        if not p.flow.id:
+            continue
+        if key in seen:
+            reader.error(p.id_path, f"flow {p.path[-1]} - flow {p.flow.id} ver {p.flow.ver} is "
+                                    f"already defined by flow {seen[key][-1]}")
+        else:
+            seen[key] = p.path
+
+
+def _check_flow_files(flows: Sequence[_PlacedFlow], base_dir: Path, reader: Reader) -> None:
+    from .flowfile import LOCAL, flow_file_kind  # here: flowfile imports this module
+
+    for p in flows:
+        ref = p.flow.flow_file
+        if not ref or flow_file_kind(ref) != LOCAL:
+            continue
+        if not (base_dir / Path(ref).expanduser()).exists():
+            reader.warn((*p.path, "flow-file"), f"flow-file {ref} not found")

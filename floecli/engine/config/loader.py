@@ -1,0 +1,64 @@
+"""Load and check an app document: every problem at once, each with file, line and key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError, Problem
+from .build import build_app
+from .flowfile import flow_file_kind, load_flow_file, merge_flow_file, parse_flow
+from .model import AppConfig, TypeCatalog
+from .reader import ERROR, Reader
+from .yamlpos import load_text
+
+__all__ = ["check_app", "flow_file_kind", "load_app", "load_flow_file", "merge_flow_file",
+           "parse_app", "parse_flow"]
+
+
+def check_app(text: str, file: str = "<string>", types: TypeCatalog | None = None,
+              ) -> tuple[AppConfig | None, list[Problem]]:
+    """The config (None when any problem is an error) and all problems, warnings included.
+
+    With `types`, task types must exist and every node's opts must match its contribution's
+    schema. Problems come sorted by line.
+    """
+    try:
+        loaded = load_text(text, file)
+    except ConfigError as e:
+        return None, list(e.problems)
+    reader = Reader(file, loaded.positions)
+    config = build_app(loaded.data, reader, types, _base_dir(file))
+    problems = sorted([*loaded.problems, *reader.problems], key=lambda p: p.line)
+    if any(p.severity == ERROR for p in problems):
+        return None, problems
+    return config, problems
+
+
+def parse_app(text: str, file: str = "<string>", types: TypeCatalog | None = None) -> AppConfig:
+    """The config of an app document's text; ConfigError listing the problems if any is an error."""
+    config, problems = check_app(text, file, types)
+    if config is None:
+        count = sum(1 for p in problems if p.severity == ERROR)
+        raise ConfigError(f"{file}: {count} error{'s' if count != 1 else ''} in the app document",
+                          problems)
+    return config
+
+
+def load_app(path: str | Path, types: TypeCatalog | None = None) -> AppConfig:
+    """Read and parse an app document file."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(f"cannot read {file}: {detail}",
+                          [Problem(file, 0, "", f"cannot read the app document: {detail}")]
+                          ) from None
+    return parse_app(text, file, types)
+
+
+def _base_dir(file: str) -> Path | None:
+    # `<string>`, `<embedded app.json>`: no directory to resolve local flow-files against.
+    if not file or file.startswith("<"):
+        return None
+    return Path(file).parent

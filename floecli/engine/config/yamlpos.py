@@ -1,0 +1,204 @@
+"""Load YAML or JSON text into plain Python values, keeping the line of every key and item."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ..errors import ConfigError, Problem
+
+KeyPath = tuple[str | int, ...]
+
+_TAG = "tag:yaml.org,2002:"
+_MERGE = _TAG + "merge"
+# SafeLoader's scalar constructors are stateless; one instance serves every load.
+_CONSTRUCTOR = yaml.SafeLoader("")
+_SCALARS = {
+    _TAG + "int": _CONSTRUCTOR.construct_yaml_int,
+    _TAG + "float": _CONSTRUCTOR.construct_yaml_float,
+    _TAG + "bool": _CONSTRUCTOR.construct_yaml_bool,
+    _TAG + "null": _CONSTRUCTOR.construct_yaml_null,
+}
+# YAML 1.1 wants a dot and a signed exponent in floats; JSON (and Go's yaml) read `1e5` as one.
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """`("flows", 0, "tasks", 2, "listen")` → `flows[0].tasks[2].listen`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+@dataclass
+class Positions:
+    """1-based lines by key path, and the source text of every non-string scalar."""
+
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    raw: dict[KeyPath, str] = field(default_factory=dict)
+
+    def line_of(self, path: Iterable[str | int]) -> int:
+        """The line of `path`, else of its nearest ancestor that has one (0 if none)."""
+        p = tuple(path)
+        while p not in self.lines:
+            if not p:
+                return 0
+            p = p[:-1]
+        return self.lines[p]
+
+    def raw_text(self, path: Iterable[str | int]) -> str | None:
+        return self.raw.get(tuple(path))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded document: its plain value, where each part came from, and soft problems."""
+
+    data: Any
+    positions: Positions
+    problems: list[Problem]
+
+
+def load_text(text: str, file: str = "<string>") -> Loaded:
+    """Parse YAML (or JSON, which is YAML) keeping positions; syntax errors raise ConfigError."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        return _json_fallback(text, file, e)
+    return _Converter(file).run(root)
+
+
+def _json_fallback(text: str, file: str, yaml_error: yaml.YAMLError) -> Loaded:
+    # PyYAML rejects tabs where JSON allows them as whitespace; JSON that json accepts is
+    # still read through YAML (with tabs turned into spaces) so that it keeps its lines.
+    is_json = file.lower().endswith(".json") or text.lstrip().startswith(("{", "["))
+    if not is_json:
+        raise _syntax_error(text, file, yaml_error) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as je:
+        if file.lower().endswith(".json"):
+            raise ConfigError(f"invalid JSON in {file}", [Problem(
+                file, je.lineno, "", f"invalid JSON: {je.msg}")]) from None
+        raise _syntax_error(text, file, yaml_error) from None
+    try:
+        # Valid JSON has no raw tab inside strings, so every tab is whitespace.
+        root = yaml.compose(text.replace("\t", " "), Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return Loaded(data, Positions({(): 1}), [])
+    return _Converter(file).run(root)
+
+
+def _syntax_error(text: str, file: str, e: yaml.YAMLError) -> ConfigError:
+    line = 0
+    message = str(e)
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 0
+        message = e.problem or message
+        if e.context:
+            message = f"{message} ({e.context})"
+    elif isinstance(e, yaml.reader.ReaderError):
+        line = text.count("\n", 0, e.position) + 1
+        message = f"unacceptable character #x{e.character:04x}"
+    return ConfigError(f"invalid YAML in {file}",
+                       [Problem(file, line, "", f"invalid YAML: {message}")])
+
+
+class _Converter:
+    """Walks a composed node tree into plain values, recording positions as it goes."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions = Positions()
+        self.problems: list[Problem] = []
+        self._open: set[int] = set()  # nodes being converted, to stop recursive aliases
+
+    def run(self, root: Node | None) -> Loaded:
+        if root is None:
+            self.positions.lines[()] = 1
+            return Loaded(None, self.positions, [])
+        self.positions.lines[()] = root.start_mark.line + 1
+        data = self.value(root, ())
+        return Loaded(data, self.positions, self.problems)
+
+    def value(self, node: Node, path: KeyPath) -> Any:
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if id(node) in self._open:
+            raise ConfigError(f"invalid YAML in {self.file}", [Problem(
+                self.file, node.start_mark.line + 1, format_path(path),
+                "an alias refers to itself")])
+        self._open.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return self.sequence(node, path)
+            return self.mapping(node, path)
+        finally:
+            self._open.discard(id(node))
+
+    def scalar(self, node: ScalarNode, path: KeyPath) -> Any:
+        construct = _SCALARS.get(node.tag)
+        if construct is not None:
+            value = construct(node)
+        elif node.tag == _TAG + "str" and node.style is None and _NUMBER.match(node.value):
+            value = float(node.value)
+        else:
+            value = node.value  # strings, and timestamps or custom tags kept as written
+        if not isinstance(value, str):
+            self.positions.raw[path] = node.value
+        return value
+
+    def sequence(self, node: SequenceNode, path: KeyPath) -> list[Any]:
+        out = []
+        for i, item in enumerate(node.value):
+            self.positions.lines[(*path, i)] = item.start_mark.line + 1
+            out.append(self.value(item, (*path, i)))
+        return out
+
+    def mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        own: dict[str, Any] = {}
+        # Merged keys first, so the mapping's own keys win and keep their own lines.
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                self.merge_into(merged, value_node, path)
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            if not isinstance(key_node, ScalarNode):
+                self.problem(key_node, path, "a mapping key must be a plain value")
+                continue
+            # Keys are kept as written so that nested opts become string-keyed maps.
+            key = key_node.value
+            child = (*path, key)
+            if key in own:
+                self.problem(key_node, child, f"duplicate key '{key}'")
+                continue
+            self.positions.lines[child] = key_node.start_mark.line + 1
+            own[key] = self.value(value_node, child)
+        return {**merged, **own}
+
+    def merge_into(self, merged: dict[str, Any], node: Node, path: KeyPath) -> None:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                self.problem(source, path, "a merge key (<<) needs a mapping")
+                continue
+            value = self.value(source, path)
+            merged.update({k: v for k, v in value.items() if k not in merged})
+
+    def problem(self, node: Node, path: KeyPath, message: str) -> None:
+        found = Problem(self.file, node.start_mark.line + 1, format_path(path), message)
+        if found not in self.problems:  # an anchor read through several aliases says it once
+            self.problems.append(found)

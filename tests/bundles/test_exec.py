@@ -1,0 +1,92 @@
+"""The exec task (floe-reference §7.1, §8.7, §8.9) run by a real engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from floecli.bundles.exec import build_command
+
+
+@pytest.mark.parametrize(
+    ("opts", "expected"),
+    [
+        ({"cmd": "foo bar"}, ("foo", ["bar"])),
+        ({"shell": "foo bar"}, ("bash", ["-c", "foo bar"])),
+        ({"cmd": "ls -l -a"}, ("ls", ["-l", "-a"])),
+        ({"cmd": "ls -l", "args": ["x"]}, ("ls -l", ["x"])),
+        ({"shell": "echo", "args": ["a b", "c"]}, ("bash", ["-c", "echo a b c"])),
+        ({"Cmd": "echo hi"}, ("echo", ["hi"])),  # keys match case-insensitively
+    ],
+)
+def test_cmd_and_args(opts, expected):
+    assert build_command(opts) == expected
+
+
+def app(opts: str) -> str:
+    return f"""
+    flows:
+      - id: x
+        ver: 1
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: t, listen: trigger.good, type: exec, opts: {opts}}}
+    """
+
+
+async def test_run_output_framing(engine_factory):
+    h = await engine_factory(app('{cmd: "echo hello world"}'))
+    end = await h.run_to_end("x")
+    run = end.run_ref.run_id
+    lines = h.lines(run, "t")
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / run
+    assert lines == [f"in dir: {ws}", "echo hello world", "", "hello world"]
+    # empty lines are published but not stored
+    record = await h.hub.find_run("x", run)
+    assert record.exec_nodes["t"].logs == [f"in dir: {ws}", "echo hello world", "hello world"]
+
+
+async def test_long_output_every_line(engine_factory):
+    h = await engine_factory(app('{shell: "seq 1 50 | sed s/^/line-/"}'))
+    end = await h.run_to_end("x")
+    lines = h.lines(end.run_ref.run_id, "t")
+    assert lines[3:] == [f"line-{i}" for i in range(1, 51)]
+
+
+async def test_env_vars_and_floews(engine_factory):
+    h = await engine_factory(app('{shell: "export", env: [DAN=fart]}'))
+    end = await h.run_to_end("x")
+    out = "\n".join(h.lines(end.run_ref.run_id, "t"))
+    assert 'DAN="fart"' in out
+    assert 'FLOEWS="' in out
+
+
+async def test_huge_line_does_not_stall_the_task(engine_factory):
+    # 200 KiB without a newline: split into 64 KiB pieces, the task still finishes
+    h = await engine_factory(app(
+        '{shell: "head -c 204800 /dev/zero | tr \'\\\\000\' x; echo; echo after"}'))
+    end = await h.run_to_end("x")
+    lines = h.lines(end.run_ref.run_id, "t")
+    assert end.good
+    assert lines[-1] == "after"
+    assert sum(len(line) for line in lines if set(line) == {"x"}) == 204800
+    assert max(len(line) for line in lines) <= 64 * 1024
+
+
+async def test_sub_dir_is_made_under_the_workspace(engine_factory):
+    h = await engine_factory(app('{cmd: "pwd", sub-dir: "src/deep"}'))
+    end = await h.run_to_end("x")
+    run = end.run_ref.run_id
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / run
+    assert h.lines(run, "t")[-1] == str(ws / "src" / "deep")
+
+
+async def test_path_in_task_env_finds_the_command(engine_factory, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "floe-test-tool"
+    tool.write_text("#!/bin/sh\necho tool ran\n")
+    tool.chmod(0o755)
+    h = await engine_factory(app(f'{{cmd: "floe-test-tool", env: ["PATH={bindir}:/usr/bin:/bin"]}}'))
+    end = await h.run_to_end("x")
+    assert end.good
+    assert h.lines(end.run_ref.run_id, "t")[-1] == "tool ran"
