@@ -86,7 +86,8 @@ async def test_path_in_task_env_finds_the_command(engine_factory, tmp_path):
     tool = bindir / "floe-test-tool"
     tool.write_text("#!/bin/sh\necho tool ran\n")
     tool.chmod(0o755)
-    h = await engine_factory(app(f'{{cmd: "floe-test-tool", env: ["PATH={bindir}:/usr/bin:/bin"]}}'))
+    opts = f'{{cmd: "floe-test-tool", env: ["PATH={bindir}:/usr/bin:/bin"]}}'
+    h = await engine_factory(app(opts))
     end = await h.run_to_end("x")
     assert end.good
     assert h.lines(end.run_ref.run_id, "t")[-1] == "tool ran"
