@@ -310,16 +310,27 @@ class Hub:
                 return f"reuse-space held by {run.run_id}"
         return ""
 
-    async def _activate(self, pend: Pend) -> None:
+    async def execute_pend(self, pend: Pend) -> str:
+        """Start a pend another host adopted (p2p hand-off): "" once started, else why not."""
+        async with self._dispatch_lock:
+            reason = self.blocker(pend.flow)
+            if reason:
+                return reason
+            if not await self._activate(pend):
+                return pend.reason
+            return ""
+
+    async def _activate(self, pend: Pend) -> bool:
         ws = workspace_path(self.workspace_root, pend)
+        local = pend in self.pends
         try:
             await asyncio.to_thread(prepare_workspace, ws, reuse=pend.flow.reuse_space)
         except OSError as e:
             pend.reason = f"workspace {ws} could not be made: {e}"
             log.error("run %s: %s", pend.run_id, pend.reason)
-            return
-        if pend not in self.pends:  # stopped while its workspace was being made
-            return
+            return False
+        if local and pend not in self.pends:  # stopped while its workspace was being made
+            return False
         self.publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "activate"}))
         ref = replace(pend.ref, exec_host=self.host_id)
         record = RunRecord(ref=ref, flow=pend.flow, start_time=now(),
@@ -327,7 +338,9 @@ class Hub:
         self.active[pend.run_id] = ActiveRun(record, ws)
         self.store.save_run(record)
         self.publish(Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts)))
-        self._remove_pend(pend)
+        if local:
+            self._remove_pend(pend)
+        return True
 
     def _remove_pend(self, pend: Pend) -> None:
         self.pends.remove(pend)
