@@ -28,6 +28,7 @@ class EngineOptions:
     tags: tuple[str, ...] = ("master",)
     root: str = ""  # overrides common.workspace-root
     vendor: tuple[Path, ...] = ()
+    builtin: bool = True  # False in an engine project: its vendor/ is the whole node set
     embedded_app: str = ""  # app document text frozen into a built binary
 
 
@@ -54,7 +55,7 @@ class Engine:
     def __init__(self, opts: EngineOptions, *, registry: Registry | None = None,
                  config: AppConfig | None = None) -> None:
         self.opts = opts
-        self.registry = registry or Registry.discover(opts.vendor)
+        self.registry = registry or Registry.discover(opts.vendor, builtin=opts.builtin)
         self.config = config or load_engine_config(opts, self.registry)
         common = self.config.common
         try:

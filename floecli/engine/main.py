@@ -53,7 +53,10 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
-         vendor: Sequence[Path] = ()) -> int:
+         vendor: Sequence[Path] = (), builtin: bool = True) -> int:
+    """Run the engine. A built binary or an engine project passes its `vendor` directories with
+    `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
+    document text frozen in by `floe build -e`."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -61,6 +64,7 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     opts = options_from(args.conf, args.host_name, args.tags, args.root,
                         [*vendor, *map(Path, args.vendor)])
     opts.embedded_app = embedded_app
+    opts.builtin = builtin
     try:
         return asyncio.run(_serve(args, opts))
     except ConfigError as e:
