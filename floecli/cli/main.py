@@ -10,6 +10,12 @@ from collections.abc import Sequence
 COMMANDS = {
     "validate": "validate",
     "run": "run",
+    "create": "create",
+    "install": "install",
+    "uninstall": "uninstall",
+    "update": "update",
+    "list": "list_",
+    "build": "build",
 }
 
 

@@ -14,9 +14,14 @@ def register(app: typer.Typer) -> None:
         """Run the engine with the engine's own flags (-conf, -tags, -pub_bind, ...; see
         `floe run -help`). In an engine project its vendored contributions are used."""
         from floecli.engine.main import main as engine_main
+        from floecli.project.layout import EngineProject
 
         args = list(ctx.args)
-        vendor = [Path("vendor")] if Path("vendor").is_dir() else []
         if any(a in ("-help", "--help", "-h") for a in args):
             args = ["-h"]
+        if EngineProject.is_project(Path.cwd()):
+            # A project's engine knows only what the project installed, as its binary will.
+            vendor = [EngineProject(Path.cwd().resolve()).vendor_dir]
+            raise typer.Exit(engine_main(args, vendor=vendor, builtin=False))
+        vendor = [Path("vendor")] if Path("vendor").is_dir() else []
         raise typer.Exit(engine_main(args, vendor=vendor))

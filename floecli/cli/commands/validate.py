@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         from floecli.engine.engine import find_config
         from floecli.engine.errors import ConfigError
         from floecli.engine.nodes.registry import Registry
+        from floecli.project.layout import EngineProject
 
         try:
             path = file or find_config("")
@@ -29,8 +30,12 @@ def register(app: typer.Typer) -> None:
             fail("validating app", e, EXIT_INVALID)
         except OSError as e:
             fail("validating app", f"cannot read {file}: {e.strerror}", EXIT_INVALID)
-        vendor = [path.parent / "vendor"] if (path.parent / "vendor").is_dir() else []
-        registry = Registry.discover(vendor)
+        if EngineProject.is_project(path.parent):
+            # in a project, only its vendored contributions exist
+            registry = Registry.discover([EngineProject(path.parent).vendor_dir], builtin=False)
+        else:
+            vendor = [path.parent / "vendor"] if (path.parent / "vendor").is_dir() else []
+            registry = Registry.discover(vendor)
         config, problems = check_app(text, str(path), registry.catalog())
         errors = [p for p in problems if p.severity == "error"]
         if as_json:

@@ -1,0 +1,57 @@
+"""Progress of the project commands: a rich progress bar on a terminal, plain lines otherwise;
+with --verbose, every line pip and git print, on stderr."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Any
+
+
+class Progress:
+    def __init__(self, total: int = 0, *, verbose: bool = False) -> None:
+        self.total = total
+        self.verbose = verbose
+        self._bar: Any = None
+        self._task: Any = None
+        self._started = False
+
+    def __enter__(self) -> Progress:
+        if sys.stdout.isatty() and not self.verbose:
+            from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn
+            from rich.progress import Progress as Bar
+
+            self._bar = Bar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), transient=True)
+            self._task = self._bar.add_task("", total=self.total or None)
+            self._bar.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def step(self, message: str) -> None:
+        """The work about to start ("Installing exec")."""
+        if self._bar is not None:
+            if self._started:
+                self._bar.advance(self._task)
+            self._started = True
+            self._bar.update(self._task, description=message)
+        else:
+            print(message, flush=True)
+
+    def result(self, line: str) -> None:
+        """A line of the command's outcome ("Installed task: exec 1.0.0")."""
+        if self._bar is not None:
+            self._bar.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, flush=True)
+
+    def echo(self, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    @property
+    def echo_or_none(self) -> Any:
+        return self.echo if self.verbose else None

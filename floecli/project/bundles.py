@@ -1,0 +1,50 @@
+"""The contributions shipped inside floe (floecli/bundles/) and bundle files listing refs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .errors import ProjectError
+
+BUNDLES_DIR = Path(__file__).resolve().parent.parent / "bundles"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_APP = DATA_DIR / "default-app.json"
+DEFAULT_BUNDLE = DATA_DIR / "default-bundle.json"
+DESCRIPTOR_FILE = "descriptor.json"
+
+
+def bundled_names() -> list[str]:
+    """Refs of the shipped contributions: their directory names (`exec`, `data`,
+    `data_trigger`...). The directory name, not the descriptor name, because the data task and
+    the data trigger share the descriptor name `data`."""
+    return sorted(d.name for d in BUNDLES_DIR.iterdir() if (d / DESCRIPTOR_FILE).is_file())
+
+
+def bundled_dir(ref: str) -> Path | None:
+    d = BUNDLES_DIR / ref
+    if ref and "/" not in ref and ref not in (".", "..") and (d / DESCRIPTOR_FILE).is_file():
+        return d
+    return None
+
+
+def default_bundle_file() -> Path:
+    """`FLOE_DEFAULT_BUNDLE` when set, else the bundle shipped with floe."""
+    override = os.environ.get("FLOE_DEFAULT_BUNDLE", "")
+    return Path(override).expanduser() if override else DEFAULT_BUNDLE
+
+
+def read_bundle(path: Path) -> list[str]:
+    """The `contributions` refs of a bundle file (toolchain-reference §4.1); the other keys are
+    informational."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ProjectError(f"cannot read {path}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ProjectError(f"{path}: invalid JSON: {e}") from None
+    refs = raw.get("contributions") if isinstance(raw, dict) else None
+    if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
+        raise ProjectError(f"{path}: 'contributions' must be a list of refs")
+    return [r.strip() for r in refs]

@@ -1,0 +1,116 @@
+"""An engine project on disk: where its files are, checking a directory is one, and what its
+app document uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .appdoc import AppDocument
+from .errors import ProjectError
+from .lockfile import LOCK_FILE, Lock
+
+if TYPE_CHECKING:
+    from floecli.engine.config.model import AppConfig
+    from floecli.engine.nodes.registry import Contribution
+
+APP_FILE = "app.json"
+VENDOR_DIR = "vendor"
+BIN_DIR = "bin"
+ENTRY_FILE = "main.py"
+
+
+@dataclass(frozen=True)
+class EngineProject:
+    """`<root>/app.json`, `vendor/` (contributions as `pip install --target` lays them out),
+    `floe.lock`, `main.py` (the entry module) and `bin/` (build output). The project's name is
+    the root directory's basename, as in flogo."""
+
+    root: Path
+
+    @classmethod
+    def open(cls, path: Path) -> EngineProject:
+        """The project at `path`; ProjectError naming the first thing missing."""
+        project = cls(Path(path).resolve())
+        problem = project.missing()
+        if problem:
+            raise ProjectError(f"not a floe engine project directory, missing {problem}")
+        return project
+
+    @classmethod
+    def is_project(cls, path: Path) -> bool:
+        return not cls(Path(path).resolve()).missing()
+
+    def missing(self) -> str:
+        """What keeps the directory from being a project ('' when nothing does)."""
+        if not self.app_file.is_file():
+            return APP_FILE
+        if not self.vendor_dir.is_dir():
+            return f"{VENDOR_DIR}/ directory"
+        if not self.lock_file.is_file():
+            return LOCK_FILE
+        return ""
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def app_file(self) -> Path:
+        return self.root / APP_FILE
+
+    @property
+    def vendor_dir(self) -> Path:
+        return self.root / VENDOR_DIR
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_FILE
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.root / BIN_DIR
+
+    @property
+    def entry_file(self) -> Path:
+        return self.root / ENTRY_FILE
+
+    def app_document(self) -> AppDocument:
+        return AppDocument.read(self.app_file)
+
+    def lock(self) -> Lock:
+        return Lock.read(self.lock_file)
+
+    def engine_version(self) -> str:
+        """The engine runtime version the project builds with (from floe.lock)."""
+        return self.lock().engine_version
+
+    def contributions(self) -> list[Contribution]:
+        """Every contribution in vendor/, by its descriptor."""
+        from floecli.engine.nodes.registry import scan  # the engine's config model is heavy
+
+        return scan(self.vendor_dir)
+
+    def app_config(self) -> AppConfig:
+        """The app document parsed by the engine's loader (node types not checked)."""
+        from floecli.engine.config.loader import load_app
+        from floecli.engine.errors import ConfigError
+
+        try:
+            return load_app(self.app_file)
+        except ConfigError as e:
+            raise ProjectError(f"{APP_FILE} is invalid:\n{e}") from None
+
+    def used_types(self) -> set[tuple[str, str]]:
+        """(`task` | `trigger`, type name) of every node the app's flows use."""
+        return {(kind, node_type) for kind, node_type, _, _ in self.type_users()}
+
+    def type_users(self) -> list[tuple[str, str, str, str]]:
+        """(kind, type name, flow id, node id) of every trigger and task of every flow."""
+        from floecli.engine.config.model import CLASS_TASK, CLASS_TRIGGER
+
+        kinds = {CLASS_TRIGGER: "trigger", CLASS_TASK: "task"}
+        return [(kinds[n.class_], n.type, f.id, n.id)
+                for f in self.app_config().flows for n in (*f.triggers, *f.tasks)
+                if n.class_ in kinds and n.type]

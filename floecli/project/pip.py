@@ -1,0 +1,40 @@
+"""Running pip as `python -m pip` with this interpreter; its output captured, shown on failure
+and, with verbose, always."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .errors import InstallError
+
+Echo = Callable[[str], None]
+
+
+class PipError(InstallError):
+    ref = "pip-failed"
+
+
+def run_pip(args: Sequence[str], *, echo: Echo | None = None, cwd: Path | None = None) -> str:
+    """pip's stdout; PipError carrying pip's error lines when it fails. `echo` (verbose) gets
+    every output line."""
+    cmd = [sys.executable, "-m", "pip", *args, "--disable-pip-version-check", "--no-input"]
+    if echo:
+        echo("$ " + " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, check=False)
+    if echo:
+        for line in (proc.stdout + proc.stderr).splitlines():
+            echo(line)
+    if proc.returncode != 0:
+        raise PipError(pip_failure(proc.stderr or proc.stdout, proc.returncode))
+    return proc.stdout
+
+
+def pip_failure(output: str, code: int) -> str:
+    """pip's `ERROR:` lines (what went wrong, without its progress chatter), else its output."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
+    detail = "; ".join(errors) or "\n".join(lines[-10:])
+    return f"pip failed: {detail}" if detail else f"pip failed with exit status {code}"
