@@ -5,6 +5,8 @@ FloeError
   ContributionError  a contribution that cannot be found, loaded or trusted
   StoreError         the run store cannot be opened or written
   RunError           an operation on a run that does not apply (unknown run, not waiting...)
+  RequestError       an API request that cannot be served (carries its HTTP status)
+  ListenError        an address the engine cannot listen on
 The toolchain adds ProjectError and BuildError (floecli.project.errors).
 
 Each class has a stable kebab-case ``ref`` so scripts and docs can name an error.
@@ -81,3 +83,18 @@ class RunError(FloeError):
 
 class RunNotFound(RunError):
     ref = "run-not-found"
+
+
+class RequestError(FloeError):
+    """An API request refused; `status` is the HTTP status its reply carries."""
+
+    ref = "request-invalid"
+
+    def __init__(self, status: int, message: str, payload: object = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.payload = payload
+
+
+class ListenError(FloeError):
+    ref = "listen-failed"

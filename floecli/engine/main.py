@@ -6,18 +6,20 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .engine import Engine, options_from
-from .errors import ConfigError, FloeError
+from .errors import ConfigError, FloeError, ListenError
 from .events import SYS_END_ALL, SYS_STATE, Event, FlowRef
 
 log = logging.getLogger("floe")
 
 EXIT_BAD_CONFIG = 2
+DEFAULT_PUB_BIND = ":443"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +35,8 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-host_name", default="h1", help="this host's id, used in run ids (default h1)")
     add("-admin", default="", help="admin token: API bearer and the secret shared by hosts")
     add("-tags", default="master", help="comma-separated host tags (default master)")
-    add("-pub_bind", default=":443", help="public listen address")
+    # None tells "not given": a headless -once run only listens when asked to.
+    add("-pub_bind", default=None, help=f"public listen address (default {DEFAULT_PUB_BIND})")
     add("-pub_cert", default="", help="TLS certificate for the public listener")
     add("-pub_key", default="", help="TLS key for the public listener")
     add("-prv_bind", default="", help="optional private listen address")
@@ -41,13 +44,16 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-prv_key", default="", help="TLS key for the private listener")
     add("-dev", action="store_true", help="serve web assets from ./webapp")
     add("-root", default="", help="workspace and store root (overrides common.workspace-root)")
-    add("-tester_port", default="", help="port of the flow tester listener")
+    add("-tester_port", default="", help="port (or host:port, default host 127.0.0.1) of the "
+        "flow tester listener; also TESTER_ENABLED=true with TESTER_PORT")
     add("-start", default="", metavar="FLOW",
         help="start a run of FLOW through its data trigger once the engine is up")
     add("-once", action="store_true", help="with -start: exit when that run ends (status 0 if "
         "good, 1 if bad)")
     add("-events", action="store_true", help="print every event as a JSON line on stdout")
     add("-vendor", action="append", default=[], help=argparse.SUPPRESS)
+    # for tests and tools: the bound ports as JSON, {"pub": N, "prv": N, "tester": N}
+    add("-port_file", default="", help=argparse.SUPPRESS)
     add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
     return p
 
@@ -70,6 +76,9 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     except ConfigError as e:
         print(f"Error loading config: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    except ListenError as e:
+        print(f"Error starting engine: {e}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     except FloeError as e:
         print(f"Error starting engine: {e}", file=sys.stderr)
         return 1
@@ -77,8 +86,29 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
         return 130
 
 
+def tester_bind(args: argparse.Namespace) -> str:
+    """-tester_port, else TESTER_PORT when TESTER_ENABLED=true; loopback unless a host is
+    given, because the tester runs whatever flow it is posted and has no login."""
+    port = args.tester_port
+    if not port and os.environ.get("TESTER_ENABLED", "").lower() == "true":
+        port = os.environ.get("TESTER_PORT", "")
+    if port and ":" not in port:
+        port = f"127.0.0.1:{port}"
+    return port
+
+
 async def _serve(args: argparse.Namespace, opts: object) -> int:
+    from .server.service import Service
+
     engine = Engine(opts)  # type: ignore[arg-type]
+    pub_bind = args.pub_bind
+    if pub_bind is None and not args.once:
+        pub_bind = DEFAULT_PUB_BIND
+    service = Service(engine, admin_token=args.admin, pub_bind=pub_bind or "",
+                      pub_cert=args.pub_cert, pub_key=args.pub_key, prv_bind=args.prv_bind,
+                      prv_cert=args.prv_cert, prv_key=args.prv_key,
+                      tester_bind=tester_bind(args))
+    service.open()  # binds every address before any run starts: ListenError → exit 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,13 +129,26 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
 
     engine.queue.subscribe(observe)
     await engine.start()
+    try:
+        await service.start()
+    except BaseException:
+        await service.stop()
+        await engine.stop()
+        raise
+    for line in service.urls():
+        print(line, file=sys.stderr, flush=True)
+    if args.port_file:
+        Path(args.port_file).write_text(json.dumps(service.ports()))
     if args.start:
         flow = engine.config.latest_flow(args.start)
         if flow is None:
+            await service.stop()
             await engine.stop()
             raise ConfigError(f"-start: no flow {args.start!r} in {engine.config.source}")
         engine.hub.push_data(FlowRef(flow.id, flow.ver), "", "", {})
     await stop.wait()
+    # Listeners first, so no request starts work the engine is about to stop.
+    await service.stop()
     await engine.stop()
     if args.once:
         return 0 if result.get("good") else 1

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .config.model import Flow, flow_from_json
+from .config.model import Flow, Node, flow_from_json
 from .events import NodeRef, RunRef
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -34,6 +36,17 @@ def parse_time(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
+def submission(flow: Flow, node: Node | None, user: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The audit entry of one data-form submission: who, when, what, and which form.
+
+    `FormVersion` is the flow's ver and a hash of the form as configured, so an audit still
+    says which questions were answered after the app document changed."""
+    form = (node.opts.get("form") if node is not None else None) or {}
+    digest = hashlib.sha256(json.dumps(form, sort_keys=True, default=str).encode()).hexdigest()
+    return {"User": user, "Time": fmt_time(now()), "Node": node.id if node else "",
+            "Values": dict(values), "FormVersion": f"{flow.ver}-{digest[:12]}"}
+
+
 @dataclass
 class Pend:
     """A run waiting for a host (floe-reference §3.2), with the reason it still waits."""
@@ -44,6 +57,7 @@ class Pend:
     opts: dict[str, Any] = field(default_factory=dict)
     created: datetime | None = None
     reason: str = ""
+    submission: dict[str, Any] = field(default_factory=dict)  # the form that started it
 
     @property
     def run_id(self) -> str:
@@ -52,13 +66,15 @@ class Pend:
     def to_json(self) -> dict[str, Any]:
         return {"Ref": self.ref.to_json(), "Flow": self.flow.to_json(),
                 "TriggeredNode": self.triggered_node.to_json(), "Opts": self.opts,
-                "Created": fmt_time(self.created), "Reason": self.reason}
+                "Created": fmt_time(self.created), "Reason": self.reason,
+                "Submission": self.submission or None}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Pend:
         return cls(RunRef.from_json(d.get("Ref")), flow_from_json(d.get("Flow") or {}),
                    NodeRef.from_json(d.get("TriggeredNode")), dict(d.get("Opts") or {}),
-                   parse_time(d.get("Created")), d.get("Reason", ""))
+                   parse_time(d.get("Created")), d.get("Reason", ""),
+                   dict(d.get("Submission") or {}))
 
 
 @dataclass
@@ -130,6 +146,7 @@ class RunRecord:
     reason: str = ""
     trigger: NodeRef = field(default_factory=NodeRef)
     trigger_opts: dict[str, Any] = field(default_factory=dict)
+    trigger_submission: dict[str, Any] = field(default_factory=dict)  # audit of the start form
     exec_nodes: dict[str, ExecNode] = field(default_factory=dict)
     merge_nodes: dict[str, MergeNode] = field(default_factory=dict)
     data_nodes: dict[str, DataNode] = field(default_factory=dict)
@@ -158,6 +175,7 @@ class RunRecord:
             "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
             "Reason": self.reason, "Trigger": self.trigger.to_json(),
             "TriggerOpts": self.trigger_opts,
+            "TriggerSubmission": self.trigger_submission or None,
             "ExecNodes": {k: v.to_json(logs=logs) for k, v in self.exec_nodes.items()},
             "MergeNodes": {k: v.to_json() for k, v in self.merge_nodes.items()},
             "DataNodes": {k: v.to_json() for k, v in self.data_nodes.items()},
@@ -171,6 +189,7 @@ class RunRecord:
             ended=bool(d.get("Ended")), good=bool(d.get("Good")), reason=d.get("Reason", ""),
             trigger=NodeRef.from_json(d.get("Trigger")),
             trigger_opts=dict(d.get("TriggerOpts") or {}),
+            trigger_submission=dict(d.get("TriggerSubmission") or {}),
             exec_nodes={k: ExecNode.from_json(v) for k, v in (d.get("ExecNodes") or {}).items()},
             merge_nodes={k: MergeNode.from_json(v)
                          for k, v in (d.get("MergeNodes") or {}).items()},

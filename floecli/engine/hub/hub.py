@@ -40,9 +40,9 @@ from ..runs import (
     MergeNode,
     Pend,
     RunRecord,
-    fmt_time,
     now,
     pend_summary,
+    submission,
 )
 from ..store.base import RunStore
 from .context import RunTaskContext, task_env
@@ -89,6 +89,7 @@ class Hub:
         tags: tuple[str, ...] = (),
         queue: EventQueue | None = None,
         sweep_interval: float = SWEEP_INTERVAL,
+        triggers: bool = True,
     ) -> None:
         self.config = config
         self.store = store
@@ -98,6 +99,7 @@ class Hub:
         self.tags = tuple(tags)
         self.queue = queue or EventQueue()
         self.sweep_interval = sweep_interval
+        self.watch_triggers = triggers  # False for the tester's throw-away hubs
         self.counter = 0
         self.pends: list[Pend] = []
         self.active: dict[str, ActiveRun] = {}
@@ -107,6 +109,8 @@ class Hub:
         self._dispatch_lock = asyncio.Lock()
         self._stopped = False
         self._dirty: dict[str, ActiveRun] = {}
+        # data pushed to a trigger, by event id: who submitted it and who awaits the run ids
+        self._submitted: dict[int, tuple[str, asyncio.Future[list[str]] | None]] = {}
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -127,7 +131,8 @@ class Hub:
         self._spawn(self._consume(), "event router")
         self._spawn(self._dispatcher(), "dispatcher")
         self._spawn(self._sweeper(), "sweeper")
-        self._start_triggers()
+        if self.watch_triggers:
+            self._start_triggers()
         self._wake.set()
 
     async def stop(self) -> None:
@@ -140,6 +145,10 @@ class Hub:
             t.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.queue.unsubscribe(self._on_event)
+        for _, waiter in self._submitted.values():
+            if waiter is not None and not waiter.done():
+                waiter.set_result([])
+        self._submitted.clear()
         tasks = [t for run in self.active.values() for t in run.tasks]
         for run in list(self.active.values()):
             self._end(run, False, reason=REASON_INTERRUPTED)
@@ -245,6 +254,15 @@ class Hub:
     # ---- pends and dispatch -----------------------------------------------------------
 
     async def _adopt(self, event: Event) -> None:
+        user, waiter = self._submitted.pop(event.id, ("", None))
+        started: list[str] = []
+        try:
+            await self._adopt_flows(event, user, started)
+        finally:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(started)
+
+    async def _adopt_flows(self, event: Event, user: str, started: list[str]) -> None:
         trigger_type = event.tag[len("inbound."):]
         for flow, trigger in self.config.flows_by_trigger(
                 trigger_type, event.run_ref.flow_ref, event.source_node.id):
@@ -255,7 +273,9 @@ class Hub:
                     log.error("flow %s: could not load in the flow from FlowFile %s: %s",
                               flow.id, flow.flow_file, e)
                     continue
-            self.add_pend(flow, trigger, merge_opts(trigger.opts, event.opts))
+            audit = submission(flow, trigger, user, event.opts) if trigger_type == "data" else {}
+            pend = self.add_pend(flow, trigger, merge_opts(trigger.opts, event.opts), audit)
+            started.append(pend.run_id)
 
     def _load_flow_file(self, flow: Flow) -> Flow:
         from ..config.loader import load_flow_file, merge_flow_file
@@ -264,11 +284,12 @@ class Hub:
         body = load_flow_file(flow.flow_file, base, self.workspace_root / "fetch_cache")
         return merge_flow_file(flow, body)
 
-    def add_pend(self, flow: Flow, trigger: Node, opts: Mapping[str, Any]) -> Pend:
+    def add_pend(self, flow: Flow, trigger: Node, opts: Mapping[str, Any],
+                 audit: Mapping[str, Any] | None = None) -> Pend:
         self.counter += 1
         ref = RunRef(flow.ref, HostedID(self.host_id, self.counter))
         pend = Pend(ref, flow, NodeRef("trigger", trigger.id), dict(opts), created=now(),
-                    reason="waiting to be dispatched")
+                    reason="waiting to be dispatched", submission=dict(audit or {}))
         self.pends.append(pend)
         self.store.add_pend(pend, self.counter)
         self.publish(Event(ref, SYS_STATE, good=True, opts={"action": "add-pend"}))
@@ -334,7 +355,8 @@ class Hub:
         self.publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "activate"}))
         ref = replace(pend.ref, exec_host=self.host_id)
         record = RunRecord(ref=ref, flow=pend.flow, start_time=now(),
-                           trigger=pend.triggered_node, trigger_opts=dict(pend.opts))
+                           trigger=pend.triggered_node, trigger_opts=dict(pend.opts),
+                           trigger_submission=dict(pend.submission))
         self.active[pend.run_id] = ActiveRun(record, ws)
         self.store.save_run(record)
         self.publish(Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts)))
@@ -492,10 +514,10 @@ class Hub:
 
     def push_data(self, flow_ref: FlowRef, run_id: str, node_id: str,
                   values: Mapping[str, Any], user: str = "") -> None:
-        """Start a run from a data trigger (no run id) or feed a waiting data node."""
+        """Start a run from a data trigger (no run id) or feed a waiting data node; either
+        way `user` is recorded with the values (the data-form audit)."""
         if not run_id:
-            self.publish(Event(RunRef(flow_ref), "inbound.data", NodeRef("trigger", node_id),
-                               False, dict(values)))
+            self._push_trigger_data(flow_ref, node_id, values, user, None)
             return
         run = self.active.get(run_id)
         if run is None or (flow_ref.id and run.flow.id != flow_ref.id):
@@ -506,9 +528,26 @@ class Hub:
         rec = run.record.data_nodes.get(node_id)
         if rec is None or not rec.enabled:
             raise RunError(f"node {node_id!r} of run {run_id} is not waiting for data")
-        rec.submissions.append({"User": user, "Time": fmt_time(now()), "Values": dict(values)})
+        rec.submissions.append(submission(run.flow, node, user, dict(values)))
+        self._save(run)
         self.publish(Event(run.record.ref, "inbound.data", NodeRef(CLASS_TASK, node_id), False,
                            dict(values)))
+
+    async def start_from_data(self, flow_ref: FlowRef, trigger_id: str,
+                              values: Mapping[str, Any], user: str = "") -> list[str]:
+        """push_data without a run, awaited until adopted: the ids of the runs it started
+        (none when no flow has a matching data trigger)."""
+        waiter: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+        self._push_trigger_data(flow_ref, trigger_id, values, user, waiter)
+        return await waiter
+
+    def _push_trigger_data(self, flow_ref: FlowRef, node_id: str, values: Mapping[str, Any],
+                           user: str, waiter: asyncio.Future[list[str]] | None) -> None:
+        event = self.publish(Event(RunRef(flow_ref), "inbound.data",
+                                   NodeRef("trigger", node_id), False, dict(values)))
+        # The router reads this on a later loop turn, so it is in place before it is needed.
+        if user or waiter is not None:
+            self._submitted[event.id] = (user, waiter)
 
     # ---- ending -----------------------------------------------------------------------
 
@@ -540,7 +579,8 @@ class Hub:
                 self._remove_pend(pend)
                 record = RunRecord(ref=pend.ref, flow=pend.flow, ended=True, good=False,
                                    reason=REASON_STOPPED, end_time=now(),
-                                   trigger=pend.triggered_node, trigger_opts=dict(pend.opts))
+                                   trigger=pend.triggered_node, trigger_opts=dict(pend.opts),
+                                   trigger_submission=dict(pend.submission))
                 self.store.archive_run(record)
                 self.publish(Event(pend.ref, SYS_END_ALL, good=False))
                 return

@@ -1,0 +1,1 @@
+"""The engine as a network service: REST API, websocket, auth, TLS listeners and the tester."""

@@ -1,0 +1,207 @@
+"""The REST routes under `base-url` (floe-reference §6.4) plus stop, logs and openapi.json."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import RequestError
+from ..events import FlowRef, HostedID
+from ..runs import Pend, RunRecord
+from .auth import COOKIE, require
+from .context import ServerContext
+from .envelope import JSONReply, endpoint, fields, object_body, read_json, reply
+from .runview import run_view
+
+START_WAIT = 10.0  # how long push/data waits to learn the ids of the runs it started
+
+
+class Api:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[BaseRoute]:
+        r = [
+            ("/login", self.login, ["POST"]),
+            ("/logout", self.logout, ["POST"]),
+            ("/flows", self.flows, ["GET"]),
+            ("/flows/{flow_id}", self.flow, ["GET"]),
+            ("/flows/{flow_id}/runs/{run_id}", self.run, ["GET"]),
+            ("/flows/{flow_id}/runs/{run_id}/stop", self.stop, ["POST"]),
+            ("/flows/{flow_id}/runs/{run_id}/logs", self.logs, ["GET"]),
+            ("/push/data", self.push_data, ["GET", "POST"]),
+            ("/openapi.json", self.openapi, ["GET"]),
+            ("/p2p/flows/exec", self.p2p_exec, ["POST"]),
+            ("/p2p/flows/{flow_id}/runs", self.p2p_runs, ["GET"]),
+            ("/p2p/flows/{flow_id}/runs/{run_id}", self.p2p_run, ["GET"]),
+            ("/p2p/config", self.p2p_config, ["GET"]),
+        ]
+        return [Route(path, endpoint(fn), methods=methods) for path, fn, methods in r]
+
+    # ---- sessions -----------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        body = object_body(await read_json(request))
+        principal = await self.ctx.sessions.login(str(body.get("user") or ""),
+                                                  str(body.get("password") or ""))
+        request.scope.setdefault("state", {})["floe_cookie"] = self.ctx.sessions.cookie(
+            principal.token)
+        return reply({"User": principal.user, "Role": principal.wire_role,
+                      "Token": principal.token})
+
+    async def logout(self, request: Request) -> Response:
+        principal = await require(request, self.ctx.sessions, write_ok=True)
+        self.ctx.sessions.logout(principal)
+        request.scope["state"]["floe_cookie"] = f"{COOKIE}=; Path=/; Max-Age=0"
+        return reply(None, "logged out")
+
+    # ---- flows and runs ------------------------------------------------------------------
+
+    async def flows(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        return reply(self.ctx.config.to_json())
+
+    async def flow(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        flow_id = request.path_params["flow_id"]
+        flow = self.ctx.config.latest_flow(flow_id)
+        if flow is None:
+            raise RequestError(404, "not found")
+        runs = await self.ctx.run_summaries(flow_id)
+        if self.ctx.peers.roots:
+            runs = merge_summaries([runs, *await self.ctx.peers.run_summaries(flow_id)])
+        return reply({"Config": flow.to_json(), "Runs": runs})
+
+    async def _find(self, request: Request, *, remote: bool = True) -> RunRecord | Pend:
+        flow_id = request.path_params["flow_id"]
+        run_id = request.path_params["run_id"]
+        found = await self.ctx.hub.find_run(flow_id, run_id)
+        if found is None and remote and self.ctx.peers.roots:
+            raw = await self.ctx.peers.find_run(flow_id, run_id)
+            if raw is not None:
+                found = RunRecord.from_json(raw)
+        if found is None:
+            raise RequestError(404, "run not found")
+        return found
+
+    async def run(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        found = await self._find(request)
+        run_id = request.path_params["run_id"]
+        view = run_view(found, run_id, self.ctx.data_types())
+        if request.query_params.get("export") in ("1", "true", "yes"):
+            name = f"{found.flow.id}-{run_id}.json"
+            return reply({"Run": found.to_json(), "View": view},
+                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return reply(view)
+
+    async def stop(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        found = await self._find(request, remote=False)
+        if isinstance(found, RunRecord) and found.ended:
+            raise RequestError(409, f"run {found.run_id} has already ended ({found.status})")
+        await self.ctx.hub.stop_run(found.flow.id, found.run_id)
+        return reply(None, "stopped")
+
+    async def logs(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        found = await self._find(request, remote=False)
+        node = request.query_params.get("node") or None
+        if node is not None and found.flow.node(node) is None:
+            raise RequestError(404, f"flow {found.flow.id} has no node {node}")
+        return reply(await self.ctx.hub.store.node_logs(found.run_id, node))
+
+    async def push_data(self, request: Request) -> Response:
+        principal = await require(request, self.ctx.sessions)
+        if request.method == "GET":
+            return reply(None)  # the reference answers GET with a no-op
+        body = object_body(await read_json(request, failed="decoding json failed"))
+        ref = FlowRef.from_json(body.get("ref") if isinstance(body.get("ref"), dict) else {})
+        form = fields(body.get("form"))
+        node_id = str(form.get("id") or "")
+        values = form.get("values") or {}
+        if not isinstance(values, dict):
+            raise RequestError(400, "Form.Values must be a JSON object")
+        run = str(body.get("run") or "")
+        hub = self.ctx.hub
+        if run:
+            if HostedID.parse(run) is None:
+                raise RequestError(400, f"Run {run!r} is not a run id such as h1-3")
+            hub.push_data(ref, run, node_id, values, principal.user)
+            return reply(None)
+        if ref.id and self.ctx.config.latest_flow(ref.id) is None:
+            raise RequestError(404, f"flow {ref.id} not found")
+        start = asyncio.ensure_future(hub.start_from_data(ref, node_id, values, principal.user))
+        try:
+            started = await asyncio.wait_for(asyncio.shield(start), START_WAIT)
+        except TimeoutError:
+            return reply(None, "OK: the runs are still being adopted")
+        if ref.id and not started:
+            raise RequestError(400, f"flow {ref.id} has no data trigger to start it")
+        return reply({"Runs": started})
+
+    async def openapi(self, request: Request) -> Response:
+        # The bare document (no envelope, no auth) so OpenAPI tools can read it directly.
+        from .openapi import document
+
+        return JSONReply(document(self.ctx.base))
+
+    # ---- p2p (floe-reference §5) -----------------------------------------------------------
+
+    async def p2p_exec(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        raw = await read_json(request)
+        if not isinstance(raw, dict):
+            raise RequestError(400, "expected a pend JSON object")
+        try:
+            pend = Pend.from_json(raw)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise RequestError(400, f"not a pend: {e}") from None
+        if not pend.ref.adopted or not pend.flow.id:
+            raise RequestError(400, "not a pend: Ref.Run and Flow.ID are required")
+        reason = await self.ctx.hub.execute_pend(pend)
+        if reason:
+            raise RequestError(409, "host has resource conflicting active flows", reason)
+        return reply(None, "started")
+
+    async def p2p_runs(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        return reply(await self.ctx.run_summaries(request.path_params["flow_id"]))
+
+    async def p2p_run(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        found = await self.ctx.hub.find_run(request.path_params["flow_id"],
+                                            request.path_params["run_id"])
+        if found is None:
+            raise RequestError(404, "not found")
+        return reply(found.to_json())
+
+    async def p2p_config(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        hub = self.ctx.hub
+        me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
+        peers = {}
+        for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
+            peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}
+        return reply({"Config": me, "AllHosts": peers})
+
+
+def merge_summaries(per_host: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Concatenate hosts' summaries in order (as the reference), each run once: a host listed
+    in `hosts` may be this one."""
+    out: dict[str, list[dict[str, Any]]] = {"Active": [], "Pending": [], "Archive": []}
+    seen: set[tuple[str, int]] = set()
+    for runs in per_host:
+        for key, rows in out.items():
+            for row in runs.get(key) or []:
+                run = (row.get("Ref") or {}).get("Run") or {}
+                ident = (str(run.get("HostID", "")), int(run.get("ID") or 0))
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                rows.append(row)
+    return out

@@ -1,0 +1,60 @@
+"""The engine's Starlette application: the API under `base-url` and the websocket at `/ws`."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, WebSocketRoute
+
+from .api import Api
+from .context import ServerContext
+from .envelope import reply
+from .middleware import ApiHeaders
+from .ws import EventStream
+
+GZIP_MIN = 500  # smaller replies gain nothing from compression
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    # Wrong method or unknown path: the reference answers 404 "not found" for both.
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status in (404, 405):
+        return reply(None, "not found", 404)
+    return reply(None, getattr(exc, "detail", "error"), status)
+
+
+def build_app(ctx: ServerContext) -> Starlette:
+    stream = EventStream(ctx.engine.queue, ctx.sessions)
+    routes = [Mount(ctx.base, routes=Api(ctx).routes()),
+              WebSocketRoute("/ws", stream.endpoint)]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=5),
+                    Middleware(ApiHeaders, base=ctx.base)],
+        exception_handlers={HTTPException: _not_found},
+    )
+    app.state.stream = stream
+    return app
+
+
+def all_routes(app: Starlette) -> list[tuple[str, str]]:
+    """(method, path) of every route the app serves, paths in OpenAPI's `{param}` form."""
+    out: list[tuple[str, str]] = []
+
+    def walk(routes: list, prefix: str) -> None:  # type: ignore[type-arg]
+        for r in routes:
+            if isinstance(r, Mount):
+                walk(r.routes, prefix + r.path)
+            elif isinstance(r, WebSocketRoute):
+                out.append(("GET", prefix + r.path))
+            else:
+                for m in sorted(r.methods or ()):
+                    if m != "HEAD":
+                        out.append((m, prefix + r.path))
+
+    walk(app.routes, "")
+    return out

@@ -1,0 +1,101 @@
+"""The API's reply shape (`{"Message", "Payload"}`, pretty JSON) and reading JSON request bodies."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import RequestError, RunError, RunNotFound
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 4 << 20  # a push or a p2p pend is kilobytes; anything near this is a mistake
+DRAIN_LIMIT = 64 << 20  # read (and drop) up to this much of a refused body so the client
+# sees our 413 instead of a reset connection halfway through its upload
+
+
+class JSONReply(Response):
+    """Go's `json.MarshalIndent(v, "", "  ")`: two-space indent, keys as given."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, indent=2, ensure_ascii=False).encode("utf-8")
+
+
+def reply(payload: Any = None, message: str = "OK", status: int = 200,
+          headers: dict[str, str] | None = None) -> JSONReply:
+    return JSONReply({"Message": message, "Payload": payload}, status_code=status,
+                     headers=headers)
+
+
+def error_reply(exc: RequestError) -> JSONReply:
+    return reply(exc.payload, exc.message, exc.status)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > DRAIN_LIMIT:
+            break
+    if size > limit:
+        raise RequestError(413, f"request body too large: over {limit} bytes")
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, failed: str = "", limit: int = MAX_BODY) -> Any:
+    """The decoded body. Undecodable → 400 whose Message is the decoder's message (or
+    `failed`, with the decoder's message as Payload, as the reference's push/data does)."""
+    body = await read_body(request, limit)
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        detail = "empty request body, expected JSON" if not body.strip() else str(e)
+        if failed:
+            raise RequestError(400, failed, detail) from None
+        raise RequestError(400, detail) from None
+
+
+def fields(value: Any) -> dict[str, Any]:
+    """A JSON object with lower-cased keys: Go decodes keys case-insensitively, so do we."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k).lower(): v for k, v in value.items()}
+
+
+def object_body(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RequestError(400, f"expected a JSON object, got {type(value).__name__}")
+    return fields(value)
+
+
+def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
+        [Request], Awaitable[Response]]:
+    """Every refusal becomes its JSON reply; an unexpected error is logged with its trace and
+    answered 500 without one (the reference sent the Go stack to the client)."""
+
+    @functools.wraps(handler)
+    async def handle(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except RequestError as e:
+            return error_reply(e)
+        except RunNotFound as e:
+            return reply(None, str(e), 404)
+        except RunError as e:
+            return reply(None, str(e), 409)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return reply(None, "internal error: the engine log has the details", 500)
+
+    return handle

@@ -1,0 +1,149 @@
+"""The OpenAPI 3 document of the REST API, served at `<base-url>/openapi.json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _envelope(payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    schema = {"type": "object", "required": ["Message", "Payload"],
+              "properties": {"Message": {"type": "string"}, "Payload": payload or {}}}
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _resp(description: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, **_envelope(payload)}
+
+
+ERRORS = {"401": _resp("missing session / invalid session"),
+          "403": _resp("a viewer asked to change something")}
+FLOW_ID = {"name": "flow_id", "in": "path", "required": True, "schema": {"type": "string"}}
+RUN_ID = {"name": "run_id", "in": "path", "required": True,
+          "schema": {"type": "string", "example": "h1-3"}, "description": "`<host>-<n>`"}
+SUMMARIES = {"type": "object", "properties": {
+    k: {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}}
+    for k in ("Active", "Pending", "Archive")}}
+
+
+def _op(summary: str, ok: str, *, payload: dict[str, Any] | None = None,
+        params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None, auth: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": _resp(ok, payload)}}
+    if auth:
+        op["responses"].update(ERRORS)
+    else:
+        op["security"] = []
+    for code, text in (errors or {}).items():
+        op["responses"][code] = _resp(text)
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def document(base: str) -> dict[str, Any]:
+    b = base.rstrip("/")
+    obj = {"type": "object"}
+    paths: dict[str, Any] = {
+        f"{b}/login": {"post": _op(
+            "Log in; the token is also set as the floe-sesh cookie", "OK",
+            payload={"type": "object", "properties": {"User": {"type": "string"},
+                                                      "Role": {"type": "string"},
+                                                      "Token": {"type": "string"}}},
+            body={"type": "object", "properties": {"User": {"type": "string"},
+                                                   "Password": {"type": "string"}}},
+            errors={"400": "the body is not JSON", "401": "username or password were wrong"},
+            auth=False)},
+        f"{b}/logout": {"post": _op("End this session", "logged out")},
+        f"{b}/flows": {"get": _op("The whole config: {Common, Flows}", "OK", payload=obj)},
+        f"{b}/flows/{{flow_id}}": {"get": _op(
+            "The flow's highest ver and its runs on every host", "OK",
+            payload={"type": "object", "properties": {"Config": obj, "Runs": SUMMARIES}},
+            params=[FLOW_ID], errors={"404": "not found"})},
+        f"{b}/flows/{{flow_id}}/runs/{{run_id}}": {"get": _op(
+            "The run view: graph levels, node states, problems; ?export=1 adds the record",
+            "OK", payload={"$ref": "#/components/schemas/RunView"},
+            params=[FLOW_ID, RUN_ID, {"name": "export", "in": "query", "required": False,
+                                      "schema": {"type": "string", "enum": ["1"]}}],
+            errors={"404": "run not found"})},
+        f"{b}/flows/{{flow_id}}/runs/{{run_id}}/stop": {"post": _op(
+            "Stop a pending or active run: archived bad with reason stopped", "stopped",
+            params=[FLOW_ID, RUN_ID],
+            errors={"404": "run not found", "409": "the run has already ended"})},
+        f"{b}/flows/{{flow_id}}/runs/{{run_id}}/logs": {"get": _op(
+            "Every log line of the run, per node", "OK",
+            payload={"type": "object", "additionalProperties": {
+                "type": "array", "items": {"type": "string"}}},
+            params=[FLOW_ID, RUN_ID, {"name": "node", "in": "query", "required": False,
+                                      "schema": {"type": "string"}}],
+            errors={"404": "run or node not found"})},
+        f"{b}/push/data": {
+            "get": _op("No-op (kept from the reference)", "OK"),
+            "post": _op(
+                "Start a run through a data trigger, or (with Run) feed a waiting data node",
+                "OK", payload={"type": "object", "nullable": True, "properties": {
+                    "Runs": {"type": "array", "items": {"type": "string"}}}},
+                body={"$ref": "#/components/schemas/DataPush"},
+                errors={"400": "decoding json failed, or a bad Run id",
+                        "404": "unknown flow or run",
+                        "409": "the node is not waiting for data", "413": "body too large"}),
+        },
+        f"{b}/openapi.json": {"get": {
+            "summary": "This document", "security": [],
+            "responses": {"200": {"description": "OpenAPI 3 document",
+                                  "content": {"application/json": {"schema": obj}}}}}},
+        f"{b}/p2p/flows/exec": {"post": _op(
+            "Run a pend another host adopted", "started", body=obj,
+            errors={"400": "not a pend", "409": "host has resource conflicting active flows",
+                    "500": "the run could not start"})},
+        f"{b}/p2p/flows/{{flow_id}}/runs": {"get": _op(
+            "This host's run summaries of a flow", "OK", payload=SUMMARIES,
+            params=[FLOW_ID])},
+        f"{b}/p2p/flows/{{flow_id}}/runs/{{run_id}}": {"get": _op(
+            "This host's raw run record", "OK", payload=obj, params=[FLOW_ID, RUN_ID],
+            errors={"404": "not found"})},
+        f"{b}/p2p/config": {"get": _op("This host and the hosts it knows", "OK",
+                                       payload=obj)},
+        "/ws": {"get": {
+            "summary": "Websocket: every event of this host as JSON text frames; "
+                       "?flow=ID and ?run=RID filter",
+            "parameters": [{"name": n, "in": "query", "required": False,
+                            "schema": {"type": "string"}} for n in ("flow", "run")],
+            "responses": {"101": {"description": "switching protocols"},
+                          "401": _resp("missing session / invalid session")}}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "floe engine API", "version": "1",
+                 "description": "Wire-compatible with the Floe engine: replies are "
+                                "{Message, Payload}; OPTIONS on any path answers CORS."},
+        "paths": paths,
+        "security": [{"header": []}, {"cookie": []}],
+        "components": {
+            "securitySchemes": {
+                "header": {"type": "apiKey", "in": "header", "name": "X-Floe-Auth"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "floe-sesh"}},
+            "schemas": {
+                "RunSummary": {"type": "object", "properties": {
+                    "Ref": obj, "ExecHost": {"type": "string"}, "Status": {"type": "string"},
+                    "StartTime": {"type": "string"}, "EndTime": {"type": "string"},
+                    "Ended": {"type": "boolean"}, "Good": {"type": "boolean"},
+                    "Reason": {"type": "string"}}},
+                "RunView": {"type": "object", "properties": {
+                    "FlowName": {"type": "string"}, "Name": {"type": "string"},
+                    "Triggers": {"type": "array", "items": obj},
+                    "Graph": {"type": "array", "items": {"type": "array", "items": obj}},
+                    "Summary": {"$ref": "#/components/schemas/RunSummary"},
+                    "Problems": {"type": "array", "nullable": True,
+                                 "items": {"type": "string"}}}},
+                "DataPush": {"type": "object", "properties": {
+                    "Ref": {"type": "object", "properties": {"ID": {"type": "string"},
+                                                             "Ver": {"type": "integer"}}},
+                    "Run": {"type": "string"},
+                    "Form": {"type": "object", "properties": {
+                        "ID": {"type": "string"}, "Values": obj}}}},
+            },
+        },
+    }

@@ -1,0 +1,171 @@
+"""The tester listener (DECISIONS §3): run one posted flow in a throw-away workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import httpx
+import yaml
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..config.loader import parse_app
+from ..config.model import AppConfig, Common, Flow, Node
+from ..engine import Engine
+from ..errors import ConfigError, RequestError
+from ..events import SYS_END_ALL, Event
+from ..hub import Hub
+from ..hub.hub import merge_opts
+from ..runs import REASON_STOPPED, RunRecord, submission
+from ..store.memory import MemoryStore
+from .envelope import JSONReply, endpoint, object_body, read_json
+from .middleware import ApiHeaders
+from .runview import node_view
+
+DEFAULT_TIMEOUT = 300.0
+KEEP_RESULTS = 100  # replies kept for GET /flow/runs/<id>, oldest dropped first
+FETCH_TIMEOUT = 10.0
+
+
+class Tester:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.count = 0
+        self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def app(self) -> Starlette:
+        routes = [Route("/status", endpoint(self.status), methods=["GET"]),
+                  Route("/flow/start", endpoint(self.start), methods=["POST"]),
+                  Route("/flow/runs/{run_id}", endpoint(self.get_run), methods=["GET"])]
+        return Starlette(routes=routes, middleware=[Middleware(ApiHeaders, base="/")])
+
+    async def status(self, request: Request) -> Response:
+        return JSONReply({"status": "ok"})
+
+    async def get_run(self, request: Request) -> Response:
+        result = self.results.get(request.path_params["run_id"])
+        if result is None:
+            raise RequestError(404, "run not found")
+        return JSONReply(result)
+
+    async def start(self, request: Request) -> Response:
+        body = object_body(await read_json(request))
+        flow = await self._flow(body)
+        data = body.get("data") or body.get("attrs") or {}
+        if not isinstance(data, dict):
+            raise RequestError(400, "data must be a JSON object")
+        try:
+            timeout = float(body.get("timeout") or DEFAULT_TIMEOUT)
+        except (TypeError, ValueError):
+            raise RequestError(400, "timeout must be a number of seconds") from None
+        return JSONReply(await self.run_once(flow, data, timeout))
+
+    async def _flow(self, body: dict[str, Any]) -> Flow:
+        inline = body.get("flow")
+        uri = str(body.get("flowuri") or "")
+        if isinstance(inline, dict):
+            return self._parse(inline, "<posted flow>")
+        if uri.startswith("res://flow:"):
+            flow = self.engine.config.latest_flow(uri[len("res://flow:"):])
+            if flow is None:
+                raise RequestError(404, f"{uri}: no such flow in the app")
+            return flow
+        if uri.startswith("file://"):
+            path = Path(unquote(urlparse(uri).path))
+            try:
+                text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise RequestError(400, f"{uri}: {e}") from None
+            return self._parse_text(text, uri)
+        if uri.startswith(("http://", "https://")):
+            try:
+                async with httpx.AsyncClient(timeout=FETCH_TIMEOUT) as client:
+                    r = await client.get(uri)
+                    r.raise_for_status()
+            except httpx.HTTPError as e:
+                raise RequestError(400, f"{uri}: {e}") from None
+            return self._parse_text(r.text, uri)
+        raise RequestError(400, "give flowUri (res://flow:ID, file://PATH, http://URL) "
+                                "or an inline flow")
+
+    def _parse_text(self, text: str, source: str) -> Flow:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise RequestError(400, f"{source}: {e}") from None
+        if not isinstance(doc, dict):
+            raise RequestError(400, f"{source}: expected a flow or an app document")
+        return self._parse(doc, source)
+
+    def _parse(self, doc: dict[str, Any], source: str) -> Flow:
+        """A flow in the app document's format, or a whole app document (its first flow)."""
+        flows = doc.get("flows") if "flows" in doc else [doc]
+        app = {"common": {"store-type": "memory"}, "flows": flows}
+        try:
+            config = parse_app(json.dumps(app), source, self.engine.registry.catalog())
+        except ConfigError as e:
+            raise RequestError(400, f"{source}: invalid flow", str(e)) from None
+        if not config.flows:
+            raise RequestError(400, f"{source}: no flow in it")
+        return config.flows[0]
+
+    async def run_once(self, flow: Flow, data: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self.count += 1
+        with tempfile.TemporaryDirectory(prefix="floe-tester-") as root:
+            config = AppConfig(common=Common(store_type="memory", workspace_root=root),
+                               flows=(flow,), source="<tester>")
+            hub = Hub(config, MemoryStore(), self.engine.registry, workspace_root=Path(root),
+                      host_id="tester", tags=flow.host_tags, triggers=False)
+            ended = asyncio.Event()
+
+            def on_event(event: Event) -> None:
+                if event.tag == SYS_END_ALL:
+                    ended.set()
+
+            hub.queue.subscribe(on_event)
+            await hub.start()
+            hub.counter = self.count - 1  # run ids tester-1, tester-2, ... per engine process
+            trigger = next((t for t in flow.triggers if t.type == "data"),
+                           flow.triggers[0] if flow.triggers else
+                           Node("start", "start", "trigger", "data"))
+            pend = hub.add_pend(flow, trigger, merge_opts(trigger.opts, data),
+                                submission(flow, trigger, "tester", data))
+            try:
+                await asyncio.wait_for(ended.wait(), timeout)
+            except TimeoutError:
+                await hub.stop_run(flow.id, pend.run_id)
+            found = await hub.find_run(flow.id, pend.run_id)
+            await hub.stop()
+        result = self._result(flow, pend.run_id, found if isinstance(found, RunRecord) else None,
+                              timed_out=not ended.is_set())
+        self.results[pend.run_id] = result
+        while len(self.results) > KEEP_RESULTS:
+            self.results.popitem(last=False)
+        return result
+
+    def _result(self, flow: Flow, run_id: str, record: RunRecord | None,
+                timed_out: bool) -> dict[str, Any]:
+        nodes = []
+        for node in flow.tasks:
+            view = node_view(node, record, node.type == "data")
+            nodes.append({"id": node.id, "name": node.name, "type": node.type,
+                          "status": view["Status"], "result": view["Result"],
+                          "logs": view["Logs"] or []})
+        reason = record.reason if record is not None else ""
+        if timed_out and reason == REASON_STOPPED:
+            reason = "timed out"
+        return {"id": run_id, "flow": flow.id,
+                "result": record.status if record is not None else "unknown",
+                "good": bool(record and record.good), "reason": reason, "nodes": nodes}
+
+    async def close(self) -> None:
+        pass
