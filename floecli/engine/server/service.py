@@ -28,7 +28,8 @@ class Service:
             if pub_bind:
                 self.listeners.append(Listener("pub", pub_bind, app, cert=pub_cert,
                                                key=pub_key))
-            if prv_bind and prv_bind != pub_bind:
+            # The same address twice is one listener, as the reference; ":0" twice is two ports.
+            if prv_bind and (prv_bind != pub_bind or prv_bind.endswith(":0")):
                 self.listeners.append(Listener("prv", prv_bind, app, cert=prv_cert,
                                                key=prv_key))
         if tester_bind:
