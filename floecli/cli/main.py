@@ -16,6 +16,7 @@ COMMANDS = {
     "update": "update",
     "list": "list_",
     "build": "build",
+    "passwd": "passwd",
 }
 
 

@@ -1,0 +1,45 @@
+"""`floe passwd`: make a salted password hash and the `common.users` entry that uses it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from ..output import EXIT_INVALID, fail
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        # piped: one line, so scripts can do `echo "$PW" | floe passwd --user ann`
+        return sys.stdin.readline().rstrip("\r\n")
+    first = typer.prompt("Password", hide_input=True)
+    second = typer.prompt("Password again", hide_input=True)
+    if first != second:
+        fail("making password hash", "the two passwords differ", EXIT_INVALID)
+    return first
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def passwd(
+        user: str = typer.Option("admin", "--user", "-u", help="the user's name"),
+        role: str = typer.Option("admin", "--role", "-r",
+                                 help="admin (may do everything) or viewer (may only read)"),
+    ) -> None:
+        """Print a salted hash of a password (asked twice, or one line from stdin) and a
+        ready-to-paste common.users entry."""
+        from floecli.engine.server.passwords import hash_password
+
+        if role not in ("admin", "viewer"):
+            fail("making password hash", f"role must be admin or viewer, not {role!r}",
+                 EXIT_INVALID)
+        password = _read_password()
+        if not password:
+            fail("making password hash", "the password is empty", EXIT_INVALID)
+        digest = hash_password(password)
+        print(digest)
+        entry = {"name": user, "role": role, "password-hash": digest}
+        # JSON is also YAML: the entry pastes into app.json or config.yml alike
+        print(f"common.users entry: {json.dumps(entry)}")
