@@ -55,3 +55,23 @@ class Progress:
     @property
     def echo_or_none(self) -> Any:
         return self.echo if self.verbose else None
+
+
+def run_changes(project: Any, doing: str, unchanged: str, count: int, verbose: bool,
+                operation: Any) -> None:
+    """Run `operation(installer)` (install, uninstall or update) with progress, print a line
+    per changed contribution, and turn failures into `Error <doing> <ref>: <detail>`."""
+    from floecli.project.contributions import Installer
+    from floecli.project.errors import InstallError, ProjectError
+
+    from .output import change_line, fail
+
+    try:
+        with Progress(count, verbose=verbose) as progress:
+            installer = Installer(project, step=progress.step, echo=progress.echo_or_none)
+            for change in operation(installer):
+                progress.result(change_line(change, unchanged))
+    except InstallError as e:
+        fail(f"{doing} {e.target or 'contribution'}", e)
+    except ProjectError as e:
+        fail(f"{doing} contribution", e)

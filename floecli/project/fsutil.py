@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+# hashlib, shutil and tempfile are imported where used: `floe list` reads the lock through this
+# module's users and should not pay for them.
 
 # Byte-code caches appear when a contribution is imported; they are not part of what was installed.
 CACHE_NAMES = ("__pycache__",)
@@ -14,6 +14,8 @@ CACHE_NAMES = ("__pycache__",)
 
 def atomic_write(path: Path, text: str) -> None:
     """Replace `path` with `text` so a reader sees the old or the new file, never a torn one."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
@@ -30,6 +32,8 @@ def atomic_write(path: Path, text: str) -> None:
 
 def tree_hash(root: Path) -> str:
     """`sha256:<hex>` over the relative paths and contents of every file below `root`."""
+    import hashlib
+
     h = hashlib.sha256()
     for file in sorted(_files(root), key=lambda p: p.relative_to(root).as_posix()):
         h.update(file.relative_to(root).as_posix().encode() + b"\0")
@@ -47,10 +51,14 @@ def _files(root: Path) -> list[Path]:
 
 def copy_package(src: Path, dest: Path) -> None:
     """Copy a contribution's package directory, leaving byte-code caches behind."""
+    import shutil
+
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*CACHE_NAMES, "*.pyc", ".git"))
 
 
 def remove(path: Path) -> None:
+    import shutil
+
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .appdoc import AppDocument
 from .errors import ProjectError
 from .lockfile import LOCK_FILE, Lock
 
 if TYPE_CHECKING:
     from floecli.engine.config.model import AppConfig
     from floecli.engine.nodes.registry import Contribution
+
+    from .appdoc import AppDocument
 
 APP_FILE = "app.json"
 VENDOR_DIR = "vendor"
@@ -77,6 +78,8 @@ class EngineProject:
         return self.root / ENTRY_FILE
 
     def app_document(self) -> AppDocument:
+        from .appdoc import AppDocument  # `floe list` reads no app document
+
         return AppDocument.read(self.app_file)
 
     def lock(self) -> Lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..output import change_line, fail, require_project
+from ..output import fail, require_project
 
 
 def register(app: typer.Typer) -> None:
@@ -21,10 +21,9 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from floecli.project.bundles import read_bundle
-        from floecli.project.contributions import Installer
-        from floecli.project.errors import InstallError, ProjectError
+        from floecli.project.errors import ProjectError
 
-        from ..progress import Progress
+        from ..progress import run_changes
 
         project = require_project()
         wanted: list[str] = []
@@ -36,13 +35,5 @@ def register(app: typer.Typer) -> None:
         wanted += refs or []
         if not wanted:
             fail("installing contribution", "no REF given (name one, or a bundle with -f)")
-        try:
-            with Progress(len(wanted), verbose=verbose) as progress:
-                changes = Installer(project, step=progress.step,
-                                    echo=progress.echo_or_none).install(wanted)
-                for change in changes:
-                    progress.result(change_line(change, "Already installed"))
-        except InstallError as e:
-            fail(f"installing {e.target}" if e.target else "installing contribution", e)
-        except ProjectError as e:
-            fail("installing contribution", e)
+        run_changes(project, "installing", "Already installed", len(wanted), verbose,
+                    lambda installer: installer.install(wanted))

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import typer
 
 from ..output import fail, print_json, require_project
 
-
-class Only(StrEnum):
-    used = "used"
-    unused = "unused"
-    all = "all"
+FILTERS = ("used", "unused", "all")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("list")
     def list_(
         as_json: bool = typer.Option(True, "--json", help="a JSON array (the default)"),
-        only: Only = typer.Option(Only.all, "--filter", case_sensitive=False,
-                                  help="only what the flows use, or do not use"),
+        # a plain `str | None`: a choice type would make typer load pydantic on every call
+        only: str | None = typer.Option(None, "--filter", metavar="used|unused",
+                                        help="only what the flows use, or do not use"),
         table: bool = typer.Option(False, "--table", help="a table for people"),
     ) -> None:
         """List installed contributions as JSON (sorted by ref; [] when none)."""
@@ -28,8 +23,11 @@ def register(app: typer.Typer) -> None:
         from floecli.project.listing import list_contributions
 
         project = require_project()
+        if only is not None and only.lower() not in FILTERS:
+            fail("getting list of contributions",
+                 f"--filter must be used or unused, not {only!r}")
         try:
-            items = list_contributions(project, only.value)
+            items = list_contributions(project, (only or "").lower())
         except ProjectError as e:
             fail("getting list of contributions", e)
         if table:

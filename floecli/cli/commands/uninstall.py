@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..output import change_line, fail, require_project
+from ..output import require_project
 
 
 def register(app: typer.Typer) -> None:
@@ -15,19 +15,8 @@ def register(app: typer.Typer) -> None:
         verbose: bool = typer.Option(False, "--verbose", help="print each step"),
     ) -> None:
         """Uninstall contributions: vendor/ files, app.json import and floe.lock entry."""
-        from floecli.project.contributions import Installer
-        from floecli.project.errors import InstallError, ProjectError
-
-        from ..progress import Progress
+        from ..progress import run_changes
 
         project = require_project()
-        try:
-            with Progress(len(refs), verbose=verbose) as progress:
-                changes = Installer(project, step=progress.step,
-                                    echo=progress.echo_or_none).uninstall(refs, force=force)
-                for change in changes:
-                    progress.result(change_line(change))
-        except InstallError as e:
-            fail(f"uninstalling {e.target}" if e.target else "uninstalling contribution", e)
-        except ProjectError as e:
-            fail("uninstalling contribution", e)
+        run_changes(project, "uninstalling", "Unchanged", len(refs), verbose,
+                    lambda installer: installer.uninstall(refs, force=force))
