@@ -58,6 +58,10 @@ def test_gzip_when_asked(engine):
         r = c.get("/flows", headers={"Accept-Encoding": "gzip"})
         assert r.headers["content-encoding"] == "gzip"
         assert r.json()["Payload"]["Flows"][0]["ID"] == "f"
+        for encoding in ("gzip", "identity"):  # flows/:id keeps its reply rendered
+            r = c.get("/flows/f", headers={"Accept-Encoding": encoding})
+            assert r.headers.get("content-encoding", "identity") == encoding
+            assert r.json()["Payload"]["Config"]["ID"] == "f"
 
 
 def test_malformed_json(engine):

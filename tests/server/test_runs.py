@@ -105,11 +105,14 @@ flows:
 def test_logs_route_and_websocket_stream_in_order(start_engine):
     engine = start_engine(LOG_APP)
     ws_url = engine.url(scheme="ws") + "/ws?flow=chatty"
+    ends_url = engine.url(scheme="ws") + "/ws?tag=sys.end"
+    headers = {"X-Floe-Auth": ADMIN}
     got: list[dict] = []
 
     async def scenario() -> str:
-        async with websockets.connect(ws_url, additional_headers={"X-Floe-Auth": ADMIN},
-                                      open_timeout=10) as ws:
+        async with websockets.connect(ws_url, additional_headers=headers,
+                                      open_timeout=10) as ws, websockets.connect(
+                ends_url, additional_headers=headers, open_timeout=10) as ends:
             with engine.client() as c:
                 run = await asyncio.to_thread(start_run, c, "chatty")
             async with asyncio.timeout(30):
@@ -117,7 +120,10 @@ def test_logs_route_and_websocket_stream_in_order(start_engine):
                     event = json.loads(await ws.recv())
                     got.append(event)
                     if event["Tag"] == "sys.end.all" and event["RunRef"]["Run"]["ID"]:
-                        return run
+                        break
+                # the filtered client saw only the end
+                assert json.loads(await ends.recv())["Tag"] == "sys.end.all"
+                return run
 
     run = asyncio.run(scenario())
     lines = [e["Opts"]["update"] for e in got if e["Tag"] == "sys.node.update"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from typing import Any
 
 from starlette.requests import Request
@@ -71,10 +72,23 @@ class Api:
         flow = self.ctx.config.latest_flow(flow_id)
         if flow is None:
             raise RequestError(404, "not found")
-        runs = await self.ctx.run_summaries(flow_id)
         if self.ctx.peers.roots:
-            runs = merge_summaries([runs, *await self.ctx.peers.run_summaries(flow_id)])
-        return reply({"Config": flow.to_json(), "Runs": runs})
+            runs = merge_summaries([await self.ctx.run_summaries(flow_id),
+                                    *await self.ctx.peers.run_summaries(flow_id)])
+            return reply({"Config": flow.to_json(), "Runs": runs})
+        # Dashboards poll this; with a long archive, rendering is the cost, so the rendered
+        # reply is kept until a run of the flow changes.
+        hit = self.ctx.cached_reply(flow_id)
+        if hit is None:
+            key = self.ctx.reply_key(flow_id)
+            runs = await self.ctx.run_summaries(flow_id)
+            body = reply({"Config": flow.to_json(), "Runs": runs}).body
+            hit = (bytes(body), gzip.compress(body, compresslevel=5))
+            self.ctx.cache_reply(flow_id, hit[0], hit[1], key)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(hit[1], media_type="application/json",
+                            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return Response(hit[0], media_type="application/json")
 
     async def _find(self, request: Request, *, remote: bool = True) -> RunRecord | Pend:
         flow_id = request.path_params["flow_id"]

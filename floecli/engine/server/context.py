@@ -9,7 +9,7 @@ from ..cluster.peers import Peers
 from ..config.model import AppConfig
 from ..engine import Engine
 from ..errors import ContributionError
-from ..events import SYS_END_ALL, Event
+from ..events import SYS_END_ALL, SYS_STATE, Event
 from ..hub import Hub
 from ..runs import pend_summary
 from .auth import Sessions
@@ -24,6 +24,9 @@ class ServerContext:
     # flow id -> archived run summaries, newest first; dropped when a run of the flow ends
     _archive: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _ends: dict[str, int] = field(default_factory=dict)  # flow id -> runs ended so far
+    # flow id -> (what the reply was made from, JSON body, gzipped body) of `GET flows/:id`
+    _replies: dict[str, tuple[Any, bytes, bytes]] = field(default_factory=dict)
+    _changes: dict[str, int] = field(default_factory=dict)  # flow id -> runs added/started/ended
 
     @classmethod
     def for_engine(cls, engine: Engine, admin_token: str = "") -> ServerContext:
@@ -46,6 +49,10 @@ class ServerContext:
         return self.engine.config.common.api_base.rstrip("/") or "/build/api"
 
     def _on_event(self, event: Event) -> None:
+        if event.tag in (SYS_STATE, SYS_END_ALL):  # a run was added, started or ended
+            flow_id = event.run_ref.flow_ref.id
+            self._changes[flow_id] = self._changes.get(flow_id, 0) + 1
+            self._replies.pop(flow_id, None)
         if event.tag == SYS_END_ALL:
             flow_id = event.run_ref.flow_ref.id
             self._ends[flow_id] = self._ends.get(flow_id, 0) + 1
@@ -69,6 +76,23 @@ class ServerContext:
                 "Pending": [pend_summary(p) for p in reversed(hub.pends)
                             if p.flow.id == flow_id],
                 "Archive": list(archive)}
+
+    def cached_reply(self, flow_id: str) -> tuple[bytes, bytes] | None:
+        """The last `GET flows/:id` body (plain, gzipped) if nothing it shows has changed:
+        no run added, started or ended, and every pend still waits for the same reason."""
+        hit = self._replies.get(flow_id)
+        if hit is None or hit[0] != self.reply_key(flow_id):
+            return None
+        return hit[1], hit[2]
+
+    def cache_reply(self, flow_id: str, body: bytes, gzipped: bytes, key: Any) -> None:
+        self._replies[flow_id] = (key, body, gzipped)
+
+    def reply_key(self, flow_id: str) -> Any:
+        """Take it before reading what a reply shows: a change meanwhile makes it stale.
+        Pends change their reason without an event; runs change with one (_on_event)."""
+        return (self._changes.get(flow_id, 0),
+                tuple(p.reason for p in self.engine.hub.pends if p.flow.id == flow_id))
 
     def data_types(self) -> frozenset[str]:
         """The task types that wait for a form."""

@@ -20,16 +20,18 @@ CLIENT_QUEUE = 1000  # events a client may fall behind by before it is dropped
 
 
 class _Client:
-    def __init__(self, flow: str, run: str) -> None:
+    def __init__(self, flow: str, run: str, tag: str = "") -> None:
         self.flow = flow
         self.run = run
+        self.tag = tag  # a tag prefix, e.g. `sys.end` for run ends only
         self.queue: asyncio.Queue[str] = asyncio.Queue(CLIENT_QUEUE)
         self.dropped = asyncio.Event()
 
     def wants(self, event: Event) -> bool:
         ref = event.run_ref
         return ((not self.flow or ref.flow_ref.id == self.flow)
-                and (not self.run or ref.run_id == self.run))
+                and (not self.run or ref.run_id == self.run)
+                and (not self.tag or event.tag.startswith(self.tag)))
 
 
 class EventStream:
@@ -64,7 +66,7 @@ class EventStream:
             await websocket.send_denial_response(error_reply(e))
             return
         params = websocket.query_params
-        client = _Client(params.get("flow", ""), params.get("run", ""))
+        client = _Client(params.get("flow", ""), params.get("run", ""), params.get("tag", ""))
         await websocket.accept()
         self.clients.add(client)
         writer = asyncio.create_task(self._write(websocket, client))

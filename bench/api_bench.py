@@ -1,0 +1,143 @@
+"""Benchmark (issue 4): the REST API of a real engine process, driven over HTTP.
+
+Prints one JSON line:
+  flow_get_rps        requests/s of `GET flows/:id` on a flow with 1000 archived runs
+                      (CONCURRENCY clients, REQUESTS requests; target >= 500)
+  flow_get_kb         size of one such reply (uncompressed JSON)
+  http_burst_s        100 runs of 10 chained `exec true`, started by 100 POST push/data at
+                      once, until the websocket reported the last sys.end.all
+  inprocess_burst_s   the same burst started in-process (bench/hub_burst.py's measure)
+  http_burst_ratio    http_burst_s / inprocess_burst_s (target <= 1.25)
+Bounded: REQUESTS requests, 100 runs, and each phase gives up after LIMIT_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import websockets
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from hub_burst import CHAIN, RUNS, chain_app, measure
+
+from floecli.engine.config.loader import parse_app
+from floecli.engine.events import FlowRef, HostedID, RunRef
+from floecli.engine.nodes.registry import Registry
+from floecli.engine.runs import ExecNode, RunRecord
+from floecli.engine.store import make_store
+
+ADMIN = "bench-token"
+ARCHIVED = 1000
+REQUESTS = 3000
+CONCURRENCY = 16
+LIMIT_S = 300.0
+
+
+def fill_archive(root: Path, app_text: str) -> None:
+    """ARCHIVED ended runs of `chain`, written straight to the store the engine will open."""
+    config = parse_app(app_text, "bench.yml", Registry.discover().catalog())
+    flow = config.flows[0]
+    store = make_store("local", root)
+    store.open()
+    t0 = datetime.now(UTC) - timedelta(days=1)
+    for n in range(1, ARCHIVED + 1):
+        start = t0 + timedelta(seconds=n)
+        record = RunRecord(RunRef(FlowRef("chain", 1), HostedID("h1", n), "h1"), flow,
+                           start_time=start, end_time=start + timedelta(seconds=1),
+                           ended=True, good=True,
+                           exec_nodes={f"t{i}": ExecNode(start, start, True, 0)
+                                       for i in range(CHAIN)})
+        store.archive_run(record)
+    asyncio.run(store.close())
+
+
+def start_engine(tmp: Path, conf: Path, root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    ports = tmp / "ports.json"
+    proc = subprocess.Popen([sys.executable, "-m", "floecli.engine", f"-conf={conf}",
+                             f"-root={root}", "-pub_bind=127.0.0.1:0", f"-admin={ADMIN}",
+                             f"-port_file={ports}"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (ports.exists() and ports.read_text()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("engine did not start")
+        time.sleep(0.05)
+    return proc, json.loads(ports.read_text())["pub"]
+
+
+async def flow_get_rps(port: int) -> tuple[float, float]:
+    url = f"http://127.0.0.1:{port}/build/api/flows/chain"
+    headers = {"X-Floe-Auth": ADMIN, "Accept-Encoding": "identity"}
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as c:
+        first = await c.get(url)
+        assert len(first.json()["Payload"]["Runs"]["Archive"]) == ARCHIVED
+        left = REQUESTS
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                r = await c.get(url)
+                r.raise_for_status()
+
+        t = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(CONCURRENCY))),
+                               LIMIT_S)
+        return REQUESTS / (time.perf_counter() - t), len(first.content) / 1024
+
+
+async def http_burst(port: int) -> float:
+    base = f"http://127.0.0.1:{port}/build/api"
+    ended: set[str] = set()
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws?flow=chain&tag=sys.end",
+                                  additional_headers={"X-Floe-Auth": ADMIN},
+                                  max_queue=None) as ws, httpx.AsyncClient(
+            base_url=base, headers={"X-Floe-Auth": ADMIN}, timeout=60,
+            limits=httpx.Limits(max_connections=RUNS)) as c:
+        t = time.perf_counter()
+        await asyncio.gather(*(c.post("/push/data", json={"Ref": {"ID": "chain", "Ver": 1},
+                                                          "Form": {"ID": "start"}})
+                               for _ in range(RUNS)))
+        async with asyncio.timeout(LIMIT_S):
+            while len(ended) < RUNS:
+                event = json.loads(await ws.recv())
+                if event["Tag"] == "sys.end.all":
+                    ended.add(str(event["RunRef"]["Run"]))
+        return time.perf_counter() - t
+
+
+def main() -> None:
+    app_text = chain_app("local")
+    with tempfile.TemporaryDirectory(prefix="floe-api-bench-") as d:
+        tmp = Path(d)
+        conf = tmp / "app.yml"
+        conf.write_text(app_text)
+        root = tmp / "root"
+        fill_archive(root, app_text)
+        proc, port = start_engine(tmp, conf, root)
+        try:
+            rps, kb = asyncio.run(flow_get_rps(port))
+            burst = asyncio.run(http_burst(port))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        inproc = asyncio.run(measure(tmp / "inproc", "local"))["burst_s"]
+    print(json.dumps({"bench": "api", "archived": ARCHIVED, "requests": REQUESTS,
+                      "concurrency": CONCURRENCY, "flow_get_rps": round(rps, 1),
+                      "flow_get_kb": round(kb, 1), "runs": RUNS, "chain": CHAIN,
+                      "http_burst_s": round(burst, 3), "inprocess_burst_s": inproc,
+                      "http_burst_ratio": round(burst / inproc, 2)}))
+
+
+if __name__ == "__main__":
+    main()
