@@ -22,6 +22,8 @@ def build_app(commands: Mapping[str, str], first: Sequence[str]) -> typer.Typer:
     @app.callback()
     def root(
         version: bool = typer.Option(False, "--version", "-V", help="print the version"),
+        verbose: bool = typer.Option(False, "--verbose",
+                                     help="show the output of pip and git (any command)"),
     ) -> None:
         """floe command line."""
 

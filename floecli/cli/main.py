@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return engine_main(args)
     from .app import build_app
 
-    app = build_app(COMMANDS, args[:1])
+    # the verb is the first word that is not an option (`floe --verbose install x`)
+    app = build_app(COMMANDS, [a for a in args if not a.startswith("-")][:1])
     try:
         app(args=args, prog_name="floe", standalone_mode=True)
     except SystemExit as e:

@@ -42,3 +42,8 @@ def change_line(change: Any, unchanged: str = "Unchanged") -> str:
     if change.action == "updated" and change.old_version and change.old_version != e.version:
         return f"Updated {e.kind}: {e.ref} {change.old_version} -> {e.version}"
     return f"{words[change.action]} {e.kind}: {e.ref} {e.version}"
+
+
+def is_verbose(ctx: typer.Context, flag: bool) -> bool:
+    """The command's own --verbose, or the one given before the verb (`floe --verbose ...`)."""
+    return flag or bool(ctx.find_root().params.get("verbose"))

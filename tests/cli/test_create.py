@@ -214,3 +214,11 @@ def test_default_bundle_override_and_failure(floe, tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith("Error creating project: pip failed: ")
     assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_unreadable_app_document(floe, tmp_path):
+    (tmp_path / "bad.yml").write_text("name: x\nflows: [\n")
+    r = floe("create", "-f", "bad.yml", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error creating project: bad.yml:3: neither JSON nor YAML: ")
+    assert not (tmp_path / "x").exists()

@@ -286,6 +286,10 @@ def test_verbose_shows_pip_output(floe, project):
     assert r.returncode == 0, r.stderr
     assert "-m pip install --target" in r.stderr
     assert "Successfully installed floe-hello-1.0.0 hellodep-1.0.0" in r.stderr
+    r = floe("--verbose", "uninstall", "floe-hello", cwd=project)
+    assert r.returncode == 0, r.stderr
+    r = floe("--verbose", "install", "floe-hello", cwd=project)
+    assert "-m pip install --target" in r.stderr
 
 
 def test_list(floe, project):
@@ -359,3 +363,12 @@ def test_version(script_runner):
 
     r = script_runner.run(["floe", "--version"])
     assert (r.returncode, r.stdout) == (0, f"floe version {floecli.__version__}\n")
+
+
+def test_uninstall_a_used_trigger(floe, project):
+    r = floe("uninstall", "data", "data_trigger", cwd=project)
+    assert r.returncode == 1
+    assert r.stderr == ("Error uninstalling data_trigger: trigger type data is still used by "
+                        "flow build-project (nodes start); use --force to uninstall it anyway\n")
+    r = floe("uninstall", "data", cwd=project)
+    assert (r.returncode, r.stdout) == (0, "Uninstalling data\nUninstalled task: data 1.0.0\n")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from ..output import change_line, fail
+from ..output import change_line, fail, is_verbose
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def create(
+        ctx: typer.Context,
         name: str | None = typer.Argument(None, help="project directory (default: the app's name)"),
         file: str | None = typer.Option(None, "-f", "--file", metavar="FILE|URL",
                                         help="app document to start from (JSON or YAML)"),
@@ -32,7 +33,7 @@ def register(app: typer.Typer) -> None:
             doc = load_app_source(file)
             chosen = project_name(name, doc)
             print(f"Creating floe engine project: {chosen}", flush=True)
-            with Progress(verbose=verbose) as progress:
+            with Progress(verbose=is_verbose(ctx, verbose)) as progress:
                 created = create_project(Path.cwd(), chosen, doc, requested_version(cv),
                                          step=progress.step, echo=progress.echo_or_none)
                 progress.result(f"Engine runtime: floe {created.engine_version}")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from ..output import fail, require_project
+from ..output import fail, is_verbose, require_project
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def install(
+        ctx: typer.Context,
         refs: list[str] | None = typer.Argument(
             None, metavar="REF...", help="a bundled name (exec), a directory, a git URL "
             "(URL[@rev][#subdir]) or a pip requirement"),
@@ -35,5 +36,6 @@ def register(app: typer.Typer) -> None:
         wanted += refs or []
         if not wanted:
             fail("installing contribution", "no REF given (name one, or a bundle with -f)")
-        run_changes(project, "installing", "Already installed", len(wanted), verbose,
+        run_changes(project, "installing", "Already installed", len(wanted),
+                    is_verbose(ctx, verbose),
                     lambda installer: installer.install(wanted))

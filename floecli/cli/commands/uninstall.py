@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from ..output import require_project
+from ..output import is_verbose, require_project
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def uninstall(
+        ctx: typer.Context,
         refs: list[str] = typer.Argument(..., metavar="REF...", help="installed refs"),
         force: bool = typer.Option(False, "--force", help="remove even if a flow uses it"),
         verbose: bool = typer.Option(False, "--verbose", help="print each step"),
@@ -18,5 +19,6 @@ def register(app: typer.Typer) -> None:
         from ..progress import run_changes
 
         project = require_project()
-        run_changes(project, "uninstalling", "Unchanged", len(refs), verbose,
+        run_changes(project, "uninstalling", "Unchanged", len(refs),
+                    is_verbose(ctx, verbose),
                     lambda installer: installer.uninstall(refs, force=force))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from ..output import fail, require_project
+from ..output import fail, is_verbose, require_project
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def update(
+        ctx: typer.Context,
         refs: list[str] | None = typer.Argument(None, metavar="[REF...]", help="installed refs"),
         all_: bool = typer.Option(False, "--all", help="update every installed contribution"),
         verbose: bool = typer.Option(False, "--verbose", help="show pip's and git's output"),
@@ -22,5 +23,6 @@ def register(app: typer.Typer) -> None:
             fail("updating contribution", "no contribution given: name a REF or use --all")
         if refs and all_:
             fail("updating contribution", "give either REFs or --all, not both")
-        run_changes(project, "updating", "Up to date", len(refs or []), verbose,
+        run_changes(project, "updating", "Up to date", len(refs or []),
+                    is_verbose(ctx, verbose),
                     lambda installer: installer.update(refs or None))
