@@ -19,6 +19,15 @@ ADMIN = "a-test-admin-token"
 BASE = "/build/api"
 START_TIMEOUT = 30.0
 
+ONE_FLOW_APP = """\
+common: {store-type: memory}
+flows:
+  - id: f
+    ver: 1
+    triggers: [{id: start, type: data}]
+    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
+"""
+
 
 class EngineProcess:
     """One `python -m floecli.engine` process; its bound ports come from -port_file."""

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from harness import make_engine
 from openapi_spec_validator import validate
-from servertest import BASE
+from servertest import BASE, ONE_FLOW_APP
 
 from floecli.engine.server.app import all_routes, build_app
 from floecli.engine.server.context import ServerContext
 
-APP = """\
-flows:
-  - id: f
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
-"""
+APP = ONE_FLOW_APP
 
 
 def test_openapi_document_validates_and_names_every_route(start_engine, tmp_path):

@@ -7,16 +7,9 @@ import ssl
 import httpx
 import pytest
 import trustme
-from servertest import ADMIN, BASE
+from servertest import ADMIN, BASE, ONE_FLOW_APP
 
-APP = """\
-common: {store-type: memory}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
-"""
+APP = ONE_FLOW_APP
 
 
 def test_https_public_and_plain_private_listener(start_engine, tmp_path):

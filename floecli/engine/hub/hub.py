@@ -606,14 +606,20 @@ class Hub:
         return None
 
     async def run_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
+        return {**self.live_summaries(flow_id),
+                "Archive": await self.archive_summaries(flow_id)}
+
+    def live_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
+        """`Active` and `Pending` summaries of a flow, newest first, from memory."""
         active = sorted((r.record for r in self.active.values() if r.flow.id == flow_id),
                         key=lambda r: r.start_time or now(), reverse=True)
-        archive = [r for r in await self.store.list_runs(flow_id) if r.ended]
         return {
             "Active": [r.summary() for r in active],
             "Pending": [pend_summary(p) for p in reversed(self.pends) if p.flow.id == flow_id],
-            "Archive": [r.summary() for r in archive],
         }
+
+    async def archive_summaries(self, flow_id: str) -> list[dict[str, Any]]:
+        return [r.summary() for r in await self.store.list_runs(flow_id) if r.ended]
 
 
 def merge_opts(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from ..engine import Engine
 from ..errors import ContributionError
 from ..events import SYS_END_ALL, SYS_STATE, Event
 from ..hub import Hub
-from ..runs import pend_summary
 from .auth import Sessions
 
 
@@ -65,17 +64,10 @@ class ServerContext:
         archive = self._archive.get(flow_id)
         if archive is None:
             ends = self._ends.get(flow_id, 0)
-            archive = [r.summary() for r in await hub.store.list_runs(flow_id) if r.ended]
+            archive = await hub.archive_summaries(flow_id)
             if self._ends.get(flow_id, 0) == ends:  # no run ended while we read
                 self._archive[flow_id] = archive
-
-        active = sorted((r.record for r in hub.active.values() if r.flow.id == flow_id),
-                        key=lambda r: r.start_time.timestamp() if r.start_time else 0.0,
-                        reverse=True)
-        return {"Active": [r.summary() for r in active],
-                "Pending": [pend_summary(p) for p in reversed(hub.pends)
-                            if p.flow.id == flow_id],
-                "Archive": list(archive)}
+        return {**hub.live_summaries(flow_id), "Archive": list(archive)}
 
     def cached_reply(self, flow_id: str) -> tuple[bytes, bytes] | None:
         """The last `GET flows/:id` body (plain, gzipped) if nothing it shows has changed:
