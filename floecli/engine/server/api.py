@@ -155,7 +155,10 @@ class Api:
         except TimeoutError:
             return reply(None, "OK: the runs are still being adopted")
         if ref.id and not started:
-            raise RequestError(400, f"flow {ref.id} has no data trigger to start it")
+            flow = self.ctx.config.latest_flow(ref.id)
+            if flow is not None and not any(t.type == "data" for t in flow.triggers):
+                raise RequestError(400, f"flow {ref.id} has no data trigger to start it")
+            raise RequestError(409, f"no run of flow {ref.id} started: the engine log says why")
         return reply({"Runs": started})
 
     async def openapi(self, request: Request) -> Response:
