@@ -1,0 +1,225 @@
+"""`floe build`: an engine project packed into one file that runs with only a Python interpreter.
+
+The archive is a shiv zipapp (a PEP 441 zip behind a shebang) holding the engine runtime
+(`floecli.engine` only), its dependencies as wheels for the target, the project's contributions
+and a small entry module. shiv unpacks the archive once into a per-build cache dir
+(~/.shiv/<name>_<build id>) on first start, which is what lets native wheels such as rpds-py
+load; later starts import straight from that dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+import floecli
+
+from ..engine.nodes.registry import scan
+from .dists import remove_dist
+from .errors import BuildError, ProjectError
+from .layout import EngineProject
+from .pip import Echo
+from .runtime import ensure_runtime, runtime_distribution
+from .targets import Target, host_target
+from .wheels import install_wheels, native_distributions, runtime_pins
+
+FORMATS = ("zipapp", "native")
+ENTRY_MODULE = "floe_binary"  # the archive's entry: floecli/project/binary_entry.py
+APP_FILE = "floe_app.json"  # the embedded app document (-e), beside the entry module
+SHEBANG = "/usr/bin/env python3"
+WINDOWS_SHEBANG = b"#!/usr/bin/env python.exe\r\n"  # the launcher finds python.exe on PATH
+# A fixed timestamp for every archive entry (the zip format cannot say 1970): reproducible.
+SOURCE_DATE_EPOCH = "315532800"
+
+
+@dataclass
+class BuildOptions:
+    embed: bool = False  # -e: freeze app.json into the binary
+    optimize: bool = False  # -o: leave out contributions no flow uses
+    target: Target | None = None  # None: the host, output straight in bin/
+    format: str = "zipapp"
+    python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
+    verbose: bool = False
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    sha256: str
+    size: int
+    removed: list[str] = field(default_factory=list)  # contributions left out by -o
+
+
+Progress = Callable[[str], None]
+
+
+def build(project: EngineProject, opts: BuildOptions,
+          progress: Progress = lambda _msg: None) -> BuildResult:
+    if opts.format not in FORMATS:
+        raise BuildError(f"unknown format {opts.format!r}: use {' or '.join(FORMATS)}")
+    target = opts.target or host_target()
+    if opts.format == "native" and target != host_target():
+        raise BuildError(f"--format native builds for this machine only ({host_target().name}),"
+                         f" not {target.name}: use --format zipapp for other targets")
+    out_dir = project.bin_dir / target.name if opts.target else project.bin_dir
+    output = out_dir / target.binary_name(project.name)
+    with tempfile.TemporaryDirectory(prefix="floe-build-") as tmp:
+        site = Path(tmp) / "site"
+        site.mkdir()
+        progress(f"Collecting the engine runtime for {target.name}")
+        echo = progress if opts.verbose else None
+        install_wheels(runtime_pins(), target, opts.python_version, site, echo=echo)
+        _copy_engine(project.engine_version(), site, echo)
+        progress("Adding contributions")
+        _copy_vendor(project.vendor_dir, site, target, opts, echo)
+        removed = _optimize(project, site) if opts.optimize else []
+        for name in removed:
+            progress(f"Removing unused contribution: {name}")
+        _write_entry(project, site, opts.embed)
+        staged = Path(tmp) / "out"
+        if opts.format == "native":
+            _pyinstaller(site, staged, project.name, Path(tmp), opts.verbose)
+        else:
+            _shiv(site, staged, opts.verbose)
+            if target.is_windows:
+                _add_windows_launcher(staged, target)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.move(staged, output)
+    output.chmod(0o755)
+    data = output.read_bytes()
+    return BuildResult(output, hashlib.sha256(data).hexdigest(), len(data), removed)
+
+
+def _copy_engine(version: str, site: Path, echo: Echo | None) -> None:
+    """floecli/__init__.py and floecli/engine/ of the engine version the project pins: the
+    running toolchain's own, or that version's wheel from the cache."""
+    dest = site / "floecli"
+    if not version or version == floecli.__version__:
+        src = Path(floecli.__file__).resolve().parent
+        dest.mkdir()
+        shutil.copy2(src / "__init__.py", dest / "__init__.py")
+        shutil.copytree(src / "engine", dest / "engine", ignore=_IGNORED)
+        return
+    try:
+        ensure_runtime(version, echo=echo)
+    except ProjectError as e:
+        raise BuildError(str(e)) from None
+    wheel = runtime_distribution(version)
+    if wheel is None or wheel.suffix != ".whl":
+        raise BuildError(f"engine runtime floe=={version} has no wheel in {wheel or 'the cache'}")
+    with zipfile.ZipFile(wheel) as z:
+        for name in sorted(z.namelist()):
+            if name == "floecli/__init__.py" or name.startswith("floecli/engine/"):
+                z.extract(name, site)
+
+
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def _copy_vendor(vendor: Path, site: Path, target: Target, opts: BuildOptions,
+                 echo: Echo | None) -> None:
+    """The project's vendor/ as is; a native distribution in it, installed for this machine,
+    is replaced by the same version's wheel for another target."""
+    for entry in sorted(vendor.iterdir()):
+        if entry.name in ("bin", "__pycache__"):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, site / entry.name, ignore=_IGNORED, dirs_exist_ok=True)
+        else:
+            shutil.copy2(entry, site / entry.name)
+    if target == host_target():
+        return
+    pins = []
+    for dist in native_distributions(vendor):
+        remove_dist(replace(dist, info=site / dist.info.name), site)
+        pins.append(dist.pin)
+    install_wheels(pins, target, opts.python_version, site, echo=echo)
+
+
+def _optimize(project: EngineProject, site: Path) -> list[str]:
+    """-o: drop every contribution whose node type no flow uses; the names dropped."""
+    used = project.used_types()
+    removed = []
+    for c in scan(site):
+        if (c.descriptor.kind, c.name) not in used:
+            shutil.rmtree(c.descriptor.path)
+            removed.append(c.name)
+    return sorted(removed)
+
+
+def _write_entry(project: EngineProject, site: Path, embed: bool) -> None:
+    entry = resources.files("floecli.project").joinpath("binary_entry.py").read_bytes()
+    (site / f"{ENTRY_MODULE}.py").write_bytes(entry)
+    if embed:
+        shutil.copyfile(project.app_file, site / APP_FILE)
+
+
+def _shiv(site: Path, output: Path, verbose: bool) -> None:
+    # Same-content files must look the same to the zip: shiv stores each file's mode.
+    for path in site.rglob("*"):
+        if path.is_file():
+            path.chmod(0o755 if os.access(path, os.X_OK) else 0o644)
+    cmd = [sys.executable, "-m", "shiv", "--site-packages", str(site), "--reproducible",
+           "--entry-point", f"{ENTRY_MODULE}:main", "--python", SHEBANG, "--output-file",
+           str(output)]
+    env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if verbose:
+        sys.stderr.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0 or not output.is_file():
+        said = (proc.stderr + proc.stdout).strip() or f"exit status {proc.returncode}"
+        raise BuildError(f"shiv could not make the zipapp:\n{said}")
+
+
+def _add_windows_launcher(archive: Path, target: Target) -> None:
+    """Put the console launcher pip puts in front of console scripts before the zip: Windows
+    runs the .exe, which starts python.exe on the zip appended to it."""
+    import distlib
+
+    name = "t64-arm.exe" if target.arch == "arm64" else "t64.exe"
+    launcher = resources.files(distlib).joinpath(name).read_bytes()
+    data = archive.read_bytes()
+    zip_data = data[data.index(b"\n") + 1:]  # drop shiv's POSIX shebang line
+    archive.write_bytes(launcher + WINDOWS_SHEBANG + zip_data)
+
+
+def _pyinstaller(site: Path, output: Path, name: str, work: Path, verbose: bool) -> None:
+    """--format native: a PyInstaller one-file executable for this machine. Contributions go in
+    as plain directories (they are found by descriptor at run time, which import analysis
+    cannot follow); every other package of the staged site dir is collected whole."""
+    try:
+        import PyInstaller  # noqa: F401
+    except ImportError:
+        raise BuildError("--format native needs PyInstaller, which is not installed: "
+                         "pip install 'floe[native]'") from None
+    contribs = {c.descriptor.path.name for c in scan(site)}
+    args = []
+    for top in sorted(p.name for p in site.iterdir() if (p / "__init__.py").is_file()):
+        if top in contribs:
+            args += ["--add-data", f"{site / top}{os.pathsep}{top}"]
+        else:
+            args += ["--collect-all", top]
+    if (site / APP_FILE).is_file():
+        args += ["--add-data", f"{site / APP_FILE}{os.pathsep}."]
+    cmd = [sys.executable, "-m", "PyInstaller", "--onefile", "--noconfirm", "--clean",
+           "--name", name, "--distpath", str(work / "dist"), "--workpath", str(work / "build"),
+           "--specpath", str(work), "--paths", str(site), *args,
+           str(site / f"{ENTRY_MODULE}.py")]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+    if verbose:
+        sys.stderr.write(proc.stdout + proc.stderr)
+    built = work / "dist" / name
+    if proc.returncode != 0 or not built.is_file():
+        said = proc.stderr.strip() or f"exit status {proc.returncode}"
+        raise BuildError(f"PyInstaller could not build {name}:\n{said}")
+    shutil.move(built, output)

@@ -1,0 +1,225 @@
+"""`floe build` through the real CLI: binaries that run under `python -I` with nothing installed,
+embedding, optimising, other targets, reproducibility and build errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+FLOE = str(Path(sys.executable).parent / "floe")
+# The Python a user would run a binary with, outside any virtual environment; -I keeps the build
+# environment's site-packages (and this checkout) out of reach.
+PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    # One wheel cache for the module: the first build fetches, the rest reuse it.
+    cache = tmp_path_factory.mktemp("cache")
+    return {**os.environ, "FLOE_CACHE_DIR": str(cache), "SHIV_ROOT": str(cache / "shiv")}
+
+
+def floe(*args: str, cwd: Path, env: dict[str, str], ok: bool = True,
+         ) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([FLOE, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    root = tmp_path_factory.mktemp("projects")
+    floe("create", "demo", cwd=root, env=env)
+    return root / "demo"
+
+
+def run_binary(binary: Path, *args: str, cwd: Path, env: dict[str, str],
+               ) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    return subprocess.run([PYTHON, "-I", str(binary), *args], cwd=cwd, env=clean,
+                          capture_output=True, text=True, timeout=120)
+
+
+def names(archive: Path) -> list[str]:
+    with zipfile.ZipFile(archive) as z:
+        return z.namelist()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_embedded_binary_runs_a_flow_with_no_app_file(project, env, tmp_path):
+    out = floe("build", "-e", cwd=project, env=env)
+    binary = project / "bin" / "demo"
+    assert f"Built bin/demo ({binary.stat().st_size / 1e6:.1f} MB" in out.stdout
+    assert os.access(binary, os.X_OK)
+    copy = tmp_path / "demo"
+    shutil.copy2(binary, copy)
+    assert not (tmp_path / "app.json").exists()
+    proc = run_binary(copy, f"-root={tmp_path / 'root'}", "-start=build-project", "-once",
+                      "-events", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    ends = [e for e in events if e["Tag"] == "sys.end.all"]
+    assert len(ends) == 1 and ends[0]["Good"] is True
+    assert any(e["Tag"] == "task.package.good" for e in events)
+
+
+def test_binary_serves_the_api_and_a_flow_launched_through_it_completes(project, env, tmp_path):
+    floe("build", cwd=project, env=env)
+    shutil.copy2(project / "bin" / "demo", tmp_path / "demo")
+    shutil.copy2(project / "app.json", tmp_path / "app.json")
+    clean = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    proc = subprocess.Popen([PYTHON, "-I", str(tmp_path / "demo"), "-pub_bind=127.0.0.1:0",
+                             "-admin=build-test-token", f"-root={tmp_path / 'root'}"],
+                            cwd=tmp_path, env=clean, stderr=subprocess.PIPE, text=True)
+    try:
+        base = ""
+        for line in proc.stderr:  # the engine says where it listens once it is ready
+            if "floe listening on " in line:
+                base = line.split("floe listening on ", 1)[1].strip()
+                break
+        assert base, "the binary never listened"
+        api = httpx.Client(base_url=base + "/build/api",
+                           headers={"X-Floe-Auth": "build-test-token"}, timeout=10)
+        pushed = api.post("/push/data", json={"Ref": {"ID": "build-project", "Ver": 1},
+                                              "Form": {"ID": "start", "Values": {}}})
+        assert pushed.status_code == 200
+        deadline = time.monotonic() + 60
+        archive: list = []
+        while not archive and time.monotonic() < deadline:
+            runs = api.get("/flows/build-project").json()["Payload"]["Runs"]
+            archive = runs["Archive"] or []
+            time.sleep(0.1)
+        assert len(archive) == 1 and archive[0]["Good"] is True
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_binary_holds_only_the_engine_runtime(project, env):
+    floe("build", cwd=project, env=env)
+    entries = names(project / "bin" / "demo")
+    tops = {n.split("/")[1] for n in entries if n.startswith("site-packages/")}
+    assert {"floecli", "exec", "data_trigger", "end", "yaml", "starlette", "uvicorn"} <= tops
+    assert not tops & {"typer", "rich", "git", "platformdirs", "shiv", "pip"}
+    assert not [n for n in entries if n.startswith(("site-packages/floecli/cli/",
+                                                     "site-packages/floecli/project/"))]
+    assert "site-packages/floe_app.json" not in entries  # no -e
+
+
+def test_binary_without_embed_reads_app_json_from_its_directory(project, env, tmp_path):
+    floe("build", cwd=project, env=env)
+    shutil.copy2(project / "app.json", tmp_path / "app.json")
+    proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
+                      "-start=build-project", "-once", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = run_binary(project / "bin" / "demo", "-start=build-project", "-once",
+                         cwd=empty, env=env)
+    assert missing.returncode == 2
+    assert "no config file" in missing.stderr
+
+
+def test_optimize_leaves_out_unused_contributions(project, env, tmp_path):
+    out = floe("build", "-e", "-o", cwd=project, env=env)
+    # default-app.json's flows use the data trigger, exec and end; not the timer or data tasks
+    assert "Removing unused contribution: timer" in out.stdout
+    assert "Removing unused contribution: data\n" in out.stdout
+    entries = names(project / "bin" / "demo")
+    assert "site-packages/timer/descriptor.json" not in entries
+    assert "site-packages/exec/descriptor.json" in entries
+    proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
+                      "-start=build-project", "-once", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_two_builds_are_byte_identical(project, env):
+    floe("build", "-e", cwd=project, env=env)
+    first = sha256(project / "bin" / "demo")
+    floe("build", "-e", cwd=project, env=env)
+    assert sha256(project / "bin" / "demo") == first
+
+
+def test_windows_target_is_an_exe_with_the_app_in_its_trailing_zip(project, env):
+    floe("build", "-e", "--target", "windows_amd64", cwd=project, env=env)
+    exe = project / "bin" / "windows_amd64" / "demo.exe"
+    data = exe.read_bytes()
+    assert data[:2] == b"MZ"  # a Windows executable: the launcher pip puts before scripts
+    assert b"#!/usr/bin/env python.exe\r\n" in data
+    with zipfile.ZipFile(exe) as z:
+        assert z.read("site-packages/floe_app.json") == (project / "app.json").read_bytes()
+        natives = [n for n in z.namelist() if n.endswith((".so", ".pyd"))]
+    assert natives and all(n.endswith(".pyd") for n in natives)
+
+
+@pytest.fixture(scope="module")
+def arm64_binary(project, env) -> Path:
+    floe("build", "--target", "linux_arm64", cwd=project, env=env)
+    return project / "bin" / "linux_arm64" / "demo"
+
+
+def test_linux_arm64_target_holds_arm64_native_wheels(arm64_binary):
+    natives = [n for n in names(arm64_binary) if n.endswith(".so")]
+    assert any("/rpds/" in n for n in natives)  # jsonschema's rpds-py is native
+    assert natives and all("aarch64" in n for n in natives)
+
+
+def test_contribution_that_cannot_be_had_for_the_target_shows_pips_message(
+        project, env, arm64_binary, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(project, broken)
+    # A native distribution installed for this machine only: it must be fetched for arm64.
+    info = broken / "vendor" / "floe_no_such_native-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: floe-no-such-native\n"
+                                   "Version: 1.0\n")
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: false\n")
+    (info / "RECORD").write_text("")
+    offline = {**env, "PIP_NO_INDEX": "1"}  # the engine's own wheels are cached by now
+    proc = floe("build", "--target", "linux_arm64", cwd=broken, env=offline, ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error building project: cannot get wheels for linux_arm64:")
+    assert "floe-no-such-native==1.0" in proc.stderr
+
+
+def test_build_errors(project, env, tmp_path):
+    outside = floe("build", cwd=tmp_path, env=env, ok=False)
+    assert outside.returncode == 1
+    assert outside.stderr.startswith("Error validating project: ")
+    bad = floe("build", "--target", "plan9_mips", cwd=project, env=env, ok=False)
+    assert bad.returncode == 2
+    assert "unknown target 'plan9_mips'" in bad.stderr
+    native = floe("build", "--format", "native", "--target", "windows_amd64", cwd=project,
+                  env=env, ok=False)
+    assert native.returncode == 1
+    assert "--format native builds for this machine only" in native.stderr
+    fmt = floe("build", "--format", "egg", cwd=project, env=env, ok=False)
+    assert fmt.returncode == 2
+    assert "unknown format 'egg'" in fmt.stderr
+
+
+def test_native_format_runs_with_an_empty_environment(project, env, tmp_path):
+    out = floe("build", "-e", "--format", "native", cwd=project, env=env)
+    binary = project / "bin" / "demo"
+    assert "Built bin/demo" in out.stdout
+    assert binary.read_bytes()[:4] == b"\x7fELF"  # a real executable, no shebang
+    proc = subprocess.run([str(binary), f"-root={tmp_path / 'root'}", "-start=build-project",
+                           "-once"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
