@@ -31,11 +31,19 @@ class ProcessGroup:
         env: Mapping[str, str],
         on_line: Callable[[str], None],
     ) -> int:
+        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True)
+            proc = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            # Stopped while asyncio was still wiring the pipes: the process already runs (and
+            # may have started children), so finish starting it and kill its whole group.
+            # Left alone, asyncio would kill only the leader and orphan the rest.
+            with contextlib.suppress(Exception):
+                await self._kill(await spawn)
+            raise
         except OSError as e:
             # The reference reports a start failure as output plus status 1.
             on_line(start_error(argv[0] if argv else "", e))
@@ -81,13 +89,20 @@ async def read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None
         buf += chunk
         *lines, buf = buf.split(b"\n")
         for line in lines:
-            _emit(line, on_line)
+            # A line can end in a chunk that arrives after MAX_LINE bytes of it were buffered.
+            _emit_split(line, on_line)
         while len(buf) > MAX_LINE:
-            log.warning("output line longer than %d bytes split", MAX_LINE)
-            _emit(buf[:MAX_LINE], on_line)
+            _emit_split(buf[:MAX_LINE], on_line)
             buf = buf[MAX_LINE:]
     if buf:
-        _emit(buf, on_line)
+        _emit_split(buf, on_line)
+
+
+def _emit_split(raw: bytes, on_line: Callable[[str], None]) -> None:
+    if len(raw) > MAX_LINE:
+        log.warning("output line longer than %d bytes split", MAX_LINE)
+    for start in range(0, max(len(raw), 1), MAX_LINE):
+        _emit(raw[start:start + MAX_LINE], on_line)
 
 
 def _emit(raw: bytes, on_line: Callable[[str], None]) -> None:
