@@ -198,6 +198,19 @@ def test_contribution_that_cannot_be_had_for_the_target_shows_pips_message(
     assert "floe-no-such-native==1.0" in proc.stderr
 
 
+def test_build_f_builds_an_app_document_outside_any_project(env, tmp_path):
+    app = Path(__file__).resolve().parents[2] / "default-app.json"
+    out = floe("build", "-e", "-f", str(app), cwd=tmp_path, env=env)
+    assert "Built myengine (" in out.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["myengine"]  # no project left
+    proc = run_binary(tmp_path / "myengine", f"-root={tmp_path / 'root'}",
+                      "-start=build-project", "-once", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    missing = floe("build", "-f", str(tmp_path / "nope.json"), cwd=tmp_path, env=env, ok=False)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error creating temp project: cannot load app file ")
+
+
 def test_build_errors(project, env, tmp_path):
     outside = floe("build", cwd=tmp_path, env=env, ok=False)
     assert outside.returncode == 1

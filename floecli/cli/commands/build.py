@@ -1,17 +1,22 @@
-"""`floe build [-e] [-o] [--target OS_ARCH] [--format zipapp|native]`: the project as one binary."""
+"""`floe build [-e] [-o] [--target OS_ARCH] [--format zipapp|native] [-f APP]`: one binary."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..output import EXIT_INVALID, fail
+from ..output import EXIT_INVALID, fail, is_verbose
+
+if TYPE_CHECKING:
+    from floecli.project.build import BuildOptions
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def build(
+        ctx: typer.Context,
         embed: bool = typer.Option(False, "-e", "--embed", help="embed app.json in the binary"),
         optimize: bool = typer.Option(
             False, "-o", "--optimize", help="leave out contributions no flow uses"),
@@ -24,33 +29,75 @@ def register(app: typer.Typer) -> None:
         python_version: str = typer.Option(
             "", "--python-version", metavar="X.Y",
             help="Python the binary will run on (default: this one)"),
+        file: str = typer.Option(
+            "", "-f", "--file", metavar="FILE|URL",
+            help="build this app document outside any project; the binary lands in ./"),
         verbose: bool = typer.Option(False, "--verbose", help="show pip and builder output"),
     ) -> None:
         """Build bin/<project> (or bin/<os>_<arch>/<project>): a self-contained engine binary
         that needs only a Python interpreter."""
-        from floecli.engine.errors import FloeError
-        from floecli.project.build import FORMATS, BuildOptions, build
-        from floecli.project.errors import BuildError
-        from floecli.project.layout import EngineProject
+        from floecli.project.build import FORMATS, BuildOptions
         from floecli.project.targets import parse_target
 
-        try:
-            project = EngineProject.open(Path.cwd())
-        except FloeError as e:
-            fail("validating project", e)
         if fmt not in FORMATS:
             fail("building project", f"unknown format {fmt!r}: use {' or '.join(FORMATS)}",
                  EXIT_INVALID)
         try:
-            opts = BuildOptions(embed=embed, optimize=optimize, format=fmt, verbose=verbose,
+            opts = BuildOptions(embed=embed, optimize=optimize, format=fmt,
+                                verbose=is_verbose(ctx, verbose),
                                 target=parse_target(target) if target else None)
         except ValueError as e:
             fail("building project", e, EXIT_INVALID)
         if python_version:
             opts.python_version = python_version
+        if file:
+            _build_file(file, opts)
+        else:
+            _build_here(opts)
+
+
+def _build_here(opts: BuildOptions) -> None:
+    from floecli.engine.errors import FloeError
+    from floecli.project.build import build
+    from floecli.project.layout import EngineProject
+
+    try:
+        project = EngineProject.open(Path.cwd())
+    except FloeError as e:
+        fail("validating project", e)
+    try:
+        result = build(project, opts, progress=typer.echo)
+    except FloeError as e:
+        fail("building project", e)
+    _report(result.output.relative_to(project.root), result.size, result.sha256)
+
+
+def _build_file(file: str, opts: BuildOptions) -> None:
+    """flogo's `build -f`: a throw-away project made from the app document, built, and its
+    binary moved to ./<name>."""
+    import shutil
+    import tempfile
+
+    from floecli.engine.errors import FloeError
+    from floecli.project.build import build
+    from floecli.project.create import create_project, load_app_source, project_name
+    from floecli.project.runtime import requested_version
+
+    with tempfile.TemporaryDirectory(prefix="floe-build-") as tmp:
         try:
-            result = build(project, opts, progress=typer.echo)
-        except BuildError as e:
-            fail("building project", e)
-        rel = result.output.relative_to(project.root)
-        typer.echo(f"Built {rel} ({result.size / 1e6:.1f} MB, sha256 {result.sha256[:16]})")
+            doc = load_app_source(file)
+            created = create_project(Path(tmp), project_name(None, doc), doc,
+                                     requested_version(None))
+        except FloeError as e:
+            fail("creating temp project", e)
+        try:
+            result = build(created.project, opts, progress=typer.echo)
+        except FloeError as e:
+            fail("building temp project", e)
+        dest = Path.cwd() / result.output.name
+        shutil.move(result.output, dest)
+    _report(Path(dest.name), result.size, result.sha256)
+
+
+def _report(output: Path, size: int, sha256: str) -> None:
+    typer.echo(f"Built {output} ({size / 1e6:.1f} MB, sha256 {sha256[:16]})")
