@@ -59,8 +59,11 @@ class Engine:
         self.config = config or load_engine_config(opts, self.registry)
         common = self.config.common
         try:
-            root = expand_path(opts.root or common.workspace_root)
-            store_root = expand_path(opts.root or common.effective_store_root)
+            raw_root = opts.root or common.workspace_root
+            raw_store = opts.root or common.effective_store_root
+            root = expand_path(raw_root)
+            # `%tmp` makes a fresh dir at each expansion: the same setting is one directory.
+            store_root = root if raw_store == raw_root else expand_path(raw_store)
         except ValueError as e:
             raise ConfigError(f"common.workspace-root: {e}") from None
         self.workspace_root = Path(root).resolve()

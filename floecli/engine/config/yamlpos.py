@@ -71,6 +71,13 @@ class Loaded:
 
 def load_text(text: str, file: str = "<string>") -> Loaded:
     """Parse YAML (or JSON, which is YAML) keeping positions; syntax errors raise ConfigError."""
+    if file.lower().endswith(".json"):
+        # YAML accepts what JSON does not (a trailing comma, comments): a .json file must be
+        # JSON for every other tool that reads it.
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as je:
+            raise _invalid_json(file, je) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -86,10 +93,7 @@ def _json_fallback(text: str, file: str, yaml_error: yaml.YAMLError) -> Loaded:
         raise _syntax_error(text, file, yaml_error) from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as je:
-        if file.lower().endswith(".json"):
-            raise ConfigError(f"invalid JSON in {file}", [Problem(
-                file, je.lineno, "", f"invalid JSON: {je.msg}")]) from None
+    except json.JSONDecodeError:
         raise _syntax_error(text, file, yaml_error) from None
     try:
         # Valid JSON has no raw tab inside strings, so every tab is whitespace.
@@ -97,6 +101,11 @@ def _json_fallback(text: str, file: str, yaml_error: yaml.YAMLError) -> Loaded:
     except yaml.YAMLError:
         return Loaded(data, Positions({(): 1}), [])
     return _Converter(file).run(root)
+
+
+def _invalid_json(file: str, e: json.JSONDecodeError) -> ConfigError:
+    return ConfigError(f"invalid JSON in {file}",
+                       [Problem(file, e.lineno, "", f"invalid JSON: {e.msg}")])
 
 
 def _syntax_error(text: str, file: str, e: yaml.YAMLError) -> ConfigError:

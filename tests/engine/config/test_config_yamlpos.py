@@ -169,6 +169,14 @@ class TestJson:
         assert (problem.file, problem.line) == ("app.json", 3)
         assert problem.message.startswith("invalid JSON: ")
 
+    def test_trailing_comma_is_not_json_even_though_yaml_reads_it(self) -> None:
+        text = '{"flows": [\n  {"name": "a",}\n]}\n'
+        with pytest.raises(ConfigError) as e:
+            load_text(text, "app.json")
+        assert [str(p) for p in e.value.problems] == [
+            "app.json:2: invalid JSON: Expecting property name enclosed in double quotes"]
+        assert load_text(text, "app.yml").data == {"flows": [{"name": "a"}]}
+
     def test_json_duplicate_key(self) -> None:
         loaded = load_text('{\n  "a": 1,\n  "a": 2\n}\n', "app.json")
         assert [str(p) for p in loaded.problems] == ["app.json:3: a: duplicate key 'a'"]
