@@ -48,7 +48,6 @@ class BuildOptions:
     target: Target | None = None  # None: the host, output straight in bin/
     format: str = "zipapp"
     python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
-    verbose: bool = False
 
 
 @dataclass
@@ -59,11 +58,14 @@ class BuildResult:
     removed: list[str] = field(default_factory=list)  # contributions left out by -o
 
 
-Progress = Callable[[str], None]
+Step = Callable[[str], None]
 
 
-def build(project: EngineProject, opts: BuildOptions,
-          progress: Progress = lambda _msg: None) -> BuildResult:
+def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = None,
+          echo: Echo | None = None) -> BuildResult:
+    """Make the binary; `step` hears each stage starting, `echo` (verbose) every line pip and
+    the archive builder print."""
+    step = step or (lambda _message: None)
     if opts.format not in FORMATS:
         raise BuildError(f"unknown format {opts.format!r}: use {' or '.join(FORMATS)}")
     target = opts.target or host_target()
@@ -75,21 +77,20 @@ def build(project: EngineProject, opts: BuildOptions,
     with tempfile.TemporaryDirectory(prefix="floe-build-") as tmp:
         site = Path(tmp) / "site"
         site.mkdir()
-        progress(f"Collecting the engine runtime for {target.name}")
-        echo = progress if opts.verbose else None
+        step(f"Collecting the engine runtime for {target.name}")
         install_wheels(runtime_pins(), target, opts.python_version, site, echo=echo)
         _copy_engine(project.engine_version(), site, echo)
-        progress("Adding contributions")
+        step("Adding contributions")
         _copy_vendor(project.vendor_dir, site, target, opts, echo)
         removed = _optimize(project, site) if opts.optimize else []
-        for name in removed:
-            progress(f"Removing unused contribution: {name}")
         _write_entry(project, site, opts.embed)
         staged = Path(tmp) / "out"
         if opts.format == "native":
-            _pyinstaller(site, staged, project.name, Path(tmp), opts.verbose)
+            step("Freezing with PyInstaller")
+            _pyinstaller(site, staged, project.name, Path(tmp), echo)
         else:
-            _shiv(site, staged, opts.verbose)
+            step("Packing the zipapp")
+            _shiv(site, staged, echo)
             if target.is_windows:
                 _add_windows_launcher(staged, target)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +164,7 @@ def _write_entry(project: EngineProject, site: Path, embed: bool) -> None:
         shutil.copyfile(project.app_file, site / APP_FILE)
 
 
-def _shiv(site: Path, output: Path, verbose: bool) -> None:
+def _shiv(site: Path, output: Path, echo: Echo | None) -> None:
     # Same-content files must look the same to the zip: shiv stores each file's mode.
     for path in site.rglob("*"):
         if path.is_file():
@@ -173,8 +174,7 @@ def _shiv(site: Path, output: Path, verbose: bool) -> None:
            str(output)]
     env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if verbose:
-        sys.stderr.write(proc.stdout + proc.stderr)
+    _echo_output(proc, echo)
     if proc.returncode != 0 or not output.is_file():
         said = (proc.stderr + proc.stdout).strip() or f"exit status {proc.returncode}"
         raise BuildError(f"shiv could not make the zipapp:\n{said}")
@@ -192,7 +192,8 @@ def _add_windows_launcher(archive: Path, target: Target) -> None:
     archive.write_bytes(launcher + WINDOWS_SHEBANG + zip_data)
 
 
-def _pyinstaller(site: Path, output: Path, name: str, work: Path, verbose: bool) -> None:
+def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | None,
+                 ) -> None:
     """--format native: a PyInstaller one-file executable for this machine. Contributions go in
     as plain directories (they are found by descriptor at run time, which import analysis
     cannot follow); every other package of the staged site dir is collected whole."""
@@ -216,10 +217,15 @@ def _pyinstaller(site: Path, output: Path, name: str, work: Path, verbose: bool)
            str(site / f"{ENTRY_MODULE}.py")]
     proc = subprocess.run(cmd, capture_output=True, text=True,
                           env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
-    if verbose:
-        sys.stderr.write(proc.stdout + proc.stderr)
+    _echo_output(proc, echo)
     built = work / "dist" / name
     if proc.returncode != 0 or not built.is_file():
         said = proc.stderr.strip() or f"exit status {proc.returncode}"
         raise BuildError(f"PyInstaller could not build {name}:\n{said}")
     shutil.move(built, output)
+
+
+def _echo_output(proc: subprocess.CompletedProcess[str], echo: Echo | None) -> None:
+    if echo:
+        for line in (proc.stdout + proc.stderr).splitlines():
+            echo(line)

@@ -149,10 +149,11 @@ def test_optimize_leaves_out_unused_contributions(project, env, tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_two_builds_are_byte_identical(project, env):
+def test_two_builds_are_byte_identical_and_the_second_needs_no_index(project, env):
     floe("build", "-e", cwd=project, env=env)
     first = sha256(project / "bin" / "demo")
-    floe("build", "-e", cwd=project, env=env)
+    # every wheel now comes from the cache: no package index at all
+    floe("build", "-e", cwd=project, env={**env, "PIP_NO_INDEX": "1"})
     assert sha256(project / "bin" / "demo") == first
 
 

@@ -10,7 +10,8 @@ import typer
 from ..output import EXIT_INVALID, fail, is_verbose
 
 if TYPE_CHECKING:
-    from floecli.project.build import BuildOptions
+    from floecli.project.build import BuildOptions, BuildResult
+    from floecli.project.layout import EngineProject
 
 
 def register(app: typer.Typer) -> None:
@@ -44,21 +45,20 @@ def register(app: typer.Typer) -> None:
                  EXIT_INVALID)
         try:
             opts = BuildOptions(embed=embed, optimize=optimize, format=fmt,
-                                verbose=is_verbose(ctx, verbose),
                                 target=parse_target(target) if target else None)
         except ValueError as e:
             fail("building project", e, EXIT_INVALID)
         if python_version:
             opts.python_version = python_version
+        loud = is_verbose(ctx, verbose)
         if file:
-            _build_file(file, opts)
+            _build_file(file, opts, loud)
         else:
-            _build_here(opts)
+            _build_here(opts, loud)
 
 
-def _build_here(opts: BuildOptions) -> None:
+def _build_here(opts: BuildOptions, verbose: bool) -> None:
     from floecli.engine.errors import FloeError
-    from floecli.project.build import build
     from floecli.project.layout import EngineProject
 
     try:
@@ -66,20 +66,19 @@ def _build_here(opts: BuildOptions) -> None:
     except FloeError as e:
         fail("validating project", e)
     try:
-        result = build(project, opts, progress=typer.echo)
+        result = _build_with_progress(project, opts, verbose)
     except FloeError as e:
         fail("building project", e)
     _report(result.output.relative_to(project.root), result.size, result.sha256)
 
 
-def _build_file(file: str, opts: BuildOptions) -> None:
+def _build_file(file: str, opts: BuildOptions, verbose: bool) -> None:
     """flogo's `build -f`: a throw-away project made from the app document, built, and its
     binary moved to ./<name>."""
     import shutil
     import tempfile
 
     from floecli.engine.errors import FloeError
-    from floecli.project.build import build
     from floecli.project.create import create_project, load_app_source, project_name
     from floecli.project.runtime import requested_version
 
@@ -91,12 +90,25 @@ def _build_file(file: str, opts: BuildOptions) -> None:
         except FloeError as e:
             fail("creating temp project", e)
         try:
-            result = build(created.project, opts, progress=typer.echo)
+            result = _build_with_progress(created.project, opts, verbose)
         except FloeError as e:
             fail("building temp project", e)
         dest = Path.cwd() / result.output.name
         shutil.move(result.output, dest)
     _report(Path(dest.name), result.size, result.sha256)
+
+
+def _build_with_progress(project: EngineProject, opts: BuildOptions, verbose: bool,
+                         ) -> BuildResult:
+    from floecli.project.build import build
+
+    from ..progress import Progress
+
+    with Progress(verbose=verbose) as progress:
+        result = build(project, opts, step=progress.step, echo=progress.echo_or_none)
+        for name in result.removed:
+            progress.result(f"Removing unused contribution: {name}")
+    return result
 
 
 def _report(output: Path, size: int, sha256: str) -> None:
