@@ -77,6 +77,17 @@ def test_malformed_json(engine):
         r = c.post("/push/data", content="plain text, not JSON", headers={
             "Content-Type": "text/plain"})
         assert r.status_code == 400
+        # JSON of the wrong type for a field is refused as Go's decoder refuses it
+        r = c.post("/push/data", json={"Ref": {"ID": "x", "Ver": 1}, "Form": {"ID": 7}})
+        body = _envelope(r)
+        assert (r.status_code, body["Message"]) == (400, "decoding json failed")
+        assert body["Payload"] == ("json: cannot unmarshal number into Go struct field "
+                                   "PushData.Form.ID of type string")
+        r = c.post("/push/data", json={"Ref": {"ID": "x", "Ver": True}})
+        assert "PushData.Ref.Ver of type int" in _envelope(r)["Payload"]
+        r = c.post("/push/data", json={"Ref": {"ID": "x"}, "Form": {"Values": [1]}})
+        assert "unmarshal array into Go struct field PushData.Form.Values" in (
+            _envelope(r)["Payload"])
         r = c.post("/push/data", json=[1, 2])
         assert r.status_code == 400 and "JSON object" in _envelope(r)["Message"]
         r = c.post("/push/data", json={"Ref": {"ID": "f", "Ver": 1}, "Run": "nonsense",
@@ -128,6 +139,13 @@ def test_p2p_routes(engine):
         pend = {"Ref": {"FlowRef": {"ID": "f", "Ver": 1}, "Run": {"HostID": "h9", "ID": 4}},
                 "Flow": flow, "TriggeredNode": {"Class": "trigger", "ID": "start"},
                 "Opts": {}}
+        # a flow this host does not know, or a host id that is not one, never reaches the
+        # workspace directory
+        for bad, said in (({"Flow": {**flow, "ID": "../../etc"}}, "is not configured"),
+                          ({"Ref": {**pend["Ref"], "Run": {"HostID": "h/..", "ID": 4}}},
+                           "is not a host id")):
+            r = c.post("/p2p/flows/exec", json={**pend, **bad})
+            assert r.status_code == 400 and said in r.json()["Message"]
         r = c.post("/p2p/flows/exec", json=pend)
         assert r.status_code == 200 and r.json()["Message"] == "started"
         assert wait_ended(c, "f", "h9-4")["Summary"]["Good"]

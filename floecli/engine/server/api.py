@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -15,9 +16,18 @@ from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
 from .auth import COOKIE, require
 from .context import ServerContext
-from .envelope import JSONReply, endpoint, fields, object_body, read_json, reply
+from .envelope import (
+    JSONReply,
+    check_types,
+    endpoint,
+    fields,
+    object_body,
+    read_json,
+    reply,
+)
 from .runview import run_view
 
+HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
 START_WAIT = 10.0  # how long push/data waits to learn the ids of the runs it started
 
 
@@ -134,12 +144,15 @@ class Api:
         if request.method == "GET":
             return reply(None)  # the reference answers GET with a no-op
         body = object_body(await read_json(request, failed="decoding json failed"))
+        raw_ref, form = fields(body.get("ref")), fields(body.get("form"))
+        check_types("PushData", [
+            ("Ref", body.get("ref"), dict), ("Ref.ID", raw_ref.get("id"), str),
+            ("Ref.Ver", raw_ref.get("ver"), int), ("Run", body.get("run"), str),
+            ("Form", body.get("form"), dict), ("Form.ID", form.get("id"), str),
+            ("Form.Values", form.get("values"), dict)])
         ref = FlowRef.from_json(body.get("ref") if isinstance(body.get("ref"), dict) else {})
-        form = fields(body.get("form"))
         node_id = str(form.get("id") or "")
         values = form.get("values") or {}
-        if not isinstance(values, dict):
-            raise RequestError(400, "Form.Values must be a JSON object")
         run = str(body.get("run") or "")
         hub = self.ctx.hub
         if run:
@@ -180,6 +193,13 @@ class Api:
             raise RequestError(400, f"not a pend: {e}") from None
         if not pend.ref.adopted or not pend.flow.id:
             raise RequestError(400, "not a pend: Ref.Run and Flow.ID are required")
+        # Hosts share one config; the flow id and host id also name the run's workspace
+        # directory, so nothing else may reach it.
+        if self.ctx.config.latest_flow(pend.flow.id) is None:
+            raise RequestError(400, f"not a pend: flow {pend.flow.id!r} is not configured "
+                                    f"on this host")
+        if not HOST_ID.fullmatch(pend.ref.run.host_id):
+            raise RequestError(400, f"not a pend: {pend.ref.run.host_id!r} is not a host id")
         reason = await self.ctx.hub.execute_pend(pend)
         if reason:
             raise RequestError(409, "host has resource conflicting active flows", reason)

@@ -20,6 +20,7 @@ ERRORS = {"401": _resp("missing session / invalid session"),
 FLOW_ID = {"name": "flow_id", "in": "path", "required": True, "schema": {"type": "string"}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "example": "h1-3"}, "description": "`<host>-<n>`"}
+RUN_PATTERN = "^.+-[1-9][0-9]*$"  # `<host>-<n>`: HostedID.parse
 SUMMARIES = {"type": "object", "properties": {
     k: {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}}
     for k in ("Active", "Pending", "Archive")}}
@@ -95,12 +96,13 @@ def document(base: str) -> dict[str, Any]:
             "responses": {"200": {"description": "OpenAPI 3 document",
                                   "content": {"application/json": {"schema": obj}}}}}},
         f"{b}/p2p/flows/exec": {"post": _op(
-            "Run a pend another host adopted", "started", body=obj,
+            "Run a pend another host adopted", "started",
+            body={"$ref": "#/components/schemas/Pend"},
             errors={"400": "not a pend", "409": "host has resource conflicting active flows",
                     "500": "the run could not start"})},
         f"{b}/p2p/flows/{{flow_id}}/runs": {"get": _op(
             "This host's run summaries of a flow", "OK", payload=SUMMARIES,
-            params=[FLOW_ID])},
+            params=[FLOW_ID], errors={"404": "not found"})},
         f"{b}/p2p/flows/{{flow_id}}/runs/{{run_id}}": {"get": _op(
             "This host's raw run record", "OK", payload=obj, params=[FLOW_ID, RUN_ID],
             errors={"404": "not found"})},
@@ -108,11 +110,12 @@ def document(base: str) -> dict[str, Any]:
                                        payload=obj)},
         "/ws": {"get": {
             "summary": "Websocket: every event of this host as JSON text frames; "
-                       "?flow=ID and ?run=RID filter",
+                       "?flow=ID, ?run=RID and ?tag=PREFIX filter",
             "parameters": [{"name": n, "in": "query", "required": False,
-                            "schema": {"type": "string"}} for n in ("flow", "run")],
+                            "schema": {"type": "string"}} for n in ("flow", "run", "tag")],
             "responses": {"101": {"description": "switching protocols"},
-                          "401": _resp("missing session / invalid session")}}},
+                          "401": _resp("missing session / invalid session"),
+                          "404": _resp("not a websocket upgrade request")}}},
     }
     return {
         "openapi": "3.0.3",
@@ -138,10 +141,19 @@ def document(base: str) -> dict[str, Any]:
                     "Summary": {"$ref": "#/components/schemas/RunSummary"},
                     "Problems": {"type": "array", "nullable": True,
                                  "items": {"type": "string"}}}},
+                "Pend": {"type": "object", "required": ["Ref", "Flow"], "properties": {
+                    "Ref": {"type": "object", "required": ["Run"], "properties": {
+                        "FlowRef": obj, "Run": {
+                            "type": "object", "required": ["HostID", "ID"], "properties": {
+                                "HostID": {"type": "string", "minLength": 1},
+                                "ID": {"type": "integer", "minimum": 1}}}}},
+                    "Flow": {"type": "object", "required": ["ID"],
+                             "properties": {"ID": {"type": "string", "minLength": 1}}},
+                    "TriggeredNode": obj, "Opts": obj}},
                 "DataPush": {"type": "object", "properties": {
                     "Ref": {"type": "object", "properties": {"ID": {"type": "string"},
                                                              "Ver": {"type": "integer"}}},
-                    "Run": {"type": "string"},
+                    "Run": {"type": "string", "pattern": RUN_PATTERN},
                     "Form": {"type": "object", "properties": {
                         "ID": {"type": "string"}, "Values": obj}}}},
             },
