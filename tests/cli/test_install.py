@@ -307,6 +307,9 @@ def test_list(floe, project):
         ("floe:task", "exec"), ("floe:task", "end"), ("floe:trigger", "data")}
     unused = json.loads(floe("list", "--filter", "UNUSED", cwd=project).stdout)
     assert [i["ref"] for i in unused] == ["data", "timer"]
+    bad = floe("list", "--filter", "bogus", cwd=project)
+    assert (bad.returncode, bad.stderr) == (
+        2, "Error getting list of contributions: --filter must be used or unused, not 'bogus'\n")
     table = floe("list", "--table", cwd=project, COLUMNS="120")
     assert table.returncode == 0 and "data_trigger" in table.stdout
 

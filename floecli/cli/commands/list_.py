@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..output import fail, print_json, require_project
+from ..output import EXIT_INVALID, fail, print_json, require_project
 
 FILTERS = ("used", "unused", "all")
 
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         project = require_project()
         if only is not None and only.lower() not in FILTERS:
             fail("getting list of contributions",
-                 f"--filter must be used or unused, not {only!r}")
+                 f"--filter must be used or unused, not {only!r}", EXIT_INVALID)
         try:
             items = list_contributions(project, (only or "").lower())
         except ProjectError as e:
