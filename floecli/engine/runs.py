@@ -151,6 +151,13 @@ class RunRecord:
     merge_nodes: dict[str, MergeNode] = field(default_factory=dict)
     data_nodes: dict[str, DataNode] = field(default_factory=dict)
 
+    @classmethod
+    def from_pend(cls, pend: Pend, ref: RunRef | None = None, **more: Any) -> RunRecord:
+        """The record of a pend's run: its trigger, opts and start-form audit carried over."""
+        return cls(ref=ref or pend.ref, flow=pend.flow, trigger=pend.triggered_node,
+                   trigger_opts=dict(pend.opts), trigger_submission=dict(pend.submission),
+                   **more)
+
     @property
     def run_id(self) -> str:
         return self.ref.run_id

@@ -26,6 +26,7 @@ import floecli
 from ..engine.nodes.registry import scan
 from .dists import remove_dist
 from .errors import BuildError, ProjectError
+from .fsutil import CACHE_NAMES, copy_package
 from .layout import EngineProject
 from .pip import Echo
 from .runtime import ensure_runtime, runtime_distribution
@@ -61,13 +62,20 @@ class BuildResult:
 Step = Callable[[str], None]
 
 
+def check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}")
+
+
 def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = None,
           echo: Echo | None = None) -> BuildResult:
     """Make the binary; `step` hears each stage starting, `echo` (verbose) every line pip and
     the archive builder print."""
     step = step or (lambda _message: None)
-    if opts.format not in FORMATS:
-        raise BuildError(f"unknown format {opts.format!r}: use {' or '.join(FORMATS)}")
+    try:
+        check_format(opts.format)
+    except ValueError as e:
+        raise BuildError(str(e)) from None
     target = opts.target or host_target()
     if opts.format == "native" and target != host_target():
         raise BuildError(f"--format native builds for this machine only ({host_target().name}),"
@@ -108,7 +116,7 @@ def _copy_engine(version: str, site: Path, echo: Echo | None) -> None:
         src = Path(floecli.__file__).resolve().parent
         dest.mkdir()
         shutil.copy2(src / "__init__.py", dest / "__init__.py")
-        shutil.copytree(src / "engine", dest / "engine", ignore=_IGNORED)
+        copy_package(src / "engine", dest / "engine")
         return
     try:
         ensure_runtime(version, echo=echo)
@@ -123,18 +131,15 @@ def _copy_engine(version: str, site: Path, echo: Echo | None) -> None:
                 z.extract(name, site)
 
 
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
-
-
 def _copy_vendor(vendor: Path, site: Path, target: Target, opts: BuildOptions,
                  echo: Echo | None) -> None:
     """The project's vendor/ as is; a native distribution in it, installed for this machine,
     is replaced by the same version's wheel for another target."""
     for entry in sorted(vendor.iterdir()):
-        if entry.name in ("bin", "__pycache__"):
+        if entry.name in ("bin", *CACHE_NAMES):  # pip's console scripts, byte-code
             continue
         if entry.is_dir():
-            shutil.copytree(entry, site / entry.name, ignore=_IGNORED, dirs_exist_ok=True)
+            copy_package(entry, site / entry.name, merge=True)
         else:
             shutil.copy2(entry, site / entry.name)
     if target == host_target():

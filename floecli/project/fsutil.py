@@ -49,11 +49,13 @@ def _files(root: Path) -> list[Path]:
     return found
 
 
-def copy_package(src: Path, dest: Path) -> None:
-    """Copy a contribution's package directory, leaving byte-code caches behind."""
+def copy_package(src: Path, dest: Path, *, merge: bool = False) -> None:
+    """Copy a package directory, leaving byte-code caches behind; `merge` into an existing
+    `dest` (a namespace package shared by several distributions)."""
     import shutil
 
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*CACHE_NAMES, "*.pyc", ".git"))
+    shutil.copytree(src, dest, dirs_exist_ok=merge,
+                    ignore=shutil.ignore_patterns(*CACHE_NAMES, "*.pyc", "*.pyo", ".git"))
 
 
 def remove(path: Path) -> None:

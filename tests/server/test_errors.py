@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from servertest import start_run, wait_ended
+from servertest import ONE_FLOW_APP, start_run, wait_ended
 
-APP = """\
-common: {store-type: memory}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
+APP = ONE_FLOW_APP + """\
   - id: no-data
     ver: 1
     triggers: [{id: tick, type: timer, opts: {period: 3600}}]

@@ -37,13 +37,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build bin/<project> (or bin/<os>_<arch>/<project>): a self-contained engine binary
         that needs only a Python interpreter."""
-        from floecli.project.build import FORMATS, BuildOptions
+        from floecli.project.build import BuildOptions, check_format
         from floecli.project.targets import parse_target
 
-        if fmt not in FORMATS:
-            fail("building project", f"unknown format {fmt!r}: use {' or '.join(FORMATS)}",
-                 EXIT_INVALID)
         try:
+            check_format(fmt)
             opts = BuildOptions(embed=embed, optimize=optimize, format=fmt,
                                 target=parse_target(target) if target else None)
         except ValueError as e:

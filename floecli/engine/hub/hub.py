@@ -354,9 +354,7 @@ class Hub:
             return False
         self.publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "activate"}))
         ref = replace(pend.ref, exec_host=self.host_id)
-        record = RunRecord(ref=ref, flow=pend.flow, start_time=now(),
-                           trigger=pend.triggered_node, trigger_opts=dict(pend.opts),
-                           trigger_submission=dict(pend.submission))
+        record = RunRecord.from_pend(pend, ref, start_time=now())
         self.active[pend.run_id] = ActiveRun(record, ws)
         self.store.save_run(record)
         self.publish(Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts)))
@@ -577,10 +575,8 @@ class Hub:
         for pend in self.pends:
             if pend.run_id == run_id and pend.flow.id == flow_id:
                 self._remove_pend(pend)
-                record = RunRecord(ref=pend.ref, flow=pend.flow, ended=True, good=False,
-                                   reason=REASON_STOPPED, end_time=now(),
-                                   trigger=pend.triggered_node, trigger_opts=dict(pend.opts),
-                                   trigger_submission=dict(pend.submission))
+                record = RunRecord.from_pend(pend, ended=True, good=False,
+                                             reason=REASON_STOPPED, end_time=now())
                 self.store.archive_run(record)
                 self.publish(Event(pend.ref, SYS_END_ALL, good=False))
                 return
