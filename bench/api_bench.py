@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hub_burst import CHAIN, RUNS, chain_app, measure
 
 from floecli.engine.config.loader import parse_app
+from floecli.engine.contributions.registry import Registry
 from floecli.engine.events import FlowRef, HostedID, RunRef
-from floecli.engine.nodes.registry import Registry
 from floecli.engine.runs import ExecNode, RunRecord
 from floecli.engine.store import make_store
 

@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 from floecli.engine.config.loader import parse_app
+from floecli.engine.contributions.registry import Registry
 from floecli.engine.engine import Engine, EngineOptions
 from floecli.engine.events import FlowRef
-from floecli.engine.nodes.registry import Registry
 
 RUNS = 100
 SINGLES = 20

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import re
 from typing import Any
@@ -28,7 +27,6 @@ from .envelope import (
 from .runview import run_view
 
 HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
-START_WAIT = 10.0  # how long push/data waits to learn the ids of the runs it started
 
 
 class Api:
@@ -162,11 +160,7 @@ class Api:
             return reply(None)
         if ref.id and self.ctx.config.latest_flow(ref.id) is None:
             raise RequestError(404, f"flow {ref.id} not found")
-        start = asyncio.ensure_future(hub.start_from_data(ref, node_id, values, principal.user))
-        try:
-            started = await asyncio.wait_for(asyncio.shield(start), START_WAIT)
-        except TimeoutError:
-            return reply(None, "OK: the runs are still being adopted")
+        started = await hub.submit(ref, node_id, values, user=principal.user)
         if ref.id and not started:
             flow = self.ctx.config.latest_flow(ref.id)
             if flow is not None and not any(t.type == "data" for t in flow.triggers):

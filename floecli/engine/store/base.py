@@ -40,26 +40,33 @@ class RunStore(ABC):
     async def flush(self) -> None:
         """Return once every write made so far is durable."""
 
-    # pending runs
+    # The run life cycle (hub/state.py makes every call): each transition is one atomic
+    # write, so a crash leaves a run in exactly one of pending, active or archive.
     @abstractmethod
-    def add_pend(self, pend: Pend, counter: int) -> None: ...
+    def add_pend(self, pend: Pend, counter: int) -> None:
+        """Adopt: the pend and the run counter it took, together."""
 
     @abstractmethod
-    def remove_pend(self, run_id: str) -> None: ...
+    def activate(self, run: RunRecord) -> None:
+        """Pend → active: the pend of the same run id (if any) removed and the run saved as
+        active, in one transaction."""
 
-    # started runs
+    @abstractmethod
+    def finish(self, run: RunRecord) -> None:
+        """→ archive: the run recorded as ended and any pend of it removed, in one
+        transaction (a pend stopped before it started goes straight to the archive)."""
+
     @abstractmethod
     def save_run(self, run: RunRecord) -> None:
-        """Insert or update an active run's record (its node states; logs are separate).
-        Ignored once the run is archived, so a late save cannot revive an ended run."""
+        """Update an active run's record (its node states; logs are separate). Ignored once
+        the run is archived, so a late save cannot revive an ended run."""
 
     @abstractmethod
     def append_log(self, run_id: str, node_id: str, line: str) -> None: ...
 
     @abstractmethod
-    def archive_run(self, run: RunRecord) -> None:
-        """Record the run as ended (moved from active to archive, or straight into the
-        archive for a pend that never started)."""
+    async def has_run(self, run_id: str) -> bool:
+        """Whether the store knows the run id: pending, active or archived."""
 
     @abstractmethod
     async def load_run(self, run_id: str) -> RunRecord | None:

@@ -59,11 +59,12 @@ ON CONFLICT (run_id) DO UPDATE SET json = excluded.json"""
 SET_COUNTER = """INSERT INTO meta (key, value) VALUES ('counter', ?)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
 REMOVE_PEND = "DELETE FROM pends WHERE run_id = ?"
+# A run id is activated once: activating a known run is an error that rolls the whole
+# transition back (hub/state.py refuses known ids first; this is the store's own guard).
+ACTIVATE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
+VALUES (?, ?, 'active', ?, ?)"""
 # An archived run stays archived: a save that arrives after the end must not revive it.
-SAVE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
-VALUES (?, ?, 'active', ?, ?)
-ON CONFLICT (run_id) DO UPDATE SET flow_id = excluded.flow_id,
-    start_time = excluded.start_time, json = excluded.json WHERE runs.state = 'active'"""
+SAVE_RUN = """UPDATE runs SET start_time = ?, json = ? WHERE run_id = ? AND state = 'active'"""
 ARCHIVE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
 VALUES (?, ?, 'archive', ?, ?)
 ON CONFLICT (run_id) DO UPDATE SET state = 'archive', flow_id = excluded.flow_id,
@@ -136,18 +137,26 @@ class SqliteStore(RunStore):
     def add_pend(self, pend: Pend, counter: int) -> None:
         self._write((ADD_PEND, (pend.run_id, dumps(pend.to_json()))), (SET_COUNTER, (counter,)))
 
-    def remove_pend(self, run_id: str) -> None:
-        self._write((REMOVE_PEND, (run_id,)))
+    def activate(self, run: RunRecord) -> None:
+        # Serialised now, on the caller's thread: the caller keeps mutating the record.
+        self._write((REMOVE_PEND, (run.run_id,)),
+                    (ACTIVATE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+
+    def finish(self, run: RunRecord) -> None:
+        self._write((REMOVE_PEND, (run.run_id,)),
+                    (ARCHIVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
 
     def save_run(self, run: RunRecord) -> None:
-        # Serialised now, on the caller's thread: the caller keeps mutating the record.
-        self._write((SAVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+        self._write((SAVE_RUN, (sort_time(run), run_text(run), run.run_id)))
 
     def append_log(self, run_id: str, node_id: str, line: str) -> None:
         self._write((APPEND_LOG, (run_id, node_id, line)))
 
-    def archive_run(self, run: RunRecord) -> None:
-        self._write((ARCHIVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+    async def has_run(self, run_id: str) -> bool:
+        def op(c: sqlite3.Connection) -> bool:
+            return any(c.execute(f"SELECT 1 FROM {table} WHERE run_id = ?", (run_id,))
+                       .fetchone() for table in ("pends", "runs"))
+        return await self._call(op)
 
     def put(self, key: str, value: Any) -> None:
         self._write((PUT, (key, dumps(value))))  # a value that is not JSON fails here, loudly
@@ -243,8 +252,7 @@ class SqliteStore(RunStore):
             log.exception("run store %s: cannot begin a transaction", self.path)
         for job in batch:
             if isinstance(job, _Write):
-                for statement in job.statements:
-                    self._execute(conn, statement)
+                self._apply(conn, job)
                 continue
             if job.stop:
                 stops.append(job.reply)
@@ -266,17 +274,34 @@ class SqliteStore(RunStore):
             reply(result, error)
         return stops
 
-    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> None:
-        sql, params = statement
+    def _apply(self, conn: sqlite3.Connection, job: _Write) -> None:
+        """One write, all or nothing: a write of several statements (a run transition) runs
+        in a savepoint, so a failing statement undoes the ones before it. One bad write must
+        not stop the others in the batch, nor the worker."""
+        atomic = len(job.statements) > 1
         try:
-            try:
-                conn.execute(sql, params)
-            except UnicodeEncodeError:
-                # A lone surrogate in a log line: keep the line, with the bad character replaced.
-                conn.execute(sql, [_utf8(p) for p in params])
+            if atomic:
+                conn.execute("SAVEPOINT write")
+            for statement in job.statements:
+                _execute(conn, statement)
+            if atomic:
+                conn.execute("RELEASE write")
         except Exception:
-            # One bad write must not stop the others, nor the worker.
-            log.exception("run store %s: %s failed", self.path, _describe(statement))
+            log.exception("run store %s: %s failed", self.path,
+                          " + ".join(_describe(s) for s in job.statements))
+            if atomic:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+
+
+def _execute(conn: sqlite3.Connection, statement: Statement) -> None:
+    sql, params = statement
+    try:
+        conn.execute(sql, params)
+    except UnicodeEncodeError:
+        # A lone surrogate in a log line: keep the line, with the bad character replaced.
+        conn.execute(sql, [_utf8(p) for p in params])
 
 
 def make_dirs(path: Path) -> None:
