@@ -83,9 +83,11 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") 
 
 
 def make_engine(tmp_path: Path, app_yaml: str, *, host: str = "h1",
-                tags: tuple[str, ...] = ("master",), store: str = "memory") -> Engine:
-    """An engine on `app_yaml` (common.store-type forced to `store`) rooted in tmp_path."""
-    registry = Registry.discover()
+                tags: tuple[str, ...] = ("master",), store: str = "memory",
+                vendor: tuple[Path, ...] = ()) -> Engine:
+    """An engine on `app_yaml` (common.store-type forced to `store`) rooted in tmp_path, with
+    the built-in node types plus the contributions in each `vendor` directory."""
+    registry = Registry.discover(vendor)
     text = textwrap.dedent(app_yaml)
     if "common:" not in text:
         text = f"common:\n  store-type: {store}\n" + text

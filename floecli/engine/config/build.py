@@ -229,10 +229,34 @@ def build_node(nm: Mapping[str, Any], path: KeyPath, context: str, default_class
                 use_status=use_status, opts=opts)
 
 
+# Opts the engine itself reads from any task (hub/tasks.py, hub/resume.py): checked here and
+# left out of the contribution's own schema check.
+ENGINE_TASK_OPTS: dict[str, Mapping[str, Any]] = {
+    "timeout": {"type": "number", "exclusiveMinimum": 0},
+    "restart": {"enum": ["interrupt", "rerun"]},
+}
+
+
+def _check_engine_opts(opts: Mapping[str, Any], path: KeyPath,
+                       reader: Reader) -> Mapping[str, Any]:
+    """Check the engine's own task opts; the rest, for the contribution's schema."""
+    rest = {}
+    for key, value in opts.items():
+        schema = ENGINE_TASK_OPTS.get(str(key).lower())
+        if schema is None:
+            rest[key] = value
+        else:
+            check_opts({key: value}, {"type": "object", "properties": {str(key).lower(): schema}},
+                       path, reader)
+    return rest
+
+
 def _check_type(class_: str, type_: str, opts: Mapping[str, Any], path: KeyPath,
                 type_path: KeyPath, reader: Reader, types: TypeCatalog) -> None:
     known = types.tasks if class_ == CLASS_TASK else types.triggers
     if type_ in known:
+        if class_ == CLASS_TASK:
+            opts = _check_engine_opts(opts, (*path, "opts"), reader)
         check_opts(opts, known[type_], (*path, "opts"), reader)
         return
     names = ", ".join(sorted(known)) or "none"

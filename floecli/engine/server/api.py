@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import hmac
 import re
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -176,35 +178,49 @@ class Api:
 
     # ---- p2p (floe-reference §5) -----------------------------------------------------------
 
+    async def _require_host(self, request: Request) -> None:
+        """p2p routes are for other hosts of the cluster: the shared host token only, never
+        a user's session (an admin user could otherwise post a pend that runs code)."""
+        principal = await require(request, self.ctx.sessions)
+        token = self.ctx.admin_token
+        if not token or not hmac.compare_digest(principal.token.encode(), token.encode()):
+            raise RequestError(403, "p2p routes take the host token (-admin) only")
+
     async def p2p_exec(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        await self._require_host(request)
         raw = await read_json(request)
         if not isinstance(raw, dict):
             raise RequestError(400, "expected a pend JSON object")
+        run_number = fields(fields(fields(raw).get("ref")).get("run")).get("id")
+        if (isinstance(run_number, bool) or not isinstance(run_number, int)
+                or not 0 < run_number < 2**63):  # Go's int, as the reference's ids are
+            raise RequestError(400, f"not a pend: Ref.Run.ID {run_number!r} is not a positive "
+                                    f"integer")
         try:
             pend = Pend.from_json(raw)
         except (TypeError, ValueError, AttributeError) as e:
             raise RequestError(400, f"not a pend: {e}") from None
         if not pend.ref.adopted or not pend.flow.id:
             raise RequestError(400, "not a pend: Ref.Run and Flow.ID are required")
-        # Hosts share one config; the flow id and host id also name the run's workspace
-        # directory, so nothing else may reach it.
-        if self.ctx.config.latest_flow(pend.flow.id) is None:
-            raise RequestError(400, f"not a pend: flow {pend.flow.id!r} is not configured "
-                                    f"on this host")
         if not HOST_ID.fullmatch(pend.ref.run.host_id):
             raise RequestError(400, f"not a pend: {pend.ref.run.host_id!r} is not a host id")
+        # This host runs its own configured flow of that id and version, never a posted body.
+        own = self.ctx.config.flow(pend.flow.ref)
+        if own is None or pend.ref.flow_ref != own.ref:
+            raise RequestError(400, f"not a pend: flow {pend.flow.id!r} ver {pend.flow.ver} "
+                                    f"is not configured on this host")
+        pend = replace(pend, flow=own)
         reason = await self.ctx.hub.execute_pend(pend)
         if reason:
             raise RequestError(409, "host has resource conflicting active flows", reason)
         return reply(None, "started")
 
     async def p2p_runs(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        await self._require_host(request)
         return reply(await self.ctx.run_summaries(request.path_params["flow_id"]))
 
     async def p2p_run(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        await self._require_host(request)
         found = await self.ctx.hub.find_run(request.path_params["flow_id"],
                                             request.path_params["run_id"])
         if found is None:
@@ -212,7 +228,7 @@ class Api:
         return reply(found.to_json())
 
     async def p2p_config(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        await self._require_host(request)
         hub = self.ctx.hub
         me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
         peers = {}
