@@ -189,10 +189,11 @@ class RunRecord:
                 "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
                 "Reason": self.reason}
 
-    def to_json(self, *, logs: bool = True) -> dict[str, Any]:
-        """Go-style JSON; `logs=False` leaves node logs out (stores keep them apart)."""
+    def to_json(self, *, logs: bool = True, flow: bool = True) -> dict[str, Any]:
+        """Go-style JSON; `logs=False` leaves node logs out (stores keep them apart),
+        `flow=False` the flow (stores serialise it once per flow: store/codec.py)."""
         return {
-            "Ref": self.ref.to_json(), "Flow": self.flow.to_json(),
+            "Ref": self.ref.to_json(), **({"Flow": self.flow.to_json()} if flow else {}),
             "ExecHost": self.ref.exec_host, "StartTime": fmt_time(self.start_time),
             "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
             "Reason": self.reason, "Trigger": self.trigger.to_json(),
