@@ -90,18 +90,21 @@ class ExecNode:
     logs: list[str] = field(default_factory=list)
     input: dict[str, Any] = field(default_factory=dict)  # opts of the event that started it
     reason: str = ""  # why it ended other than by its own exit: interrupted, timed out, error
+    log_file: str = ""  # where lines past the node's log cap went (hub/logs.py)
+    spilled: int = 0  # how many lines went there
 
     def to_json(self, *, logs: bool = True) -> dict[str, Any]:
         return {"Started": fmt_time(self.started), "Stopped": fmt_time(self.stopped),
                 "Good": self.good, "Status": self.status, "Opts": None,
                 "Logs": list(self.logs) if logs else [], "Input": self.input,
-                "Reason": self.reason}
+                "Reason": self.reason, "LogFile": self.log_file, "LogFileLines": self.spilled}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ExecNode:
         return cls(parse_time(d.get("Started")), parse_time(d.get("Stopped")),
                    bool(d.get("Good")), d.get("Status"), list(d.get("Logs") or []),
-                   dict(d.get("Input") or {}), str(d.get("Reason") or ""))
+                   dict(d.get("Input") or {}), str(d.get("Reason") or ""),
+                   str(d.get("LogFile") or ""), int(d.get("LogFileLines") or 0))
 
     @property
     def running(self) -> bool:

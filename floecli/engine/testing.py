@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .hub.context import RunTaskContext, task_env
-from .hub.process import ProcessGroup
+from .hub.process import Lines, ProcessGroup
 
 __all__ = ["FakeTaskContext"]
 
@@ -36,4 +36,4 @@ class FakeTaskContext(RunTaskContext):
         workspace.mkdir(parents=True, exist_ok=True)
         super().__init__(node_id=node_id, opts=opts, input=dict(input or {}),
                          workspace=workspace, env=task_env(entries, workspace),
-                         on_line=self.lines.append, group=ProcessGroup())
+                         sink=Lines(self.lines.append), group=ProcessGroup())

@@ -13,6 +13,7 @@ from .model import (
     CLASS_MERGE,
     CLASS_TASK,
     CLASS_TRIGGER,
+    DEFAULT_LOG_LINES,
     AppConfig,
     Common,
     Flow,
@@ -26,7 +27,7 @@ from .yamlpos import KeyPath
 
 TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
 COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "git-key",
-               "users")
+               "users", "log-lines")
 USER_KEYS = ("name", "role", "password-hash")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
              "triggers", "tasks")
@@ -95,7 +96,11 @@ def build_common(raw: Any, reader: Reader) -> Common:
         # Checked here so the mistake is placed; `~` and `%tmp` are expanded at startup.
         if value and len(clean_path(value)) < 2:
             reader.error((*path, key), "path too short")
+    log_lines = reader.integer(m, path, "log-lines", DEFAULT_LOG_LINES)
+    if log_lines < 1:
+        reader.error((*path, "log-lines"), "must be at least 1")
     return Common(
+        log_lines=max(log_lines, 1),
         hosts=reader.strings(m, path, "hosts"), base_url=reader.string(m, path, "base-url"),
         workspace_root=workspace_root, store_type=store_type, store_root=store_root,
         git_key=reader.string(m, path, "git-key"), users=_users(m, path, reader),

@@ -24,6 +24,7 @@ from ..events import (
 from ..runs import ExecNode, Pend, RunRecord, now, pend_summary, submission
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
+from .logs import NodeLog
 from .opts import trigger_opts
 from .resume import resume_run
 from .routing import Router
@@ -227,12 +228,32 @@ class Hub:
 
     def log_line(self, run: ActiveRun, node_id: str, line: str) -> None:
         """One output line of a node: an event for watchers and a line of the run log."""
-        line = line if isinstance(line, str) else str(line)
-        self.publish(Event(run.record.ref, SYS_NODE_UPDATE, NodeRef("task", node_id), True,
-                           {"update": line}))
-        if line and not run.record.ended:
-            run.record.exec_nodes.setdefault(node_id, ExecNode()).logs.append(line)
-            self.store.append_log(run.run_id, node_id, line)
+        self.node_log(run, node_id).line(line if isinstance(line, str) else str(line))
+
+    def node_log(self, run: ActiveRun, node_id: str) -> NodeLog:
+        """The node's log, capped at common.log-lines (hub/logs.py)."""
+        node_log = run.logs.get(node_id)
+        if node_log is None:
+            ref, source = run.record.ref, NodeRef("task", node_id)
+
+            def emit(text: str) -> None:
+                self.publish(Event(ref, SYS_NODE_UPDATE, source, True, {"update": text}))
+
+            def store(text: str) -> None:
+                if not run.record.ended:
+                    self.store.append_log(run.run_id, node_id, text)
+
+            node_log = NodeLog(
+                run.record.exec_nodes.setdefault(node_id, ExecNode()),
+                cap=self.config.common.log_lines, emit=emit, store=store,
+                file=self.workspace_root / "logs" / run.flow.id / run.run_id / f"{node_id}.log")
+            run.logs[node_id] = node_log
+        return node_log
+
+    def close_log(self, run: ActiveRun, node_id: str) -> None:
+        node_log = run.logs.pop(node_id, None)
+        if node_log is not None:
+            node_log.close()
 
     def save(self, run: ActiveRun) -> None:
         """Saves of runs within one loop turn become one write each."""
@@ -291,7 +312,7 @@ class Hub:
 
     async def run_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
         return {**self.live_summaries(flow_id),
-                "Archive": await self.archive_summaries(flow_id)}
+                "Archive": (await self.archive_summaries(flow_id))[0]}
 
     def live_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
         """`Active` and `Pending` summaries of a flow, newest first, from memory."""
@@ -303,5 +324,7 @@ class Hub:
                         if p.flow.id == flow_id],
         }
 
-    async def archive_summaries(self, flow_id: str) -> list[dict[str, Any]]:
-        return [r.summary() for r in await self.store.list_runs(flow_id) if r.ended]
+    async def archive_summaries(self, flow_id: str, offset: int = 0, limit: int = 0
+                                ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the flow's archived runs, newest first (limit 0: all), and their count."""
+        return await self.store.archive_page(flow_id, offset, limit)

@@ -30,6 +30,7 @@ from ..events import (
 )
 from ..runs import REASON_STOPPED, Pend, RunRecord, now
 from ..store.base import RunStore, StoreState
+from .logs import NodeLog
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class ActiveRun:
     record: RunRecord
     workspace: Path
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    logs: dict[str, NodeLog] = field(default_factory=dict)  # open node logs, by node id
 
     @property
     def flow(self) -> Flow:
@@ -181,6 +183,8 @@ class RunState:
                 d.enabled = False
             for t in list(run.tasks):
                 t.cancel()  # each task's ProcessGroup kills its processes
+            for node_log in run.logs.values():
+                node_log.close()
             self._store.finish(record)
         self._publish(Event(record.ref, SYS_END_ALL, source, good, dict(opts or {})))
         self._on_change()

@@ -66,6 +66,7 @@ class TaskRunner:
         finally:
             # Discarded before the result is queued, so the run never looks idle between.
             run.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._hub.close_log(run, node.id)
         if result is not None and self._hub.state.is_current(run):
             self._hub.publish_for(run, result)
         await self._hub.end_if_quiescent(run)
@@ -155,8 +156,8 @@ class TaskRunner:
         env.update(input_env(event_opts))
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
-            env=env, on_line=lambda line: hub.log_line(run, node.id, line),
-            group=ProcessGroup())
+            env=env, sink=hub.node_log(run, node.id), group=ProcessGroup(),
+            pace=hub.store.room)
 
 
 def _timeout(node: Node) -> float | None:

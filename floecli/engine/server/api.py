@@ -16,7 +16,7 @@ from ..errors import RequestError
 from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
 from .auth import COOKIE, require
-from .context import ServerContext
+from .context import ARCHIVE_PAGE, ServerContext
 from .envelope import (
     JSONReply,
     check_types,
@@ -28,6 +28,7 @@ from .envelope import (
 )
 from .runview import run_view
 
+LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
 HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 
@@ -82,9 +83,13 @@ class Api:
         flow = self.ctx.config.latest_flow(flow_id)
         if flow is None:
             raise RequestError(404, "not found")
+        offset, limit = page(request, ARCHIVE_PAGE)
         if self.ctx.peers.roots:
-            runs = merge_summaries([await self.ctx.run_summaries(flow_id),
+            runs = merge_summaries([await self.ctx.run_summaries(flow_id, offset, limit),
                                     *await self.ctx.peers.run_summaries(flow_id)])
+            return reply({"Config": flow.to_json(), "Runs": runs})
+        if (offset, limit) != (0, ARCHIVE_PAGE):
+            runs = await self.ctx.run_summaries(flow_id, offset, limit)
             return reply({"Config": flow.to_json(), "Runs": runs})
         # Dashboards poll this; with a long archive, rendering is the cost, so the rendered
         # reply is kept until a run of the flow changes.
@@ -137,7 +142,9 @@ class Api:
         node = request.query_params.get("node") or None
         if node is not None and found.flow.node(node) is None:
             raise RequestError(404, f"flow {found.flow.id} has no node {node}")
-        return reply(await self.ctx.hub.store.node_logs(found.run_id, node))
+        offset, limit = page(request, LOG_PAGE, tail=True)
+        logs = await self.ctx.hub.store.node_logs(found.run_id, node)
+        return reply({n: page_of(lines, offset, limit) for n, lines in logs.items()})
 
     async def push_data(self, request: Request) -> Response:
         principal = await require(request, self.ctx.sessions)
@@ -235,6 +242,26 @@ class Api:
         for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
             peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}
         return reply({"Config": me, "AllHosts": peers})
+
+
+def page(request: Request, default_limit: int, *, tail: bool = False) -> tuple[int, int]:
+    """`?offset=&limit=` as integers; without an offset a `tail` page is the last lines
+    (offset -1). limit 0 means all."""
+    params = request.query_params
+    try:
+        offset = int(params["offset"]) if "offset" in params else (-1 if tail else 0)
+        limit = int(params["limit"]) if "limit" in params else default_limit
+    except ValueError:
+        raise RequestError(400, "offset and limit must be integers") from None
+    if limit < 0 or offset < -1 or (offset == -1 and not tail):
+        raise RequestError(400, "offset and limit must not be negative")
+    return offset, limit
+
+
+def page_of(lines: list[str], offset: int, limit: int) -> list[str]:
+    if offset == -1:  # the tail
+        return lines[-limit:] if limit else lines
+    return lines[offset:offset + limit] if limit else lines[offset:]
 
 
 def merge_summaries(per_host: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

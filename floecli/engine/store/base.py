@@ -64,6 +64,12 @@ class RunStore(ABC):
     @abstractmethod
     def append_log(self, run_id: str, node_id: str, line: str) -> None: ...
 
+    async def room(self) -> None:
+        """Return when the store can take more writes: a task's output reader waits here,
+        so a chatty task blocks on its pipe instead of the store's queue growing without
+        bound."""
+        return None
+
     @abstractmethod
     async def has_run(self, run_id: str) -> bool:
         """Whether the store knows the run id: pending, active or archived."""
@@ -76,6 +82,13 @@ class RunStore(ABC):
     async def list_runs(self, flow_id: str | None = None, limit: int = 0) -> list[RunRecord]:
         """Started runs (active and archived), newest start first (a run that never started
         sits at its end time), without logs; `limit` 0 means all."""
+
+    @abstractmethod
+    async def archive_page(self, flow_id: str, offset: int = 0, limit: int = 0
+                           ) -> tuple[list[dict[str, Any]], int]:
+        """Summaries (RunRecord.summary()) of a flow's archived runs, newest first, from
+        `offset`, at most `limit` (0: all), and how many there are in all. Reads only what
+        a summary shows, so a long archive pages quickly."""
 
     @abstractmethod
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:

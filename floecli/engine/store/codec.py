@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..config.model import Flow
-from ..runs import ExecNode, RunRecord
+from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, RunRecord
 
 
 def dumps(value: Any) -> str:
@@ -50,6 +50,16 @@ def run_from_text(text: str, logs: Iterable[tuple[str, str]] = ()) -> RunRecord:
         # A line may be logged before its node's first save_run: keep it all the same.
         run.exec_nodes.setdefault(node_id, ExecNode()).logs.append(line)
     return run
+
+
+def summary_from_row(row: tuple[Any, ...]) -> dict[str, Any]:
+    """RunRecord.summary() of an archived run from its Ref (JSON text), ExecHost, StartTime,
+    EndTime, Good and Reason, as SQLite's json_extract returns them."""
+    ref, host, start, end, good, reason = row
+    return {"Ref": json.loads(ref), "ExecHost": host or "",
+            "Status": STATUS_GOOD if good else STATUS_BAD, "StartTime": start or ZERO_TIME,
+            "EndTime": end or ZERO_TIME, "Ended": True, "Good": bool(good),
+            "Reason": reason or ""}
 
 
 def sort_time(run: RunRecord) -> float:

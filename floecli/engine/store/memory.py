@@ -84,6 +84,12 @@ class MemoryStore(RunStore):
             rows = rows[:limit]
         return [run_from_text(text) for _, _, text in rows]
 
+    async def archive_page(self, flow_id: str, offset: int = 0, limit: int = 0
+                           ) -> tuple[list[dict[str, Any]], int]:
+        rows = [r for r in await self.list_runs(flow_id) if r.ended]
+        end = offset + limit if limit > 0 else None
+        return [r.summary() for r in rows[offset:end]], len(rows)
+
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
         logs = self._logs.get(run_id, {})
         if node_id is not None:

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import StoreError
 from ..runs import Pend, RunRecord
 from .base import RunStore, StoreState
-from .codec import dumps, group_logs, run_from_text, run_text, sort_time
+from .codec import dumps, group_logs, run_from_text, run_text, sort_time, summary_from_row
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,20 @@ ON CONFLICT (key) DO UPDATE SET json = excluded.json"""
 DELETE = "DELETE FROM kv WHERE key = ?"
 RUN_LOGS = "SELECT node_id, line FROM logs WHERE run_id = ? ORDER BY seq"
 
+# A page of archived summaries, read by SQLite's JSON functions: the flow and node states in
+# each record are never parsed in Python.
+ARCHIVE_PAGE = """SELECT json_extract(json, '$.Ref'), json_extract(json, '$.ExecHost'),
+    json_extract(json, '$.StartTime'), json_extract(json, '$.EndTime'),
+    json_extract(json, '$.Good'), json_extract(json, '$.Reason')
+FROM runs WHERE flow_id = ? AND state = 'archive'
+ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?"""
+ARCHIVE_COUNT = "SELECT count(*) FROM runs WHERE flow_id = ? AND state = 'archive'"
+
 # Bounds one transaction when a task logs faster than the disk commits.
 MAX_BATCH = 10_000
+# Writes queued beyond this make room() wait (backpressure on chatty tasks' pipes).
+HIGH_WATER = 20_000
+ROOM_POLL = 0.005
 
 Statement = tuple[str, Sequence[Any]]
 Reply = Callable[[Any, BaseException | None], None]
@@ -102,6 +114,9 @@ class SqliteStore(RunStore):
         self.path = Path(path)
         self._jobs: queue.SimpleQueue[_Write | _Read] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Each counter is written by one thread only, so their difference needs no lock.
+        self._queued = 0  # jobs put, by the loop's thread
+        self._done = 0  # jobs applied, by the worker
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -109,6 +124,7 @@ class SqliteStore(RunStore):
         if self._thread is not None:
             raise StoreError(f"the run store {self.path} is already open")
         self._jobs = queue.SimpleQueue()
+        self._queued = self._done = 0
         opened: concurrent.futures.Future[StoreState] = concurrent.futures.Future()
         thread = threading.Thread(target=self._serve, args=(self._jobs, opened),
                                   name=f"floe-store {self.path.name}", daemon=True)
@@ -131,6 +147,10 @@ class SqliteStore(RunStore):
 
     async def flush(self) -> None:
         await self._call(_noop)
+
+    async def room(self) -> None:
+        while self._thread is not None and self._queued - self._done > HIGH_WATER:
+            await asyncio.sleep(ROOM_POLL)
 
     # ---- writes: enqueued, applied in order by the worker ------------------------------
 
@@ -181,6 +201,14 @@ class SqliteStore(RunStore):
             return [run_from_text(text) for (text,) in c.execute(sql, params)]
         return await self._call(op)
 
+    async def archive_page(self, flow_id: str, offset: int = 0, limit: int = 0
+                           ) -> tuple[list[dict[str, Any]], int]:
+        def op(c: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
+            total = c.execute(ARCHIVE_COUNT, (flow_id,)).fetchone()[0]
+            rows = c.execute(ARCHIVE_PAGE, (flow_id, limit if limit > 0 else -1, offset))
+            return [summary_from_row(row) for row in rows], total
+        return await self._call(op)
+
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
         if node_id is None:
             sql, params = RUN_LOGS, (run_id,)
@@ -202,6 +230,7 @@ class SqliteStore(RunStore):
             log.warning("run store %s is not open: %s dropped", self.path,
                         _describe(statements[0]))
             return
+        self._queued += 1
         self._jobs.put(_Write(statements))
 
     async def _call(self, op: Callable[[sqlite3.Connection], Any], *, stop: bool = False) -> Any:
@@ -214,6 +243,7 @@ class SqliteStore(RunStore):
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
+        self._queued += 1
         self._jobs.put(_Read(op, reply, stop))
         return await future
 
@@ -272,6 +302,7 @@ class SqliteStore(RunStore):
             answers = [(reply, None, err) for reply, _, _ in answers]
         for reply, result, error in answers:
             reply(result, error)
+        self._done += len(batch)
         return stops
 
     def _apply(self, conn: sqlite3.Connection, job: _Write) -> None:

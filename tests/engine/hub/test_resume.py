@@ -71,10 +71,11 @@ def run_row(db: Path, run: str) -> dict[str, Any] | None:
     return json.loads(row[0]) if row else None
 
 
-def crash_during(tmp_path: Path, flow: str, ready: Callable[[dict[str, Any]], bool]) -> str:
+def crash_during(tmp_path: Path, flow: str,
+                 ready: Callable[[dict[str, Any], Path], bool]) -> str:
     """Start a real engine with `-start=flow`, wait until the store shows `ready`, then
-    kill -9 it, and the task processes it left (a dead engine cannot kill them). The id of
-    the run."""
+    kill -9 it, and the task processes it left (a dead engine cannot kill them). `ready`
+    is given the run's stored record and its workspace. The id of the run."""
     root = tmp_path / "root"
     engine = subprocess.Popen(
         [sys.executable, "-m", "floecli.engine", f"-conf={tmp_path / 'app.yml'}",
@@ -88,7 +89,8 @@ def crash_during(tmp_path: Path, flow: str, ready: Callable[[dict[str, Any]], bo
             if ref["ID"]:
                 run = f'{ref["HostID"]}-{ref["ID"]}'
                 break
-        wait_until(lambda: (row := run_row(root / "store" / "floe.db", run)) and ready(row),
+        ws = root / "spaces" / flow / "ws" / run
+        wait_until(lambda: (row := run_row(root / "store" / "floe.db", run)) and ready(row, ws),
                    30, f"run {run} of {flow} in the state to crash in")
         engine.send_signal(signal.SIGKILL)
         engine.wait(10)
@@ -113,9 +115,9 @@ def logged(row: dict[str, Any], node: str) -> bool:
 
 async def test_a_branch_that_finished_is_kept_and_the_running_one_is_interrupted(tmp_path):
     text = write_app(tmp_path)
-    run = crash_during(tmp_path, "branches", lambda row: (
+    run = crash_during(tmp_path, "branches", lambda row, ws: (
         row["MergeNodes"].get("both", {}).get("Waits", {}).get("task.quick.good")
-        and logged(row, "slow")))
+        and logged(row, "slow") and (ws / "slow.pid").exists()))
     h = EngineHarness(make_engine(tmp_path, text))
     await h.engine.start()
     try:
@@ -138,7 +140,7 @@ async def test_a_branch_that_finished_is_kept_and_the_running_one_is_interrupted
 async def test_a_run_waiting_on_a_form_keeps_waiting_and_finishes_when_pushed(tmp_path):
     text = write_app(tmp_path)
     run = crash_during(tmp_path, "approval",
-                       lambda row: row["DataNodes"].get("ask", {}).get("Enabled"))
+                       lambda row, ws: row["DataNodes"].get("ask", {}).get("Enabled"))
     h = EngineHarness(make_engine(tmp_path, text))
     await h.engine.start()
     try:
@@ -155,7 +157,9 @@ async def test_a_run_waiting_on_a_form_keeps_waiting_and_finishes_when_pushed(tm
 
 async def test_a_task_with_restart_rerun_runs_again(tmp_path):
     text = write_app(tmp_path)
-    run = crash_during(tmp_path, "again", lambda row: logged(row, "work"))
+    # crashed once the script has left its mark in the workspace, so the rerun can tell
+    run = crash_during(tmp_path, "again",
+                       lambda row, ws: logged(row, "work") and (ws / "again.pid").exists())
     h = EngineHarness(make_engine(tmp_path, text))
     await h.engine.start()
     try:
@@ -176,7 +180,7 @@ async def test_a_task_with_restart_rerun_runs_again(tmp_path):
 async def test_a_run_whose_flow_was_removed_is_archived_interrupted(tmp_path):
     text = write_app(tmp_path)
     run = crash_during(tmp_path, "approval",
-                       lambda row: row["DataNodes"].get("ask", {}).get("Enabled"))
+                       lambda row, ws: row["DataNodes"].get("ask", {}).get("Enabled"))
     without = text[:text.index("  - id: approval")] + text[text.index("  - id: again"):]
     h = EngineHarness(make_engine(tmp_path, without))
     await h.engine.start()
