@@ -26,7 +26,7 @@ def test_logs_and_views_page_and_mark_what_the_cap_left_out(start_engine):
         logs = c.get(f"/flows/f/runs/{run}/logs").json()["Payload"]["a"]
         assert len(logs) == 1000 and logs[-2] == "2998"  # the tail by default
         first = c.get(f"/flows/f/runs/{run}/logs?offset=0&limit=5").json()["Payload"]["a"]
-        assert first[3:] == ["1", "2"]
+        assert first[2:] == ["1", "2", "3"]  # after "in dir" and the command line
         assert c.get(f"/flows/f/runs/{run}/logs?limit=-1").status_code == 400
         assert c.get(f"/flows/f/runs/{run}/logs?offset=x").status_code == 400
 
