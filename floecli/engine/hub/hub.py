@@ -26,6 +26,7 @@ from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
 from .opts import trigger_opts
+from .reaper import kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
 from .state import ActiveRun, Origin, RunState
@@ -60,7 +61,8 @@ class Hub:
         self.watch_triggers = triggers  # False for the tester's throw-away hubs
         self._counter_floor = counter_floor  # run ids start above it (the tester's)
         self.dispatcher = Dispatcher(self, sweep_interval)
-        self.state = RunState(store, self.queue, host_id, self.dispatcher.wake)
+        self.state = RunState(store, self.queue, host_id, self.dispatcher.wake, self._reap)
+        self.root_tag = root_tag(workspace_root)  # names this root's task processes
         self.tasks = TaskRunner(self)
         self.router = Router(self)
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
@@ -74,6 +76,9 @@ class Hub:
         """Open the store, resume the runs it kept, then route, dispatch and watch."""
         stored = self.store.open()
         self.state.load(stored, self._counter_floor)
+        # A previous engine on this root may have died with its tasks still running: they
+        # must not share a workspace with the runs that resume or reuse it.
+        await asyncio.to_thread(kill_marked, self.root_tag + ":")
         self.queue.subscribe(self._on_event)
         self._spawn(self._consume(), "event router")
         for record in stored.active:
@@ -98,6 +103,7 @@ class Hub:
         for t in tasks:
             t.cancel()  # each task's ProcessGroup kills its processes
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(kill_marked, self.root_tag + ":")  # and what left them
         self._flush_saves()
         await self.store.close()
 
@@ -112,6 +118,14 @@ class Hub:
         if not task.cancelled() and task.exception():
             log.error("%s stopped: %r", task.get_name(), task.exception(),
                       exc_info=task.exception())
+
+    def _reap(self, run: ActiveRun) -> None:
+        """Kill what survives of a run's processes beyond their groups (hub/reaper.py),
+        once the groups have had their grace to stop."""
+        async def reap() -> None:
+            await asyncio.gather(*run.tasks, return_exceptions=True)
+            await asyncio.to_thread(kill_marked, f"{self.root_tag}:{run.run_id}:")
+        self._spawn(reap(), f"reap {run.run_id}")
 
     def _start_triggers(self) -> None:
         for flow in self.config.flows:

@@ -71,11 +71,13 @@ Prepare = Callable[[Path, bool], None]
 
 class RunState:
     def __init__(self, store: RunStore, queue: EventQueue, host_id: str,
-                 on_change: Callable[[], None]) -> None:
+                 on_change: Callable[[], None],
+                 on_killed: Callable[[ActiveRun], None] = lambda run: None) -> None:
         self._store = store
         self._queue = queue
         self._host_id = host_id
         self._on_change = on_change  # wakes the dispatcher: something may have unblocked
+        self._on_killed = on_killed  # a run ended with tasks still running: reap them
         self._lock = asyncio.Lock()
         self._counter = 0
         self._pends: dict[str, Pend] = {}  # in adoption order
@@ -183,6 +185,8 @@ class RunState:
                 d.enabled = False
             for t in list(run.tasks):
                 t.cancel()  # each task's ProcessGroup kills its processes
+            if run.tasks:
+                self._on_killed(run)
             for node_log in run.logs.values():
                 node_log.close()
             self._store.finish(record)

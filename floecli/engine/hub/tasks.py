@@ -20,6 +20,7 @@ from ..runs import REASON_TIMED_OUT, DataNode, ExecNode, now
 from .context import RunTaskContext, task_env
 from .opts import input_env, task_opts
 from .process import ProcessGroup
+from .reaper import MARKER, marker
 from .state import ActiveRun
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ class TaskRunner:
         opts = task_opts(run.flow, node, event_opts, inputs, hub.config.common.git_key)
         env = task_env(opts.get("env") or [], run.workspace)
         env.update(input_env(event_opts))
+        env[MARKER] = marker(hub.root_tag, run.run_id, node.id)  # found even past setsid
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
             env=env, sink=hub.node_log(run, node.id), group=ProcessGroup(),

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from contribs import make_dir
-from harness import EngineHarness, make_engine
+from harness import EngineHarness, make_engine, wait_until
 
 from floecli.engine.events import SYS_END_ALL, TRIGGER_GOOD, FlowRef, HostedID, NodeRef, RunRef
 from floecli.engine.hub.workspace import prepare_workspace
@@ -331,3 +331,52 @@ async def test_submit_names_the_runs_it_started(engine_factory):
     assert await h.hub.submit(FlowRef("a", 1)) == ["h1-1"]
     assert await h.hub.submit(FlowRef("nope", 1)) == []
     assert sorted(await h.hub.submit(FlowRef(""))) == ["h1-2", "h1-3"]  # every data trigger
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+ESCAPE = "setsid bash -c 'echo $$ > escaped.pid; exec sleep 300' & echo started; sleep 300\n"
+
+
+async def test_a_stop_kills_processes_that_left_the_run_group(engine_factory, tmp_path):
+    (tmp_path / "escape.sh").write_text(ESCAPE)  # `$$` would be expanded in a task value
+    h = await engine_factory(f"""
+    flows:
+      - id: s
+        ver: 1
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: t, listen: trigger.good, type: exec,
+             opts: {{cmd: "bash {tmp_path}/escape.sh"}}}}
+    """)
+    run = await h.start_run("s")
+    await h.wait_for(lambda e: e.opts.get("update") == "started")
+    pid_file = h.hub.active[run].workspace / "escaped.pid"
+    pid = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), 30,
+                         "the escaped child's pid"))
+    assert _alive(pid)
+    await h.hub.stop_run("s", run)
+    # polled off the loop: the engine kills it on this loop
+    await asyncio.to_thread(wait_until, lambda: not _alive(pid), 30,
+                            f"the escaped process {pid} to be killed")
+
+
+async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_factory):
+    h = await engine_factory(TWO_FLOWS)
+
+    def prepare(path: Path, *, reuse: bool) -> None:
+        if "/spaces/a/" in str(path):
+            raise RuntimeError("a bug in preparing this one workspace")
+        prepare_workspace(path, reuse=reuse)
+
+    h.hub.dispatcher.prepare = prepare
+    stuck = await h.start_run("a")
+    end = await h.run_to_end("b")
+    assert end.good
+    pend = next(p for p in h.hub.pends if p.run_id == stuck)
+    assert "could not be dispatched: a bug in preparing" in pend.reason
