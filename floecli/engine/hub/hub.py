@@ -324,6 +324,10 @@ class Hub:
             return record
         return None
 
+    async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
+        """The log lines the run store keeps for a run, per node (or of one node)."""
+        return await self.store.node_logs(run_id, node_id)
+
     async def run_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
         return {**self.live_summaries(flow_id),
                 "Archive": (await self.archive_summaries(flow_id))[0]}

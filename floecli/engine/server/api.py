@@ -143,7 +143,7 @@ class Api:
         if node is not None and found.flow.node(node) is None:
             raise RequestError(404, f"flow {found.flow.id} has no node {node}")
         offset, limit = page(request, LOG_PAGE, tail=True)
-        logs = await self.ctx.hub.store.node_logs(found.run_id, node)
+        logs = await self.ctx.hub.node_logs(found.run_id, node)
         return reply({n: page_of(lines, offset, limit) for n, lines in logs.items()})
 
     async def push_data(self, request: Request) -> Response:
