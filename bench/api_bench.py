@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from engine_proc import ADMIN, start_engine
 from hub_burst import CHAIN, RUNS, chain_app, measure
 
 from floecli.engine.config.loader import parse_app
@@ -38,7 +38,6 @@ from floecli.engine.events import FlowRef, HostedID, RunRef
 from floecli.engine.runs import ExecNode, RunRecord
 from floecli.engine.store import make_store
 
-ADMIN = "bench-token"
 ARCHIVED = 1000
 REQUESTS = 3000
 CONCURRENCY = 16
@@ -46,36 +45,24 @@ SEQUENTIAL_PUSHES = 100
 LIMIT_S = 300.0
 
 
-def fill_archive(root: Path, app_text: str) -> None:
-    """ARCHIVED ended runs of `chain`, written straight to the store the engine will open."""
+def fill_archive(root: Path, app_text: str, archived: int = 0, chain: int = CHAIN) -> None:
+    """`archived` (ARCHIVED) ended runs of `chain`, written straight to the store the engine
+    will open."""
+    archived = archived or ARCHIVED
     config = parse_app(app_text, "bench.yml", Registry.discover().catalog())
     flow = config.flows[0]
     store = make_store("local", root)
     store.open()
     t0 = datetime.now(UTC) - timedelta(days=1)
-    for n in range(1, ARCHIVED + 1):
+    for n in range(1, archived + 1):
         start = t0 + timedelta(seconds=n)
         record = RunRecord(RunRef(FlowRef("chain", 1), HostedID("h1", n), "h1"), flow,
                            start_time=start, end_time=start + timedelta(seconds=1),
                            ended=True, good=True,
                            exec_nodes={f"t{i}": ExecNode(start, start, True, 0)
-                                       for i in range(CHAIN)})
+                                       for i in range(chain)})
         store.finish(record)
     asyncio.run(store.close())
-
-
-def start_engine(tmp: Path, conf: Path, root: Path) -> tuple[subprocess.Popen[bytes], int]:
-    ports = tmp / "ports.json"
-    proc = subprocess.Popen([sys.executable, "-m", "floecli.engine", f"-conf={conf}",
-                             f"-root={root}", "-pub_bind=127.0.0.1:0", f"-admin={ADMIN}",
-                             f"-port_file={ports}"], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not (ports.exists() and ports.read_text()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit("engine did not start")
-        time.sleep(0.05)
-    return proc, json.loads(ports.read_text())["pub"]
 
 
 async def flow_get_rps(port: int) -> tuple[float, float]:
