@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL,
 CREATE INDEX IF NOT EXISTS runs_flow_time ON runs (flow_id, start_time);
 CREATE INDEX IF NOT EXISTS runs_time ON runs (start_time);
 CREATE INDEX IF NOT EXISTS runs_state ON runs (state);
+CREATE INDEX IF NOT EXISTS runs_flow_state_time ON runs (flow_id, state, start_time);
 CREATE TABLE IF NOT EXISTS logs (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL,
                                  node_id TEXT NOT NULL, line TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id);
@@ -76,12 +77,14 @@ DELETE = "DELETE FROM kv WHERE key = ?"
 RUN_LOGS = "SELECT node_id, line FROM logs WHERE run_id = ? ORDER BY seq"
 
 # A page of archived summaries, read by SQLite's JSON functions: the flow and node states in
-# each record are never parsed in Python.
-ARCHIVE_PAGE = """SELECT json_extract(json, '$.Ref'), json_extract(json, '$.ExecHost'),
-    json_extract(json, '$.StartTime'), json_extract(json, '$.EndTime'),
-    json_extract(json, '$.Good'), json_extract(json, '$.Reason')
-FROM runs WHERE flow_id = ? AND state = 'archive'
-ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?"""
+# each record are never parsed in Python. The page's rows are picked from the index alone,
+# so a deep offset skips index entries, not records.
+ARCHIVE_PAGE = """SELECT json_extract(json, '$.Ref', '$.ExecHost', '$.StartTime', '$.EndTime',
+                          '$.Good', '$.Reason')
+FROM runs WHERE rowid IN (
+    SELECT rowid FROM runs WHERE flow_id = ? AND state = 'archive'
+    ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?)
+ORDER BY start_time DESC, rowid DESC"""
 ARCHIVE_COUNT = "SELECT count(*) FROM runs WHERE flow_id = ? AND state = 'archive'"
 
 # Bounds one transaction when a task logs faster than the disk commits.
@@ -206,7 +209,7 @@ class SqliteStore(RunStore):
         def op(c: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
             total = c.execute(ARCHIVE_COUNT, (flow_id,)).fetchone()[0]
             rows = c.execute(ARCHIVE_PAGE, (flow_id, limit if limit > 0 else -1, offset))
-            return [summary_from_row(row) for row in rows], total
+            return [summary_from_row(json.loads(text)) for (text,) in rows], total
         return await self._call(op)
 
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:

@@ -213,6 +213,13 @@ def test_list_runs_is_newest_first_by_flow_with_a_limit(stores: Stores) -> None:
         assert await ids("f") == ["h1-3", "h1-4", "h1-1"]
         assert await ids("f", 2) == ["h1-3", "h1-4"]
         assert await ids(None, 1) == ["h1-3"]
+        # archived runs only, as summaries, a page at a time, with the count of them all
+        page, total = await store.archive_page("f")
+        assert total == 2 and page == [stopped.summary(), ended(record(1, "f", started=10))
+                                       .summary()]
+        assert await store.archive_page("f", 1, 1) == (page[1:], 2)
+        assert await store.archive_page("f", 5, 10) == ([], 2)
+        assert await store.archive_page("g") == ([], 0)
         assert await ids("nope") == []
         assert [r.status for r in await store.list_runs("f")] == ["running", "bad", "good"]
         await store.close()
