@@ -101,6 +101,9 @@ class RunState:
     def active(self, run_id: str) -> ActiveRun | None:
         return self._active.get(run_id)
 
+    def _knows(self, run_id: str) -> bool:
+        return run_id in self._pends or run_id in self._active
+
     def is_current(self, run: ActiveRun) -> bool:
         """Whether `run` is still the active run of its id (not ended, not replaced)."""
         return self._active.get(run.run_id) is run
@@ -118,6 +121,8 @@ class RunState:
         """Trigger → pend: a new run id, stored with the counter it took."""
         async with self._lock:
             self._counter += 1
+            while self._knows(f"{self._host_id}-{self._counter}"):  # a counter set back
+                self._counter += 1
             ref = RunRef(flow.ref, HostedID(self._host_id, self._counter))
             pend = Pend(ref, flow, NodeRef("trigger", trigger.id), dict(opts), created=now(),
                         reason="waiting to be dispatched", submission=dict(audit or {}))
@@ -135,8 +140,7 @@ class RunState:
         async with self._lock:
             if origin is Origin.LOCAL and self._pends.get(pend.run_id) is not pend:
                 return f"run {pend.run_id} is no longer pending"  # stopped meanwhile
-            if origin is Origin.PEER and (known or pend.run_id in self._pends
-                                          or pend.run_id in self._active):
+            if origin is Origin.PEER and (known or self._knows(pend.run_id)):
                 return f"run {pend.run_id} is already known to host {self._host_id}"
             reason = blocker(pend.flow)
             if reason:
