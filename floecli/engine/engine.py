@@ -72,6 +72,8 @@ class Engine:
         self.hub = Hub(self.config, self.store, self.registry,
                        workspace_root=self.workspace_root, host_id=opts.host_name,
                        tags=opts.tags, queue=self.queue)
+        # One download cache per host, shared by fetch tasks and web flow-files (§3.1).
+        self.hub.cache_dir = Path(store_root).resolve() / "fetch-cache"
 
     async def start(self) -> None:
         await self.hub.start()

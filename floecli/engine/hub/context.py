@@ -22,12 +22,14 @@ class RunTaskContext:
         env: Mapping[str, str],
         on_line: Callable[[str], None],
         group: ProcessGroup,
+        cache_dir: Path | None = None,
     ) -> None:
         self.node_id = node_id
         self.opts = opts
         self.input = input
         self.workspace = workspace
         self.env = env
+        self.cache_dir = cache_dir or workspace.parent / "fetch-cache"
         self.outputs: dict[str, Any] = {}
         self._on_line = on_line
         self._group = group
@@ -46,8 +48,9 @@ class RunTaskContext:
     def expand_ws(self, value: str) -> str:
         return expand_ws(value, str(self.workspace), self._lookup)
 
-    async def exec(self, argv: Sequence[str], *, cwd: Path | None = None) -> int:
-        env = {**os.environ, **self.env}
+    async def exec(self, argv: Sequence[str], *, cwd: Path | None = None,
+                   env: Mapping[str, str] | None = None) -> int:
+        env = {**os.environ, **self.env, **(env or {})}
         return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
                                      on_line=self._on_line)
 

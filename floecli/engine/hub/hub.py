@@ -18,6 +18,7 @@ from ..events import (
     SYS_NODE_START,
     SYS_NODE_UPDATE,
     SYS_STATE,
+    SYS_TRIGGER_ERROR,
     TRIGGER_GOOD,
     Event,
     EventQueue,
@@ -108,6 +109,8 @@ class Hub:
         self._background: set[asyncio.Task[None]] = set()
         self._dispatch_lock = asyncio.Lock()
         self._stopped = False
+        self.cache_dir = workspace_root / "fetch-cache"  # the engine puts it in store-root
+        self.trigger_contexts: dict[tuple[str, str], HubTriggerContext] = {}
         self._dirty: dict[str, ActiveRun] = {}
         # data pushed to a trigger, by event id: who submitted it and who awaits the run ids
         self._submitted: dict[int, tuple[str, asyncio.Future[list[str]] | None]] = {}
@@ -180,6 +183,7 @@ class Hub:
                     log.error("flow %s trigger %s: %s", flow.id, node.id, e)
                     continue
                 ctx = HubTriggerContext(self, flow, node)
+                self.trigger_contexts[(flow.id, node.id)] = ctx
                 self._spawn(trigger.watch(ctx), f"trigger {flow.id}/{node.id}")
 
     # ---- events -----------------------------------------------------------------------
@@ -208,7 +212,7 @@ class Hub:
         if not event.run_ref.adopted:
             if is_inbound(event.tag):
                 await self._adopt(event)
-            else:
+            elif not is_system(event.tag):
                 log.error("event %s dispatched to triggers does not have inbound tag prefix",
                           event.tag)
             return
@@ -268,21 +272,34 @@ class Hub:
                 trigger_type, event.run_ref.flow_ref, event.source_node.id):
             if flow.flow_file:
                 try:
-                    flow = await asyncio.to_thread(self._load_flow_file, flow)
+                    flow = await asyncio.to_thread(self._load_flow_file, flow, event.opts)
                 except Exception as e:
-                    log.error("flow %s: could not load in the flow from FlowFile %s: %s",
-                              flow.id, flow.flow_file, e)
+                    self._flow_file_failed(flow, trigger, e)
                     continue
             audit = submission(flow, trigger, user, event.opts) if trigger_type == "data" else {}
             pend = self.add_pend(flow, trigger, merge_opts(trigger.opts, event.opts), audit)
             started.append(pend.run_id)
 
-    def _load_flow_file(self, flow: Flow) -> Flow:
+    def _load_flow_file(self, flow: Flow, opts: Mapping[str, Any]) -> Flow:
         from ..config.loader import load_flow_file, merge_flow_file
 
         base = Path(self.config.source).parent if self.config.source else Path.cwd()
-        body = load_flow_file(flow.flow_file, base, self.workspace_root / "fetch_cache")
+        # A git flow-file is read at the revision the trigger names (poll-git's hash).
+        rev = next((str(v) for k in ("hash", "ref", "branch", "tag")
+                    if (v := get_opt(opts, k)) and isinstance(v, str)), "")
+        body = load_flow_file(flow.flow_file, base, self.cache_dir, rev=rev,
+                              key_file=self.config.common.git_key)
         return merge_flow_file(flow, body)
+
+    def _flow_file_failed(self, flow: Flow, trigger: Node, error: Exception) -> None:
+        """Nothing starts; the engine log, an event and the trigger's API status say why."""
+        message = f"could not load in the flow from FlowFile {flow.flow_file}: {error}"
+        log.error("flow %s trigger %s: %s", flow.id, trigger.id, message)
+        self.publish(Event(RunRef(flow.ref), SYS_TRIGGER_ERROR, NodeRef("trigger", trigger.id),
+                           False, {"error": message, "flow-file": flow.flow_file}))
+        ctx = self.trigger_contexts.get((flow.id, trigger.id))
+        if ctx is not None:
+            ctx.report(message)
 
     def add_pend(self, flow: Flow, trigger: Node, opts: Mapping[str, Any],
                  audit: Mapping[str, Any] | None = None) -> Pend:
@@ -464,7 +481,8 @@ class Hub:
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event.opts), workspace=run.workspace,
             env=task_env(opts.get("env") or [], run.workspace),
-            on_line=lambda line: self._task_line(run, node.id, line), group=group)
+            on_line=lambda line: self._task_line(run, node.id, line), group=group,
+            cache_dir=self.cache_dir)
 
     def _task_line(self, run: ActiveRun, node_id: str, line: str) -> None:
         self.publish(Event(run.record.ref, SYS_NODE_UPDATE, NodeRef(CLASS_TASK, node_id), True,
