@@ -63,6 +63,11 @@ def document(base: str) -> dict[str, Any]:
             "The flow's highest ver and its runs on every host", "OK",
             payload={"type": "object", "properties": {"Config": obj, "Runs": SUMMARIES}},
             params=[FLOW_ID], errors={"404": "not found"})},
+        f"{b}/flows/{{flow_id}}/triggers": {"get": _op(
+            "The flow's triggers on this host: last error and its time, last success",
+            "OK", payload={"type": "object", "properties": {"Triggers": {
+                "type": "array", "items": {"$ref": "#/components/schemas/TriggerStatus"}}}},
+            params=[FLOW_ID], errors={"404": "not found"})},
         f"{b}/flows/{{flow_id}}/runs/{{run_id}}": {"get": _op(
             "The run view: graph levels, node states, problems; ?export=1 adds the record",
             "OK", payload={"$ref": "#/components/schemas/RunView"},
@@ -129,6 +134,12 @@ def document(base: str) -> dict[str, Any]:
                 "header": {"type": "apiKey", "in": "header", "name": "X-Floe-Auth"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "floe-sesh"}},
             "schemas": {
+                "TriggerStatus": {"type": "object", "properties": {
+                    "ID": {"type": "string"}, "Type": {"type": "string"},
+                    "LastError": {"type": "string"},
+                    "LastErrorTime": {"type": "string", "nullable": True},
+                    "LastOK": {"type": "string", "nullable": True},
+                    "Failures": {"type": "integer"}}},
                 "RunSummary": {"type": "object", "properties": {
                     "Ref": obj, "ExecHost": {"type": "string"}, "Status": {"type": "string"},
                     "StartTime": {"type": "string"}, "EndTime": {"type": "string"},
