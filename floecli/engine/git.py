@@ -16,8 +16,12 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import GitError
+
+if TYPE_CHECKING:
+    from .nodes.api import TaskContext
 
 DEFAULT_REFS = "refs/*"
 TIMEOUT = 120.0  # a git server that stops answering must not hold a poller forever
@@ -76,6 +80,20 @@ def _execute(argv: list[str], cwd: Path | None, env: Mapping[str, str],
     except subprocess.TimeoutExpired:
         return 124, "", f"timed out after {timeout:g} s"
     return proc.returncode, proc.stdout, proc.stderr
+
+
+async def stream(ctx: TaskContext, args: Sequence[str], *, cwd: Path,
+                 key_file: str = "") -> int:
+    """`git <args>` as a task step: the command echoed, its output lines streamed into the
+    node log like exec's, its process group killed on stop or timeout; the exit status."""
+    ctx.log("git " + " ".join(args))
+    return await ctx.exec(["git", *args], cwd=cwd, env=git_env(key_file))
+
+
+def repo_name(url: str) -> str:
+    """The directory `git clone` makes for `url`: `floe` for git@github.com:floeit/floe.git."""
+    tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return tail.removesuffix(".git") or "repo"
 
 
 # ---- ls-remote ---------------------------------------------------------------------------

@@ -9,7 +9,10 @@ from ..git import (
     looks_like_hash,
     ls_remote,
     parse_ls_remote,
+    repo_name,
+    run,
+    stream,
 )
 
 __all__ = ["DEFAULT_REFS", "GitError", "GitRef", "changed_refs", "git_env", "looks_like_hash",
-           "ls_remote", "parse_ls_remote"]
+           "ls_remote", "parse_ls_remote", "repo_name", "run", "stream"]
