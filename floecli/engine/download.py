@@ -82,11 +82,13 @@ def file_name(url: str, disposition: str = "") -> str:
 
 
 def fetch(url: str, cache_dir: Path, *, checksum: Checksum | None = None,
-          log: Log = lambda _: None, cancel: threading.Event | None = None) -> Fetched:
+          log: Log = lambda _: None, cancel: threading.Event | None = None,
+          fresh: bool = False) -> Fetched:
     """The cached copy of `url`, downloaded (or resumed) unless the cache has a good one.
 
     With a checksum the cached file is verified on every use and a bad one downloaded again;
-    without one, a cached file is reused while its size matches the server's. DownloadError
+    without one, a cached file is reused while its size matches the server's (`fresh`: it is
+    always downloaded again). DownloadError
     says why nothing usable was had; a file failing its checksum is deleted.
     """
     import httpx  # lazily: only fetches and web flow-files need it
@@ -95,7 +97,9 @@ def fetch(url: str, cache_dir: Path, *, checksum: Checksum | None = None,
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _url_lock(d), httpx.Client(follow_redirects=True, timeout=TIMEOUT) as client:
         cached = _cached_file(d)
-        if cached is not None:
+        if cached is not None and fresh:
+            cached.unlink(missing_ok=True)
+        elif cached is not None:
             hit = _reuse(client, url, cached, checksum, log)
             if hit is not None:
                 return hit
@@ -152,12 +156,13 @@ def _download(client: object, url: str, d: Path, log: Log,
     started = time.monotonic()
     try:
         with client.stream("GET", url, headers=headers) as r:  # type: ignore[attr-defined]
-            log(f"  {r.status_code} {r.reason_phrase}")
+            # The standard phrase, not the server's wording ("File not found").
+            status = f"{r.status_code} {httpx.codes.get_reason_phrase(r.status_code)}".strip()
+            log(f"  {status}")
             if r.status_code == 416 and part is not None:  # the part is already whole
                 size = offset
             elif r.status_code >= 300:
-                raise DownloadError("server returned a non-2XX status code "
-                                    f"({r.status_code} {r.reason_phrase})")
+                raise DownloadError(f"server returned a non-2XX status code ({status})")
             name = file_name(url, r.headers.get("content-disposition", ""))
             target = d / name
             if part is None or part.name != name + ".part":

@@ -160,7 +160,7 @@ def looks_like_hash(rev: str) -> bool:
 
 
 def clone(url: str, dest: Path, rev: str = "", *, key_file: str = "",
-          depth: int | None = 1) -> Path:
+          depth: int | None = 1, checkout: bool = True) -> Path:
     """`url` cloned into `dest` at `rev` (branch, tag or commit), as shallow as git allows.
 
     A branch or tag clones with `--depth 1 --branch`; a commit is fetched alone when the
@@ -170,7 +170,9 @@ def clone(url: str, dest: Path, rev: str = "", *, key_file: str = "",
     shallow = ["--depth", str(depth)] if depth else []
     if not rev or not looks_like_hash(rev):
         branch = ["--branch", rev] if rev else []
-        run(["clone", "--quiet", *shallow, *branch, url, str(dest)], key_file=key_file)
+        no_checkout = [] if checkout else ["--no-checkout"]
+        run(["clone", "--quiet", *no_checkout, *shallow, *branch, url, str(dest)],
+            key_file=key_file)
         return dest
     run(["init", "--quiet", str(dest)])
     run(["remote", "add", "origin", url], cwd=dest)
@@ -179,12 +181,25 @@ def clone(url: str, dest: Path, rev: str = "", *, key_file: str = "",
     except GitError:
         # Servers refuse to serve a commit that no ref names unless configured to.
         run(["fetch", "--quiet", "origin"], cwd=dest, key_file=key_file)
-    run(["checkout", "--quiet", rev], cwd=dest)
+    # Detached at the commit; without a work tree only HEAD moves.
+    run(["checkout", "--quiet", rev] if checkout else ["update-ref", "--no-deref", "HEAD", rev],
+        cwd=dest)
     return dest
 
 
-def checkout(repo: Path, rev: str) -> None:
-    run(["checkout", "--quiet", rev], cwd=repo)
+def read_file(url: str, path: str, rev: str = "", *, key_file: str = "") -> str:
+    """The text of `path` in `url` at `rev`: a depth-1 clone without a work tree, read with
+    `git show`, then removed."""
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="floe-flow-file-"))
+    try:
+        repo = tmp / "repo"
+        dest = clone(url, repo, rev, key_file=key_file, checkout=False)
+        return run(["show", f"HEAD:{path}"], cwd=dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---- references to a file inside a repository --------------------------------------------

@@ -272,7 +272,11 @@ class Hub:
                 trigger_type, event.run_ref.flow_ref, event.source_node.id):
             if flow.flow_file:
                 try:
-                    flow = await asyncio.to_thread(self._load_flow_file, flow, event.opts)
+                    # Only a poll-git event's own branch and hash (they come from git) may
+                    # pick the revision; pushed data never chooses what runs (DECISIONS §2).
+                    polled = event.opts if trigger_type == "poll-git" else {}
+                    flow = await asyncio.to_thread(self._load_flow_file, flow, trigger.opts,
+                                                   polled)
                 except Exception as e:
                     self._flow_file_failed(flow, trigger, e)
                     continue
@@ -280,13 +284,12 @@ class Hub:
             pend = self.add_pend(flow, trigger, merge_opts(trigger.opts, event.opts), audit)
             started.append(pend.run_id)
 
-    def _load_flow_file(self, flow: Flow, opts: Mapping[str, Any]) -> Flow:
-        from ..config.loader import load_flow_file, merge_flow_file
+    def _load_flow_file(self, flow: Flow, trigger_opts: Mapping[str, Any],
+                        polled: Mapping[str, Any]) -> Flow:
+        from ..config.loader import flow_file_rev, load_flow_file, merge_flow_file
 
         base = Path(self.config.source).parent if self.config.source else Path.cwd()
-        # A git flow-file is read at the revision the trigger names (poll-git's hash).
-        rev = next((str(v) for k in ("hash", "ref", "branch", "tag")
-                    if (v := get_opt(opts, k)) and isinstance(v, str)), "")
+        rev = flow_file_rev(flow.flow_file, trigger_opts, polled)
         body = load_flow_file(flow.flow_file, base, self.cache_dir, rev=rev,
                               key_file=self.config.common.git_key)
         return merge_flow_file(flow, body)
