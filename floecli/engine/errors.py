@@ -105,6 +105,10 @@ class ListenError(FloeError):
 class GitError(FloeError):
     ref = "git-failed"
 
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message  # git's own words, without the command
+
 
 class DownloadError(FloeError):
     ref = "download-failed"

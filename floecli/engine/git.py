@@ -55,7 +55,7 @@ def run(args: Sequence[str], *, cwd: Path | None = None, key_file: str = "",
         raise GitError("git is not installed") from None
     if status != 0:
         detail = err.strip() or out.strip() or f"exit status {status}"
-        raise GitError(f"git {args[0]} failed: {detail}")
+        raise GitError(f"git {args[0]} failed: {detail}", detail=detail)
     return out
 
 
