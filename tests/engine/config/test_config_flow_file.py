@@ -47,6 +47,9 @@ class TestGetURLType:
         ("flows/fl.yaml", LOCAL),
         ("git@github.com:floeit/floe.git/build/FLOE.yaml", GIT),
         ("git+https://github.com/floeit/floe.git#FLOE.yaml", GIT),
+        ("https://host/org/repo.git/ci/file.yml", GIT),
+        ("file:///srv/git/repo.git/path/floe.yml", GIT),
+        ("file:///srv/flows/floe.yml", LOCAL),
         ("http://example.com/fl.yaml", WEB),
         ("https://example.com/fl.yaml", WEB),
     ])
