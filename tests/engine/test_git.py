@@ -65,3 +65,15 @@ def test_split_repo_path_needs_a_file():
     assert git.split_repo_path("/local/flow.yml") is None
     assert git.repo_name("git@github.com:floeit/floe.git") == "floe"
     assert git.repo_name(Path("/x/y.git").as_uri()) == "y"
+
+
+def test_works_without_gitpython(tmp_path, monkeypatch):
+    """Built binaries carry no GitPython: the module drives the git binary itself."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "git", None)  # `import git` now raises ImportError
+    repo = Repo(tmp_path)
+    head = repo.commit({"a": "1"})
+    assert git.ls_remote(repo.url)["refs/heads/master"].hash == head
+    with pytest.raises(GitError, match="does not appear to be a git repository"):
+        git.ls_remote((tmp_path / "nope.git").as_uri())
