@@ -60,6 +60,26 @@ class EngineHarness:
         run_id = await self.start_run(flow_id, values)
         return await self.wait_tag(SYS_END_ALL, run_id, timeout)
 
+    async def wait_until(self, check: Callable[[], Any], timeout: float = 30.0,
+                         what: str = "") -> Any:
+        """Poll an observable condition (a trigger's status, a file) until truthy, bounded."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (value := check()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what or check}")
+            await asyncio.sleep(0.02)
+        return value
+
+    def trigger(self, flow_id: str, node_id: str) -> Any:
+        return self.hub.trigger_contexts[(flow_id, node_id)]
+
+    async def next_poll(self, flow_id: str, node_id: str, timeout: float = 30.0) -> None:
+        """Wait until the trigger has reported one more attempt (good or bad)."""
+        ctx = self.trigger(flow_id, node_id)
+        seen = (ctx.last_ok_time, ctx.last_error_time)
+        await self.wait_until(lambda: (ctx.last_ok_time, ctx.last_error_time) != seen,
+                              timeout, f"trigger {flow_id}/{node_id} to poll")
+
     def count(self, tag: str, run_id: str | None = None) -> int:
         return sum(1 for e in self.events
                    if e.tag == tag and (run_id is None or e.run_ref.run_id == run_id))

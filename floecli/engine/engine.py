@@ -71,7 +71,8 @@ class Engine:
         self.queue = EventQueue()
         self.hub = Hub(self.config, self.store, self.registry,
                        workspace_root=self.workspace_root, host_id=opts.host_name,
-                       tags=opts.tags, queue=self.queue)
+                       tags=opts.tags, queue=self.queue,
+                       cache_dir=Path(store_root).resolve() / "fetch-cache")
 
     async def start(self) -> None:
         await self.hub.start()

@@ -7,6 +7,8 @@ FloeError
   RunError           an operation on a run that does not apply (unknown run, not waiting...)
   RequestError       an API request that cannot be served (carries its HTTP status)
   ListenError        an address the engine cannot listen on
+  GitError           a git command that failed (bad URL, auth, unknown ref, conflicts...)
+  DownloadError      a file that could not be downloaded or failed its checksum
 The toolchain adds ProjectError and BuildError (floecli.project.errors).
 
 Each class has a stable kebab-case ``ref`` so scripts and docs can name an error.
@@ -98,3 +100,15 @@ class RequestError(FloeError):
 
 class ListenError(FloeError):
     ref = "listen-failed"
+
+
+class GitError(FloeError):
+    ref = "git-failed"
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message  # git's own words, without the command
+
+
+class DownloadError(FloeError):
+    ref = "download-failed"

@@ -17,6 +17,7 @@ SYS_NODE_START = "sys.node.start"
 SYS_NODE_UPDATE = "sys.node.update"
 SYS_DATA_REQUIRED = "sys.data.required"
 SYS_END_ALL = "sys.end.all"
+SYS_TRIGGER_ERROR = "sys.trigger.error"  # a trigger matched but could not start its flow
 INBOUND_PREFIX = "inbound"
 
 

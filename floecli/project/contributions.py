@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from floecli.engine.errors import FloeError
+from floecli.engine.errors import FloeError, GitError
 
 from . import dists
 from .appdoc import AppDocument
@@ -271,26 +270,16 @@ class Installer:
             dists.move_dist(dist, target, vendor)
 
     def _clone(self, ref: Ref, stage: Staging) -> Path:
-        name = ref.url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
-        dest = stage.scratch("git-") / (name or "repo")
-        self._git(["clone", "--quiet", ref.url, str(dest)])
-        if ref.rev:
-            self._git(["-C", str(dest), "checkout", "--quiet", ref.rev])
-        return dest / ref.subdir if ref.subdir else dest
+        from floecli.engine import git  # the one module every part of floe uses for git
 
-    def _git(self, args: list[str]) -> None:
+        dest = stage.scratch("git-") / git.repo_name(ref.url)
         if self.echo:
-            self.echo("$ git " + " ".join(args))
+            self.echo(f"$ git clone {ref.url}" + (f" at {ref.rev}" if ref.rev else ""))
         try:
-            proc = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            raise InstallError("git is not installed") from None
-        if self.echo:
-            for line in (proc.stdout + proc.stderr).splitlines():
-                self.echo(line)
-        if proc.returncode != 0:
-            detail = proc.stderr.strip() or f"exit status {proc.returncode}"
-            raise InstallError(f"git failed: {detail}")
+            git.clone(ref.url, dest, ref.rev)
+        except GitError as e:
+            raise InstallError(f"git failed: {e.detail}") from None
+        return dest / ref.subdir if ref.subdir else dest
 
     # -- checks and removal ---------------------------------------------------------------
 

@@ -20,7 +20,8 @@ from .targets import Target
 
 # What `floecli.engine` imports at run time (pyproject's "engine runtime" group). Everything else
 # the distribution depends on serves only the toolchain and stays out of built binaries.
-ENGINE_REQUIREMENTS = ("PyYAML", "jsonschema", "httpx", "starlette", "uvicorn", "wsproto")
+ENGINE_REQUIREMENTS = ("PyYAML", "jsonschema", "httpx", "starlette", "uvicorn", "wsproto",
+                       "croniter")
 
 
 def runtime_pins(names: Sequence[str] = ENGINE_REQUIREMENTS) -> list[str]:

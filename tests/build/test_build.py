@@ -115,7 +115,9 @@ def test_binary_holds_only_the_engine_runtime(project, env):
     floe("build", cwd=project, env=env)
     entries = names(project / "bin" / "demo")
     tops = {n.split("/")[1] for n in entries if n.startswith("site-packages/")}
-    assert {"floecli", "exec", "data_trigger", "end", "yaml", "starlette", "uvicorn"} <= tops
+    assert {"floecli", "exec", "data_trigger", "end", "yaml", "starlette", "uvicorn",
+            "croniter", "poll_git", "fetch"} <= tops
+    # GitPython stays out: the engine's git module falls back to the git binary
     assert not tops & {"typer", "rich", "git", "platformdirs", "shiv", "pip"}
     assert not [n for n in entries if n.startswith(("site-packages/floecli/cli/",
                                                      "site-packages/floecli/project/"))]
@@ -228,6 +230,8 @@ def test_build_errors(project, env, tmp_path):
     assert "unknown format 'egg'" in fmt.stderr
 
 
+# PyInstaller's analysis alone takes about two minutes on a loaded two-core machine.
+@pytest.mark.timeout(360)
 def test_native_format_runs_with_an_empty_environment(project, env, tmp_path):
     out = floe("build", "-e", "--format", "native", cwd=project, env=env)
     binary = project / "bin" / "demo"

@@ -23,8 +23,16 @@ DEFAULT_LINES = [
     "Installed task: data 1.0.0",
     "Installed task: end 1.0.0",
     "Installed task: timer 1.0.0",
+    "Installed task: fetch 1.0.0",
+    "Installed task: git_checkout 1.0.0",
+    "Installed task: git_merge 1.0.0",
     "Installed trigger: data_trigger 1.0.0",
+    "Installed trigger: timer_trigger 1.0.0",
+    "Installed trigger: poll_git 1.0.0",
 ]
+# The default bundle, in its order (app.json imports) and sorted (vendor/, the lock).
+DEFAULT_IMPORTS = ["exec", "data", "end", "timer", "fetch", "git_checkout", "git_merge",
+                   "data_trigger", "timer_trigger", "poll_git"]
 
 YAML_APP = """\
 name: yamlapp
@@ -65,17 +73,17 @@ def test_create_default(floe, tmp_path):
     assert sorted(p.name for p in root.iterdir()) == [
         ".gitignore", "README.md", "app.json", "bin", "floe.lock", "main.py", "vendor"]
     assert list((root / "bin").iterdir()) == []
-    assert sorted(p.name for p in (root / "vendor").iterdir()) == [
-        "data", "data_trigger", "end", "exec", "timer"]
+    assert sorted(p.name for p in (root / "vendor").iterdir()) == sorted(DEFAULT_IMPORTS)
     app = json.loads((root / "app.json").read_text())
     assert app["name"] == "myapp"
-    assert app["imports"] == ["exec", "data", "end", "timer", "data_trigger"]
+    assert app["imports"] == DEFAULT_IMPORTS
     lock = json.loads((root / "floe.lock").read_text())
     assert lock["engine"] == {"name": "floe", "version": V}
     assert [c["ref"] for c in lock["contributions"]] == sorted(app["imports"])
     # only the name and the imports line differ from the default app
     want = (REPO / "default-app.json").read_text().replace('"myengine"', '"myapp"').replace(
-        '"timer"]', '"timer", "data_trigger"]')
+        '"timer"]', '"timer", "fetch", "git_checkout", "git_merge", "data_trigger", '
+        '"timer_trigger", "poll_git"]')
     assert (root / "app.json").read_text() == want
     assert not list(tmp_path.glob(".floe-*"))
 
@@ -106,7 +114,7 @@ def test_create_from_yaml(floe, tmp_path):
     app = json.loads((root / "app.json").read_text())
     assert list(app) == ["name", "version", "imports", "custom-key", "common", "flows"]
     assert app["custom-key"] == "kept"
-    assert app["imports"] == ["exec", "data", "end", "timer", "data_trigger"]
+    assert app["imports"] == DEFAULT_IMPORTS
     assert floe("validate", cwd=root).returncode == 0
     r = run_flow(floe, root, "hello")
     assert r.returncode == 0, r.stderr

@@ -12,6 +12,9 @@ from contribs import contribution_files, make_dir, make_wheel, tree_digest
 
 pytestmark = pytest.mark.script_launch_mode("subprocess")
 
+# What `floe create` installs (the default bundle), sorted as vendor/, the lock and list are.
+DEFAULT_REFS = ["data", "data_trigger", "end", "exec", "fetch", "git_checkout", "git_merge",
+                "poll_git", "timer", "timer_trigger"]
 HELLO_FLOW = {
     "id": "greet", "ver": 1,
     "triggers": [{"id": "start", "name": "Start", "type": "data"}],
@@ -51,7 +54,7 @@ def test_install_run_list_uninstall(floe, project):
     assert e["distributions"] == ["floe-hello==1.0.0", "hellodep==1.0.0"]
     # the only change to app.json: the ref appended to imports
     assert (project / "app.json").read_text() == app_before.replace(
-        '"data_trigger"]', '"data_trigger", "floe-hello"]')
+        '"poll_git"]', '"poll_git", "floe-hello"]')
 
     r = floe("list", cwd=project)
     assert r.returncode == 0, r.stderr
@@ -79,11 +82,9 @@ def test_install_run_list_uninstall(floe, project):
     r = floe("uninstall", "--force", "floe-hello", cwd=project)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "Uninstalling floe-hello\nUninstalled task: floe-hello 1.0.0\n"
-    assert sorted(p.name for p in (project / "vendor").iterdir()) == [
-        "data", "data_trigger", "end", "exec", "timer"]
+    assert sorted(p.name for p in (project / "vendor").iterdir()) == DEFAULT_REFS
     assert "floe-hello" not in json.loads((project / "app.json").read_text())["imports"]
-    assert [c["ref"] for c in lock(project)["contributions"]] == [
-        "data", "data_trigger", "end", "exec", "timer"]
+    assert [c["ref"] for c in lock(project)["contributions"]] == DEFAULT_REFS
 
 
 def test_uninstall_unused_restores_app_json(floe, project):
@@ -297,7 +298,7 @@ def test_list(floe, project):
     assert r.returncode == 0, r.stderr
     items = json.loads(r.stdout)
     refs = [i["ref"] for i in items]
-    assert refs == sorted(refs) == ["data", "data_trigger", "end", "exec", "timer"]
+    assert refs == sorted(refs) == DEFAULT_REFS
     for i in items:
         assert (Path(i["path"]) / i["descriptor"]).is_file()
         assert i["type"] in ("floe:task", "floe:trigger")
@@ -306,7 +307,8 @@ def test_list(floe, project):
     assert {(i["type"], i["name"]) for i in used} == {
         ("floe:task", "exec"), ("floe:task", "end"), ("floe:trigger", "data")}
     unused = json.loads(floe("list", "--filter", "UNUSED", cwd=project).stdout)
-    assert [i["ref"] for i in unused] == ["data", "timer"]
+    assert [i["ref"] for i in unused] == ["data", "fetch", "git_checkout", "git_merge",
+                                          "poll_git", "timer", "timer_trigger"]
     bad = floe("list", "--filter", "bogus", cwd=project)
     assert (bad.returncode, bad.stderr) == (
         2, "Error getting list of contributions: --filter must be used or unused, not 'bogus'\n")

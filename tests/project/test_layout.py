@@ -24,7 +24,8 @@ def test_packaged_default_app_is_the_repository_one():
 
 def test_default_bundle_lists_every_bundled_contribution():
     assert sorted(read_bundle(DEFAULT_BUNDLE)) == bundled_names() == [
-        "data", "data_trigger", "end", "exec", "timer"]
+        "data", "data_trigger", "end", "exec", "fetch", "git_checkout", "git_merge", "poll_git",
+        "timer", "timer_trigger"]
 
 
 def test_error_tree():
@@ -55,8 +56,9 @@ def test_created_project_api(tmp_path):
     assert p.entry_file.is_file() and p.bin_dir.is_dir()
     assert p.engine_version() == floecli.__version__
     assert sorted((c.descriptor.kind, c.name) for c in p.contributions()) == [
-        ("task", "data"), ("task", "end"), ("task", "exec"), ("task", "timer"),
-        ("trigger", "data")]
+        ("task", "data"), ("task", "end"), ("task", "exec"), ("task", "fetch"),
+        ("task", "git-checkout"), ("task", "git-merge"), ("task", "timer"),
+        ("trigger", "data"), ("trigger", "poll-git"), ("trigger", "timer")]
     assert p.used_types() == {("task", "exec"), ("task", "end"), ("trigger", "data")}
 
 

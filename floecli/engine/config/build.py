@@ -310,7 +310,9 @@ def _check_tag(kind: str, tag: str, path: KeyPath, nodes: Mapping[tuple[str, str
     node_id, dot, suffix = rest.partition(".")
     source = nodes.get((class_, node_id)) if dot else None
     if source is None:
-        reader.error(path, f"{kind} tag {tag} names no node")
+        # The reference accepts it (its own repository's flow-file has one): the node simply
+        # never fires (DECISIONS §2).
+        reader.warn(path, f"{kind} tag {tag} names no node, so it is never published")
     elif class_ == CLASS_MERGE and suffix != "good":
         reader.warn(path, f"{kind} tag {tag} is never published: a merge only ends good")
     elif class_ == CLASS_TASK and not _task_publishes(source, suffix):

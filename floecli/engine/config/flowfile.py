@@ -1,17 +1,14 @@
-"""Load a flow's `flow-file` (local or web) and merge it into the configured flow (§1.8)."""
+"""Load a flow's `flow-file` (local, web or git) and merge it into the configured flow (§1.8)."""
 
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, DownloadError, GitError, Problem
 from .build import build_flow
 from .model import Flow, TypeCatalog
 from .reader import ERROR, Reader
@@ -22,36 +19,72 @@ WEB = "web"
 GIT = "git"
 
 _GIT_PREFIXES = ("git://", "git+", "ssh://")
-_DOWNLOAD_TIMEOUT = 30.0
+_GIT_SCHEMES = ("http://", "https://", "file://")
 
 
 def flow_file_kind(ref: str) -> str:
-    """`git`, `web` or `local`, classified as the reference does (plus git:// and git+ URLs)."""
+    """`git`, `web` or `local`, classified as the reference does, plus git:// and ssh:// URLs
+    and http(s):// or file:// URLs naming a file inside a `.git` repository."""
+    from ..git import split_repo_path
+
     if "git@" in ref or ref.startswith(_GIT_PREFIXES):
+        return GIT
+    if ref.startswith(_GIT_SCHEMES) and split_repo_path(ref) is not None:
         return GIT
     if ref.startswith("http"):
         return WEB
     return LOCAL
 
 
-def load_flow_file(ref: str, base_dir: Path, cache_dir: Path) -> dict[str, Any]:
+def flow_file_rev(ref: str, trigger_opts: Mapping[str, Any], polled: Mapping[str, Any]) -> str:
+    """The revision a git flow-file is read at: the commit a poll-git trigger saw when it
+    polls the flow-file's own repository, else the trigger's configured ref, branch or tag,
+    else the repository's default branch ("")."""
+    from ..git import split_repo_path
+
+    if flow_file_kind(ref) != GIT:
+        return ""
+    located = split_repo_path(ref)
+    if located is not None and polled.get("url") == located.url:
+        for key in ("hash", "branch"):
+            if isinstance(polled.get(key), str) and polled[key]:
+                return str(polled[key])
+    for key in ("ref", "branch", "tag"):
+        value = _ci(trigger_opts, key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _ci(opts: Mapping[str, Any], key: str) -> Any:
+    return next((v for k, v in opts.items() if str(k).lower() == key), None)
+
+
+def load_flow_file(ref: str, base_dir: Path, cache_dir: Path, *, rev: str = "",
+                   key_file: str = "") -> dict[str, Any]:
     """The flow mapping a `flow-file` reference holds, checked like a configured flow.
 
     A local path is relative to `base_dir` (the app document's directory); a web file is
-    downloaded into `cache_dir` first. Any failure raises ConfigError.
+    downloaded through the host's download cache in `cache_dir`; a git file is read from the
+    shallowest clone git allows at `rev`. Any failure raises ConfigError naming the file.
     """
     kind = flow_file_kind(ref)
     if kind == GIT:
-        raise ConfigError("git flow-file references are not supported yet",
-                          [Problem(ref, 0, "", "git flow-file references are not supported yet")])
-    path = _download(ref, cache_dir) if kind == WEB else base_dir / Path(ref).expanduser()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise ConfigError(f"cannot read flow-file {ref}: {detail}",
-                          [Problem(str(path), 0, "", f"cannot read flow-file: {detail}")]) from None
-    label = ref if kind == WEB else str(path)
+        text, label = _read_git(ref, rev, key_file), ref + (f"@{rev}" if rev else "")
+    else:
+        if kind == WEB:
+            path = _download(ref, cache_dir)
+        else:
+            local = unquote(urlsplit(ref).path) if ref.startswith("file://") else ref
+            path = base_dir / Path(local).expanduser()
+        label = ref if kind == WEB else str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise ConfigError(f"cannot read flow-file {ref}: {detail}",
+                              [Problem(str(path), 0, "", f"cannot read flow-file: {detail}")]
+                              ) from None
     loaded = load_text(text, label)
     reader = Reader(label, loaded.positions)
     reader.problems.extend(loaded.problems)
@@ -93,41 +126,27 @@ def _raise_on_errors(reader: Reader, message: str) -> None:
 
 
 def _download(url: str, cache_dir: Path) -> Path:
-    import httpx  # only web flow-files need it
-
-    def failed(detail: str) -> ConfigError:
-        return ConfigError(f"could not download flow-file {url}: {detail}",
-                           [Problem(url, 0, "", f"could not download flow-file: {detail}")])
+    from ..download import fetch
 
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=_DOWNLOAD_TIMEOUT) as r:
-            if r.status_code >= 400:
-                raise failed(f"{r.status_code} {httpx.codes.get_reason_phrase(r.status_code)}")
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            target = cache_dir / _file_name(url, r.headers.get("content-disposition", ""))
-            # Written aside then renamed: two runs adopting at once never read half a file.
-            fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".download-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    for chunk in r.iter_bytes():
-                        out.write(chunk)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-    except httpx.HTTPError as e:
-        raise failed(str(e) or type(e).__name__) from None
-    except OSError as e:
-        raise failed(e.strerror or str(e)) from None
-    return target
+        # fresh: a flow-file changes without changing its size, so the cache holds the
+        # latest copy but is never trusted instead of the server.
+        return fetch(url, cache_dir, fresh=True).path
+    except DownloadError as e:
+        raise ConfigError(f"could not download flow-file {url}: {e}",
+                          [Problem(url, 0, "", f"could not download flow-file: {e}")]) from None
 
 
-_DISPOSITION_NAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.IGNORECASE)
+def _read_git(ref: str, rev: str, key_file: str) -> str:
+    from ..git import read_file, split_repo_path
 
-
-def _file_name(url: str, disposition: str) -> str:
-    match = _DISPOSITION_NAME.search(disposition)
-    name = unquote(match.group(1)) if match else unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    # Only the last segment: a server must not place files outside the cache.
-    name = Path(name.replace("\\", "/")).name
-    return name if name not in ("", ".", "..") else "flow-file"
+    located = split_repo_path(ref)
+    if located is None:
+        detail = "a git flow-file is <repository>.git/<path of the file>"
+        raise ConfigError(f"unrecognised floe file type: {ref}: {detail}",
+                          [Problem(ref, 0, "", detail)])
+    try:
+        return read_file(located.url, located.path, rev, key_file=key_file)
+    except GitError as e:
+        raise ConfigError(f"cannot read flow-file {ref}: {e}",
+                          [Problem(ref, 0, "", f"cannot read flow-file: {e}")]) from None

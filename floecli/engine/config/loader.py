@@ -6,13 +6,13 @@ from pathlib import Path
 
 from ..errors import ConfigError, Problem
 from .build import build_app
-from .flowfile import flow_file_kind, load_flow_file, merge_flow_file, parse_flow
+from .flowfile import flow_file_kind, flow_file_rev, load_flow_file, merge_flow_file, parse_flow
 from .model import AppConfig, TypeCatalog
 from .reader import ERROR, Reader
 from .yamlpos import load_text
 
-__all__ = ["check_app", "flow_file_kind", "load_app", "load_flow_file", "merge_flow_file",
-           "parse_app", "parse_flow"]
+__all__ = ["check_app", "flow_file_kind", "flow_file_rev", "load_app", "load_flow_file",
+           "merge_flow_file", "parse_app", "parse_flow"]
 
 
 def check_app(text: str, file: str = "<string>", types: TypeCatalog | None = None,

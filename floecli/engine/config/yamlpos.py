@@ -79,10 +79,33 @@ def load_text(text: str, file: str = "<string>") -> Loaded:
         except json.JSONDecodeError as je:
             raise _invalid_json(file, je) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose_tolerating_tabs(text)
     except yaml.YAMLError as e:
         return _json_fallback(text, file, e)
     return _Converter(file).run(root)
+
+
+_MAX_TAB_FIXES = 10_000
+
+
+def _compose_tolerating_tabs(text: str) -> Node | None:
+    """yaml.compose, but a tab used as a separator (`key:<TAB>value`, a trailing tab) is read
+    as a space, as the original's YAML reader (Go yaml.v2) does. Only tabs PyYAML rejects
+    after something else on their line change, one for one, so every line and column stays;
+    a tab in indentation is still an error."""
+    for _ in range(_MAX_TAB_FIXES):
+        try:
+            return yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.scanner.ScannerError as e:
+            mark = e.problem_mark
+            i = mark.index if mark is not None else -1
+            if not (0 <= i < len(text) and text[i] == "\t" and "'\\t'" in (e.problem or "")):
+                raise
+            line_start = text.rfind("\n", 0, i) + 1
+            if not text[line_start:i].strip():
+                raise
+            text = text[:i] + " " + text[i + 1:]
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def _json_fallback(text: str, file: str, yaml_error: yaml.YAMLError) -> Loaded:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.expand import expand_value, expand_ws
-from .process import LineSink, Pace, ProcessGroup
+from .process import LineSink, Pace, ProcessGroup, no_pace
 
 
 class RunTaskContext:
@@ -23,16 +23,18 @@ class RunTaskContext:
         sink: LineSink,
         group: ProcessGroup,
         pace: Pace | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.node_id = node_id
         self.opts = opts
         self.input = input
         self.workspace = workspace
         self.env = env
+        self.cache_dir = cache_dir or workspace.parent / "fetch-cache"
         self.outputs: dict[str, Any] = {}
         self._sink = sink
         self._group = group
-        self._pace = pace
+        self._pace = pace or no_pace
         # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2).
         self._lookup = {**os.environ, **env}
 
@@ -48,11 +50,9 @@ class RunTaskContext:
     def expand_ws(self, value: str) -> str:
         return expand_ws(value, str(self.workspace), self._lookup)
 
-    async def exec(self, argv: Sequence[str], *, cwd: Path | None = None) -> int:
-        env = {**os.environ, **self.env}
-        if self._pace is None:
-            return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
-                                         sink=self._sink)
+    async def exec(self, argv: Sequence[str], *, cwd: Path | None = None,
+                   env: Mapping[str, str] | None = None) -> int:
+        env = {**os.environ, **self.env, **(env or {})}
         return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
                                      sink=self._sink, pace=self._pace)
 

@@ -14,6 +14,7 @@ from ..contributions.registry import Registry
 from ..errors import ContributionError, RunError, RunNotFound
 from ..events import (
     SYS_NODE_UPDATE,
+    SYS_TRIGGER_ERROR,
     Event,
     EventQueue,
     FlowRef,
@@ -50,6 +51,7 @@ class Hub:
         sweep_interval: float = SWEEP_INTERVAL,
         triggers: bool = True,
         counter_floor: int = 0,
+        cache_dir: Path | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -60,6 +62,9 @@ class Hub:
         self.queue = queue or EventQueue()
         self.watch_triggers = triggers  # False for the tester's throw-away hubs
         self._counter_floor = counter_floor  # run ids start above it (the tester's)
+        # one download cache per host, shared by fetch tasks and web flow-files
+        self.cache_dir = cache_dir or workspace_root / "fetch-cache"
+        self.trigger_contexts: dict[tuple[str, str], HubTriggerContext] = {}
         self.dispatcher = Dispatcher(self, sweep_interval)
         self.state = RunState(store, self.queue, host_id, self.dispatcher.wake, self._reap)
         self.root_tag = root_tag(workspace_root)  # names this root's task processes
@@ -140,6 +145,7 @@ class Hub:
                     log.error("flow %s trigger %s: %s", flow.id, node.id, e)
                     continue
                 ctx = HubTriggerContext(self, flow, node)
+                self.trigger_contexts[(flow.id, node.id)] = ctx
                 self._spawn(trigger.watch(ctx), f"trigger {flow.id}/{node.id}")
 
     # ---- starting runs ----------------------------------------------------------------
@@ -162,29 +168,44 @@ class Hub:
     async def start_run(self, flow: Flow, trigger: Node, fired: Mapping[str, Any], *,
                         user: str = "") -> Pend | None:
         """Adopt one run of `flow` as if `trigger` fired with `fired`; None when its
-        flow-file cannot be loaded (the engine log says why)."""
+        flow-file cannot be loaded (the engine log, an event and the trigger's status say
+        why)."""
         if flow.flow_file:
+            # Only a poll-git event's own branch and hash (they come from git) may pick the
+            # revision; pushed data never chooses what runs (DECISIONS §2).
+            polled = fired if trigger.type == "poll-git" else {}
             try:
-                flow = await asyncio.to_thread(self._load_flow_file, flow)
+                flow = await asyncio.to_thread(self._load_flow_file, flow, trigger.opts, polled)
             except Exception as e:
-                log.error("flow %s: could not load in the flow from FlowFile %s: %s",
-                          flow.id, flow.flow_file, e)
+                self._flow_file_failed(flow, trigger, e)
                 return None
         audit = submission(flow, trigger, user, dict(fired)) if trigger.type == "data" else {}
         return await self.state.adopt(flow, trigger, trigger_opts(trigger, fired), audit)
+
+    def _load_flow_file(self, flow: Flow, trigger_opts: Mapping[str, Any],
+                        polled: Mapping[str, Any]) -> Flow:
+        from ..config.loader import flow_file_rev, load_flow_file, merge_flow_file
+
+        base = Path(self.config.source).parent if self.config.source else Path.cwd()
+        rev = flow_file_rev(flow.flow_file, trigger_opts, polled)
+        body = load_flow_file(flow.flow_file, base, self.cache_dir, rev=rev,
+                              key_file=self.config.common.git_key)
+        return merge_flow_file(flow, body)
+
+    def _flow_file_failed(self, flow: Flow, trigger: Node, error: Exception) -> None:
+        message = f"could not load in the flow from FlowFile {flow.flow_file}: {error}"
+        log.error("flow %s trigger %s: %s", flow.id, trigger.id, message)
+        self.publish(Event(RunRef(flow.ref), SYS_TRIGGER_ERROR, NodeRef("trigger", trigger.id),
+                           False, {"error": message, "flow-file": flow.flow_file}))
+        ctx = self.trigger_contexts.get((flow.id, trigger.id))
+        if ctx is not None:
+            ctx.report(message)
 
     def fire(self, flow: Flow, trigger: Node, fired: Mapping[str, Any]) -> None:
         """A trigger fired: adopt its run without making the trigger wait."""
         self.publish(Event(RunRef(flow.ref), f"inbound.{trigger.type}",
                            NodeRef("trigger", trigger.id), False, dict(fired)))
         self._spawn(self.start_run(flow, trigger, fired), f"adopt {flow.id}/{trigger.id}")
-
-    def _load_flow_file(self, flow: Flow) -> Flow:
-        from ..config.loader import load_flow_file, merge_flow_file
-
-        base = Path(self.config.source).parent if self.config.source else Path.cwd()
-        body = load_flow_file(flow.flow_file, base, self.workspace_root / "fetch_cache")
-        return merge_flow_file(flow, body)
 
     async def execute_pend(self, pend: Pend) -> str:
         """Start a pend another host adopted (p2p hand-off): "" once started, else why not.

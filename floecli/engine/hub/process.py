@@ -45,7 +45,7 @@ class Lines:
 Pace = Callable[[], Awaitable[None]]
 
 
-async def _no_pace() -> None:
+async def no_pace() -> None:
     return None
 
 
@@ -62,7 +62,7 @@ class ProcessGroup:
         cwd: Path | None,
         env: Mapping[str, str],
         sink: LineSink,
-        pace: Pace = _no_pace,
+        pace: Pace = no_pace,
     ) -> int:
         spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
             *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
@@ -112,7 +112,7 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-async def read_lines(stream: asyncio.StreamReader, sink: LineSink, pace: Pace = _no_pace
+async def read_lines(stream: asyncio.StreamReader, sink: LineSink, pace: Pace = no_pace
                      ) -> None:
     """Feed each line (newline stripped) to the sink; lines over MAX_LINE are split. After
     each chunk it waits for `pace` (the store's room: backpressure on the pipe, so the

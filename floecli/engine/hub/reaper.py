@@ -16,11 +16,13 @@ import hashlib
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 MARKER = "FLOE_TASK"
+KILL_WAIT = 5.0  # seconds for SIGKILLed processes to die
 PROC = Path("/proc")
 
 
@@ -57,4 +59,20 @@ def kill_marked(prefix: str) -> list[int]:
                 killed.append(pid)
     if killed:
         log.info("killed %d left-over task processes (%s...)", len(killed), prefix)
+        _wait_gone(killed)
     return killed
+
+
+def _wait_gone(pids: list[int]) -> None:
+    """Until each killed process is dead (gone or a zombie), so nothing of them touches a
+    workspace once this returns; bounded by KILL_WAIT."""
+    deadline = time.monotonic() + KILL_WAIT
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                break  # gone
+            if state in ("Z", "X"):
+                break
+            time.sleep(0.005)

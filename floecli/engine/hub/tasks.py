@@ -159,7 +159,7 @@ class TaskRunner:
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
             env=env, sink=hub.node_log(run, node.id), group=ProcessGroup(),
-            pace=hub.store.room)
+            pace=hub.store.room, cache_dir=hub.cache_dir)
 
 
 def _timeout(node: Node) -> float | None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config.model import Flow, Node
 
 if TYPE_CHECKING:
     from .hub import Hub
+
+log = logging.getLogger(__name__)
 
 
 class HubTriggerContext:
@@ -21,6 +25,12 @@ class HubTriggerContext:
         self.type = node.type
         self.opts: Mapping[str, Any] = node.opts
         self.git_key = hub.config.common.git_key
+        # What the API shows (`GET flows/:id/triggers`): the last error and its time, and
+        # when the trigger last worked.
+        self.last_error = ""
+        self.last_error_time: datetime | None = None
+        self.last_ok_time: datetime | None = None
+        self.failures = 0  # in a row, 0 once it works again
 
     def fire(self, opts: Mapping[str, Any]) -> None:
         self._hub.fire(self._flow, self._node, opts)
@@ -33,3 +43,20 @@ class HubTriggerContext:
 
     def save(self, key: str, value: Any) -> None:
         self._hub.store.put(self._key(key), value)
+
+    def report(self, error: str = "") -> None:
+        now = datetime.now(UTC)
+        if error:
+            self.last_error, self.last_error_time = error, now
+            self.failures += 1
+            log.warning("flow %s trigger %s: %s", self.flow_id, self.node_id, error)
+        else:
+            self.last_ok_time, self.failures = now, 0
+
+    def status(self) -> dict[str, Any]:
+        def fmt(t: datetime | None) -> str | None:
+            return t.isoformat().replace("+00:00", "Z") if t else None
+
+        return {"ID": self.node_id, "Type": self.type, "LastError": self.last_error,
+                "LastErrorTime": fmt(self.last_error_time), "LastOK": fmt(self.last_ok_time),
+                "Failures": self.failures}

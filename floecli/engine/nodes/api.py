@@ -19,6 +19,7 @@ class TaskContext(Protocol):
     input: Mapping[str, Any]  # the firing event's opts alone
     workspace: Path  # the run's workspace
     env: Mapping[str, str]  # flow env then task env, expanded, FLOEWS set
+    cache_dir: Path  # the host's download cache shared by all runs (<store-root>/fetch-cache)
 
     def log(self, line: str) -> None:
         """One output line: a `sys.node.update` event and a line of the run log."""
@@ -32,10 +33,11 @@ class TaskContext(Protocol):
     def expand_ws(self, value: str) -> str:
         """`{{ws}}` and `$VAR` expanded, `./` left alone (used for commands)."""
 
-    async def exec(self, argv: Sequence[str], *, cwd: Path | None = None) -> int:
-        """Run a process in its own process group with `env`, stream its output lines to
-        `log()`, and return its exit status (1 if it cannot start, -1 if killed). A stop or
-        timeout kills the whole group."""
+    async def exec(self, argv: Sequence[str], *, cwd: Path | None = None,
+                   env: Mapping[str, str] | None = None) -> int:
+        """Run a process in its own process group with `env` (plus the given `env`, which
+        wins), stream its output lines to `log()`, and return its exit status (1 if it cannot
+        start, -1 if killed). A stop or timeout kills the whole group."""
 
 
 @runtime_checkable
@@ -64,6 +66,10 @@ class TriggerContext(Protocol):
         """A small document this trigger stored (for example the git refs it saw)."""
 
     def save(self, key: str, value: Any) -> None: ...
+
+    def report(self, error: str = "") -> None:
+        """What the API shows of this trigger: the last error and when, or ("") that an
+        attempt worked. A trigger that polls calls it after every poll."""
 
 
 @runtime_checkable

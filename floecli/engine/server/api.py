@@ -42,6 +42,7 @@ class Api:
             ("/logout", self.logout, ["POST"]),
             ("/flows", self.flows, ["GET"]),
             ("/flows/{flow_id}", self.flow, ["GET"]),
+            ("/flows/{flow_id}/triggers", self.triggers, ["GET"]),
             ("/flows/{flow_id}/runs/{run_id}", self.run, ["GET"]),
             ("/flows/{flow_id}/runs/{run_id}/stop", self.stop, ["POST"]),
             ("/flows/{flow_id}/runs/{run_id}/logs", self.logs, ["GET"]),
@@ -104,6 +105,22 @@ class Api:
             return Response(hit[1], media_type="application/json",
                             headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
         return Response(hit[0], media_type="application/json")
+
+    async def triggers(self, request: Request) -> Response:
+        """Each trigger of the flow's highest ver on this host, with its last error (a
+        poll-git whose ls-remote fails, a flow-file that does not load)."""
+        await require(request, self.ctx.sessions)
+        flow = self.ctx.config.latest_flow(request.path_params["flow_id"])
+        if flow is None:
+            raise RequestError(404, "not found")
+        contexts = self.ctx.hub.trigger_contexts
+        out = []
+        for node in flow.triggers:
+            ctx = contexts.get((flow.id, node.id))
+            out.append(ctx.status() if ctx is not None else
+                       {"ID": node.id, "Type": node.type, "LastError": "",
+                        "LastErrorTime": None, "LastOK": None, "Failures": 0})
+        return reply({"Triggers": out})
 
     async def _find(self, request: Request, *, remote: bool = True) -> RunRecord | Pend:
         flow_id = request.path_params["flow_id"]

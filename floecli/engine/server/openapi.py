@@ -70,6 +70,11 @@ def document(base: str) -> dict[str, Any]:
             params=[FLOW_ID, *PAGE],
             errors={"400": "offset or limit is not a non-negative integer",
                     "404": "not found"})},
+        f"{b}/flows/{{flow_id}}/triggers": {"get": _op(
+            "The flow's triggers on this host: last error and its time, last success",
+            "OK", payload={"type": "object", "properties": {"Triggers": {
+                "type": "array", "items": {"$ref": "#/components/schemas/TriggerStatus"}}}},
+            params=[FLOW_ID], errors={"404": "not found"})},
         f"{b}/flows/{{flow_id}}/runs/{{run_id}}": {"get": _op(
             "The run view: graph levels, node states, problems; ?export=1 adds the record",
             "OK", payload={"$ref": "#/components/schemas/RunView"},
@@ -137,6 +142,12 @@ def document(base: str) -> dict[str, Any]:
                 "header": {"type": "apiKey", "in": "header", "name": "X-Floe-Auth"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "floe-sesh"}},
             "schemas": {
+                "TriggerStatus": {"type": "object", "properties": {
+                    "ID": {"type": "string"}, "Type": {"type": "string"},
+                    "LastError": {"type": "string"},
+                    "LastErrorTime": {"type": "string", "nullable": True},
+                    "LastOK": {"type": "string", "nullable": True},
+                    "Failures": {"type": "integer"}}},
                 "RunSummary": {"type": "object", "properties": {
                     "Ref": obj, "ExecHost": {"type": "string"}, "Status": {"type": "string"},
                     "StartTime": {"type": "string"}, "EndTime": {"type": "string"},

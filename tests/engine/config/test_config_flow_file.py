@@ -47,6 +47,9 @@ class TestGetURLType:
         ("flows/fl.yaml", LOCAL),
         ("git@github.com:floeit/floe.git/build/FLOE.yaml", GIT),
         ("git+https://github.com/floeit/floe.git#FLOE.yaml", GIT),
+        ("https://host/org/repo.git/ci/file.yml", GIT),
+        ("file:///srv/git/repo.git/path/floe.yml", GIT),
+        ("file:///srv/flows/floe.yml", LOCAL),
         ("http://example.com/fl.yaml", WEB),
         ("https://example.com/fl.yaml", WEB),
     ])
@@ -79,7 +82,8 @@ class TestLoad:
         flow = merge_flow_file(_only_flow_file(f"{server}/get-file.txt"), body)
         assert len(flow.match_tag("merge.builds.good")) == 1
         assert flow.resource_tags == ("couchbase", "nic")
-        assert (cache / "get-file.txt").read_text() == BODY.read_text()
+        [cached] = cache.rglob("get-file.txt")  # in the host's download cache
+        assert cached.read_text() == BODY.read_text()
 
     def test_web_not_found(self, server: str, tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as e:
@@ -107,16 +111,19 @@ class TestLoad:
 
     def test_invalid_local_has_lines(self, tmp_path: Path) -> None:
         path = tmp_path / "f.yml"
-        path.write_text("name: f\ntasks:\n  - name: a\n    listen: task.b.good\n")
+        path.write_text("name: f\ntasks:\n  - name: a\n    class: merge\n    listen: x\n")
         with pytest.raises(ConfigError) as e:
             load_flow_file(str(path), tmp_path, tmp_path / "cache")
         assert [str(p) for p in e.value.problems] == [
-            f"{path}:4: tasks[0].listen: listen tag task.b.good names no node"]
+            f"{path}:5: tasks[0].listen: flow 0 - task 0 - merge nodes can not have listen set",
+            f"{path}:3: tasks[0]: a merge node needs a wait list of tags"]
 
-    def test_git_not_supported_yet(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError) as e:
-            load_flow_file("git@github.com:floeit/floe.git/FLOE.yaml", tmp_path, tmp_path)
-        assert e.value.message == "git flow-file references are not supported yet"
+    def test_dangling_listen_loads(self, tmp_path: Path) -> None:
+        """The original's own floe.yml listens to a tag nobody publishes: a warning only."""
+        path = tmp_path / "f.yml"
+        path.write_text("name: f\ntasks:\n  - name: a\n    listen: task.b.good\n")
+        body = load_flow_file(str(path), tmp_path, tmp_path / "cache")
+        assert body["tasks"][0]["listen"] == "task.b.good"
 
 
 def _task(name: str) -> Node:

@@ -176,3 +176,13 @@ def test_flow_is_frozen(sample: AppConfig) -> None:
     with pytest.raises(AttributeError):
         sample.flows[0].id = "x"  # type: ignore[misc]
     assert isinstance(sample.flows[0], Flow)
+
+
+def test_sample_loads_against_the_built_in_node_types() -> None:
+    """§8.3's sample uses git-merge and git-checkout: with the built-in bundles installed it
+    loads unchanged, with warnings only (the inert git-push, `subs`, a dangling listen)."""
+    from floecli.engine.contributions.registry import Registry
+
+    config, problems = check_app(SAMPLE.read_text(), str(SAMPLE), Registry.discover().catalog())
+    assert config is not None, [str(p) for p in problems]
+    assert {p.severity for p in problems} <= {"warning"}

@@ -125,6 +125,13 @@ class TestSyntaxErrors:
         assert str(e.value) == (
             "app.yml:1: invalid YAML: mapping values are not allowed here")
 
+    def test_tab_after_key_is_a_space(self) -> None:
+        """The original's YAML reader takes `key:<TAB>value` and trailing tabs; lines stay."""
+        loaded = load_text("flows:\n  - id:\tf\n    ver:\t2\t\n    name: \"a\tb\"\n",
+                           "app.yml")
+        assert loaded.data == {"flows": [{"id": "f", "ver": 2, "name": "a\tb"}]}
+        assert loaded.positions.line_of(("flows", 0, "ver")) == 3
+
     def test_tab_indent_in_yaml(self) -> None:
         with pytest.raises(ConfigError) as e:
             load_text("a:\n\tb: 1\n", "app.yml")

@@ -1,0 +1,115 @@
+"""The `git-checkout` task: a repository cloned into the workspace at a branch, tag or commit,
+as shallow as git allows; a clone already in a reused workspace is fetched and checked out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from floecli.engine.nodes import BaseTask, TaskContext, get_opt
+from floecli.engine.nodes.git import GitError, looks_like_hash, repo_name, run, stream
+
+BAD = 255
+
+
+def pick(ctx: TaskContext, *names: str) -> str:
+    """The first of `names` set in the task's opts, else in the firing event's (the branch
+    and hash a poll-git trigger started the run with)."""
+    for source in (ctx.opts, ctx.input):
+        for name in names:
+            value = get_opt(source, name, None)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)
+    return ""
+
+
+def revision(ctx: TaskContext) -> tuple[str, str]:
+    """(kind, rev): the most exact one given wins: a commit, then a tag, then a branch."""
+    for kind in ("hash", "tag", "branch"):
+        rev = pick(ctx, kind)
+        if rev:
+            return kind, rev
+    return "", ""
+
+
+def key_file(opts: Mapping[str, Any]) -> str:
+    return str(get_opt(opts, "key-file", "") or "")
+
+
+class GitCheckout(BaseTask):
+    async def run(self, ctx: TaskContext) -> int:
+        # The repository comes from the node's own opts only: pushed data picks a revision,
+        # never what is cloned (DECISIONS §2).
+        url = str(get_opt(ctx.opts, "url", "") or "")
+        if not url:
+            ctx.log("problem getting git url option")
+            return BAD
+        kind, rev = revision(ctx)
+        if kind == "hash" and not looks_like_hash(rev):
+            ctx.log(f"hash {rev!r} is not a commit hash")
+            return BAD
+        sub_dir = str(get_opt(ctx.opts, "sub-dir", "") or "")
+        parent = ctx.workspace / sub_dir if sub_dir else ctx.workspace
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = parent / repo_name(url)
+        key = key_file(ctx.opts)
+        ctx.log(f"in dir: {parent}")
+        if (target / ".git").exists():
+            status = await update(ctx, target, kind, rev, key)
+        else:
+            status = await clone(ctx, url, parent, target, kind, rev, key)
+        if status != 0:
+            ctx.log("")
+            ctx.log(f"exited with status: {status}")
+            return status
+        try:
+            head = (await asyncio.to_thread(run, ["rev-parse", "HEAD"], cwd=target)).strip()
+        except GitError as e:
+            ctx.log(str(e))
+            return BAD
+        ctx.log(f"checked out {head} in {target}")
+        outputs = {kind: rev} if kind else {}
+        ctx.output(**{**outputs, "url": url, "hash": head, "dir": str(target)})
+        return 0
+
+
+async def clone(ctx: TaskContext, url: str, parent: Path, target: Path, kind: str, rev: str,
+                key: str) -> int:
+    if kind != "hash":
+        branch = ["--branch", rev] if rev else []
+        return await stream(ctx, ["clone", *branch, "--depth", "1", url, target.name],
+                            cwd=parent, key_file=key)
+    # A commit cannot be cloned by name: an empty repository fetches just that commit,
+    # or everything when the server will not serve unadvertised commits.
+    for args, cwd in ((["init", "--quiet", target.name], parent),
+                      (["remote", "add", "origin", url], target)):
+        status = await stream(ctx, args, cwd=cwd)
+        if status != 0:
+            return status
+    status = await stream(ctx, ["fetch", "--depth", "1", "origin", rev], cwd=target,
+                          key_file=key)
+    if status != 0:
+        status = await stream(ctx, ["fetch", "origin"], cwd=target, key_file=key)
+    if status != 0:
+        return status
+    return await stream(ctx, ["checkout", "--quiet", "--force", rev], cwd=target)
+
+
+async def update(ctx: TaskContext, target: Path, kind: str, rev: str, key: str) -> int:
+    """A clone left in a reused workspace: fetch what is asked for and check it out."""
+    ctx.log(f"reusing the clone in {target}")
+    fetch = ["fetch", "--depth", "1", "origin"] + ([rev] if rev else [])
+    if kind == "tag":
+        fetch = ["fetch", "--depth", "1", "origin", f"refs/tags/{rev}:refs/tags/{rev}"]
+    status = await stream(ctx, fetch, cwd=target, key_file=key)
+    if status != 0 and kind == "hash":
+        status = await stream(ctx, ["fetch", "origin"], cwd=target, key_file=key)
+    if status != 0:
+        return status
+    if kind == "branch":
+        return await stream(ctx, ["checkout", "--quiet", "--force", "-B", rev, "FETCH_HEAD"],
+                            cwd=target)
+    return await stream(ctx, ["checkout", "--quiet", "--force", rev if kind else "FETCH_HEAD"],
+                        cwd=target)

@@ -1,0 +1,162 @@
+"""The fetch task against a real HTTP server on 127.0.0.1 (floe-reference §7.2, §8.7 TestFetch)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pytest
+from fileserver import serve_files
+
+KNOWN = b"this is a file with known hashes"
+SHA256 = "864d6473d56d235de9ffb9d404e76f23e4d596ce77eae5b7ce5106f454fa7ee4"
+BIG = bytes(range(256)) * 4096  # 1 MiB
+
+
+def app(**opts: str) -> str:
+    return f"""
+    flows:
+      - id: x
+        ver: 1
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: f, listen: trigger.good, type: fetch, opts: {json.dumps(opts)}}}
+    """
+
+
+async def fetch_once(h, flow="x"):
+    end = await h.run_to_end(flow)
+    run = end.run_ref.run_id
+    result = next(e for e in h.events if e.run_ref.run_id == run and e.tag.startswith("task.f."))
+    return run, result, "\n".join(h.lines(run, "f"))
+
+
+@pytest.mark.parametrize(("checksum", "algo"), [
+    ("", ""),
+    (f"{SHA256} get-file.txt", "sha256"),
+    ("bb3357153aa8e2c0b22fef75a7f21969abb7c2b4", "sha1"),
+    ("f35ff35df6efc82e474e97eaf10e7ff6", "md5"),
+])
+async def test_fetch_known_file(engine_factory, checksum, algo):
+    with serve_files({"/get-file.txt": KNOWN}) as srv:
+        opts = {"url": srv.url("/get-file.txt")}
+        if checksum:
+            opts |= {"checksum": checksum, "checksum-algo": algo}
+        h = await engine_factory(app(**opts))
+        run, result, out = await fetch_once(h)
+    assert result.tag == "task.f.good", out
+    for want in ("(100.00%)", "Downloading", "200 OK"):
+        assert want in out
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / run
+    assert (ws / "get-file.txt").read_bytes() == KNOWN
+    if checksum:
+        assert result.opts["checksum"] == checksum.split()[0]
+        assert result.opts["checksum-algo"] == algo
+    else:
+        assert "(N.B. fetch without a checksum can not be trusted)" in out
+
+
+async def test_bad_hex_checksum(engine_factory):
+    with serve_files({"/get-file.txt": KNOWN}) as srv:
+        h = await engine_factory(app(url=srv.url("/get-file.txt"), checksum="load-of bollox",
+                                     **{"checksum-algo": "sha256"}))
+        _, result, out = await fetch_once(h)
+        assert srv.count() == 0
+    assert result.tag == "task.f.bad"
+    assert "Error" in out and "hex" in out and "checksum" in out
+
+
+async def test_not_found(engine_factory):
+    with serve_files({}) as srv:
+        h = await engine_factory(app(url=srv.url("/wont_be_found")))
+        _, result, out = await fetch_once(h)
+    assert result.tag == "task.f.bad"
+    assert "404" in out and "Not Found" in out and "Download failed" in out
+
+
+async def test_connection_refused_is_a_bad_task(engine_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    h = await engine_factory(app(url=f"http://127.0.0.1:{port}/f.txt"))
+    _, result, out = await fetch_once(h)
+    assert result.tag == "task.f.bad"
+    assert "Download failed: cannot connect" in out
+
+
+async def test_checksum_mismatch_deletes_and_fails(engine_factory):
+    with serve_files({"/get-file.txt": KNOWN}) as srv:
+        h = await engine_factory(app(url=srv.url("/get-file.txt"), checksum="00" * 32))
+        _, result, out = await fetch_once(h)
+    assert result.tag == "task.f.bad"
+    assert "checksum mismatch" in out
+    assert not [p for p in h.hub.cache_dir.rglob("get-file.txt*")]
+
+
+async def test_location_relative_to_workspace_and_directory(engine_factory):
+    with serve_files({"/a/get-file.txt": KNOWN, "/b/get-file.txt": b"other"}) as srv:
+        h = await engine_factory(f"""
+        flows:
+          - id: x
+            ver: 1
+            triggers: [{{name: start, type: data}}]
+            tasks:
+              - {{name: f, listen: trigger.good, type: fetch,
+                  opts: {{url: "{srv.url('/a/get-file.txt')}", location: "dl/"}}}}
+              - {{name: g, listen: task.f.good, type: fetch,
+                  opts: {{url: "{srv.url('/b/get-file.txt')}", location: "other/name.txt"}}}}
+        """)
+        end = await h.run_to_end("x")
+    assert end.good
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / end.run_ref.run_id
+    assert (ws / "dl" / "get-file.txt").read_bytes() == KNOWN
+    # same file name, another URL: its own cache entry
+    assert (ws / "other" / "name.txt").read_bytes() == b"other"
+    assert h.hub.cache_dir.is_relative_to(h.hub.workspace_root)
+
+
+async def test_resumes_a_partial_download(engine_factory):
+    with serve_files({"/big.bin": BIG}, cut_after={"/big.bin": 100_000}) as srv:
+        h = await engine_factory(app(url=srv.url("/big.bin")))
+        _, first, out = await fetch_once(h)
+        assert first.tag == "task.f.bad" and "Download failed" in out
+        run, second, out = await fetch_once(h)
+        assert second.tag == "task.f.good", out
+        method, _, rng = srv.requests[-1]
+        # resumed from what reached the disk (httpx hands the body over in chunks)
+        assert method == "GET" and rng.startswith("bytes=") and 0 < int(rng[6:-1]) <= 100_000
+        assert "206 Partial Content" in out
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / run
+    assert (ws / "big.bin").read_bytes() == BIG
+
+
+async def test_tampered_cache_is_downloaded_again(engine_factory):
+    with serve_files({"/get-file.txt": KNOWN}) as srv:
+        h = await engine_factory(app(url=srv.url("/get-file.txt"), checksum=SHA256))
+        _, first, _ = await fetch_once(h)
+        assert first.tag == "task.f.good"
+        _, again, out = await fetch_once(h)
+        assert again.tag == "task.f.good" and "Using the cached" in out
+        assert srv.count() == 1
+        [cached] = [p for p in h.hub.cache_dir.rglob("get-file.txt")]
+        cached.unlink()  # the workspaces hold links to it: tamper with a fresh file
+        cached.write_bytes(b"this is a file with forged hashes")
+        run, third, out = await fetch_once(h)
+        assert third.tag == "task.f.good", out
+        assert "fails its sha256 checksum" in out
+        assert srv.count() == 2
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / run
+    assert (ws / "get-file.txt").read_bytes() == KNOWN
+
+
+async def test_concurrent_runs_download_once(engine_factory):
+    with serve_files({"/big.bin": BIG}) as srv:
+        h = await engine_factory(app(url=srv.url("/big.bin")))
+        runs = [await h.start_run("x") for _ in range(5)]
+        ends = await asyncio.gather(*(h.wait_tag("sys.end.all", r) for r in runs))
+        assert all(e.good for e in ends)
+        assert srv.count("GET") == 1
+    for r in runs:
+        ws = h.hub.workspace_root / "spaces" / "x" / "ws" / r
+        assert (ws / "big.bin").stat().st_size == len(BIG)

@@ -1,0 +1,124 @@
+"""git-checkout and git-merge on real repositories made in tmp_path (§7.3, §7.4)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gitrepo import Repo, git
+
+
+def app(task: str, opts: dict, *, trigger: str = "{name: start, type: data}",
+        reuse: bool = False) -> str:
+    return f"""
+    flows:
+      - id: g
+        ver: 1
+        reuse-space: {str(reuse).lower()}
+        triggers: [{trigger}]
+        tasks:
+          - {{name: t, listen: trigger.good, type: {task}, opts: {json.dumps(opts)}}}
+    """
+
+
+def result(h, run):
+    return next(e for e in h.events if e.run_ref.run_id == run and e.tag.startswith("task.t."))
+
+
+@pytest.fixture
+def repo(tmp_path):
+    r = Repo(tmp_path)
+    r.first = r.commit({"README": "one\n"})
+    r.tag("v1")
+    r.second = r.commit({"README": "two\n"})
+    r.feature = r.commit({"f.txt": "feature\n"}, branch="feature/x")
+    return r
+
+
+@pytest.mark.parametrize(("opts", "readme", "which"), [
+    ({"branch": "master"}, "two\n", "second"),
+    ({"branch": "feature/x"}, "two\n", "feature"),
+    ({"tag": "v1"}, "one\n", "first"),
+    ({"hash": "FIRST"}, "one\n", "first"),
+])
+async def test_checkout(engine_factory, repo, opts, readme, which):
+    opts = {k: (repo.first if v == "FIRST" else v) for k, v in opts.items()}
+    h = await engine_factory(app("git-checkout", {"url": repo.url, "sub-dir": "src", **opts}))
+    end = await h.run_to_end("g")
+    run = end.run_ref.run_id
+    out = "\n".join(h.lines(run, "t"))
+    assert end.good, out
+    clone = h.hub.workspace_root / "spaces" / "g" / "ws" / run / "src" / "repo"
+    assert (clone / "README").read_text() == readme
+    assert result(h, run).opts["hash"] == getattr(repo, which)
+    assert "git clone" in out or "git fetch" in out
+    if "hash" not in opts:  # a shallow clone: one commit
+        assert git("rev-list", "--count", "HEAD", cwd=clone) == "1"
+
+
+async def test_checkout_of_a_reused_workspace_fetches(engine_factory, repo):
+    h = await engine_factory(app("git-checkout", {"url": repo.url}, reuse=True))
+    first = await h.run_to_end("g", {"branch": "master"})
+    assert first.good
+    second = await h.run_to_end("g", {"branch": "feature/x"})
+    run = second.run_ref.run_id
+    out = "\n".join(h.lines(run, "t"))
+    assert second.good, out
+    assert "reusing the clone" in out
+    assert result(h, run).opts["hash"] == repo.feature
+
+
+async def test_checkout_bad_url_is_a_bad_task(engine_factory, tmp_path):
+    h = await engine_factory(app("git-checkout", {"url": (tmp_path / "nope.git").as_uri(),
+                                                  "branch": "master"}))
+    end = await h.run_to_end("g")
+    out = "\n".join(h.lines(end.run_ref.run_id, "t"))
+    assert not end.good
+    assert "does not appear to be a git repository" in out and "exited with status: 128" in out
+
+
+async def test_checkout_from_a_poll_git_trigger(engine_factory, repo):
+    h = await engine_factory(app(
+        "git-checkout", {"url": repo.url},
+        trigger=f'{{name: poll, type: poll-git, opts: {{url: "{repo.url}", period: 0.2}}}}'))
+    await h.next_poll("g", "poll")
+    new = repo.commit({"new.txt": "x\n"}, branch="feature/y")
+    started = await h.wait_for(lambda e: e.tag == "trigger.good")
+    assert started.opts["branch"] == "feature/y"
+    end = await h.wait_tag("sys.end.all", started.run_ref.run_id)
+    run = end.run_ref.run_id
+    assert end.good, h.lines(run, "t")
+    assert result(h, run).opts["hash"] == new
+    clone = h.hub.workspace_root / "spaces" / "g" / "ws" / run / "repo"
+    assert (clone / "new.txt").is_file()
+
+
+async def test_merge_clean(engine_factory, repo):
+    h = await engine_factory(app("git-merge", {"url": repo.url, "to": "master",
+                                               "from": "feature/x"}))
+    end = await h.run_to_end("g")
+    run = end.run_ref.run_id
+    assert end.good, h.lines(run, "t")
+    clone = h.hub.workspace_root / "spaces" / "g" / "ws" / run / "repo"
+    assert (clone / "f.txt").read_text() == "feature\n"
+    assert (clone / "README").read_text() == "two\n"
+    assert git("rev-parse", "HEAD", cwd=clone) == result(h, run).opts["hash"]
+
+
+async def test_merge_conflict_lists_the_paths(engine_factory, repo):
+    repo.commit({"README": "master side\n", "other.txt": "a\n"}, branch="master")
+    repo.commit({"README": "feature side\n", "other.txt": "b\n"}, branch="feature/x")
+    h = await engine_factory(app("git-merge", {"url": repo.url, "branch": "master",
+                                               "from-branch": "feature/x"}))
+    end = await h.run_to_end("g")
+    lines = h.lines(end.run_ref.run_id, "t")
+    assert not end.good
+    assert "merging feature/x into master conflicts in 2 paths:" in lines
+    assert "  README" in lines and "  other.txt" in lines
+
+
+async def test_merge_without_refs_is_a_bad_task(engine_factory, repo):
+    h = await engine_factory(app("git-merge", {"url": repo.url, "to": "master"}))
+    end = await h.run_to_end("g")
+    assert not end.good
+    assert "problem getting from ref option" in "\n".join(h.lines(end.run_ref.run_id, "t"))
