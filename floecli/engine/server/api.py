@@ -14,7 +14,8 @@ from starlette.routing import BaseRoute, Route
 from ..errors import RequestError
 from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
-from .auth import COOKIE, require
+from .appcookie import CLEAR_MARKER
+from .auth import COOKIE, app_marker, require
 from .context import ServerContext
 from .envelope import (
     JSONReply,
@@ -59,8 +60,9 @@ class Api:
         body = object_body(await read_json(request))
         principal = await self.ctx.sessions.login(str(body.get("user") or ""),
                                                   str(body.get("password") or ""))
-        request.scope.setdefault("state", {})["floe_cookie"] = self.ctx.sessions.cookie(
-            principal.token)
+        state = request.scope.setdefault("state", {})
+        state["floe_cookie"] = self.ctx.sessions.cookie(principal.token)
+        state["floe_marker"] = app_marker(principal, self.ctx.sessions)
         return reply({"User": principal.user, "Role": principal.wire_role,
                       "Token": principal.token})
 
@@ -68,6 +70,7 @@ class Api:
         principal = await require(request, self.ctx.sessions, write_ok=True)
         self.ctx.sessions.logout(principal)
         request.scope["state"]["floe_cookie"] = f"{COOKIE}=; Path=/; Max-Age=0"
+        request.scope["state"]["floe_marker"] = CLEAR_MARKER
         return reply(None, "logged out")
 
     # ---- flows and runs ------------------------------------------------------------------
