@@ -35,6 +35,9 @@ class Browsing:
         self.context.set_default_timeout(TIMEOUT_MS)
         self.page_errors: list[str] = []
         self.console_errors: list[str] = []
+        self.elsewhere: list[str] = []  # requests to any other origin (fonts, CDNs): none
+        self.context.on("request", lambda r: r.url.startswith(base) or r.url.startswith(
+            base.replace("http", "ws", 1)) or self.elsewhere.append(r.url))
         self.page = self.new_page()
 
     def new_page(self) -> Any:

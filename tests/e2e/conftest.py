@@ -63,5 +63,6 @@ def browse(browser: Any) -> Iterator[Callable[..., Browsing]]:
     yield open_
     for b in opened:
         b.context.close()
-    for b in opened:  # an uncaught script error fails any test
+    for b in opened:  # an uncaught script error, or a request elsewhere, fails any test
         assert not b.page_errors, b.page_errors
+        assert not b.elsewhere, b.elsewhere

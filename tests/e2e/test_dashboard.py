@@ -108,6 +108,9 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
     expect(page.locator("#run-status")).to_have_text("good")
     expect(page.locator("#run-result")).to_have_text("Result: good")
     expect(page.locator('[data-wait="task.unit.good"]')).to_have_attribute("data-seen", "true")
+    node(page, "unit").focus()  # graph nodes are reachable from the keyboard
+    page.keyboard.press("Enter")
+    expect(log).to_contain_text("unit ok")
     # the run's trigger form, who sent it and what
     expect(page.locator('[data-submission="start"] .who-cell')).to_have_text(USER)
     expect(page.locator('[data-submission="start"]')).to_contain_text("ref: main")
@@ -122,7 +125,8 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
 
     phone = browse(engine, PHONE)
     phone.context.add_cookies(b.context.cookies())
-    pages = (("/app/dash", "dash-phone.png"), ("/app/flows/build/runs/h1-1", "run-phone.png"))
+    pages = (("/app/dash", "dash-phone.png"), ("/app/flows/build", "flow-phone.png"),
+             ("/app/flows/build/runs/h1-1", "run-phone.png"))
     for path, shot in pages:
         phone.page.goto(path)
         expect(phone.page.locator("[data-status=good]").first).to_be_visible()
@@ -229,6 +233,10 @@ def test_bad_login_and_expired_session(start_engine, browse):
     expect(page).to_have_url(re.compile(r"/app/dash$"))
     expect(page.locator('[data-flow="release"]')).to_be_visible()
 
+    page.get_by_role("link", name="Settings").click()
+    expect(page.locator("#current-user")).to_contain_text(f"Logged in as {USER} with role admin")
+    expect(page.locator('[data-host="h1"]')).to_contain_text("online")
+
 
 def test_failed_request_is_shown(start_engine, browse):
     engine = start_engine(app(Path("/nonexistent")))
@@ -240,3 +248,21 @@ def test_failed_request_is_shown(start_engine, browse):
     page.goto("/app/flows/build/runs/h1-99")
     expect(page.get_by_role("alert").first).to_contain_text("There is no run h1-99 of flow build")
 
+
+
+def test_lost_websocket_reconnects_and_catches_up(start_engine, browse, tmp_path):
+    durable = app(Path("/nonexistent")).replace("store-type: memory", "store-type: local")
+    engine = start_engine(durable)
+    b = browse(engine)
+    page = b.page
+    b.login(path="/app/flows/release")
+    expect(page.locator("#live")).to_have_text("live")
+    engine.stop()
+    expect(page.locator("#live")).to_have_text("reconnecting…")
+    # Same port and store (sessions are kept there): a run starts while the page is away.
+    again = start_engine(durable, f"-pub_bind=127.0.0.1:{engine.ports['pub']}")
+    with again.client() as c:
+        run = start_run(c, "release")
+    expect(page.locator("#live")).to_have_text("live")
+    expect(page.locator(f'#runs [data-run="{run}"]')).to_be_visible()
+    expect(page.locator(f'#runs [data-run="{run}"]')).to_have_attribute("data-status", "running")
