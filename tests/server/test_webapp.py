@@ -21,7 +21,11 @@ def test_app_routes_serve_the_packaged_dashboard(start_engine):
             assert "default-src 'self'" in r.headers["content-security-policy"]
         assert c.get("/").headers["location"] == "/app/dash"
         r = c.get("/static/js/main.js")
-        assert r.status_code == 200 and "javascript" in r.headers["content-type"]
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/javascript")  # modules need it
+        assert r.headers["cache-control"] == "no-cache"  # revalidated: no stale modules
+        etag = r.headers["etag"]
+        assert c.get("/static/js/main.js", headers={"If-None-Match": etag}).status_code == 304
         assert c.get("/static/css/dash.css").status_code == 200
         r = c.get("/static/no/such.js")
         assert (r.status_code, r.json()["Message"]) == (404, "not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 from pathlib import Path
 
 from starlette.responses import HTMLResponse, Response
@@ -21,6 +22,21 @@ API_BASE_MARK = "__FLOE_API_BASE__"  # index.html learns `base-url` from this pl
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; "
        "form-action 'self'")
+
+
+# Module scripts load only with a JavaScript type, which some systems' tables get wrong.
+for _type, _ext in (("text/javascript", ".js"), ("text/css", ".css"), ("image/svg+xml", ".svg")):
+    mimetypes.add_type(_type, _ext)
+
+
+class Assets(StaticFiles):
+    """The app's files, revalidated on each load (a cheap 304 by ETag), so an upgraded engine
+    never pairs a new index.html with yesterday's cached modules."""
+
+    def file_response(self, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 class AppIndex:
@@ -74,4 +90,4 @@ def web_root(dev: bool) -> tuple[Path, bool]:
 def web_routes(api_base: str, dev: bool = False) -> list[Mount]:
     root, packaged = web_root(dev)
     return [Mount(APP_PATH, app=AppIndex(root, api_base, packaged=packaged)),
-            Mount("/static", app=StaticFiles(directory=root, check_dir=False))]
+            Mount("/static", app=Assets(directory=root, check_dir=False))]

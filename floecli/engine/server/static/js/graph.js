@@ -73,7 +73,8 @@ function clip(text, n) {
 
 // `nodes`: id → {label, sub, state}; `state` picks the colour (idle, trigger, running, good,
 // bad, waiting) and is also written out as text, so colour is never the only signal.
-// Levels run top to bottom on narrow screens, left to right where there is room.
+// Levels run top to bottom on narrow screens, left to right where there is room (the
+// width in main.js's resize listener).
 export function drawGraph(levels, edges, nodes, { selected = '', onSelect = null, wide = null } = {}) {
   const across = wide ?? window.matchMedia('(min-width: 760px)').matches;
   const rows = levels.filter((l) => l.length);

@@ -5,9 +5,10 @@ const MIN_WAIT = 500;
 const MAX_WAIT = 8000;
 
 export class Live {
-  constructor({ onEvent, onOpen, onState }) {
+  constructor({ onEvent, onOpen, onState, onRefused }) {
     this.onEvent = onEvent;
     this.onOpen = onOpen;
+    this.onRefused = onRefused;
     this.onState = onState;
     this.ws = null;
     this.wait = MIN_WAIT;
@@ -33,7 +34,9 @@ export class Live {
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     this.ws = ws;
     this.onState('connecting');
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.wait = MIN_WAIT;
       this.onState('on');
       this.onOpen();
@@ -47,8 +50,9 @@ export class Live {
       this.ws = null;
       if (!this.wanted) return;
       this.onState('reconnecting');
-      // A refused upgrade (session gone) looks like any other close: the catch-up request
-      // after reconnecting meets the 401 and sends the user to the login page.
+      // A refused upgrade (session gone) looks like any other failure to the page: let the
+      // caller ask the API, whose 401 sends the user to the login page.
+      if (!opened) this.onRefused();
       this.timer = setTimeout(() => this.connect(), this.wait);
       this.wait = Math.min(this.wait * 2, MAX_WAIT);
     };

@@ -1,6 +1,6 @@
 // The single-page app: routes of floe-reference §6.8 under /app, the header, the websocket.
 
-import { post, setUnauthorizedHandler } from './api.js';
+import { get, post, setUnauthorizedHandler } from './api.js';
 import { clearNotices, notify, tick } from './dom.js';
 import { Live } from './live.js';
 import { currentUser } from './session.js';
@@ -25,6 +25,7 @@ let page = null; // {onEvent, catchUp, unmount} of the page on screen
 const live = new Live({
   onEvent: (evt) => page?.onEvent?.(evt),
   onOpen: () => page?.catchUp?.(),
+  onRefused: () => get('/p2p/config').catch(() => {}), // a 401 here means log in again
   onState: (state) => {
     const el = document.getElementById('live');
     el.className = state === 'on' ? 'live on' : 'live';
@@ -95,6 +96,8 @@ document.addEventListener('click', (e) => {
   main.focus({ preventScroll: true });
 });
 window.addEventListener('popstate', render);
+// Graphs lay out across or down by the screen's width: redraw when that changes.
+window.matchMedia('(min-width: 760px)').addEventListener('change', () => page?.onResize?.());
 
 document.getElementById('logout').addEventListener('click', async () => {
   try {

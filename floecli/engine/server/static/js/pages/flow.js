@@ -141,6 +141,7 @@ export function mount(root, [fid], { navigate }) {
       if (evt.Tag === 'sys.state' || evt.Tag === 'sys.end.all' || evt.Tag === 'trigger.good') refresh();
     },
     catchUp: refresh,
+    onResize: () => { if (last) { drawn = ''; refresh(); } },
     unmount() { gone = true; refresh.cancel(); },
   };
 }

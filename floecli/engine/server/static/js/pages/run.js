@@ -292,6 +292,7 @@ export function mount(root, [fid, rid]) {
   return {
     onEvent,
     catchUp: refresh,
+    onResize: () => view && draw(),
     unmount() { gone = true; refresh.cancel(); },
   };
 }
