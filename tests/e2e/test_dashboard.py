@@ -14,6 +14,7 @@ common:
   store-type: memory
   users:
     - {{name: ann, role: admin, password-hash: "{hash}"}}
+    - {{name: vic, role: viewer, password-hash: "{hash}"}}
 flows:
   - id: build
     name: build project
@@ -115,6 +116,12 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
     expect(page.locator('[data-submission="start"] .who-cell')).to_have_text(USER)
     expect(page.locator('[data-submission="start"]')).to_contain_text("ref: main")
     expect(page.locator("#stop")).to_be_hidden()
+    # the flow page draws levels computed in the browser: the same as the engine's
+    with engine.client() as c:
+        config = c.get("/flows/build").json()["Payload"]["Config"]
+        levels = c.get("/flows/build/runs/h1-1").json()["Payload"]["Levels"]
+    js = page.evaluate("cfg => import('/static/js/graph.js').then(m => m.flowLevels(cfg))", config)
+    assert js == levels
     photograph(page, screenshots / "run.png")
 
     page.get_by_role("link", name="Dashboard").click()
@@ -266,3 +273,18 @@ def test_lost_websocket_reconnects_and_catches_up(start_engine, browse, tmp_path
     expect(page.locator("#live")).to_have_text("live")
     expect(page.locator(f'#runs [data-run="{run}"]')).to_be_visible()
     expect(page.locator(f'#runs [data-run="{run}"]')).to_have_attribute("data-status", "running")
+
+
+def test_a_viewer_may_look_but_not_start_or_stop(start_engine, browse):
+    engine = start_engine(app(Path("/nonexistent")))
+    with engine.client() as c:
+        run = start_run(c, "slow")
+    b = browse(engine)
+    page = b.page
+    b.login(user="vic", path="/app/flows/slow")
+    expect(page.get_by_role("button", name="Start run")).to_be_disabled()
+    expect(page.get_by_text("Your role (viewer) may not start runs.")).to_be_visible()
+    page.goto(f"/app/flows/slow/runs/{run}")
+    expect(page.locator("#run-status")).to_have_text("running")
+    expect(page.get_by_role("button", name="Stop run")).to_be_disabled()
+    assert not b.console_errors, b.console_errors
