@@ -18,8 +18,10 @@ from browsing import DESKTOP, Browsing, chromium
 from servertest import EngineProcess, launch
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: while Playwright's sync API is active its event loop counts
+    # as running in this thread, which would break every asyncio test collected after these.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
