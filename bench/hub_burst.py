@@ -7,6 +7,8 @@ Prints one JSON line:
   trigger_to_start_ms   median time from the trigger to the run's first task start, measured
                         on runs triggered one at a time (target < 20 ms)
   burst_trigger_to_start_ms  the same median inside the burst
+  step_overhead_ms      per step of a 40-step sequential flow: its wall time minus 40 bare
+                        asyncio spawns of /bin/true, divided by 40 (target <= 1.5 ms)
   max_rss_mb            peak resident memory of this process, which is only the engine and
                         this script (target < 80 MB)
 Bounded: at most 100 + 20 runs, and it gives up after 300 s.
@@ -25,23 +27,24 @@ import time
 from pathlib import Path
 
 from floecli.engine.config.loader import parse_app
+from floecli.engine.contributions.registry import Registry
 from floecli.engine.engine import Engine, EngineOptions
 from floecli.engine.events import FlowRef
-from floecli.engine.nodes.registry import Registry
 
 RUNS = 100
 SINGLES = 20
 CHAIN = 10
+SEQUENTIAL = 40
 LIMIT_S = 300.0
 
 
-def chain_app(store: str) -> str:
+def chain_app(store: str, flow: str = "chain", length: int = CHAIN) -> str:
     tasks = []
-    for i in range(CHAIN):
+    for i in range(length):
         listen = "trigger.good" if i == 0 else f"task.t{i - 1}.good"
         tasks.append(f"      - {{id: t{i}, listen: {listen}, type: exec, opts: {{cmd: \"true\"}}}}")
-    tasks.append(f"      - {{id: done, listen: task.t{CHAIN - 1}.good, type: end}}")
-    return (f"common:\n  store-type: {store}\nflows:\n  - id: chain\n    ver: 1\n"
+    tasks.append(f"      - {{id: done, listen: task.t{length - 1}.good, type: end}}")
+    return (f"common:\n  store-type: {store}\nflows:\n  - id: {flow}\n    ver: 1\n"
             "    triggers: [{id: start, type: data}]\n    tasks:\n" + "\n".join(tasks) + "\n")
 
 
@@ -78,9 +81,13 @@ async def measure(root: Path, store: str) -> dict[str, float]:
     await engine.start()
     ref = FlowRef("chain", 1)
 
+    submitting: set[asyncio.Future[list[str]]] = set()
+
     def trigger() -> None:
         added.append(time.perf_counter())
-        engine.hub.push_data(ref, "", "start", {})
+        submitted = asyncio.ensure_future(engine.hub.submit(ref, "start"))
+        submitting.add(submitted)
+        submitted.add_done_callback(submitting.discard)
 
     try:
         # one at a time: latency with nothing else going on
@@ -103,10 +110,40 @@ async def measure(root: Path, store: str) -> dict[str, float]:
         bad = sum(1 for r in burst_runs if r not in ended)
     finally:
         await engine.stop()
-    return {"burst_s": round(burst, 3),
+    return {"burst_s": round(burst, 3), "step_overhead_ms": await step_overhead(root, store),
             "trigger_to_start_ms": round(statistics.median(singles) * 1000, 2),
             "burst_trigger_to_start_ms": round(statistics.median(in_burst) * 1000, 2),
             "unfinished": bad}
+
+
+async def step_overhead(root: Path, store: str) -> float:
+    """Per step of a 40-step sequential flow of `exec true`: its wall time minus 40 bare
+    spawns of /bin/true from asyncio, divided by 40 (the median of 5 runs)."""
+    registry = Registry.discover()
+    config = parse_app(chain_app(store, "seq", SEQUENTIAL), "seq.yml", registry.catalog())
+    engine = Engine(EngineOptions(root=str(root / "seq")), registry=registry, config=config)
+    done = asyncio.Event()
+    engine.queue.subscribe(lambda e: e.tag == "sys.end.all" and done.set())
+    await engine.start()
+    walls = []
+    try:
+        for _ in range(5):
+            done.clear()
+            t = time.perf_counter()
+            await engine.hub.submit(FlowRef("seq", 1), "start")
+            await asyncio.wait_for(done.wait(), LIMIT_S)
+            walls.append(time.perf_counter() - t)
+    finally:
+        await engine.stop()
+    spawns = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(SEQUENTIAL):
+            proc = await asyncio.create_subprocess_exec("/bin/true", start_new_session=True)
+            await proc.wait()
+        spawns.append(time.perf_counter() - t)
+    per_step = (statistics.median(walls) - statistics.median(spawns)) / SEQUENTIAL
+    return round(per_step * 1000, 2)
 
 
 def main() -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from floecli.engine.config.loader import parse_app
+from floecli.engine.contributions.registry import Registry
 from floecli.engine.engine import Engine, EngineOptions
 from floecli.engine.events import SYS_END_ALL, Event, FlowRef
-from floecli.engine.nodes.registry import Registry
 
 
 class EngineHarness:
@@ -48,14 +49,11 @@ class EngineHarness:
     async def start_run(self, flow_id: str, values: dict[str, Any] | None = None,
                         trigger: str = "") -> str:
         """Push data to the flow's data trigger; return the new run's id."""
-        before = len(self.events)
         flow = self.hub.config.latest_flow(flow_id)
         assert flow is not None, flow_id
-        self.hub.push_data(FlowRef(flow.id, flow.ver), "", trigger, values or {})
-        e = await self.wait_for(
-            lambda e: self.events.index(e) >= before and e.tag == "sys.state"
-            and e.opts.get("action") == "add-pend" and e.run_ref.flow_ref.id == flow_id)
-        return e.run_ref.run_id
+        started = await self.hub.submit(FlowRef(flow.id, flow.ver), trigger, values or {})
+        assert len(started) == 1, started
+        return started[0]
 
     async def run_to_end(self, flow_id: str, values: dict[str, Any] | None = None,
                          timeout: float = 30.0) -> Event:
@@ -71,10 +69,25 @@ class EngineHarness:
                 and e.run_ref.run_id == run_id and e.source_node.id == node_id]
 
 
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Poll an observable condition (a file, a row, a process) until it holds, with a bound;
+    for state another process owns, where there is no event to wait on."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or check}")
+        time.sleep(0.02)
+
+
 def make_engine(tmp_path: Path, app_yaml: str, *, host: str = "h1",
-                tags: tuple[str, ...] = ("master",), store: str = "memory") -> Engine:
-    """An engine on `app_yaml` (common.store-type forced to `store`) rooted in tmp_path."""
-    registry = Registry.discover()
+                tags: tuple[str, ...] = ("master",), store: str = "memory",
+                vendor: tuple[Path, ...] = ()) -> Engine:
+    """An engine on `app_yaml` (common.store-type forced to `store`) rooted in tmp_path, with
+    the built-in node types plus the contributions in each `vendor` directory."""
+    registry = Registry.discover(vendor)
     text = textwrap.dedent(app_yaml)
     if "common:" not in text:
         text = f"common:\n  store-type: {store}\n" + text

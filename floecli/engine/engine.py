@@ -10,10 +10,10 @@ from pathlib import Path
 from .config.expand import expand_path
 from .config.loader import load_app, parse_app
 from .config.model import AppConfig
+from .contributions.registry import Registry
 from .errors import ConfigError
 from .events import EventQueue
 from .hub import Hub
-from .nodes.registry import Registry
 from .store import make_store
 
 log = logging.getLogger(__name__)

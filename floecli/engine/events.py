@@ -150,6 +150,13 @@ class Event:
         return {"RunRef": self.run_ref.to_json(), "SourceNode": self.source_node.to_json(),
                 "Tag": self.tag, "Good": self.good, "ID": self.id, "Opts": self.opts or {}}
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Event:
+        d = _ci(d or {})
+        return cls(RunRef.from_json(d.get("runref")), str(d.get("tag") or ""),
+                   NodeRef.from_json(d.get("sourcenode")), bool(d.get("good")),
+                   dict(d.get("opts") or {}), int(d.get("id") or 0))
+
 
 Observer = Callable[[Event], None]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .engine import Engine, options_from
 from .errors import ConfigError, FloeError, ListenError
-from .events import SYS_END_ALL, SYS_STATE, Event, FlowRef
+from .events import SYS_END_ALL, Event, FlowRef
 
 log = logging.getLogger("floe")
 
@@ -120,10 +120,6 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
     def observe(event: Event) -> None:
         if args.events:
             print(json.dumps(event.to_json()), flush=True)
-        if (args.start and not watched and event.tag == SYS_STATE
-                and event.opts.get("action") == "add-pend"
-                and event.run_ref.flow_ref.id == args.start):
-            watched.add(event.run_ref.run_id)  # the run -start began
         if args.once and event.tag == SYS_END_ALL and event.run_ref.run_id in watched:
             result["good"] = event.good
             stop.set()
@@ -146,7 +142,12 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
             await service.stop()
             await engine.stop()
             raise ConfigError(f"-start: no flow {args.start!r} in {engine.config.source}")
-        engine.hub.push_data(FlowRef(flow.id, flow.ver), "", "", {})
+        started = await engine.hub.submit(FlowRef(flow.id, flow.ver))
+        if not started:
+            await service.stop()
+            await engine.stop()
+            raise ConfigError(f"-start: flow {args.start!r} has no data trigger to start it")
+        watched.update(started)
     await stop.wait()
     # Listeners first, so no request starts work the engine is about to stop.
     await service.stop()

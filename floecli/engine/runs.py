@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config.model import Flow, Node, flow_from_json
-from .events import NodeRef, RunRef
+from .events import Event, NodeRef, RunRef
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -20,6 +20,7 @@ STATUS_BAD = "bad"
 
 REASON_STOPPED = "stopped"
 REASON_INTERRUPTED = "interrupted"
+REASON_TIMED_OUT = "timed out"
 
 
 def now() -> datetime:
@@ -79,21 +80,35 @@ class Pend:
 
 @dataclass
 class ExecNode:
+    """A task node of a run. Started but not stopped means it is running (or was, when the
+    engine died: see hub/resume.py)."""
+
     started: datetime | None = None
     stopped: datetime | None = None
     good: bool = False
     status: int | None = None
     logs: list[str] = field(default_factory=list)
+    input: dict[str, Any] = field(default_factory=dict)  # opts of the event that started it
+    reason: str = ""  # why it ended other than by its own exit: interrupted, timed out, error
+    log_file: str = ""  # where lines past the node's log cap went (hub/logs.py)
+    spilled: int = 0  # how many lines went there
 
     def to_json(self, *, logs: bool = True) -> dict[str, Any]:
         return {"Started": fmt_time(self.started), "Stopped": fmt_time(self.stopped),
                 "Good": self.good, "Status": self.status, "Opts": None,
-                "Logs": list(self.logs) if logs else []}
+                "Logs": list(self.logs) if logs else [], "Input": self.input,
+                "Reason": self.reason, "LogFile": self.log_file, "LogFileLines": self.spilled}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ExecNode:
         return cls(parse_time(d.get("Started")), parse_time(d.get("Stopped")),
-                   bool(d.get("Good")), d.get("Status"), list(d.get("Logs") or []))
+                   bool(d.get("Good")), d.get("Status"), list(d.get("Logs") or []),
+                   dict(d.get("Input") or {}), str(d.get("Reason") or ""),
+                   str(d.get("LogFile") or ""), int(d.get("LogFileLines") or 0))
+
+    @property
+    def running(self) -> bool:
+        return self.started is not None and self.stopped is None
 
 
 @dataclass
@@ -150,6 +165,9 @@ class RunRecord:
     exec_nodes: dict[str, ExecNode] = field(default_factory=dict)
     merge_nodes: dict[str, MergeNode] = field(default_factory=dict)
     data_nodes: dict[str, DataNode] = field(default_factory=dict)
+    # events published for this run and not yet routed: saved with the change that made them,
+    # so a restart routes what the last engine could not (hub/resume.py)
+    queued: list[Event] = field(default_factory=list)
 
     @classmethod
     def from_pend(cls, pend: Pend, ref: RunRef | None = None, **more: Any) -> RunRecord:
@@ -174,10 +192,11 @@ class RunRecord:
                 "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
                 "Reason": self.reason}
 
-    def to_json(self, *, logs: bool = True) -> dict[str, Any]:
-        """Go-style JSON; `logs=False` leaves node logs out (stores keep them apart)."""
+    def to_json(self, *, logs: bool = True, flow: bool = True) -> dict[str, Any]:
+        """Go-style JSON; `logs=False` leaves node logs out (stores keep them apart),
+        `flow=False` the flow (stores serialise it once per flow: store/codec.py)."""
         return {
-            "Ref": self.ref.to_json(), "Flow": self.flow.to_json(),
+            "Ref": self.ref.to_json(), **({"Flow": self.flow.to_json()} if flow else {}),
             "ExecHost": self.ref.exec_host, "StartTime": fmt_time(self.start_time),
             "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
             "Reason": self.reason, "Trigger": self.trigger.to_json(),
@@ -186,6 +205,7 @@ class RunRecord:
             "ExecNodes": {k: v.to_json(logs=logs) for k, v in self.exec_nodes.items()},
             "MergeNodes": {k: v.to_json() for k, v in self.merge_nodes.items()},
             "DataNodes": {k: v.to_json() for k, v in self.data_nodes.items()},
+            "Queued": [e.to_json() for e in self.queued],
         }
 
     @classmethod
@@ -201,6 +221,7 @@ class RunRecord:
             merge_nodes={k: MergeNode.from_json(v)
                          for k, v in (d.get("MergeNodes") or {}).items()},
             data_nodes={k: DataNode.from_json(v) for k, v in (d.get("DataNodes") or {}).items()},
+            queued=[Event.from_json(e) for e in d.get("Queued") or []],
         )
 
 

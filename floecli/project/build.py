@@ -23,7 +23,7 @@ from pathlib import Path
 
 import floecli
 
-from ..engine.nodes.registry import scan
+from ..engine.contributions.registry import scan
 from .dists import remove_dist
 from .errors import BuildError, ProjectError
 from .fsutil import CACHE_NAMES, copy_package

@@ -26,7 +26,7 @@ from .pip import Echo, run_pip
 from .refs import BUNDLED, GIT, LOCAL, Ref, parse_ref
 
 if TYPE_CHECKING:
-    from floecli.engine.nodes.descriptor import Descriptor
+    from floecli.engine.contributions.descriptor import Descriptor
 
 Step = Callable[[str], None]
 REQUIREMENTS_FILE = "requirements.txt"  # a plain contribution directory's dependencies
@@ -204,7 +204,7 @@ class Installer:
     def _copy(self, ref: Ref, src: Path, stage: Staging, lock: Lock,
               pins: tuple[str, ...] = ()) -> LockedContribution:
         """A contribution package directory copied as it is (bundled, local, git)."""
-        from floecli.engine.nodes.descriptor import read_descriptor
+        from floecli.engine.contributions.descriptor import read_descriptor
 
         descriptor = read_descriptor(src)
         package = src.name
@@ -221,7 +221,7 @@ class Installer:
                      lock: Lock) -> list[LockedContribution]:
         """pip installs into a scratch target; the requested distributions' package directories
         holding a descriptor are the contributions, the rest their dependencies."""
-        from floecli.engine.nodes.descriptor import read_descriptor
+        from floecli.engine.contributions.descriptor import read_descriptor
 
         target, items = self._pip(spec, stage)
         in_target = dists.installed(target)

@@ -12,7 +12,7 @@ from .lockfile import LOCK_FILE, Lock
 
 if TYPE_CHECKING:
     from floecli.engine.config.model import AppConfig
-    from floecli.engine.nodes.registry import Contribution
+    from floecli.engine.contributions.registry import Contribution
 
     from .appdoc import AppDocument
 
@@ -91,7 +91,7 @@ class EngineProject:
 
     def contributions(self) -> list[Contribution]:
         """Every contribution in vendor/, by its descriptor."""
-        from floecli.engine.nodes.registry import scan  # the engine's config model is heavy
+        from floecli.engine.contributions.registry import scan  # the engine's config model is heavy
 
         return scan(self.vendor_dir)
 

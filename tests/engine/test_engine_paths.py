@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from floecli.engine.config.loader import parse_app
+from floecli.engine.contributions.registry import Registry
 from floecli.engine.engine import Engine, EngineOptions
-from floecli.engine.nodes.registry import Registry
 
 APP = "common: {workspace-root: '%tmp/floe-ws', store-type: local}\nflows: []\n"
 

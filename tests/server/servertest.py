@@ -9,11 +9,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import wait_until
 
 ADMIN = "a-test-admin-token"
 BASE = "/build/api"
@@ -96,18 +96,6 @@ def launch(tmp: Path, app_yaml: str, *flags: str, admin: str = ADMIN, pub: bool 
         time.sleep(0.05)
     scheme = "https" if any(f.startswith("-pub_cert=") for f in flags) else "http"
     return EngineProcess(proc, json.loads(ports_file.read_text()), err, root, scheme)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll `check` until it returns something truthy (bounded in time)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.05)
 
 
 def run_view(client: httpx.Client, flow: str, run: str) -> dict[str, Any]:

@@ -18,9 +18,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check an app document (or a plain Floe config.yml) and list every problem."""
         from floecli.engine.config.loader import check_app
+        from floecli.engine.contributions.registry import Registry
         from floecli.engine.engine import find_config
         from floecli.engine.errors import ConfigError
-        from floecli.engine.nodes.registry import Registry
         from floecli.project.layout import EngineProject
 
         try:

@@ -13,6 +13,7 @@ from .model import (
     CLASS_MERGE,
     CLASS_TASK,
     CLASS_TRIGGER,
+    DEFAULT_LOG_LINES,
     AppConfig,
     Common,
     Flow,
@@ -26,7 +27,7 @@ from .yamlpos import KeyPath
 
 TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
 COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "git-key",
-               "users")
+               "users", "log-lines")
 USER_KEYS = ("name", "role", "password-hash")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
              "triggers", "tasks")
@@ -95,7 +96,11 @@ def build_common(raw: Any, reader: Reader) -> Common:
         # Checked here so the mistake is placed; `~` and `%tmp` are expanded at startup.
         if value and len(clean_path(value)) < 2:
             reader.error((*path, key), "path too short")
+    log_lines = reader.integer(m, path, "log-lines", DEFAULT_LOG_LINES)
+    if log_lines < 1:
+        reader.error((*path, "log-lines"), "must be at least 1")
     return Common(
+        log_lines=max(log_lines, 1),
         hosts=reader.strings(m, path, "hosts"), base_url=reader.string(m, path, "base-url"),
         workspace_root=workspace_root, store_type=store_type, store_root=store_root,
         git_key=reader.string(m, path, "git-key"), users=_users(m, path, reader),
@@ -229,10 +234,34 @@ def build_node(nm: Mapping[str, Any], path: KeyPath, context: str, default_class
                 use_status=use_status, opts=opts)
 
 
+# Opts the engine itself reads from any task (hub/tasks.py, hub/resume.py): checked here and
+# left out of the contribution's own schema check.
+ENGINE_TASK_OPTS: dict[str, Mapping[str, Any]] = {
+    "timeout": {"type": "number", "exclusiveMinimum": 0},
+    "restart": {"enum": ["interrupt", "rerun"]},
+}
+
+
+def _check_engine_opts(opts: Mapping[str, Any], path: KeyPath,
+                       reader: Reader) -> Mapping[str, Any]:
+    """Check the engine's own task opts; the rest, for the contribution's schema."""
+    rest = {}
+    for key, value in opts.items():
+        schema = ENGINE_TASK_OPTS.get(str(key).lower())
+        if schema is None:
+            rest[key] = value
+        else:
+            check_opts({key: value}, {"type": "object", "properties": {str(key).lower(): schema}},
+                       path, reader)
+    return rest
+
+
 def _check_type(class_: str, type_: str, opts: Mapping[str, Any], path: KeyPath,
                 type_path: KeyPath, reader: Reader, types: TypeCatalog) -> None:
     known = types.tasks if class_ == CLASS_TASK else types.triggers
     if type_ in known:
+        if class_ == CLASS_TASK:
+            opts = _check_engine_opts(opts, (*path, "opts"), reader)
         check_opts(opts, known[type_], (*path, "opts"), reader)
         return
     names = ", ".join(sorted(known)) or "none"

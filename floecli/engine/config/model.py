@@ -88,6 +88,9 @@ class User:
     password_hash: str = ""
 
 
+DEFAULT_LOG_LINES = 10_000
+
+
 @dataclass(frozen=True)
 class Common:
     """The `common` section (floe-reference §1.2); store-type defaults to `local` (SQLite)."""
@@ -99,6 +102,8 @@ class Common:
     store_root: str = ""  # empty: same as workspace_root
     git_key: str = ""
     users: tuple[User, ...] = ()
+    # lines of one node's log kept in the run store; the rest go to a file (hub/logs.py)
+    log_lines: int = DEFAULT_LOG_LINES
 
     @property
     def api_base(self) -> str:

@@ -1,5 +1,6 @@
-"""The hub: pends, dispatch, event routing and the life of runs."""
+"""The hub: run state, dispatch, event routing and task execution."""
 
-from .hub import ActiveRun, Hub
+from .hub import Hub
+from .state import ActiveRun, Origin
 
-__all__ = ["ActiveRun", "Hub"]
+__all__ = ["ActiveRun", "Hub", "Origin"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config.expand import expand_value, expand_ws
-from .process import ProcessGroup
+from .process import LineSink, Pace, ProcessGroup
 
 
 class RunTaskContext:
@@ -20,8 +20,9 @@ class RunTaskContext:
         input: Mapping[str, Any],
         workspace: Path,
         env: Mapping[str, str],
-        on_line: Callable[[str], None],
+        sink: LineSink,
         group: ProcessGroup,
+        pace: Pace | None = None,
     ) -> None:
         self.node_id = node_id
         self.opts = opts
@@ -29,13 +30,14 @@ class RunTaskContext:
         self.workspace = workspace
         self.env = env
         self.outputs: dict[str, Any] = {}
-        self._on_line = on_line
+        self._sink = sink
         self._group = group
+        self._pace = pace
         # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2).
         self._lookup = {**os.environ, **env}
 
     def log(self, line: str) -> None:
-        self._on_line(line)
+        self._sink.line(line if isinstance(line, str) else str(line))
 
     def output(self, **opts: Any) -> None:
         self.outputs.update(opts)
@@ -48,8 +50,11 @@ class RunTaskContext:
 
     async def exec(self, argv: Sequence[str], *, cwd: Path | None = None) -> int:
         env = {**os.environ, **self.env}
+        if self._pace is None:
+            return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
+                                         sink=self._sink)
         return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
-                                     on_line=self._on_line)
+                                     sink=self._sink, pace=self._pace)
 
 
 def task_env(entries: Sequence[str], workspace: Path) -> dict[str, str]:

@@ -7,14 +7,46 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024  # longer lines are split, never allowed to stall the reader
 READ_CHUNK = 64 * 1024
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+class LineSink(Protocol):
+    """Where a process's output goes: line by line while `accepting`, else raw chunks."""
+
+    @property
+    def accepting(self) -> bool: ...
+
+    def line(self, text: str) -> None: ...
+
+    def raw(self, data: bytes) -> None: ...
+
+
+class Lines:
+    """A LineSink that wants every line."""
+
+    accepting = True
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self.line = on_line
+
+    def raw(self, data: bytes) -> None:
+        for text in data.decode("utf-8", "replace").splitlines():
+            self.line(text)
+
+
+Pace = Callable[[], Awaitable[None]]
+
+
+async def _no_pace() -> None:
+    return None
 
 
 class ProcessGroup:
@@ -29,7 +61,8 @@ class ProcessGroup:
         *,
         cwd: Path | None,
         env: Mapping[str, str],
-        on_line: Callable[[str], None],
+        sink: LineSink,
+        pace: Pace = _no_pace,
     ) -> int:
         spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
             *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
@@ -46,13 +79,13 @@ class ProcessGroup:
             raise
         except OSError as e:
             # The reference reports a start failure as output plus status 1.
-            on_line(start_error(argv[0] if argv else "", e))
-            on_line("")
+            sink.line(start_error(argv[0] if argv else "", e))
+            sink.line("")
             return 1
         self._procs.add(proc)
         try:
             assert proc.stdout is not None
-            await read_lines(proc.stdout, on_line)
+            await read_lines(proc.stdout, sink, pace)
             status = await proc.wait()
         except asyncio.CancelledError:
             await asyncio.shield(self._kill(proc))
@@ -79,23 +112,33 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-async def read_lines(stream: asyncio.StreamReader, on_line: Callable[[str], None]) -> None:
-    """Feed each line (newline stripped) to on_line; lines over MAX_LINE are split."""
+async def read_lines(stream: asyncio.StreamReader, sink: LineSink, pace: Pace = _no_pace
+                     ) -> None:
+    """Feed each line (newline stripped) to the sink; lines over MAX_LINE are split. After
+    each chunk it waits for `pace` (the store's room: backpressure on the pipe, so the
+    process blocks, not the engine) and yields, so a task printing as fast as it can never
+    starves the rest of the engine."""
     buf = b""
     while True:
         chunk = await stream.read(READ_CHUNK)
         if not chunk:
             break
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            # A line can end in a chunk that arrives after MAX_LINE bytes of it were buffered.
-            _emit_split(line, on_line)
-        while len(buf) > MAX_LINE:
-            _emit_split(buf[:MAX_LINE], on_line)
-            buf = buf[MAX_LINE:]
+        if not sink.accepting:
+            sink.raw(buf + chunk)  # past the node's log cap: no per-line work
+            buf = b""
+        else:
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                # A line can end in a chunk that arrives after MAX_LINE bytes were buffered.
+                _emit_split(line, sink.line)
+            while len(buf) > MAX_LINE:
+                _emit_split(buf[:MAX_LINE], sink.line)
+                buf = buf[MAX_LINE:]
+        await pace()
+        await asyncio.sleep(0)
     if buf:
-        _emit_split(buf, on_line)
+        _emit_split(buf, sink.line)
 
 
 def _emit_split(raw: bytes, on_line: Callable[[str], None]) -> None:

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config.model import Flow, Node
-from ..events import Event, NodeRef, RunRef
 
 if TYPE_CHECKING:
     from .hub import Hub
@@ -16,6 +15,7 @@ class HubTriggerContext:
     def __init__(self, hub: Hub, flow: Flow, node: Node) -> None:
         self._hub = hub
         self._flow = flow
+        self._node = node
         self.flow_id = flow.id
         self.node_id = node.id
         self.type = node.type
@@ -23,8 +23,7 @@ class HubTriggerContext:
         self.git_key = hub.config.common.git_key
 
     def fire(self, opts: Mapping[str, Any]) -> None:
-        self._hub.publish(Event(RunRef(self._flow.ref), f"inbound.{self.type}",
-                                NodeRef("trigger", self.node_id), False, dict(opts)))
+        self._hub.fire(self._flow, self._node, opts)
 
     def _key(self, key: str) -> str:
         return f"trigger/{self.flow_id}/{self.node_id}/{key}"

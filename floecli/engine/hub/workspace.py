@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..runs import Pend
+from ..config.model import Flow
 
 
-def workspace_path(root: Path, pend: Pend) -> Path:
-    leaf = "single" if pend.flow.reuse_space else pend.run_id
-    return root / "spaces" / pend.flow.id / "ws" / leaf
+def workspace_path(root: Path, flow: Flow, run_id: str) -> Path:
+    leaf = "single" if flow.reuse_space else run_id
+    return root / "spaces" / flow.id / "ws" / leaf
 
 
 def prepare_workspace(path: Path, *, reuse: bool) -> None:

@@ -1,4 +1,10 @@
-"""The public contribution API: everything a task or trigger package may import from floe."""
+"""The public contribution API: everything a task or trigger package may import from floe.
+
+A task's `run()` returns its exit status; a trigger's `watch()` runs until cancelled. Two flags
+on a task class ask the engine for a node kind of its own: `ends_run` (the `end` node: matched,
+it ends the run instead of running) and `awaits_input` (the `data` node: returning
+`NEEDS_INPUT` pauses the run until its form is pushed). See docs/contributions.md.
+"""
 
 from .api import (
     NEEDS_INPUT,
@@ -9,19 +15,13 @@ from .api import (
     TriggerContext,
     get_opt,
 )
-from .descriptor import Descriptor, read_descriptor
-from .registry import Contribution, Registry
 
 __all__ = [
     "NEEDS_INPUT",
     "BaseTask",
-    "Contribution",
-    "Descriptor",
-    "Registry",
     "Task",
     "TaskContext",
     "Trigger",
     "TriggerContext",
     "get_opt",
-    "read_descriptor",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
+import hmac
 import re
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -16,7 +17,7 @@ from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
 from .appcookie import CLEAR_MARKER
 from .auth import COOKIE, app_marker, require
-from .context import ServerContext
+from .context import ARCHIVE_PAGE, ServerContext
 from .envelope import (
     JSONReply,
     check_types,
@@ -28,8 +29,8 @@ from .envelope import (
 )
 from .runview import run_view
 
+LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
 HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
-START_WAIT = 10.0  # how long push/data waits to learn the ids of the runs it started
 
 
 class Api:
@@ -51,6 +52,7 @@ class Api:
             ("/p2p/flows/{flow_id}/runs", self.p2p_runs, ["GET"]),
             ("/p2p/flows/{flow_id}/runs/{run_id}", self.p2p_run, ["GET"]),
             ("/p2p/config", self.p2p_config, ["GET"]),
+            ("/hosts", self.hosts, ["GET"]),
         ]
         return [Route(path, endpoint(fn), methods=methods) for path, fn, methods in r]
 
@@ -85,9 +87,13 @@ class Api:
         flow = self.ctx.config.latest_flow(flow_id)
         if flow is None:
             raise RequestError(404, "not found")
+        offset, limit = page(request, ARCHIVE_PAGE)
         if self.ctx.peers.roots:
-            runs = merge_summaries([await self.ctx.run_summaries(flow_id),
+            runs = merge_summaries([await self.ctx.run_summaries(flow_id, offset, limit),
                                     *await self.ctx.peers.run_summaries(flow_id)])
+            return reply({"Config": flow.to_json(), "Runs": runs})
+        if (offset, limit) != (0, ARCHIVE_PAGE):
+            runs = await self.ctx.run_summaries(flow_id, offset, limit)
             return reply({"Config": flow.to_json(), "Runs": runs})
         # Dashboards poll this; with a long archive, rendering is the cost, so the rendered
         # reply is kept until a run of the flow changes.
@@ -140,7 +146,9 @@ class Api:
         node = request.query_params.get("node") or None
         if node is not None and found.flow.node(node) is None:
             raise RequestError(404, f"flow {found.flow.id} has no node {node}")
-        return reply(await self.ctx.hub.store.node_logs(found.run_id, node))
+        offset, limit = page(request, LOG_PAGE, tail=True)
+        logs = await self.ctx.hub.node_logs(found.run_id, node)
+        return reply({n: page_of(lines, offset, limit) for n, lines in logs.items()})
 
     async def push_data(self, request: Request) -> Response:
         principal = await require(request, self.ctx.sessions)
@@ -165,11 +173,7 @@ class Api:
             return reply(None)
         if ref.id and self.ctx.config.latest_flow(ref.id) is None:
             raise RequestError(404, f"flow {ref.id} not found")
-        start = asyncio.ensure_future(hub.start_from_data(ref, node_id, values, principal.user))
-        try:
-            started = await asyncio.wait_for(asyncio.shield(start), START_WAIT)
-        except TimeoutError:
-            return reply(None, "OK: the runs are still being adopted")
+        started = await hub.submit(ref, node_id, values, user=principal.user)
         if ref.id and not started:
             flow = self.ctx.config.latest_flow(ref.id)
             if flow is not None and not any(t.type == "data" for t in flow.triggers):
@@ -185,35 +189,49 @@ class Api:
 
     # ---- p2p (floe-reference §5) -----------------------------------------------------------
 
+    async def _require_host(self, request: Request) -> None:
+        """p2p routes are for other hosts of the cluster: the shared host token only, never
+        a user's session (an admin user could otherwise post a pend that runs code)."""
+        principal = await require(request, self.ctx.sessions)
+        token = self.ctx.admin_token
+        if not token or not hmac.compare_digest(principal.token.encode(), token.encode()):
+            raise RequestError(403, "p2p routes take the host token (-admin) only")
+
     async def p2p_exec(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        await self._require_host(request)
         raw = await read_json(request)
         if not isinstance(raw, dict):
             raise RequestError(400, "expected a pend JSON object")
+        run_number = fields(fields(fields(raw).get("ref")).get("run")).get("id")
+        if (isinstance(run_number, bool) or not isinstance(run_number, int)
+                or not 0 < run_number < 2**63):  # Go's int, as the reference's ids are
+            raise RequestError(400, f"not a pend: Ref.Run.ID {run_number!r} is not a positive "
+                                    f"integer")
         try:
             pend = Pend.from_json(raw)
         except (TypeError, ValueError, AttributeError) as e:
             raise RequestError(400, f"not a pend: {e}") from None
         if not pend.ref.adopted or not pend.flow.id:
             raise RequestError(400, "not a pend: Ref.Run and Flow.ID are required")
-        # Hosts share one config; the flow id and host id also name the run's workspace
-        # directory, so nothing else may reach it.
-        if self.ctx.config.latest_flow(pend.flow.id) is None:
-            raise RequestError(400, f"not a pend: flow {pend.flow.id!r} is not configured "
-                                    f"on this host")
         if not HOST_ID.fullmatch(pend.ref.run.host_id):
             raise RequestError(400, f"not a pend: {pend.ref.run.host_id!r} is not a host id")
+        # This host runs its own configured flow of that id and version, never a posted body.
+        own = self.ctx.config.flow(pend.flow.ref)
+        if own is None or pend.ref.flow_ref != own.ref:
+            raise RequestError(400, f"not a pend: flow {pend.flow.id!r} ver {pend.flow.ver} "
+                                    f"is not configured on this host")
+        pend = replace(pend, flow=own)
         reason = await self.ctx.hub.execute_pend(pend)
         if reason:
             raise RequestError(409, "host has resource conflicting active flows", reason)
         return reply(None, "started")
 
     async def p2p_runs(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        await self._require_host(request)
         return reply(await self.ctx.run_summaries(request.path_params["flow_id"]))
 
     async def p2p_run(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        await self._require_host(request)
         found = await self.ctx.hub.find_run(request.path_params["flow_id"],
                                             request.path_params["run_id"])
         if found is None:
@@ -221,13 +239,42 @@ class Api:
         return reply(found.to_json())
 
     async def p2p_config(self, request: Request) -> Response:
+        await self._require_host(request)
+        return reply(self._hosts())
+
+    async def hosts(self, request: Request) -> Response:
+        # What p2p/config tells hosts, for people too (the dashboard's settings page): it
+        # holds no secret, and p2p routes take only the host token.
         await require(request, self.ctx.sessions)
+        return reply(self._hosts())
+
+    def _hosts(self) -> dict[str, Any]:
         hub = self.ctx.hub
         me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
         peers = {}
         for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
             peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}
-        return reply({"Config": me, "AllHosts": peers})
+        return {"Config": me, "AllHosts": peers}
+
+
+def page(request: Request, default_limit: int, *, tail: bool = False) -> tuple[int, int]:
+    """`?offset=&limit=` as integers; without an offset a `tail` page is the last lines
+    (offset -1). limit 0 means all."""
+    params = request.query_params
+    try:
+        offset = int(params["offset"]) if "offset" in params else (-1 if tail else 0)
+        limit = int(params["limit"]) if "limit" in params else default_limit
+    except ValueError:
+        raise RequestError(400, "offset and limit must be integers") from None
+    if limit < 0 or offset < -1 or (offset == -1 and not tail):
+        raise RequestError(400, "offset and limit must not be negative")
+    return offset, limit
+
+
+def page_of(lines: list[str], offset: int, limit: int) -> list[str]:
+    if offset == -1:  # the tail
+        return lines[-limit:] if limit else lines
+    return lines[offset:offset + limit] if limit else lines[offset:]
 
 
 def merge_summaries(per_host: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -13,6 +13,8 @@ from ..events import SYS_END_ALL, SYS_STATE, Event
 from ..hub import Hub
 from .auth import Sessions
 
+ARCHIVE_PAGE = 1000  # archived runs in a `GET flows/:id` reply unless ?limit= says otherwise
+
 
 @dataclass
 class ServerContext:
@@ -20,8 +22,9 @@ class ServerContext:
     sessions: Sessions
     peers: Peers
     admin_token: str = ""
-    # flow id -> archived run summaries, newest first; dropped when a run of the flow ends
-    _archive: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # flow id -> (first page of archived run summaries, newest first; how many in all),
+    # dropped when a run of the flow ends
+    _archive: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
     _ends: dict[str, int] = field(default_factory=dict)  # flow id -> runs ended so far
     # flow id -> (what the reply was made from, JSON body, gzipped body) of `GET flows/:id`
     _replies: dict[str, tuple[Any, bytes, bytes]] = field(default_factory=dict)
@@ -57,17 +60,21 @@ class ServerContext:
             self._ends[flow_id] = self._ends.get(flow_id, 0) + 1
             self._archive.pop(flow_id, None)
 
-    async def run_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
-        """This host's `{Active, Pending, Archive}` of a flow. The archive is read from the
-        store once per change, so polling a flow with a long history stays cheap."""
+    async def run_summaries(self, flow_id: str, offset: int = 0, limit: int = ARCHIVE_PAGE
+                            ) -> dict[str, Any]:
+        """This host's `{Active, Pending, Archive, ArchiveTotal}` of a flow, the archive
+        newest first from `offset`, at most `limit` runs (0: all). The first page is read
+        from the store once per change, so polling a flow with a long history stays cheap."""
         hub = self.engine.hub
-        archive = self._archive.get(flow_id)
-        if archive is None:
+        first_page = (offset, limit) == (0, ARCHIVE_PAGE)
+        page = self._archive.get(flow_id) if first_page else None
+        if page is None:
             ends = self._ends.get(flow_id, 0)
-            archive = await hub.archive_summaries(flow_id)
-            if self._ends.get(flow_id, 0) == ends:  # no run ended while we read
-                self._archive[flow_id] = archive
-        return {**hub.live_summaries(flow_id), "Archive": list(archive)}
+            page = await hub.archive_summaries(flow_id, offset, limit)
+            if first_page and self._ends.get(flow_id, 0) == ends:  # no run ended meanwhile
+                self._archive[flow_id] = page
+        archive, total = page
+        return {**hub.live_summaries(flow_id), "Archive": list(archive), "ArchiveTotal": total}
 
     def cached_reply(self, flow_id: str) -> tuple[bytes, bytes] | None:
         """The last `GET flows/:id` body (plain, gzipped) if nothing it shows has changed:

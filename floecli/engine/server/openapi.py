@@ -22,8 +22,13 @@ RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "example": "h1-3"}, "description": "`<host>-<n>`"}
 RUN_PATTERN = "^.+-[1-9][0-9]*$"  # `<host>-<n>`: HostedID.parse
 SUMMARIES = {"type": "object", "properties": {
-    k: {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}}
-    for k in ("Active", "Pending", "Archive")}}
+    **{k: {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}}
+       for k in ("Active", "Pending", "Archive")},
+    "ArchiveTotal": {"type": "integer", "minimum": 0}}}
+PAGE = [{"name": "offset", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 0}},
+        {"name": "limit", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 0}, "description": "0: all"}]
 
 
 def _op(summary: str, ok: str, *, payload: dict[str, Any] | None = None,
@@ -62,7 +67,9 @@ def document(base: str) -> dict[str, Any]:
         f"{b}/flows/{{flow_id}}": {"get": _op(
             "The flow's highest ver and its runs on every host", "OK",
             payload={"type": "object", "properties": {"Config": obj, "Runs": SUMMARIES}},
-            params=[FLOW_ID], errors={"404": "not found"})},
+            params=[FLOW_ID, *PAGE],
+            errors={"400": "offset or limit is not a non-negative integer",
+                    "404": "not found"})},
         f"{b}/flows/{{flow_id}}/runs/{{run_id}}": {"get": _op(
             "The run view: graph levels, node states, problems; ?export=1 adds the record",
             "OK", payload={"$ref": "#/components/schemas/RunView"},
@@ -74,12 +81,13 @@ def document(base: str) -> dict[str, Any]:
             params=[FLOW_ID, RUN_ID],
             errors={"404": "run not found", "409": "the run has already ended"})},
         f"{b}/flows/{{flow_id}}/runs/{{run_id}}/logs": {"get": _op(
-            "Every log line of the run, per node", "OK",
+            "The run's log lines per node: the last 1000 unless offset/limit say", "OK",
             payload={"type": "object", "additionalProperties": {
                 "type": "array", "items": {"type": "string"}}},
             params=[FLOW_ID, RUN_ID, {"name": "node", "in": "query", "required": False,
-                                      "schema": {"type": "string"}}],
-            errors={"404": "run or node not found"})},
+                                      "schema": {"type": "string"}}, *PAGE],
+            errors={"400": "offset or limit is not a non-negative integer",
+                    "404": "run or node not found"})},
         f"{b}/push/data": {
             "get": _op("No-op (kept from the reference)", "OK"),
             "post": _op(
@@ -108,6 +116,8 @@ def document(base: str) -> dict[str, Any]:
             errors={"404": "not found"})},
         f"{b}/p2p/config": {"get": _op("This host and the hosts it knows", "OK",
                                        payload=obj)},
+        f"{b}/hosts": {"get": _op("This host and the hosts it knows, as p2p/config, for any "
+                                  "logged-in user", "OK", payload=obj)},
         "/ws": {"get": {
             "summary": "Websocket: every event of this host as JSON text frames; "
                        "?flow=ID, ?run=RID and ?tag=PREFIX filter",

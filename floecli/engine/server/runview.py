@@ -10,6 +10,7 @@ from ..nodes.api import get_opt
 from ..runs import Pend, RunRecord, fmt_time, pend_summary
 
 TRIGGER_GOOD = "trigger.good"
+VIEW_LOG_TAIL = 1000  # lines of each node's log in a run view
 
 
 def graph(flow: Flow) -> tuple[list[list[str]], list[str]]:
@@ -109,11 +110,15 @@ def node_view(node: Node, record: RunRecord | None, data_node: bool) -> dict[str
     elif node.class_ == CLASS_TASK:
         rec = record.exec_nodes.get(node.id)
         if rec is not None:
+            # The tail: the rest is a logs request away (?offset=&limit=); lines past the
+            # node's log cap are in its log file, and counted here.
             view.update(Started=fmt_time(rec.started), Stopped=fmt_time(rec.stopped),
-                        Logs=list(rec.logs))
+                        Logs=rec.logs[-VIEW_LOG_TAIL:], LogsTotal=len(rec.logs),
+                        LogsTruncated=rec.spilled)
             if rec.stopped:
                 # The reference left Status "" here (§9.7); "finished" matches other nodes.
-                view.update(Status="finished", Result="success" if rec.good else "failed")
+                view.update(Status="finished",
+                            Result="success" if rec.good else rec.reason or "failed")
             elif rec.started:
                 view["Status"] = "running"
     return view

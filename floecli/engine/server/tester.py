@@ -24,8 +24,7 @@ from ..engine import Engine
 from ..errors import ConfigError, RequestError
 from ..events import SYS_END_ALL, Event
 from ..hub import Hub
-from ..hub.hub import merge_opts
-from ..runs import REASON_STOPPED, RunRecord, submission
+from ..runs import REASON_STOPPED, RunRecord
 from ..store.memory import MemoryStore
 from .envelope import JSONReply, endpoint, object_body, read_json
 from .middleware import ApiHeaders
@@ -123,8 +122,10 @@ class Tester:
         with tempfile.TemporaryDirectory(prefix="floe-tester-") as root:
             config = AppConfig(common=Common(store_type="memory", workspace_root=root),
                                flows=(flow,), source="<tester>")
+            # run ids tester-1, tester-2, ... per engine process
             hub = Hub(config, MemoryStore(), self.engine.registry, workspace_root=Path(root),
-                      host_id="tester", tags=flow.host_tags, triggers=False)
+                      host_id="tester", tags=flow.host_tags, triggers=False,
+                      counter_floor=self.count - 1)
             ended = asyncio.Event()
 
             def on_event(event: Event) -> None:
@@ -133,12 +134,13 @@ class Tester:
 
             hub.queue.subscribe(on_event)
             await hub.start()
-            hub.counter = self.count - 1  # run ids tester-1, tester-2, ... per engine process
             trigger = next((t for t in flow.triggers if t.type == "data"),
                            flow.triggers[0] if flow.triggers else
                            Node("start", "start", "trigger", "data"))
-            pend = hub.add_pend(flow, trigger, merge_opts(trigger.opts, data),
-                                submission(flow, trigger, "tester", data))
+            pend = await hub.start_run(flow, trigger, data, user="tester")
+            if pend is None:
+                await hub.stop()
+                raise RequestError(400, f"flow {flow.id}: its flow-file could not be loaded")
             try:
                 await asyncio.wait_for(ended.wait(), timeout)
             except TimeoutError:

@@ -40,26 +40,39 @@ class RunStore(ABC):
     async def flush(self) -> None:
         """Return once every write made so far is durable."""
 
-    # pending runs
+    # The run life cycle (hub/state.py makes every call): each transition is one atomic
+    # write, so a crash leaves a run in exactly one of pending, active or archive.
     @abstractmethod
-    def add_pend(self, pend: Pend, counter: int) -> None: ...
+    def add_pend(self, pend: Pend, counter: int) -> None:
+        """Adopt: the pend and the run counter it took, together."""
 
     @abstractmethod
-    def remove_pend(self, run_id: str) -> None: ...
+    def activate(self, run: RunRecord) -> None:
+        """Pend → active: the pend of the same run id (if any) removed and the run saved as
+        active, in one transaction."""
 
-    # started runs
+    @abstractmethod
+    def finish(self, run: RunRecord) -> None:
+        """→ archive: the run recorded as ended and any pend of it removed, in one
+        transaction (a pend stopped before it started goes straight to the archive)."""
+
     @abstractmethod
     def save_run(self, run: RunRecord) -> None:
-        """Insert or update an active run's record (its node states; logs are separate).
-        Ignored once the run is archived, so a late save cannot revive an ended run."""
+        """Update an active run's record (its node states; logs are separate). Ignored once
+        the run is archived, so a late save cannot revive an ended run."""
 
     @abstractmethod
     def append_log(self, run_id: str, node_id: str, line: str) -> None: ...
 
+    async def room(self) -> None:
+        """Return when the store can take more writes: a task's output reader waits here,
+        so a chatty task blocks on its pipe instead of the store's queue growing without
+        bound."""
+        return None
+
     @abstractmethod
-    def archive_run(self, run: RunRecord) -> None:
-        """Record the run as ended (moved from active to archive, or straight into the
-        archive for a pend that never started)."""
+    async def has_run(self, run_id: str) -> bool:
+        """Whether the store knows the run id: pending, active or archived."""
 
     @abstractmethod
     async def load_run(self, run_id: str) -> RunRecord | None:
@@ -69,6 +82,13 @@ class RunStore(ABC):
     async def list_runs(self, flow_id: str | None = None, limit: int = 0) -> list[RunRecord]:
         """Started runs (active and archived), newest start first (a run that never started
         sits at its end time), without logs; `limit` 0 means all."""
+
+    @abstractmethod
+    async def archive_page(self, flow_id: str, offset: int = 0, limit: int = 0
+                           ) -> tuple[list[dict[str, Any]], int]:
+        """Summaries (RunRecord.summary()) of a flow's archived runs, newest first, from
+        `offset`, at most `limit` (0: all), and how many there are in all. Reads only what
+        a summary shows, so a long archive pages quickly."""
 
     @abstractmethod
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:

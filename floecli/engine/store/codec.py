@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..runs import ExecNode, RunRecord
+from ..config.model import Flow
+from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, RunRecord
 
 
 def dumps(value: Any) -> str:
@@ -15,8 +17,30 @@ def dumps(value: Any) -> str:
 
 
 def run_text(run: RunRecord) -> str:
-    """A run record's JSON without its logs: lines live apart so appending one is O(1)."""
-    return dumps(run.to_json(logs=False))
+    """A run record's JSON without its logs: lines live apart so appending one is O(1).
+
+    A run is saved at every step, and its flow (often most of the text) never changes, so
+    the flow's JSON is made once per flow object and spliced in."""
+    rest = dumps(run.to_json(logs=False, flow=False))
+    return '{"Flow":' + _flow_text(run.flow) + "," + rest[1:]
+
+
+_FLOW_TEXTS: OrderedDict[int, tuple[Flow, str]] = OrderedDict()
+FLOW_TEXTS_KEPT = 64
+
+
+def _flow_text(flow: Flow) -> str:
+    # Keyed by identity (flows hold dicts, so they do not hash); the entry keeps the flow
+    # alive, so its id cannot be reused while it is cached.
+    hit = _FLOW_TEXTS.get(id(flow))
+    if hit is not None and hit[0] is flow:
+        _FLOW_TEXTS.move_to_end(id(flow))
+        return hit[1]
+    text = dumps(flow.to_json())
+    _FLOW_TEXTS[id(flow)] = (flow, text)
+    while len(_FLOW_TEXTS) > FLOW_TEXTS_KEPT:
+        _FLOW_TEXTS.popitem(last=False)
+    return text
 
 
 def run_from_text(text: str, logs: Iterable[tuple[str, str]] = ()) -> RunRecord:
@@ -26,6 +50,16 @@ def run_from_text(text: str, logs: Iterable[tuple[str, str]] = ()) -> RunRecord:
         # A line may be logged before its node's first save_run: keep it all the same.
         run.exec_nodes.setdefault(node_id, ExecNode()).logs.append(line)
     return run
+
+
+def summary_from_row(row: list[Any]) -> dict[str, Any]:
+    """RunRecord.summary() of an archived run from its Ref, ExecHost, StartTime, EndTime,
+    Good and Reason, as SQLite's json_extract returns them."""
+    ref, host, start, end, good, reason = row
+    return {"Ref": ref, "ExecHost": host or "",
+            "Status": STATUS_GOOD if good else STATUS_BAD, "StartTime": start or ZERO_TIME,
+            "EndTime": end or ZERO_TIME, "Ended": True, "Good": bool(good),
+            "Reason": reason or ""}
 
 
 def sort_time(run: RunRecord) -> float:

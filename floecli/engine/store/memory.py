@@ -52,20 +52,25 @@ class MemoryStore(RunStore):
         self._pends[pend.run_id] = dumps(pend.to_json())
         self._counter = counter
 
-    def remove_pend(self, run_id: str) -> None:
-        self._pends.pop(run_id, None)
+    def activate(self, run: RunRecord) -> None:
+        self._pends.pop(run.run_id, None)
+        self._runs[run.run_id] = _Run(ACTIVE, run.flow.id, sort_time(run), run_text(run))
+
+    def finish(self, run: RunRecord) -> None:
+        self._pends.pop(run.run_id, None)
+        self._runs[run.run_id] = _Run(ARCHIVE, run.flow.id, sort_time(run), run_text(run))
+
+    async def has_run(self, run_id: str) -> bool:
+        return run_id in self._pends or run_id in self._runs
 
     def save_run(self, run: RunRecord) -> None:
         old = self._runs.get(run.run_id)
-        if old is not None and old.state == ARCHIVE:
-            return  # a late save must not bring an ended run back to life
+        if old is None or old.state == ARCHIVE:
+            return  # only an active run is updated: a late save must not revive an ended run
         self._runs[run.run_id] = _Run(ACTIVE, run.flow.id, sort_time(run), run_text(run))
 
     def append_log(self, run_id: str, node_id: str, line: str) -> None:
         self._logs.setdefault(run_id, {}).setdefault(node_id, []).append(line)
-
-    def archive_run(self, run: RunRecord) -> None:
-        self._runs[run.run_id] = _Run(ARCHIVE, run.flow.id, sort_time(run), run_text(run))
 
     async def load_run(self, run_id: str) -> RunRecord | None:
         r = self._runs.get(run_id)
@@ -78,6 +83,12 @@ class MemoryStore(RunStore):
         if limit > 0:
             rows = rows[:limit]
         return [run_from_text(text) for _, _, text in rows]
+
+    async def archive_page(self, flow_id: str, offset: int = 0, limit: int = 0
+                           ) -> tuple[list[dict[str, Any]], int]:
+        rows = [r for r in await self.list_runs(flow_id) if r.ended]
+        end = offset + limit if limit > 0 else None
+        return [r.summary() for r in rows[offset:end]], len(rows)
 
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
         logs = self._logs.get(run_id, {})

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import StoreError
 from ..runs import Pend, RunRecord
 from .base import RunStore, StoreState
-from .codec import dumps, group_logs, run_from_text, run_text, sort_time
+from .codec import dumps, group_logs, run_from_text, run_text, sort_time, summary_from_row
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, flow_id TEXT NOT NULL,
 CREATE INDEX IF NOT EXISTS runs_flow_time ON runs (flow_id, start_time);
 CREATE INDEX IF NOT EXISTS runs_time ON runs (start_time);
 CREATE INDEX IF NOT EXISTS runs_state ON runs (state);
+CREATE INDEX IF NOT EXISTS runs_flow_state_time ON runs (flow_id, state, start_time);
 CREATE TABLE IF NOT EXISTS logs (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL,
                                  node_id TEXT NOT NULL, line TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id);
@@ -59,11 +60,12 @@ ON CONFLICT (run_id) DO UPDATE SET json = excluded.json"""
 SET_COUNTER = """INSERT INTO meta (key, value) VALUES ('counter', ?)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
 REMOVE_PEND = "DELETE FROM pends WHERE run_id = ?"
+# A run id is activated once: activating a known run is an error that rolls the whole
+# transition back (hub/state.py refuses known ids first; this is the store's own guard).
+ACTIVATE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
+VALUES (?, ?, 'active', ?, ?)"""
 # An archived run stays archived: a save that arrives after the end must not revive it.
-SAVE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
-VALUES (?, ?, 'active', ?, ?)
-ON CONFLICT (run_id) DO UPDATE SET flow_id = excluded.flow_id,
-    start_time = excluded.start_time, json = excluded.json WHERE runs.state = 'active'"""
+SAVE_RUN = """UPDATE runs SET start_time = ?, json = ? WHERE run_id = ? AND state = 'active'"""
 ARCHIVE_RUN = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
 VALUES (?, ?, 'archive', ?, ?)
 ON CONFLICT (run_id) DO UPDATE SET state = 'archive', flow_id = excluded.flow_id,
@@ -74,8 +76,22 @@ ON CONFLICT (key) DO UPDATE SET json = excluded.json"""
 DELETE = "DELETE FROM kv WHERE key = ?"
 RUN_LOGS = "SELECT node_id, line FROM logs WHERE run_id = ? ORDER BY seq"
 
+# A page of archived summaries, read by SQLite's JSON functions: the flow and node states in
+# each record are never parsed in Python. The page's rows are picked from the index alone,
+# so a deep offset skips index entries, not records.
+ARCHIVE_PAGE = """SELECT json_extract(json, '$.Ref', '$.ExecHost', '$.StartTime', '$.EndTime',
+                          '$.Good', '$.Reason')
+FROM runs WHERE rowid IN (
+    SELECT rowid FROM runs WHERE flow_id = ? AND state = 'archive'
+    ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?)
+ORDER BY start_time DESC, rowid DESC"""
+ARCHIVE_COUNT = "SELECT count(*) FROM runs WHERE flow_id = ? AND state = 'archive'"
+
 # Bounds one transaction when a task logs faster than the disk commits.
 MAX_BATCH = 10_000
+# Writes queued beyond this make room() wait (backpressure on chatty tasks' pipes).
+HIGH_WATER = 20_000
+ROOM_POLL = 0.005
 
 Statement = tuple[str, Sequence[Any]]
 Reply = Callable[[Any, BaseException | None], None]
@@ -101,6 +117,9 @@ class SqliteStore(RunStore):
         self.path = Path(path)
         self._jobs: queue.SimpleQueue[_Write | _Read] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Each counter is written by one thread only, so their difference needs no lock.
+        self._queued = 0  # jobs put, by the loop's thread
+        self._done = 0  # jobs applied, by the worker
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -108,6 +127,7 @@ class SqliteStore(RunStore):
         if self._thread is not None:
             raise StoreError(f"the run store {self.path} is already open")
         self._jobs = queue.SimpleQueue()
+        self._queued = self._done = 0
         opened: concurrent.futures.Future[StoreState] = concurrent.futures.Future()
         thread = threading.Thread(target=self._serve, args=(self._jobs, opened),
                                   name=f"floe-store {self.path.name}", daemon=True)
@@ -131,23 +151,35 @@ class SqliteStore(RunStore):
     async def flush(self) -> None:
         await self._call(_noop)
 
+    async def room(self) -> None:
+        while self._thread is not None and self._queued - self._done > HIGH_WATER:
+            await asyncio.sleep(ROOM_POLL)
+
     # ---- writes: enqueued, applied in order by the worker ------------------------------
 
     def add_pend(self, pend: Pend, counter: int) -> None:
         self._write((ADD_PEND, (pend.run_id, dumps(pend.to_json()))), (SET_COUNTER, (counter,)))
 
-    def remove_pend(self, run_id: str) -> None:
-        self._write((REMOVE_PEND, (run_id,)))
+    def activate(self, run: RunRecord) -> None:
+        # Serialised now, on the caller's thread: the caller keeps mutating the record.
+        self._write((REMOVE_PEND, (run.run_id,)),
+                    (ACTIVATE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+
+    def finish(self, run: RunRecord) -> None:
+        self._write((REMOVE_PEND, (run.run_id,)),
+                    (ARCHIVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
 
     def save_run(self, run: RunRecord) -> None:
-        # Serialised now, on the caller's thread: the caller keeps mutating the record.
-        self._write((SAVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+        self._write((SAVE_RUN, (sort_time(run), run_text(run), run.run_id)))
 
     def append_log(self, run_id: str, node_id: str, line: str) -> None:
         self._write((APPEND_LOG, (run_id, node_id, line)))
 
-    def archive_run(self, run: RunRecord) -> None:
-        self._write((ARCHIVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+    async def has_run(self, run_id: str) -> bool:
+        def op(c: sqlite3.Connection) -> bool:
+            return any(c.execute(f"SELECT 1 FROM {table} WHERE run_id = ?", (run_id,))
+                       .fetchone() for table in ("pends", "runs"))
+        return await self._call(op)
 
     def put(self, key: str, value: Any) -> None:
         self._write((PUT, (key, dumps(value))))  # a value that is not JSON fails here, loudly
@@ -172,6 +204,14 @@ class SqliteStore(RunStore):
             return [run_from_text(text) for (text,) in c.execute(sql, params)]
         return await self._call(op)
 
+    async def archive_page(self, flow_id: str, offset: int = 0, limit: int = 0
+                           ) -> tuple[list[dict[str, Any]], int]:
+        def op(c: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
+            total = c.execute(ARCHIVE_COUNT, (flow_id,)).fetchone()[0]
+            rows = c.execute(ARCHIVE_PAGE, (flow_id, limit if limit > 0 else -1, offset))
+            return [summary_from_row(json.loads(text)) for (text,) in rows], total
+        return await self._call(op)
+
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
         if node_id is None:
             sql, params = RUN_LOGS, (run_id,)
@@ -193,6 +233,7 @@ class SqliteStore(RunStore):
             log.warning("run store %s is not open: %s dropped", self.path,
                         _describe(statements[0]))
             return
+        self._queued += 1
         self._jobs.put(_Write(statements))
 
     async def _call(self, op: Callable[[sqlite3.Connection], Any], *, stop: bool = False) -> Any:
@@ -205,6 +246,7 @@ class SqliteStore(RunStore):
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
+        self._queued += 1
         self._jobs.put(_Read(op, reply, stop))
         return await future
 
@@ -243,8 +285,7 @@ class SqliteStore(RunStore):
             log.exception("run store %s: cannot begin a transaction", self.path)
         for job in batch:
             if isinstance(job, _Write):
-                for statement in job.statements:
-                    self._execute(conn, statement)
+                self._apply(conn, job)
                 continue
             if job.stop:
                 stops.append(job.reply)
@@ -264,19 +305,37 @@ class SqliteStore(RunStore):
             answers = [(reply, None, err) for reply, _, _ in answers]
         for reply, result, error in answers:
             reply(result, error)
+        self._done += len(batch)
         return stops
 
-    def _execute(self, conn: sqlite3.Connection, statement: Statement) -> None:
-        sql, params = statement
+    def _apply(self, conn: sqlite3.Connection, job: _Write) -> None:
+        """One write, all or nothing: a write of several statements (a run transition) runs
+        in a savepoint, so a failing statement undoes the ones before it. One bad write must
+        not stop the others in the batch, nor the worker."""
+        atomic = len(job.statements) > 1
         try:
-            try:
-                conn.execute(sql, params)
-            except UnicodeEncodeError:
-                # A lone surrogate in a log line: keep the line, with the bad character replaced.
-                conn.execute(sql, [_utf8(p) for p in params])
+            if atomic:
+                conn.execute("SAVEPOINT write")
+            for statement in job.statements:
+                _execute(conn, statement)
+            if atomic:
+                conn.execute("RELEASE write")
         except Exception:
-            # One bad write must not stop the others, nor the worker.
-            log.exception("run store %s: %s failed", self.path, _describe(statement))
+            log.exception("run store %s: %s failed", self.path,
+                          " + ".join(_describe(s) for s in job.statements))
+            if atomic:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+
+
+def _execute(conn: sqlite3.Connection, statement: Statement) -> None:
+    sql, params = statement
+    try:
+        conn.execute(sql, params)
+    except UnicodeEncodeError:
+        # A lone surrogate in a log line: keep the line, with the bad character replaced.
+        conn.execute(sql, [_utf8(p) for p in params])
 
 
 def make_dirs(path: Path) -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-from harness import EngineHarness, make_engine
+from harness import EngineHarness, make_engine, wait_until
 
 APP = """
 common:
@@ -61,7 +62,7 @@ async def test_graceful_restart_resumes_pends(tmp_path):
         await second.engine.stop()
 
 
-async def test_stopping_the_engine_archives_active_runs_as_interrupted(tmp_path):
+async def test_a_clean_stop_kills_tasks_and_the_restart_routes_them_interrupted(tmp_path):
     h = EngineHarness(make_engine(tmp_path, app(tmp_path)))
     await h.engine.start()
     run = await h.start_run("long")
@@ -73,11 +74,24 @@ async def test_stopping_the_engine_archives_active_runs_as_interrupted(tmp_path)
     again = EngineHarness(make_engine(tmp_path, app(tmp_path)))
     await again.engine.start()
     try:
+        await again.wait_tag("sys.end.all", run)
         record = await again.hub.find_run("long", run)
         assert (record.status, record.reason) == ("bad", "interrupted")
         assert "started" in record.exec_nodes["wait"].logs
     finally:
         await again.engine.stop()
+
+
+def wait_for_log_row(db: Path, run: str, line: str, timeout: float = 30.0) -> None:
+    """Until the engine's store has committed `line` of `run` (read as another process)."""
+    def committed() -> bool:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as c:
+            try:
+                return c.execute("SELECT 1 FROM logs WHERE run_id = ? AND line = ?",
+                                 (run, line)).fetchone() is not None
+            except sqlite3.OperationalError:
+                return False
+    wait_until(committed, timeout, f"log line {line!r} of {run} committed")
 
 
 def _zombie(pid: int) -> bool:
@@ -105,19 +119,21 @@ async def test_crashed_engine_leaves_no_run_running(tmp_path):
                 run = f'{event["RunRef"]["Run"]["HostID"]}-{event["RunRef"]["Run"]["ID"]}'
                 break
             assert time.monotonic() < deadline, "the run never started"
-        time.sleep(0.3)  # let the store's writer commit the log line
+        wait_for_log_row(root / "store" / "floe.db", run, "started")
         engine.send_signal(signal.SIGKILL)
         engine.wait(10)
     finally:
         if engine.poll() is None:
             engine.kill()
     ws = root / "spaces" / "long" / "ws" / run
-    # a crashed engine cannot kill its children: do it for the test's sake
-    os.killpg(int((ws / "pid.txt").read_text()), signal.SIGKILL)
+    orphan = int((ws / "pid.txt").read_text())
+    assert not _zombie(orphan)  # a crashed engine cannot kill its children...
 
     h = EngineHarness(make_engine(tmp_path, app(tmp_path)))
     await h.engine.start()
     try:
+        await h.wait_tag("sys.end.all", run)
+        assert _zombie(orphan)  # ...the next engine on its root does, before resuming
         assert not h.hub.active
         record = await h.hub.find_run("long", run)
         assert (record.status, record.reason) == ("bad", "interrupted")

@@ -85,8 +85,7 @@ def test_pends_and_counter_survive_a_reopen(stores: Stores) -> None:
         assert store.open().counter == 0
         for n in (1, 2, 3):
             store.add_pend(pend(n), n)
-        store.remove_pend("h1-2")
-        store.remove_pend("h1-99")  # not there: nothing to do
+        store.activate(record(2))  # the pend becomes an active run, in one write
         await store.close()
 
         again = stores.new()
@@ -94,6 +93,7 @@ def test_pends_and_counter_survive_a_reopen(stores: Stores) -> None:
         assert state.counter == 3
         assert [p.run_id for p in state.pends] == ["h1-1", "h1-3"]
         assert state.pends[0] == pend(1)
+        assert [r.run_id for r in state.active] == ["h1-2"]
         await again.close()
 
     run(body)
@@ -104,7 +104,7 @@ def test_a_saved_run_loads_back_equal(stores: Stores) -> None:
         store = stores.new()
         store.open()
         r = record(1)
-        store.save_run(r)
+        store.activate(r)
         assert await store.load_run("h1-1") == r
         assert await store.load_run("h1-404") is None
         r.exec_nodes["build"].stopped, r.exec_nodes["build"].status = T0, 2
@@ -120,7 +120,7 @@ def test_logs_keep_their_order_per_node(stores: Stores) -> None:
         store = stores.new()
         store.open()
         r = record(1)
-        store.save_run(r)
+        store.activate(r)
         for node, line in [("build", "a"), ("test", "x"), ("build", "b"), ("test", "y"),
                            ("build", "c")]:
             store.append_log("h1-1", node, line)
@@ -147,7 +147,7 @@ def test_a_saved_record_carries_no_logs_of_its_own(stores: Stores) -> None:
         store.open()
         r = record(1)
         r.exec_nodes["build"].logs = ["held in memory by the hub"]
-        store.save_run(r)
+        store.activate(r)
         store.append_log("h1-1", "build", "stored")
         loaded = await store.load_run("h1-1")
         assert loaded is not None
@@ -162,9 +162,9 @@ def test_an_archived_run_is_no_longer_active(stores: Stores) -> None:
         store = stores.new()
         store.open()
         for n in (1, 2):
-            store.save_run(record(n))
+            store.activate(record(n))
             store.append_log(f"h1-{n}", "build", f"line of {n}")
-        store.archive_run(ended(record(1), good=False))
+        store.finish(ended(record(1), good=False))
         await store.close()
 
         again = stores.new()
@@ -183,7 +183,7 @@ def test_a_save_after_the_archive_does_not_revive_the_run(stores: Stores) -> Non
     async def body() -> None:
         store = stores.new()
         store.open()
-        store.archive_run(ended(record(1)))
+        store.finish(ended(record(1)))
         store.save_run(record(1))  # a task finishing after its run was stopped
         loaded = await store.load_run("h1-1")
         assert loaded is not None and loaded.ended
@@ -197,14 +197,14 @@ def test_list_runs_is_newest_first_by_flow_with_a_limit(stores: Stores) -> None:
     async def body() -> None:
         store = stores.new()
         store.open()
-        store.save_run(record(1, "f", started=10))
-        store.save_run(record(2, "g", started=20))
-        store.save_run(record(3, "f", started=30))
-        store.archive_run(ended(record(1, "f", started=10)))
+        store.activate(record(1, "f", started=10))
+        store.activate(record(2, "g", started=20))
+        store.activate(record(3, "f", started=30))
+        store.finish(ended(record(1, "f", started=10)))
         # a pend stopped before it started has no start time: it sits at its end time
         stopped = RunRecord(ref=ref(4, "f"), flow=flow("f"), ended=True,
                             end_time=T0 + timedelta(minutes=25), reason="stopped")
-        store.archive_run(stopped)
+        store.finish(stopped)
 
         async def ids(*args: Any) -> list[str]:
             return [r.run_id for r in await store.list_runs(*args)]
@@ -213,6 +213,13 @@ def test_list_runs_is_newest_first_by_flow_with_a_limit(stores: Stores) -> None:
         assert await ids("f") == ["h1-3", "h1-4", "h1-1"]
         assert await ids("f", 2) == ["h1-3", "h1-4"]
         assert await ids(None, 1) == ["h1-3"]
+        # archived runs only, as summaries, a page at a time, with the count of them all
+        page, total = await store.archive_page("f")
+        assert total == 2 and page == [stopped.summary(), ended(record(1, "f", started=10))
+                                       .summary()]
+        assert await store.archive_page("f", 1, 1) == (page[1:], 2)
+        assert await store.archive_page("f", 5, 10) == ([], 2)
+        assert await store.archive_page("g") == ([], 0)
         assert await ids("nope") == []
         assert [r.status for r in await store.list_runs("f")] == ["running", "bad", "good"]
         await store.close()
@@ -250,11 +257,11 @@ def test_reads_see_the_writes_made_before_them_without_a_flush(stores: Stores) -
         store.open()
         store.put("k", 1)
         assert await store.get("k") == 1
-        store.save_run(record(1))
+        store.activate(record(1))
         store.append_log("h1-1", "build", "hello")
         assert [r.run_id for r in await store.list_runs()] == ["h1-1"]
         assert await store.node_logs("h1-1", "build") == {"build": ["hello"]}
-        store.archive_run(ended(record(1)))
+        store.finish(ended(record(1)))
         loaded = await store.load_run("h1-1")
         assert loaded is not None and loaded.status == "good"
         store.delete("k")
@@ -269,7 +276,7 @@ def test_ten_thousand_log_lines_all_arrive(stores: Stores) -> None:
     async def body() -> None:
         store = stores.new()
         store.open()
-        store.save_run(record(1))
+        store.activate(record(1))
         for i in range(10_000):
             store.append_log("h1-1", "build" if i % 2 else "test", f"line {i}")
         logs = await store.node_logs("h1-1")
@@ -291,7 +298,7 @@ def test_a_mutated_record_does_not_change_the_stored_copy() -> None:
         store = MemoryStore()
         store.open()
         r, p, doc = record(1), pend(2), {"refs": ["a"]}
-        store.save_run(r)
+        store.activate(r)
         store.add_pend(p, 2)
         store.put("doc", doc)
         r.exec_nodes["build"].status = 9
@@ -354,7 +361,7 @@ def test_a_failing_write_is_logged_and_the_worker_goes_on(
         other.commit()
         other.close()
         store.put("k", 1)  # fails on the worker: no kv table any more
-        store.save_run(record(1))
+        store.activate(record(1))
         loaded = await store.load_run("h1-1")
         assert loaded is not None and loaded.run_id == "h1-1"
         with pytest.raises(StoreError, match="reading the run store"):

@@ -25,7 +25,7 @@ let page = null; // {onEvent, catchUp, unmount} of the page on screen
 const live = new Live({
   onEvent: (evt) => page?.onEvent?.(evt),
   onOpen: () => page?.catchUp?.(),
-  onRefused: () => get('/p2p/config').catch(() => {}), // a 401 here means log in again
+  onRefused: () => get('/hosts').catch(() => {}), // a 401 here means log in again
   onState: (state) => {
     const el = document.getElementById('live');
     el.className = state === 'on' ? 'live on' : 'live';

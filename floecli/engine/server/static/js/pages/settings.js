@@ -18,7 +18,7 @@ export function mount(root) {
   async function load() {
     let cfg;
     try {
-      cfg = await get('/p2p/config');
+      cfg = await get('/hosts');
     } catch (e) {
       if (e.status === 401 || gone) return;
       clear(hosts, h('p', { class: 'form-error', text: `Could not load the hosts: ${e.message}` }));

@@ -27,6 +27,9 @@ class Descriptor:
     homepage: str = ""
     opts: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema of the node's opts
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    # opts keys that data pushed by a user (a form, a trigger's event) may set; nothing else
+    # of an event reaches the node's opts (DECISIONS §2)
+    inputs: tuple[str, ...] = ()
     path: Path = Path()  # the contribution's directory
 
     @property
@@ -42,7 +45,7 @@ class Descriptor:
         return {"name": self.name, "type": self.type, "version": self.version,
                 "title": self.title, "description": self.description,
                 "homepage": self.homepage, "main": self.main, "opts": dict(self.opts),
-                "outputs": dict(self.outputs)}
+                "outputs": dict(self.outputs), "inputs": list(self.inputs)}
 
 
 def read_descriptor(directory: Path) -> Descriptor:
@@ -71,12 +74,15 @@ def read_descriptor(directory: Path) -> Descriptor:
     if not isinstance(opts, dict):
         raise ContributionError(f"{file}: opts must be a JSON Schema object")
     _check_schema(file, opts)
+    inputs = raw.get("inputs") or []
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        raise ContributionError(f"{file}: inputs must be a list of opts names")
     return Descriptor(
         name=raw["name"], type=raw["type"], version=raw["version"], main=raw["main"],
         title=str(raw.get("title") or ""), description=str(raw.get("description") or ""),
         homepage=str(raw.get("homepage") or ""), opts=opts,
         outputs=raw.get("outputs") if isinstance(raw.get("outputs"), dict) else {},
-        path=directory.resolve(),
+        inputs=tuple(inputs), path=directory.resolve(),
     )
 
 

@@ -1,0 +1,44 @@
+"""Shared by the benchmarks: a real engine process on 127.0.0.1 and its resident memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ADMIN = "bench-admin-token"
+START_LIMIT_S = 30.0
+
+
+def start_engine(tmp: Path, conf: Path, root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`python -m floecli.engine` on conf, its pub listener on a free loopback port."""
+    ports = tmp / "ports.json"
+    ports.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "floecli.engine", f"-conf={conf}",
+                             f"-root={root}", "-pub_bind=127.0.0.1:0", f"-admin={ADMIN}",
+                             f"-port_file={ports}"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + START_LIMIT_S
+    while not (ports.exists() and ports.read_text()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("engine did not start")
+        time.sleep(0.05)
+    return proc, json.loads(ports.read_text())["pub"]
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set now, from /proc (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0

@@ -1,0 +1,73 @@
+"""Dispatch: start every pend that can start now, the moment something may have unblocked it,
+and say in words a user can act on why the others wait."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from ..config.model import Flow
+from ..runs import Pend
+from .state import Origin
+from .workspace import prepare_workspace, workspace_path
+
+if TYPE_CHECKING:
+    from .hub import Hub
+    from .state import ActiveRun
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 5.0  # the safety net; real dispatch is event driven
+
+
+class Dispatcher:
+    def __init__(self, hub: Hub, sweep_interval: float = SWEEP_INTERVAL) -> None:
+        self._hub = hub
+        self._wake = asyncio.Event()
+        self._sweep_interval = sweep_interval
+        self.prepare = prepare_workspace  # replaceable, so a test can hold one preparation
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def serve(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.dispatch()
+
+    async def sweep(self) -> None:
+        # A safety net only: every change that can unblock a pend wakes the dispatcher.
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            self._wake.set()
+
+    async def dispatch(self) -> None:
+        for pend in self._hub.state.pends():
+            try:
+                await self.activate(pend)
+            except Exception as e:  # one pend that cannot start never stops the others
+                log.exception("run %s could not be dispatched", pend.run_id)
+                pend.reason = f"could not be dispatched: {e}"
+
+    async def activate(self, pend: Pend, origin: Origin = Origin.LOCAL) -> ActiveRun | str:
+        """Start `pend` here, or say why not."""
+        workspace = workspace_path(self._hub.workspace_root, pend.flow, pend.run_id)
+        return await self._hub.state.activate(
+            pend, origin, workspace=workspace, blocker=self.blocker,
+            prepare=lambda ws, reuse: self.prepare(ws, reuse=reuse))
+
+    def blocker(self, flow: Flow) -> str:
+        """Why a run of `flow` cannot start on this host now ("" when it can)."""
+        hub = self._hub
+        missing = [t for t in flow.host_tags if t not in hub.tags]
+        if missing:
+            return f"no host has tags [{', '.join(missing)}]"
+        for run in hub.state.active_runs():
+            shared = [t for t in flow.resource_tags if t in run.flow.resource_tags]
+            if shared:
+                return f"resource tag {shared[0]} held by {run.flow.id} {run.run_id}"
+            if flow.reuse_space and run.flow.reuse_space and run.flow.id == flow.id:
+                return f"reuse-space held by {run.run_id}"
+        return ""

@@ -1,0 +1,88 @@
+"""One node's log with a cap, so a chatty task cannot take the engine down.
+
+Up to `common.log-lines` lines (and LOG_BYTES bytes) of a node go everywhere: an event for
+watchers, the run's record in memory, the run store. Past the cap a marker line says where
+the rest goes, and the rest goes only to a file on disk, written as it comes, while the run's
+record counts the lines (the run view shows that count as the truncation mark).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from ..runs import ExecNode
+
+log = logging.getLogger(__name__)
+
+LOG_BYTES = 8 * 1024 * 1024  # per node, beside the line cap: lines may be 64 KiB each
+
+
+class NodeLog:
+    """The sink a node's output lines go to (see process.read_lines)."""
+
+    def __init__(self, rec: ExecNode, *, cap: int, file: Path,
+                 emit: Callable[[str], None], store: Callable[[str], None]) -> None:
+        self._rec = rec
+        self._cap = cap
+        self._path = file
+        self._emit = emit  # the sys.node.update event
+        self._store = store  # the line in the run store
+        self._lines = len(rec.logs)
+        self._bytes = sum(len(line) for line in rec.logs)
+        self._file: BinaryIO | None = None
+
+    @property
+    def accepting(self) -> bool:
+        """Whether lines are still wanted one by one (else raw chunks go to the file)."""
+        return not self._rec.log_file
+
+    def line(self, text: str) -> None:
+        if not self.accepting:
+            self.raw(text.encode("utf-8", "replace") + b"\n")
+            return
+        self._emit(text)
+        if not text:
+            return  # blank lines are framing: shown live, not kept (as the reference)
+        if self._lines >= self._cap or self._bytes + len(text) > LOG_BYTES:
+            self._spill_from_here()
+            self.raw(text.encode("utf-8", "replace") + b"\n")
+            return
+        self._lines += 1
+        self._bytes += len(text)
+        self._rec.logs.append(text)
+        self._store(text)
+
+    def raw(self, data: bytes) -> None:
+        """Output past the cap: straight to the file, counted by newlines."""
+        if self._file is None:
+            try:
+                self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._file = self._path.open("ab", buffering=1024 * 1024)
+            except OSError as e:
+                log.warning("node log file %s: %s: output past the cap is dropped",
+                            self._path, e)
+                self._rec.spilled += data.count(b"\n")
+                return
+        try:
+            self._file.write(data)
+        except OSError as e:
+            log.warning("node log file %s: %s", self._path, e)
+        self._rec.spilled += data.count(b"\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    def _spill_from_here(self) -> None:
+        self._rec.log_file = str(self._path)
+        mark = (f"[log cap reached ({self._cap} lines or {LOG_BYTES // (1024 * 1024)} MiB): "
+                f"the rest of this output is in {self._path}]")
+        self._emit(mark)
+        self._rec.logs.append(mark)
+        self._store(mark)

@@ -1,0 +1,219 @@
+"""The one owner of run state: pends and active runs, and every transition between them.
+
+Nobody else changes `pends` or `active`. Each transition (adopt, activate, finish, stop,
+resume) runs under one lock and is one atomic store write, so a crash leaves every run in
+exactly one of pending, active or archive, and a run id the host already knows is refused:
+that refusal is what makes p2p hand-off exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..config.model import Flow, Node
+from ..errors import RunNotFound
+from ..events import (
+    SYS_END_ALL,
+    SYS_STATE,
+    TRIGGER_GOOD,
+    Event,
+    EventQueue,
+    HostedID,
+    NodeRef,
+    RunRef,
+)
+from ..runs import REASON_STOPPED, Pend, RunRecord, now
+from ..store.base import RunStore, StoreState
+from .logs import NodeLog
+
+log = logging.getLogger(__name__)
+
+
+class Origin(enum.Enum):
+    """Where a pend being activated comes from."""
+
+    LOCAL = "local"  # adopted on this host and waiting in its pends
+    PEER = "peer"  # handed over by another host (p2p/flows/exec)
+
+
+@dataclass(eq=False)
+class ActiveRun:
+    """A run executing on this host: its record plus what is in flight for it."""
+
+    record: RunRecord
+    workspace: Path
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    logs: dict[str, NodeLog] = field(default_factory=dict)  # open node logs, by node id
+
+    @property
+    def flow(self) -> Flow:
+        return self.record.flow
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    def quiescent(self) -> bool:
+        """Nothing running, no event left to route, no form waiting."""
+        return (not self.tasks and not self.record.queued
+                and not any(d.enabled for d in self.record.data_nodes.values()))
+
+
+Blocker = Callable[[Flow], str]
+Prepare = Callable[[Path, bool], None]
+
+
+class RunState:
+    def __init__(self, store: RunStore, queue: EventQueue, host_id: str,
+                 on_change: Callable[[], None],
+                 on_killed: Callable[[ActiveRun], None] = lambda run: None) -> None:
+        self._store = store
+        self._queue = queue
+        self._host_id = host_id
+        self._on_change = on_change  # wakes the dispatcher: something may have unblocked
+        self._on_killed = on_killed  # a run ended with tasks still running: reap them
+        self._lock = asyncio.Lock()
+        self._counter = 0
+        self._pends: dict[str, Pend] = {}  # in adoption order
+        self._active: dict[str, ActiveRun] = {}
+
+    # ---- reading --------------------------------------------------------------------------
+
+    @property
+    def counter(self) -> int:
+        return self._counter
+
+    def pends(self) -> list[Pend]:
+        return list(self._pends.values())
+
+    def pend(self, run_id: str) -> Pend | None:
+        return self._pends.get(run_id)
+
+    def active_runs(self) -> list[ActiveRun]:
+        return list(self._active.values())
+
+    def active(self, run_id: str) -> ActiveRun | None:
+        return self._active.get(run_id)
+
+    def is_current(self, run: ActiveRun) -> bool:
+        """Whether `run` is still the active run of its id (not ended, not replaced)."""
+        return self._active.get(run.run_id) is run
+
+    # ---- transitions ----------------------------------------------------------------------
+
+    def load(self, state: StoreState, counter_floor: int = 0) -> None:
+        """Take what the store kept at start-up: the counter and the pends. Active runs are
+        handed back one by one through `resume`."""
+        self._counter = max(state.counter, counter_floor)
+        self._pends = {p.run_id: p for p in state.pends}
+
+    async def adopt(self, flow: Flow, trigger: Node, opts: Mapping[str, Any],
+                    audit: Mapping[str, Any] | None = None) -> Pend:
+        """Trigger → pend: a new run id, stored with the counter it took."""
+        async with self._lock:
+            self._counter += 1
+            ref = RunRef(flow.ref, HostedID(self._host_id, self._counter))
+            pend = Pend(ref, flow, NodeRef("trigger", trigger.id), dict(opts), created=now(),
+                        reason="waiting to be dispatched", submission=dict(audit or {}))
+            self._pends[pend.run_id] = pend
+            self._store.add_pend(pend, self._counter)
+        self._publish(Event(ref, SYS_STATE, good=True, opts={"action": "add-pend"}))
+        self._on_change()
+        return pend
+
+    async def activate(self, pend: Pend, origin: Origin, *, workspace: Path,
+                       blocker: Blocker, prepare: Prepare) -> ActiveRun | str:
+        """Pend → active, or the reason it cannot start now. A LOCAL pend must still be
+        pending here; a PEER pend must carry a run id this host has never seen."""
+        known = origin is Origin.PEER and await self._store.has_run(pend.run_id)
+        async with self._lock:
+            if origin is Origin.LOCAL and self._pends.get(pend.run_id) is not pend:
+                return f"run {pend.run_id} is no longer pending"  # stopped meanwhile
+            if origin is Origin.PEER and (known or pend.run_id in self._pends
+                                          or pend.run_id in self._active):
+                return f"run {pend.run_id} is already known to host {self._host_id}"
+            reason = blocker(pend.flow)
+            if reason:
+                pend.reason = reason
+                return reason
+            try:
+                # Under the lock: a stop of this pend waits for its activation to finish.
+                await asyncio.to_thread(prepare, workspace, pend.flow.reuse_space)
+            except OSError as e:
+                pend.reason = f"workspace {workspace} could not be made: {e}"
+                log.error("run %s: %s", pend.run_id, pend.reason)
+                return pend.reason
+            self._publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "activate"}))
+            ref = replace(pend.ref, exec_host=self._host_id)
+            record = RunRecord.from_pend(pend, ref, start_time=now())
+            run = ActiveRun(record, workspace)
+            record.queued.append(self._publish(
+                Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts))))
+            self._pends.pop(pend.run_id, None)
+            self._active[run.run_id] = run
+            self._store.activate(record)
+        self._publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "remove-pend"}))
+        return run
+
+    async def resume(self, record: RunRecord, workspace: Path) -> ActiveRun | None:
+        """A run the store kept as active, taken back after a restart (None if known)."""
+        async with self._lock:
+            if record.run_id in self._active:
+                return None
+            run = ActiveRun(record, workspace)
+            self._active[run.run_id] = run
+            self._store.save_run(record)
+        return run
+
+    async def finish(self, run: ActiveRun, good: bool, *, reason: str = "",
+                     source: NodeRef = NodeRef(), opts: Mapping[str, Any] | None = None) -> bool:
+        """Active → archive; False when the run had already ended."""
+        async with self._lock:
+            if self._active.get(run.run_id) is not run:
+                return False
+            del self._active[run.run_id]
+            record = run.record
+            record.ended, record.good, record.reason, record.end_time = True, good, reason, now()
+            record.queued.clear()
+            for d in record.data_nodes.values():
+                d.enabled = False
+            for t in list(run.tasks):
+                t.cancel()  # each task's ProcessGroup kills its processes
+            if run.tasks:
+                self._on_killed(run)
+            for node_log in run.logs.values():
+                node_log.close()
+            self._store.finish(record)
+        self._publish(Event(record.ref, SYS_END_ALL, source, good, dict(opts or {})))
+        self._on_change()
+        return True
+
+    async def stop(self, flow_id: str, run_id: str) -> None:
+        """Stop a pending or active run: archived bad with reason `stopped`; an active run's
+        processes are killed before this returns."""
+        async with self._lock:
+            pend = self._pends.get(run_id)
+            if pend is not None and pend.flow.id == flow_id:
+                del self._pends[run_id]
+                record = RunRecord.from_pend(pend, ended=True, good=False,
+                                             reason=REASON_STOPPED, end_time=now())
+                self._store.finish(record)
+                self._publish(Event(pend.ref, SYS_STATE, good=True,
+                                    opts={"action": "remove-pend"}))
+                self._publish(Event(pend.ref, SYS_END_ALL, good=False))
+                return
+            run = self._active.get(run_id)
+            if run is None or run.flow.id != flow_id:
+                raise RunNotFound(f"run {run_id} of flow {flow_id} is not pending or active here")
+        tasks = list(run.tasks)
+        await self.finish(run, False, reason=REASON_STOPPED)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _publish(self, event: Event) -> Event:
+        return self._queue.publish(event)

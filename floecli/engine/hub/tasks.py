@@ -1,0 +1,170 @@
+"""Running task nodes: the total boundary around a contribution, and data nodes' forms.
+
+Whatever a contribution does (returns a status, raises, returns something that is not a
+status, outlives its `opts.timeout`), its node ends with a result event and the run follows
+the flow's routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from ..config.model import CLASS_TASK, Node
+from ..errors import ContributionError
+from ..events import SYS_DATA_REQUIRED, SYS_NODE_START, Event, NodeRef, result_tag, status_tag
+from ..nodes.api import NEEDS_INPUT, get_opt
+from ..runs import REASON_TIMED_OUT, DataNode, ExecNode, now
+from .context import RunTaskContext, task_env
+from .opts import input_env, task_opts
+from .process import ProcessGroup
+from .reaper import MARKER, marker
+from .state import ActiveRun
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+STATUS_ERROR = 255  # the implementation failed, not the work it ran
+STATUS_KILLED = -1
+
+
+class TaskRunner:
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    def start(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> None:
+        """Start `node` for `run`. Its start is recorded now, with the opts that started
+        it, so a restart knows it was running (and can run it again: opts.restart)."""
+        if self._awaits_input(node):
+            rec = run.record.data_nodes.setdefault(node.id, DataNode())
+            rec.started = rec.started or now()
+        else:
+            exec_rec = run.record.exec_nodes.setdefault(node.id, ExecNode())
+            exec_rec.started, exec_rec.stopped, exec_rec.reason = now(), None, ""
+            exec_rec.input = dict(event_opts)
+        self._hub.save(run)
+        task = asyncio.create_task(self._execute(run, node, event_opts),
+                                   name=f"{run.run_id}/{node.id}")
+        run.tasks.add(task)
+        task.add_done_callback(lambda t: self._done(run, t))
+
+    def _done(self, run: ActiveRun, task: asyncio.Task[None]) -> None:
+        run.tasks.discard(task)
+        if not task.cancelled() and task.exception():
+            log.error("task %s crashed", task.get_name(), exc_info=task.exception())
+            self._hub.check_quiescent(run)
+
+    async def _execute(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> None:
+        try:
+            if self._awaits_input(node):
+                result = await self._perform_data(run, node, event_opts)
+            else:
+                result = await self._perform(run, node, event_opts)
+        finally:
+            # Discarded before the result is queued, so the run never looks idle between.
+            run.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._hub.close_log(run, node.id)
+        if result is not None and self._hub.state.is_current(run):
+            self._hub.publish_for(run, result)
+        await self._hub.end_if_quiescent(run)
+
+    def _awaits_input(self, node: Node) -> bool:
+        try:
+            return bool(getattr(self._hub.registry.task_class(node.type), "awaits_input", False))
+        except ContributionError:
+            return False
+
+    async def _perform(self, run: ActiveRun, node: Node,
+                       event_opts: dict[str, Any]) -> Event | None:
+        source = NodeRef(CLASS_TASK, node.id)
+        try:
+            task = self._hub.registry.task_class(node.type)()
+        except Exception as e:  # not installed, or it cannot even be made
+            self._hub.log_line(run, node.id, f"error: {e}")
+            return self._finish(run, node, STATUS_ERROR, error=True)
+        self._hub.publish(Event(run.record.ref, SYS_NODE_START, source))
+        ctx = self._context(run, node, event_opts)
+        timeout = _timeout(node)
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                status = await task.run(ctx)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError as e:
+            if deadline.expired():  # floe's own timer, not a TimeoutError of the task's
+                ctx.log(f"timed out after {timeout:g} s: stopped")
+                return self._finish(run, node, STATUS_KILLED, reason=REASON_TIMED_OUT,
+                                    outputs=ctx.outputs)
+            return self._failed(run, node, ctx, e)
+        except Exception as e:
+            return self._failed(run, node, ctx, e)
+        if isinstance(status, bool) or not isinstance(status, int):
+            error = ContributionError(f"{node.type}: run() returned {status!r}, "
+                                      f"not an exit status")
+            return self._failed(run, node, ctx, error)
+        return self._finish(run, node, status, outputs=ctx.outputs)
+
+    def _failed(self, run: ActiveRun, node: Node, ctx: RunTaskContext,
+                error: BaseException) -> Event:
+        log.warning("task %s of run %s raised %r", node.id, run.run_id, error)
+        last = traceback.format_exception_only(error)[-1].strip()
+        ctx.log(f"error: {last}")
+        return self._finish(run, node, STATUS_ERROR, error=True, outputs=ctx.outputs)
+
+    def _finish(self, run: ActiveRun, node: Node, status: int, *, error: bool = False,
+                reason: str = "", outputs: dict[str, Any] | None = None) -> Event:
+        if error and not node.ignore_fail:
+            tag, good = result_tag(CLASS_TASK, node.id, "error"), False
+            reason = reason or "error"
+        else:
+            tag, good = status_tag(node.id, status, good_statuses=node.good,
+                                   ignore_fail=node.ignore_fail, use_status=node.use_status)
+        rec = run.record.exec_nodes.setdefault(node.id, ExecNode())
+        rec.stopped, rec.good, rec.status, rec.reason = now(), good, status, reason
+        return Event(run.record.ref, tag, NodeRef(CLASS_TASK, node.id), good, outputs or {})
+
+    async def _perform_data(self, run: ActiveRun, node: Node,
+                            event_opts: dict[str, Any]) -> Event | None:
+        rec = run.record.data_nodes.setdefault(node.id, DataNode())
+        ctx = self._context(run, node, event_opts)
+        try:
+            status = await self._hub.registry.task_class(node.type)().run(ctx)
+        except Exception as e:
+            ctx.log(f"error: {traceback.format_exception_only(e)[-1].strip()}")
+            status = 1
+        rec.opts = dict(ctx.outputs)
+        rec.enabled = status == NEEDS_INPUT
+        rec.stopped = None if rec.enabled else now()
+        self._hub.save(run)
+        ref, source = run.record.ref, NodeRef(CLASS_TASK, node.id)
+        if rec.enabled:
+            self._hub.publish(Event(ref, SYS_DATA_REQUIRED, source, True, dict(ctx.outputs)))
+            return None
+        suffix = "good" if status == 0 else "bad"
+        return Event(ref, result_tag(CLASS_TASK, node.id, suffix), source, status == 0,
+                     dict(ctx.outputs))
+
+    def _context(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> RunTaskContext:
+        hub = self._hub
+        contribution = hub.registry.task(node.type)
+        inputs = contribution.descriptor.inputs if contribution is not None else ()
+        opts = task_opts(run.flow, node, event_opts, inputs, hub.config.common.git_key)
+        env = task_env(opts.get("env") or [], run.workspace)
+        env.update(input_env(event_opts))
+        env[MARKER] = marker(hub.root_tag, run.run_id, node.id)  # found even past setsid
+        return RunTaskContext(
+            node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
+            env=env, sink=hub.node_log(run, node.id), group=ProcessGroup(),
+            pace=hub.store.room)
+
+
+def _timeout(node: Node) -> float | None:
+    value = get_opt(node.opts, "timeout")
+    try:
+        return float(value) if value else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,382 @@
+"""The run life cycle: every transition owned by hub/state.py, atomic, and refusing run ids it
+already knows; the task boundary is total (issue: run life cycle with one owner)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from contribs import make_dir
+from harness import EngineHarness, make_engine, wait_until
+
+from floecli.engine.events import SYS_END_ALL, TRIGGER_GOOD, FlowRef, HostedID, NodeRef, RunRef
+from floecli.engine.hub.workspace import prepare_workspace
+from floecli.engine.runs import Pend, now
+
+TWO_FLOWS = """
+flows:
+  - id: a
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+  - id: b
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+"""
+
+
+async def test_stopping_a_pend_while_dispatch_prepares_another_run(engine_factory):
+    h = await engine_factory(TWO_FLOWS)
+    entered, release = threading.Event(), threading.Event()
+
+    def prepare(path: Path, *, reuse: bool) -> None:
+        if "/spaces/a/" in str(path):
+            entered.set()
+            assert release.wait(30), "the test never released the workspace"
+        prepare_workspace(path, reuse=reuse)
+
+    h.hub.dispatcher.prepare = prepare
+    run_a = await h.start_run("a")
+    run_b = await h.start_run("b")  # both pending when the dispatcher wakes
+    assert await asyncio.to_thread(entered.wait, 30)
+    # The stop lands while run a's activation is under way; whichever way the two interleave,
+    # b is stopped once and never runs to an end of its own.
+    stopping = asyncio.ensure_future(h.hub.stop_run("b", run_b))
+    release.set()
+    await asyncio.wait_for(stopping, 30)
+    await h.wait_tag(SYS_END_ALL, run_a)
+    record = await h.hub.find_run("b", run_b)
+    assert (record.status, record.reason) == ("bad", "stopped")
+    assert h.count(SYS_END_ALL, run_b) == 1
+    assert h.count("task.work.good", run_b) == 0
+    assert not h.hub.pends and not h.hub.active
+
+
+async def test_stopping_a_pending_run(engine_factory):
+    h = await engine_factory("""
+    flows:
+      - id: gpu
+        ver: 1
+        host-tags: [gpu]
+        triggers: [{name: start, type: data}]
+        tasks:
+          - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+    """)
+    run = await h.start_run("gpu")
+    await h.hub.stop_run("gpu", run)
+    record = await h.hub.find_run("gpu", run)
+    assert (record.status, record.reason) == ("bad", "stopped")
+    assert h.hub.pends == [] and h.count(SYS_END_ALL, run) == 1
+
+
+def _peer_pend(flow, run_id: int = 5) -> Pend:
+    return Pend(RunRef(flow.ref, HostedID("h2", run_id)), flow, NodeRef("trigger", "start"),
+                {}, created=now())
+
+
+async def test_a_p2p_pend_handed_over_twice_runs_once(engine_factory):
+    h = await engine_factory(TWO_FLOWS)
+    flow = h.hub.config.latest_flow("a")
+    assert await h.hub.execute_pend(_peer_pend(flow)) == ""
+    again = await h.hub.execute_pend(_peer_pend(flow))
+    assert "already known" in again
+    await h.wait_tag(SYS_END_ALL, "h2-5")
+    # and once archived, the store still knows it
+    assert "already known" in await h.hub.execute_pend(_peer_pend(flow))
+    assert h.count(TRIGGER_GOOD, "h2-5") == 1
+    assert h.count(SYS_END_ALL, "h2-5") == 1
+
+
+BROKEN = '''\
+import asyncio
+
+from floecli.engine.nodes import BaseTask, TaskContext
+
+
+class Raises(BaseTask):
+    async def run(self, ctx: TaskContext) -> int:
+        ctx.log("about to fail")
+        raise RuntimeError("kaput")
+
+
+class TimesOut(BaseTask):
+    async def run(self, ctx: TaskContext) -> int:
+        raise TimeoutError("the remote end never answered")
+
+
+class NotAStatus(BaseTask):
+    async def run(self, ctx: TaskContext) -> int:
+        return "ok"
+'''
+
+
+def _vendor(tmp_path: Path) -> Path:
+    vendor = tmp_path / "vendor"
+    files = {"broken/__init__.py": BROKEN}
+    for name, attr in (("raises", "Raises"), ("times-out", "TimesOut"),
+                       ("not-a-status", "NotAStatus")):
+        files[f"broken_{attr.lower()}/__init__.py"] = f"from broken import {attr}\n"
+        files[f"broken_{attr.lower()}/descriptor.json"] = json.dumps({
+            "name": name, "type": "floe:task", "version": "1.0.0",
+            "main": f"broken_{attr.lower()}:{attr}", "opts": {"type": "object"}})
+    make_dir(vendor, files)
+    return vendor
+
+
+def _broken_app(task_type: str, handled: bool) -> str:
+    handler = ('      - {name: handler, listen: task.t.error, type: exec, '
+               'opts: {cmd: "echo handled"}}\n') if handled else ""
+    return f"""
+flows:
+  - id: x
+    ver: 1
+    triggers: [{{name: start, type: data}}]
+    tasks:
+      - {{name: t, listen: trigger.good, type: {task_type}}}
+{handler}"""
+
+
+async def test_a_raising_contribution_publishes_its_error_event(engine_factory, tmp_path):
+    h = await engine_factory(_broken_app("raises", handled=True), vendor=(_vendor(tmp_path),))
+    end = await h.run_to_end("x")
+    run = end.run_ref.run_id
+    assert h.count("task.t.error", run) == 1
+    assert h.lines(run, "t") == ["about to fail", "error: RuntimeError: kaput"]
+    assert "handled" in h.lines(run, "handler")  # the flow's routing was followed
+    record = await h.hub.find_run("x", run)
+    assert record.exec_nodes["t"].reason == "error" and not record.exec_nodes["t"].good
+
+
+async def test_an_unhandled_error_fails_the_run(engine_factory, tmp_path):
+    h = await engine_factory(_broken_app("raises", handled=False), vendor=(_vendor(tmp_path),))
+    end = await h.run_to_end("x")
+    assert not end.good
+    record = await h.hub.find_run("x", end.run_ref.run_id)
+    assert (record.status, record.reason) == ("bad", "task.t.error was not handled")
+
+
+async def test_a_timeout_error_of_the_task_is_not_floes_timeout(engine_factory, tmp_path):
+    h = await engine_factory(_broken_app("times-out", handled=False),
+                             vendor=(_vendor(tmp_path),))
+    end = await h.run_to_end("x")
+    run = end.run_ref.run_id
+    assert not end.good and h.count("task.t.error", run) == 1
+    assert h.lines(run, "t") == ["error: TimeoutError: the remote end never answered"]
+
+
+async def test_a_result_that_is_not_a_status_is_an_error(engine_factory, tmp_path):
+    h = await engine_factory(_broken_app("not-a-status", handled=False),
+                             vendor=(_vendor(tmp_path),))
+    end = await h.run_to_end("x")
+    assert h.count("task.t.error", end.run_ref.run_id) == 1
+    assert "returned 'ok', not an exit status" in h.lines(end.run_ref.run_id, "t")[-1]
+
+
+async def test_binary_garbage_output_is_logged_and_the_run_goes_on(engine_factory):
+    h = await engine_factory("""
+    flows:
+      - id: x
+        ver: 1
+        triggers: [{name: start, type: data}]
+        tasks:
+          - {name: t, listen: trigger.good, type: exec,
+             opts: {shell: "printf 'a\\\\377\\\\000\\\\376b\\\\n'; head -c 5000 /dev/urandom"}}
+    """)
+    end = await h.run_to_end("x")
+    assert end.good
+    assert h.lines(end.run_ref.run_id, "t")[3] == "a\ufffd\x00\ufffdb"
+
+
+async def test_merge_any_fires_once(engine_factory):
+    h = await engine_factory("""
+    flows:
+      - id: m
+        ver: 1
+        triggers: [{name: start, type: data}]
+        tasks:
+          - {name: one, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+          - {name: two, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+          - {name: either, class: merge, type: any, wait: [task.one.good, task.two.good]}
+          - {name: after, listen: merge.either.good, type: exec, opts: {cmd: "echo after"}}
+    """)
+    end = await h.run_to_end("m")
+    run = end.run_ref.run_id
+    assert end.good
+    assert h.count("merge.either.good", run) == 1
+    assert h.count("task.after.good", run) == 1
+    record = await h.hub.find_run("m", run)
+    assert record.merge_nodes["either"].waits == {"task.one.good": True, "task.two.good": True}
+
+
+async def test_reuse_space_serialises_runs_and_keeps_the_workspace(engine_factory):
+    h = await engine_factory("""
+    flows:
+      - id: r
+        ver: 1
+        reuse-space: true
+        triggers: [{name: start, type: data}]
+        tasks:
+          - {name: t, listen: trigger.good, type: exec,
+             opts: {shell: "ls; echo x >> runs.txt; wc -l < runs.txt"}}
+    """)
+    first = await h.start_run("r")
+    second = await h.start_run("r")
+    await h.wait_tag("sys.node.start", first)
+    pend = next(p for p in h.hub.pends if p.run_id == second)
+    assert pend.reason == f"reuse-space held by {first}"
+    await h.wait_tag(SYS_END_ALL, first)
+    end = await h.wait_tag(SYS_END_ALL, second)
+    assert end.good
+    assert h.lines(second, "t")[-1].strip() == "2"  # the first run's file was kept
+    assert h.lines(second, "t")[3] == "runs.txt"
+
+
+COUNTER_TRIGGER = '''\
+import asyncio
+
+from floecli.engine.nodes import TriggerContext
+
+
+class Counter:
+    """Fires once per engine start, numbering its fires in its stored state."""
+
+    async def watch(self, ctx: TriggerContext) -> None:
+        n = (await ctx.load("fired")) or 0
+        ctx.save("fired", n + 1)
+        ctx.fire({"n": n})
+'''
+
+
+async def test_a_trigger_fires_runs_and_keeps_its_state_across_restarts(tmp_path):
+    vendor = tmp_path / "vendor"
+    make_dir(vendor, {"counter/__init__.py": COUNTER_TRIGGER,
+                      "counter/descriptor.json": json.dumps({
+                          "name": "counter", "type": "floe:trigger", "version": "1.0.0",
+                          "main": "counter:Counter", "opts": {"type": "object"}})})
+    app = """
+    common: {store-type: local}
+    flows:
+      - id: counted
+        ver: 1
+        triggers: [{name: tick, type: counter}]
+        tasks:
+          - {name: t, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+    """
+    seen = []
+    for _ in range(2):
+        h = EngineHarness(make_engine(tmp_path, app, vendor=(vendor,)))
+        await h.engine.start()
+        try:
+            trigger = await h.wait_tag(TRIGGER_GOOD)
+            seen.append(trigger.opts["n"])
+            await h.wait_tag(SYS_END_ALL, trigger.run_ref.run_id)
+        finally:
+            await h.engine.stop()
+    assert seen == [0, 1]
+
+
+async def test_a_failed_activation_write_leaves_the_run_pending_not_half_started(tmp_path):
+    app = """
+    common: {store-type: local}
+    flows:
+      - id: a
+        ver: 1
+        triggers: [{name: start, type: data}]
+        tasks:
+          - {name: work, listen: trigger.good, type: exec, opts: {cmd: "echo ran"}}
+    """
+    db = tmp_path / "root" / "store" / "floe.db"
+    h = EngineHarness(make_engine(tmp_path, app))
+    await h.engine.start()
+    await h.engine.stop()  # the store exists now
+    # The store boundary fails between activation's two statements: the pend's removal
+    # has been made when the run's insert is refused.
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        c.execute("CREATE TRIGGER fail_activation BEFORE INSERT ON runs "
+                  "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+        c.commit()
+    h = EngineHarness(make_engine(tmp_path, app))
+    await h.engine.start()
+    run = await h.start_run("a")
+    await h.wait_tag(SYS_END_ALL, run)  # in memory it ran; the store refused its record
+    await h.engine.stop()
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT run_id FROM pends").fetchall() == [(run,)]
+        assert c.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+        c.execute("DROP TRIGGER fail_activation")
+        c.commit()
+    # After the restart the run is pending once, runs once and is archived once.
+    h = EngineHarness(make_engine(tmp_path, app))
+    await h.engine.start()
+    try:
+        end = await h.wait_tag(SYS_END_ALL, run)
+        assert end.good and h.count(TRIGGER_GOOD, run) == 1
+    finally:
+        await h.engine.stop()
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM pends").fetchone() == (0,)
+        assert c.execute("SELECT run_id, state FROM runs").fetchall() == [(run, "archive")]
+        assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_submit_names_the_runs_it_started(engine_factory):
+    h = await engine_factory(TWO_FLOWS)
+    assert await h.hub.submit(FlowRef("a", 1)) == ["h1-1"]
+    assert await h.hub.submit(FlowRef("nope", 1)) == []
+    assert sorted(await h.hub.submit(FlowRef(""))) == ["h1-2", "h1-3"]  # every data trigger
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+ESCAPE = "setsid bash -c 'echo $$ > escaped.pid; exec sleep 300' & echo started; sleep 300\n"
+
+
+async def test_a_stop_kills_processes_that_left_the_run_group(engine_factory, tmp_path):
+    (tmp_path / "escape.sh").write_text(ESCAPE)  # `$$` would be expanded in a task value
+    h = await engine_factory(f"""
+    flows:
+      - id: s
+        ver: 1
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: t, listen: trigger.good, type: exec,
+             opts: {{cmd: "bash {tmp_path}/escape.sh"}}}}
+    """)
+    run = await h.start_run("s")
+    await h.wait_for(lambda e: e.opts.get("update") == "started")
+    pid_file = h.hub.active[run].workspace / "escaped.pid"
+    pid = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), 30,
+                         "the escaped child's pid"))
+    assert _alive(pid)
+    await h.hub.stop_run("s", run)
+    # polled off the loop: the engine kills it on this loop
+    await asyncio.to_thread(wait_until, lambda: not _alive(pid), 30,
+                            f"the escaped process {pid} to be killed")
+
+
+async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_factory):
+    h = await engine_factory(TWO_FLOWS)
+
+    def prepare(path: Path, *, reuse: bool) -> None:
+        if "/spaces/a/" in str(path):
+            raise RuntimeError("a bug in preparing this one workspace")
+        prepare_workspace(path, reuse=reuse)
+
+    h.hub.dispatcher.prepare = prepare
+    stuck = await h.start_run("a")
+    end = await h.run_to_end("b")
+    assert end.good
+    pend = next(p for p in h.hub.pends if p.run_id == stuck)
+    assert "could not be dispatched: a bug in preparing" in pend.reason
