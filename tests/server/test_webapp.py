@@ -83,3 +83,19 @@ def test_dev_without_a_webapp_directory_still_serves_the_api(start_engine):
     with engine.client() as c:
         assert c.get("/flows").status_code == 200
     assert "no webapp directory" in engine.stderr
+
+
+def test_hosts_tells_any_session_what_p2p_config_tells_hosts(start_engine):
+    engine = start_engine(ONE_FLOW_APP, "-tags=linux,go")
+    with engine.client(None) as c:
+        token = c.post("/login", json={"User": "admin", "Password": ADMIN}).json()["Payload"][
+            "Token"]
+        r = c.get("/hosts", headers={"X-Floe-Auth": token})
+        assert r.status_code == 200
+        assert r.json()["Payload"]["Config"] == {"HostID": "h1", "BaseURL": "", "Online": True,
+                                                 "Tags": ["linux", "go"]}
+        assert c.get("/p2p/config", headers={"X-Floe-Auth": token}).status_code == 403
+        host = c.get("/p2p/config", headers={"X-Floe-Auth": ADMIN}).json()["Payload"]
+        assert host == r.json()["Payload"]
+        c.cookies.clear()
+        assert c.get("/hosts").status_code == 401

@@ -58,14 +58,14 @@ export function mount(root) {
       cards.append(card);
     }
     try {
-      const payload = await get(flowPath(f.ID));
+      const payload = await get(`${flowPath(f.ID)}?limit=${LATEST}`); // only what is shown
       if (gone) return;
       const runs = payload.Runs || {};
       const active = (runs.Active || []).length, pending = (runs.Pending || []).length;
       clear(card,
         h('h2', {}, h('a', { href: `/app/flows/${encodeURIComponent(f.ID)}`, text: f.Name || f.ID })),
         h('div', { class: 'meta muted' }, h('div', {}, `${active} running`), h('div', {}, `${pending} pending`),
-          h('div', {}, `${(runs.Archive || []).length} finished`)),
+          h('div', {}, `${runs.ArchiveTotal ?? (runs.Archive || []).length} finished`)),
         runTable(runRows(f.ID, runs), 'No runs yet.'));
     } catch (e) {
       if (e.status === 401 || gone) return;

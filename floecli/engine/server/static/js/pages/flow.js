@@ -94,16 +94,16 @@ export function mount(root, [fid], { navigate }) {
 
   function showRuns() {
     const r = last.Runs || {};
-    const total = (r.Archive || []).length;
+    const total = r.ArchiveTotal ?? (r.Archive || []).length;
     clear(runs, runTable(runRows(fid, r, archived), 'No runs yet.'),
-      total > archived ? h('button', { type: 'button', class: 'plain', text: `Show ${Math.min(PAGE, total - archived)} more`,
-        onclick: () => { archived += PAGE; showRuns(); } }) : null);
+      total > archived ? h('button', { type: 'button', class: 'plain', text: `Show ${Math.min(PAGE, total - archived)} more of ${total - archived} older`,
+        onclick: () => { archived += PAGE; refresh(); } }) : null);
   }
 
   async function load() {
     let payload;
     try {
-      payload = await get(flowPath(fid));
+      payload = await get(`${flowPath(fid)}?limit=${archived}`); // the runs the table shows
     } catch (e) {
       if (e.status === 401 || gone) return;
       const what = e.status === 404 ? `There is no flow ${fid}.` : `Could not load flow ${fid}: ${e.message}`;

@@ -5,7 +5,7 @@ import { flowPath, get, post, runPath } from '../api.js';
 import { badge, clear, durationEl, h, notify, timeEl } from '../dom.js';
 import { drawGraph, flowEdges } from '../graph.js';
 import { coalesce, eventFlow, eventRun } from '../live.js';
-import { LogView } from '../logview.js';
+import { logBuffer, LogView } from '../logview.js';
 import { currentUser } from '../session.js';
 import { fieldInputs, formValues } from './flow.js';
 
@@ -58,7 +58,7 @@ export function mount(root, [fid, rid]) {
   let edges = [];
   let gone = false;
   let selected = new URLSearchParams(location.search).get('node') || '';
-  const logs = new Map(); // node id -> lines, grown by the websocket between fetches
+  const logs = new Map(); // node id -> logBuffer, grown by the websocket between fetches
   const formKeys = new Map();
   const logView = new LogView();
 
@@ -218,8 +218,8 @@ export function mount(root, [fid, rid]) {
     } else {
       // The log element stays in place between redraws so its scroll position is kept.
       if (logView.el.parentNode !== detailBody) clear(detailBody, logView.el);
-      if (!logs.has(n.ID)) logs.set(n.ID, []);
-      if (logView.el.dataset.node !== n.ID || logView.lines !== logs.get(n.ID)) {
+      if (!logs.has(n.ID)) logs.set(n.ID, logBuffer());
+      if (logView.el.dataset.node !== n.ID || logView.buf !== logs.get(n.ID)) {
         logView.show(fid, rid, n.ID, `${n.Name || n.ID} log`, logs.get(n.ID));
       }
     }
@@ -247,17 +247,22 @@ export function mount(root, [fid, rid]) {
     }
     if (gone) return;
     if (!view) {
-      try { edges = flowEdges((await get(flowPath(fid))).Config); } catch { edges = []; }
+      try { edges = flowEdges((await get(`${flowPath(fid)}?limit=1`)).Config); } catch { edges = []; }
       if (!selected) selected = (v.Graph.flat().find((n) => n.Status === 'running' && n.Logs) || {}).ID || '';
     }
     view = v;
     for (const n of allNodes()) {
+      if (!n.Logs) continue;
       const have = logs.get(n.ID);
-      // The websocket is usually ahead of the stored log; take the store's copy only when it
+      const total = n.LogsTotal ?? n.Logs.length;
+      // The websocket is usually ahead of the stored log; take the store's tail only when it
       // knows more (lines sent while the socket was down).
-      if (n.Logs && (!have || n.Logs.length > have.length)) {
-        if (have) { have.length = 0; have.push(...n.Logs); } else logs.set(n.ID, [...n.Logs]);
+      if (!have || total > have.first + have.lines.length) {
+        const fresh = logBuffer(n.Logs, total, n.LogsTruncated || 0);
+        if (have) Object.assign(have, fresh); else logs.set(n.ID, fresh);
         if (n.ID === selected) logView.changed();
+      } else {
+        have.truncated = n.LogsTruncated || 0;
       }
     }
     redraw();
@@ -273,8 +278,8 @@ export function mount(root, [fid, rid]) {
     const tag = evt.Tag || '';
     if (tag === 'sys.node.update') {
       if (n && evt.Opts && 'update' in evt.Opts) {
-        if (!logs.has(id)) logs.set(id, []);
-        logs.get(id).push(String(evt.Opts.update));
+        if (!logs.has(id)) logs.set(id, logBuffer());
+        logs.get(id).lines.push(String(evt.Opts.update));
         if (id === selected) logView.changed();
         return;
       }
