@@ -18,7 +18,7 @@ export function nodeState(n, ended = false) {
   if (n.Class === 'merge') return n.Status === 'finished' ? 'good' : n.Status === 'waiting' && !ended ? 'waiting' : 'idle';
   if (n.Enabled && !ended) return 'waiting';
   if (n.Status === 'running') return ended ? 'bad' : 'running';
-  if (n.Status === 'finished') return n.Result === 'failed' ? 'bad' : 'good';
+  if (n.Status === 'finished') return n.Result === 'success' || n.Class !== 'task' || isData(n) ? 'good' : 'bad';
   return 'idle';
 }
 
@@ -29,6 +29,7 @@ function stateText(n, state, ended) {
     return `merge ${n.Type} · ${w.filter(Boolean).length}/${w.length} in`;
   }
   if (n.Type === 'end') return 'end';
+  if (state === 'bad' && n.Result && n.Result !== 'failed') return `${n.Type} · ${n.Result}`; // timed out, interrupted
   const word = { waiting: 'waiting for input', running: 'running', good: 'good', bad: 'bad', idle: 'not started' }[state];
   return `${n.Type} · ${word}`;
 }
