@@ -125,9 +125,14 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
     assert js == levels
     photograph(page, screenshots / "run.png")
 
+    with engine.client() as c:  # more to see on the dashboard: running, pending and why
+        start_run(c, "release")
+        holder, waiter = start_run(c, "slow"), start_run(c, "slow")
     page.get_by_role("link", name="Dashboard").click()
     card = page.locator('[data-flow="build"]')
     expect(card.locator('[data-run="h1-1"]')).to_have_attribute("data-status", "good")
+    expect(page.locator(f'[data-run="{holder}"]')).to_have_attribute("data-status", "running")
+    expect(page.locator(f'[data-run="{waiter}"]')).to_contain_text("waits: resource tag db")
     photograph(page, screenshots / "dash.png")
     assert not b.console_errors, b.console_errors
 

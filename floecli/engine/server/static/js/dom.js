@@ -59,7 +59,7 @@ export function timeEl(s) {
   const sameDay = d.toDateString() === new Date().toDateString();
   const local = sameDay ? d.toLocaleTimeString() : d.toLocaleString();
   return h('time', { datetime: d.toISOString(), title: d.toLocaleString(), 'data-ago': d.getTime() },
-    local, h('span', { class: 'muted ago' }, ` (${ago(d)})`));
+    h('span', { class: 'clock', text: local }), h('span', { class: 'muted ago' }, ` (${ago(d)})`));
 }
 
 // How long a run or node took, or has taken so far (ticking while it runs).

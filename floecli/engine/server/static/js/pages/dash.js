@@ -21,26 +21,29 @@ export function runRows(fid, runs, archived = LATEST) {
   return rows.map((r) => runRow(fid, r));
 }
 
+// One run as its own <tbody>: its row, and under it, across the table, why it waits or failed.
 export function runRow(fid, r) {
   const rid = runId(r.Ref);
   const start = r.Status === 'pending' ? r.Created : r.StartTime;
   const reason = r.Reason
-    ? h('div', { class: r.Status === 'bad' ? 'reason bad' : 'reason' },
-      r.Status === 'pending' ? `waits: ${r.Reason}` : r.Reason)
+    ? h('tr', {}, h('td', { colspan: '4', class: `reason-cell ${r.Status === 'bad' ? 'reason bad' : 'reason'}` },
+      r.Status === 'pending' ? `waits: ${r.Reason}` : r.Reason))
     : null;
-  return h('tr', { 'data-run': rid, 'data-status': r.Status },
-    h('td', {}, badge(r.Status)),
-    h('td', {}, h('a', { href: `/app/flows/${encodeURIComponent(fid)}/runs/${encodeURIComponent(rid)}`, text: rid }), reason),
-    h('td', {}, timeEl(start)),
-    h('td', { class: 'hide-narrow' }, r.Status === 'pending' ? '' : durationEl(r.StartTime, r.Ended ? r.EndTime : '')));
+  return h('tbody', { 'data-run': rid, 'data-status': r.Status },
+    h('tr', {},
+      h('td', {}, badge(r.Status)),
+      h('td', {}, h('a', { href: `/app/flows/${encodeURIComponent(fid)}/runs/${encodeURIComponent(rid)}`, text: rid })),
+      h('td', {}, timeEl(start)),
+      h('td', { class: 'hide-narrow' }, r.Status === 'pending' ? '' : durationEl(r.StartTime, r.Ended ? r.EndTime : ''))),
+    reason);
 }
 
 export function runTable(rows, empty) {
   if (!rows.length) return h('p', { class: 'empty', text: empty });
   return h('div', { class: 'scroll-x' }, h('table', {},
     h('thead', {}, h('tr', {}, h('th', { text: 'Status' }), h('th', { text: 'Run' }),
-      h('th', { text: 'Started' }), h('th', { class: 'hide-narrow', text: 'Duration' }))),
-    h('tbody', {}, rows)));
+      h('th', { text: 'Started' }), h('th', { class: 'hide-narrow', text: 'Took' }))),
+    rows));
 }
 
 export function mount(root) {
