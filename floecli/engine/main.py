@@ -42,7 +42,8 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-prv_bind", default="", help="optional private listen address")
     add("-prv_cert", default="", help="TLS certificate for the private listener")
     add("-prv_key", default="", help="TLS key for the private listener")
-    add("-dev", action="store_true", help="serve web assets from ./webapp")
+    add("-dev", action="store_true", help="serve the web app (/app, /static) from ./webapp "
+        "instead of the packaged dashboard")
     add("-root", default="", help="workspace and store root (overrides common.workspace-root)")
     add("-tester_port", default="", help="port (or host:port, default host 127.0.0.1) of the "
         "flow tester listener; also TESTER_ENABLED=true with TESTER_PORT")
@@ -107,7 +108,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
     service = Service(engine, admin_token=args.admin, pub_bind=pub_bind or "",
                       pub_cert=args.pub_cert, pub_key=args.pub_key, prv_bind=args.prv_bind,
                       prv_cert=args.prv_cert, prv_key=args.prv_key,
-                      tester_bind=tester_bind(args))
+                      tester_bind=tester_bind(args), dev=args.dev)
     service.open()  # binds every address before any run starts: ListenError → exit 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

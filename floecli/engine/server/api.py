@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Route
 from ..errors import RequestError
 from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
-from .auth import COOKIE, require
+from .appcookie import CLEAR_MARKER
+from .auth import COOKIE, app_marker, require
 from .context import ARCHIVE_PAGE, ServerContext
 from .envelope import (
     JSONReply,
@@ -52,6 +53,7 @@ class Api:
             ("/p2p/flows/{flow_id}/runs", self.p2p_runs, ["GET"]),
             ("/p2p/flows/{flow_id}/runs/{run_id}", self.p2p_run, ["GET"]),
             ("/p2p/config", self.p2p_config, ["GET"]),
+            ("/hosts", self.hosts, ["GET"]),
         ]
         return [Route(path, endpoint(fn), methods=methods) for path, fn, methods in r]
 
@@ -61,8 +63,9 @@ class Api:
         body = object_body(await read_json(request))
         principal = await self.ctx.sessions.login(str(body.get("user") or ""),
                                                   str(body.get("password") or ""))
-        request.scope.setdefault("state", {})["floe_cookie"] = self.ctx.sessions.cookie(
-            principal.token)
+        state = request.scope.setdefault("state", {})
+        state["floe_cookie"] = self.ctx.sessions.cookie(principal.token)
+        state["floe_marker"] = app_marker(principal, self.ctx.sessions)
         return reply({"User": principal.user, "Role": principal.wire_role,
                       "Token": principal.token})
 
@@ -70,6 +73,7 @@ class Api:
         principal = await require(request, self.ctx.sessions, write_ok=True)
         self.ctx.sessions.logout(principal)
         request.scope["state"]["floe_cookie"] = f"{COOKIE}=; Path=/; Max-Age=0"
+        request.scope["state"]["floe_marker"] = CLEAR_MARKER
         return reply(None, "logged out")
 
     # ---- flows and runs ------------------------------------------------------------------
@@ -253,12 +257,21 @@ class Api:
 
     async def p2p_config(self, request: Request) -> Response:
         await self._require_host(request)
+        return reply(self._hosts())
+
+    async def hosts(self, request: Request) -> Response:
+        # What p2p/config tells hosts, for people too (the dashboard's settings page): it
+        # holds no secret, and p2p routes take only the host token.
+        await require(request, self.ctx.sessions)
+        return reply(self._hosts())
+
+    def _hosts(self) -> dict[str, Any]:
         hub = self.ctx.hub
         me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
         peers = {}
         for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
             peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}
-        return reply({"Config": me, "AllHosts": peers})
+        return {"Config": me, "AllHosts": peers}
 
 
 def page(request: Request, default_limit: int, *, tail: bool = False) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""The engine's Starlette application: the API under `base-url` and the websocket at `/ws`."""
+"""The engine's Starlette application: the API under `base-url`, `/ws`, and the dashboard."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Mount, WebSocketRoute
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from .api import Api
 from .context import ServerContext
 from .envelope import reply
 from .middleware import ApiHeaders
+from .webapp import web_routes
 from .ws import EventStream
 
 GZIP_MIN = 500  # smaller replies gain nothing from compression
@@ -27,10 +28,17 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return reply(None, getattr(exc, "detail", "error"), status)
 
 
-def build_app(ctx: ServerContext) -> Starlette:
+async def _to_dash(request: Request) -> Response:
+    return RedirectResponse("/app/dash", status_code=302)
+
+
+def build_app(ctx: ServerContext, *, dev: bool = False) -> Starlette:
+    """`dev`: serve `/app` and `/static` from ./webapp instead of the packaged dashboard."""
     stream = EventStream(ctx.engine.queue, ctx.sessions)
     routes = [Mount(ctx.base, routes=Api(ctx).routes()),
-              WebSocketRoute("/ws", stream.endpoint)]
+              WebSocketRoute("/ws", stream.endpoint),
+              *web_routes(ctx.base, dev),
+              Route("/", _to_dash, include_in_schema=False)]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=5),
@@ -51,7 +59,7 @@ def all_routes(app: Starlette) -> list[tuple[str, str]]:
                 walk(r.routes, prefix + r.path)
             elif isinstance(r, WebSocketRoute):
                 out.append(("GET", prefix + r.path))
-            else:
+            elif r.include_in_schema:
                 for m in sorted(r.methods or ()):
                     if m != "HEAD":
                         out.append((m, prefix + r.path))

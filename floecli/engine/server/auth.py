@@ -138,5 +138,14 @@ async def require(conn: HTTPConnection, sessions: Sessions, *, write_ok: bool = 
     if principal.role != ROLE_ADMIN and method not in READ_METHODS and not write_ok:
         raise RequestError(403, f"user {principal.user} has role {principal.role}: "
                                 "it may only read")
-    conn.scope.setdefault("state", {})["floe_cookie"] = sessions.cookie(principal.token)
+    state = conn.scope.setdefault("state", {})
+    state["floe_cookie"] = sessions.cookie(principal.token)
+    state["floe_marker"] = app_marker(principal, sessions)
     return principal
+
+
+def app_marker(principal: Principal, sessions: Sessions) -> str:
+    """The script-visible login marker that goes with the session cookie (appcookie.py)."""
+    from .appcookie import marker_cookie
+
+    return marker_cookie(principal.user, principal.role, sessions.clock() + SESSION_TTL)

@@ -40,9 +40,9 @@ class ApiHeaders:
                 if api:
                     for k, v in cors_headers(scope).items():
                         headers[k] = v
-                cookie = state.get("floe_cookie")
-                if cookie:
-                    headers.append("set-cookie", cookie)
+                for key in ("floe_cookie", "floe_marker"):  # session, then app marker
+                    if state.get(key):
+                        headers.append("set-cookie", state[key])
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -121,6 +121,8 @@ def document(base: str) -> dict[str, Any]:
             errors={"404": "not found"})},
         f"{b}/p2p/config": {"get": _op("This host and the hosts it knows", "OK",
                                        payload=obj)},
+        f"{b}/hosts": {"get": _op("This host and the hosts it knows, as p2p/config, for any "
+                                  "logged-in user", "OK", payload=obj)},
         "/ws": {"get": {
             "summary": "Websocket: every event of this host as JSON text frames; "
                        "?flow=ID, ?run=RID and ?tag=PREFIX filter",

@@ -1,0 +1,107 @@
+// /app/dash: every flow with its latest runs (pending with why, running, good, bad), live.
+
+import { flowPath, get, runId } from '../api.js';
+import { badge, clear, durationEl, h, notify, timeEl } from '../dom.js';
+import { coalesce, eventFlow } from '../live.js';
+
+const LATEST = 5; // archived runs shown per flow
+
+// Flows by id, latest version of each, in config order.
+export function latestFlows(config) {
+  const byId = new Map();
+  for (const f of config.Flows || []) {
+    const have = byId.get(f.ID);
+    if (!have || f.Ver > have.Ver) byId.set(f.ID, f);
+  }
+  return [...byId.values()];
+}
+
+export function runRows(fid, runs, archived = LATEST) {
+  const rows = [...(runs.Pending || []), ...(runs.Active || []), ...(runs.Archive || []).slice(0, archived)];
+  return rows.map((r) => runRow(fid, r));
+}
+
+// One run as its own <tbody>: its row, and under it, across the table, why it waits or failed.
+export function runRow(fid, r) {
+  const rid = runId(r.Ref);
+  const start = r.Status === 'pending' ? r.Created : r.StartTime;
+  const reason = r.Reason
+    ? h('tr', {}, h('td', { colspan: '4', class: `reason-cell ${r.Status === 'bad' ? 'reason bad' : 'reason'}` },
+      r.Status === 'pending' ? `waits: ${r.Reason}` : r.Reason))
+    : null;
+  return h('tbody', { 'data-run': rid, 'data-status': r.Status },
+    h('tr', {},
+      h('td', {}, badge(r.Status)),
+      h('td', {}, h('a', { href: `/app/flows/${encodeURIComponent(fid)}/runs/${encodeURIComponent(rid)}`, text: rid })),
+      h('td', {}, timeEl(start)),
+      h('td', { class: 'hide-narrow' }, r.Status === 'pending' ? '' : durationEl(r.StartTime, r.Ended ? r.EndTime : ''))),
+    reason);
+}
+
+export function runTable(rows, empty) {
+  if (!rows.length) return h('p', { class: 'empty', text: empty });
+  return h('div', { class: 'scroll-x' }, h('table', {},
+    h('thead', {}, h('tr', {}, h('th', { text: 'Status' }), h('th', { text: 'Run' }),
+      h('th', { text: 'Started' }), h('th', { class: 'hide-narrow', text: 'Took' }))),
+    rows));
+}
+
+export function mount(root) {
+  const cards = h('div', { class: 'cards', id: 'flows' });
+  root.append(h('h1', { text: 'Flows' }), cards);
+  const shown = new Map(); // flow id -> card element
+  let flows = [];
+  let gone = false;
+
+  async function loadFlow(f) {
+    let card = shown.get(f.ID);
+    if (!card) {
+      card = h('section', { class: 'card', 'data-flow': f.ID, 'aria-label': f.Name });
+      shown.set(f.ID, card);
+      cards.append(card);
+    }
+    try {
+      const payload = await get(`${flowPath(f.ID)}?limit=${LATEST}`); // only what is shown
+      if (gone) return;
+      const runs = payload.Runs || {};
+      const active = (runs.Active || []).length, pending = (runs.Pending || []).length;
+      clear(card,
+        h('h2', {}, h('a', { href: `/app/flows/${encodeURIComponent(f.ID)}`, text: f.Name || f.ID })),
+        h('div', { class: 'meta muted' }, h('div', {}, `${active} running`), h('div', {}, `${pending} pending`),
+          h('div', {}, `${runs.ArchiveTotal ?? (runs.Archive || []).length} finished`)),
+        runTable(runRows(f.ID, runs), 'No runs yet.'));
+    } catch (e) {
+      if (e.status === 401 || gone) return;
+      clear(card, h('h2', {}, f.Name || f.ID), h('p', { class: 'form-error', text: `Could not load its runs: ${e.message}` }));
+      notify(`Could not load the runs of ${f.ID}: ${e.message}`, { key: `flow-${f.ID}` });
+    }
+  }
+
+  async function loadAll() {
+    try {
+      flows = latestFlows(await get('/flows'));
+    } catch (e) {
+      if (e.status !== 401 && !gone) {
+        clear(cards, h('p', { class: 'form-error', text: `Could not load the flows: ${e.message}` }));
+        notify(`Could not load the flows: ${e.message}`, { key: 'flows' });
+      }
+      return;
+    }
+    if (gone) return;
+    if (!flows.length) clear(cards, h('p', { class: 'empty', text: 'This engine has no flows configured.' }));
+    await Promise.all(flows.map(loadFlow));
+  }
+
+  // A run ending can unblock pends of other flows, so any state change refreshes every card.
+  const refresh = coalesce(loadAll, 250);
+  loadAll();
+  return {
+    onEvent(evt) {
+      if (evt.Tag === 'sys.state' || evt.Tag === 'sys.end.all' || evt.Tag === 'trigger.good') {
+        if (flows.some((f) => f.ID === eventFlow(evt)) || evt.Tag === 'sys.end.all') refresh();
+      }
+    },
+    catchUp: refresh,
+    unmount() { gone = true; refresh.cancel(); },
+  };
+}
