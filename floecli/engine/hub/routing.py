@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..config.model import CLASS_MERGE, CLASS_TASK, Node
 from ..errors import ContributionError
 from ..events import SYS_NODE_UPDATE, Event, NodeRef, is_inbound, result_tag
-from ..runs import REASON_INTERRUPTED, MergeNode, now
+from ..runs import REASON_INTERRUPTED, ExecNode, MergeNode, now
 from .state import ActiveRun
 
 if TYPE_CHECKING:
@@ -51,6 +51,10 @@ class Router:
                 self._merge(run, node, event)
             elif node.class_ == CLASS_TASK:
                 if self._ends_run(node):
+                    # The end node is recorded as reached, with the result it ends the run on.
+                    at = now()
+                    run.record.exec_nodes[node.id] = ExecNode(started=at, stopped=at,
+                                                              good=event.good)
                     await self._hub.state.finish(run, event.good, source=NodeRef(CLASS_TASK,
                                                                                  node.id),
                                                  opts=event.opts)

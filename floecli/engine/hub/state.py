@@ -34,6 +34,8 @@ from .logs import NodeLog
 
 log = logging.getLogger(__name__)
 
+REASON_ENDED_WITH_RUN = "ended with the run"  # a task still running when its run ended
+
 
 class Origin(enum.Enum):
     """Where a pend being activated comes from."""
@@ -187,6 +189,10 @@ class RunState:
             record.queued.clear()
             for d in record.data_nodes.values():
                 d.enabled = False
+            for node in record.exec_nodes.values():
+                if node.running:  # killed with the run: never left "running" in the archive
+                    node.stopped, node.good = record.end_time, False
+                    node.reason = reason or REASON_ENDED_WITH_RUN
             for t in list(run.tasks):
                 t.cancel()  # each task's ProcessGroup kills its processes
             if run.tasks:

@@ -70,6 +70,9 @@ async def test_hub_events(engine_factory):
     tg = next(e for e in h.events if e.tag == "trigger.good")
     assert tg.opts == {"url": "git@blah.blah", "branch": "blah.blah"}
     assert tg.run_ref.exec_host == "h1"
+    # the end node is recorded as reached, with the result it ended the run on
+    record = await h.hub.find_run("build-project", run)
+    assert record.exec_nodes["complete"].good and record.exec_nodes["complete"].stopped
 
 
 HUB_DATA_APP = """

@@ -161,6 +161,8 @@ async def test_stop_kills_every_process_of_the_run(engine_factory, tmp_path):
     assert not end.good
     record = await h.hub.find_run("stoppable", run)
     assert (record.status, record.reason) == ("bad", "stopped")
+    killed = next(iter(record.exec_nodes.values()))  # never left "running" in the archive
+    assert killed.stopped is not None and killed.reason == "stopped" and not killed.good
     # Both were signalled before the stop returned; the kernel tears a process down
     # asynchronously, so give a loaded machine a moment to finish.
     assert await _dies(shell_pid)
