@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .expand import clean_path
-from .ids import zero_nid
+from .ids import check_safe_id, zero_nid
 from .model import (
     CLASS_MERGE,
     CLASS_TASK,
@@ -65,6 +65,9 @@ def build_app(data: Any, reader: Reader, types: TypeCatalog | None = None,
     flows: list[_PlacedFlow] = []
     for i, raw in enumerate(reader.items(root, (), "flows", "a list of flows")):
         path = ("flows", i)
+        if raw is None:  # `flows: [null]` or a bare `-`: not an empty flow
+            reader.error(path, "expected a flow (a mapping), not nothing")
+            continue
         flow = build_flow(raw, path, i, reader, types)
         if flow is not None:
             flows.append(_PlacedFlow(flow, path, _id_path(raw, path)))
@@ -106,7 +109,9 @@ def _users(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> tuple[User, .
     users: list[User] = []
     for k, raw in enumerate(reader.items(m, path, "users", "a list of users")):
         upath = (*path, "users", k)
-        um = reader.mapping(raw, upath, "a user")
+        um = reader.mapping(raw, upath, "a user") if raw is not None else None
+        if raw is None:
+            reader.error(upath, "expected a user (a mapping), not nothing")
         if um is None:
             continue
         reader.known_keys(um, upath, USER_KEYS)
@@ -155,10 +160,12 @@ def _zero(m: Mapping[str, Any], path: KeyPath, context: str, reader: Reader) -> 
     name = reader.string(m, path, "name")
     given_id = reader.string(m, path, "id")
     try:
-        return zero_nid(name, given_id)
+        name, node_id = zero_nid(name, given_id)
+        check_safe_id(node_id)
     except ValueError as e:
         reader.error(_id_path(m, path), f"{context} - {e}")
         return name, given_id
+    return name, node_id
 
 
 def _id_path(m: Mapping[str, Any], path: KeyPath) -> KeyPath:
@@ -175,6 +182,9 @@ def _nodes(m: Mapping[str, Any], path: KeyPath, key: str, flow_index: int, reade
     placed = []
     for j, raw in enumerate(reader.items(m, path, key, f"a list of {key}")):
         npath = (*path, key, j)
+        if raw is None:
+            reader.error(npath, "expected a node (a mapping), not nothing")
+            continue
         nm = reader.mapping(raw, npath, "a node")
         if nm is None:
             continue
