@@ -7,6 +7,7 @@ FloeError
   RunError           an operation on a run that does not apply (unknown run, not waiting...)
   RequestError       an API request that cannot be served (carries its HTTP status)
   ListenError        an address the engine cannot listen on
+  PathOutside        a path that would leave the directory it must stay in
 The toolchain adds ProjectError and BuildError (floecli.project.errors).
 
 Each class has a stable kebab-case ``ref`` so scripts and docs can name an error.
@@ -98,3 +99,9 @@ class RequestError(FloeError):
 
 class ListenError(FloeError):
     ref = "listen-failed"
+
+
+class PathOutside(FloeError):
+    """A sub-dir, flow-file or other resolved path that leaves its workspace or directory."""
+
+    ref = "path-outside"

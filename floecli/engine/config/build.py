@@ -26,7 +26,7 @@ from .yamlpos import KeyPath
 
 TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
 COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "git-key",
-               "users")
+               "users", "absolute-flow-files")
 USER_KEYS = ("name", "role", "password-hash")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
              "triggers", "tasks")
@@ -73,7 +73,7 @@ def build_app(data: Any, reader: Reader, types: TypeCatalog | None = None,
             flows.append(_PlacedFlow(flow, path, _id_path(raw, path)))
     _check_flow_refs(flows, reader)
     if base_dir is not None:
-        _check_flow_files(flows, base_dir, reader)
+        _check_flow_files(flows, base_dir, reader, common.absolute_flow_files)
     return AppConfig(
         common=common, flows=tuple(p.flow for p in flows),
         name=reader.string(root, (), "name"), type=reader.string(root, (), "type", "floe:app"),
@@ -102,6 +102,7 @@ def build_common(raw: Any, reader: Reader) -> Common:
         hosts=reader.strings(m, path, "hosts"), base_url=reader.string(m, path, "base-url"),
         workspace_root=workspace_root, store_type=store_type, store_root=store_root,
         git_key=reader.string(m, path, "git-key"), users=_users(m, path, reader),
+        absolute_flow_files=reader.boolean(m, path, "absolute-flow-files"),
     )
 
 
@@ -329,12 +330,19 @@ def _check_flow_refs(flows: Sequence[_PlacedFlow], reader: Reader) -> None:
             seen[key] = p.path
 
 
-def _check_flow_files(flows: Sequence[_PlacedFlow], base_dir: Path, reader: Reader) -> None:
-    from .flowfile import LOCAL, flow_file_kind  # here: flowfile imports this module
+def _check_flow_files(flows: Sequence[_PlacedFlow], base_dir: Path, reader: Reader,
+                      absolute_ok: bool) -> None:
+    from ..errors import ConfigError
+    from .flowfile import LOCAL, flow_file_kind, local_path  # here: flowfile imports us
 
     for p in flows:
         ref = p.flow.flow_file
         if not ref or flow_file_kind(ref) != LOCAL:
             continue
-        if not (base_dir / Path(ref).expanduser()).exists():
+        try:
+            found = local_path(ref, base_dir, absolute_ok).exists()
+        except ConfigError as e:
+            reader.error((*p.path, "flow-file"), e.problems[0].message)
+            continue
+        if not found:
             reader.warn((*p.path, "flow-file"), f"flow-file {ref} not found")

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, PathOutside, Problem
+from ..paths import inside
 from .build import build_flow
 from .model import Flow, TypeCatalog
 from .reader import ERROR, Reader
@@ -34,17 +35,19 @@ def flow_file_kind(ref: str) -> str:
     return LOCAL
 
 
-def load_flow_file(ref: str, base_dir: Path, cache_dir: Path) -> dict[str, Any]:
+def load_flow_file(ref: str, base_dir: Path, cache_dir: Path, *,
+                   absolute_ok: bool = False) -> dict[str, Any]:
     """The flow mapping a `flow-file` reference holds, checked like a configured flow.
 
-    A local path is relative to `base_dir` (the app document's directory); a web file is
-    downloaded into `cache_dir` first. Any failure raises ConfigError.
+    A local path is relative to `base_dir` (the app document's directory) and must stay inside
+    it unless `absolute_ok` (`common.absolute-flow-files`); a web file is downloaded into
+    `cache_dir` first. Any failure raises ConfigError.
     """
     kind = flow_file_kind(ref)
     if kind == GIT:
         raise ConfigError("git flow-file references are not supported yet",
                           [Problem(ref, 0, "", "git flow-file references are not supported yet")])
-    path = _download(ref, cache_dir) if kind == WEB else base_dir / Path(ref).expanduser()
+    path = _download(ref, cache_dir) if kind == WEB else local_path(ref, base_dir, absolute_ok)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -58,6 +61,20 @@ def load_flow_file(ref: str, base_dir: Path, cache_dir: Path) -> dict[str, Any]:
     build_flow(loaded.data, (), 0, reader, None)
     _raise_on_errors(reader, f"invalid flow-file {ref}")
     return loaded.data
+
+
+def local_path(ref: str, base_dir: Path, absolute_ok: bool = False) -> Path:
+    """Where a local flow-file is; ConfigError if it leaves `base_dir` and that is not allowed
+    (an error that names the path, never what the file holds)."""
+    if absolute_ok:
+        return base_dir / Path(ref).expanduser()
+    try:
+        return inside(base_dir, ref, what="flow-file")
+    except PathOutside as e:
+        detail = (f"{e}: local flow-files are relative to the app document's directory "
+                  "(set common.absolute-flow-files: true to allow others)")
+        raise ConfigError(f"cannot read flow-file {ref}: {detail}",
+                          [Problem(ref, 0, "", detail)]) from None
 
 
 def parse_flow(data: Mapping[str, Any], file: str = "<flow-file>",

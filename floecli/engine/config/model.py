@@ -99,6 +99,8 @@ class Common:
     store_root: str = ""  # empty: same as workspace_root
     git_key: str = ""
     users: tuple[User, ...] = ()
+    # Local flow-files may name any path (else only below the app document's directory).
+    absolute_flow_files: bool = False
 
     @property
     def api_base(self) -> str:

@@ -1,5 +1,6 @@
 """The public contribution API: everything a task or trigger package may import from floe."""
 
+from ..paths import PathOutside, inside, make_inside  # noqa: F401  (for contributions)
 from .api import (
     NEEDS_INPUT,
     BaseTask,
