@@ -91,10 +91,12 @@ class RequestError(FloeError):
 
     ref = "request-invalid"
 
-    def __init__(self, status: int, message: str, payload: object = None) -> None:
+    def __init__(self, status: int, message: str, payload: object = None, *,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.payload = payload
+        self.headers = headers or {}
 
 
 class ListenError(FloeError):

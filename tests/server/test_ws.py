@@ -36,12 +36,20 @@ def test_websocket_needs_a_session(start_engine):
     assert asyncio.run(refused({})) == 401
     assert asyncio.run(refused({"X-Floe-Auth": "bad"})) == 401
 
+    with httpx.Client(base_url=engine.url() + "/build/api") as c:
+        token = c.post("/login", json={"User": "admin", "Password": ADMIN}).json()["Payload"][
+            "Token"]
+    cookie = {"Cookie": f"floe-sesh={token}"}
+
     async def cookie_ok() -> None:
-        async with websockets.connect(url, additional_headers={"Cookie": f"floe-sesh={ADMIN}"},
+        async with websockets.connect(url, additional_headers=cookie, origin=engine.url(),
                                       open_timeout=10) as ws:
             await ws.send("Message to send")  # read and ignored, as the web app's hello
 
     asyncio.run(cookie_ok())
+    # A cookie alone is not enough: a page of another origin (or none) is refused.
+    assert asyncio.run(refused(cookie)) == 403
+    assert asyncio.run(refused({**cookie, "Origin": "http://evil.example"})) == 403
 
 
 def _stalled_client(port: int) -> socket.socket:

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 from ..errors import RequestError
 from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
-from .auth import COOKIE, require
+from .auth import COOKIE, is_secure, require
 from .context import ServerContext
 from .envelope import (
     JSONReply,
@@ -57,10 +57,11 @@ class Api:
 
     async def login(self, request: Request) -> Response:
         body = object_body(await read_json(request))
+        address = request.client.host if request.client else ""
         principal = await self.ctx.sessions.login(str(body.get("user") or ""),
-                                                  str(body.get("password") or ""))
+                                                  str(body.get("password") or ""), address)
         request.scope.setdefault("state", {})["floe_cookie"] = self.ctx.sessions.cookie(
-            principal.token)
+            principal.token, secure=is_secure(request))
         return reply({"User": principal.user, "Role": principal.wire_role,
                       "Token": principal.token})
 

@@ -36,7 +36,7 @@ def reply(payload: Any = None, message: str = "OK", status: int = 200,
 
 
 def error_reply(exc: RequestError) -> JSONReply:
-    return reply(exc.payload, exc.message, exc.status)
+    return reply(exc.payload, exc.message, exc.status, headers=exc.headers or None)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:

@@ -74,7 +74,10 @@ class Listener:
     def open(self) -> None:
         host, port = parse_bind(self.bind)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted sockets only when
+        # their proto says TCP. With proto 0, Nagle held every reply's body behind its headers
+        # for the client's delayed ACK, 40 ms a request on a kept-alive connection.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
