@@ -58,6 +58,7 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-vendor", action="append", default=[], help=argparse.SUPPRESS)
     # for tests and tools: the bound ports as JSON, {"pub": N, "prv": N, "tester": N}
     add("-port_file", default="", help=argparse.SUPPRESS)
+    add("-header_timeout", type=float, default=None, help=argparse.SUPPRESS)
     add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
     return p
 
@@ -71,6 +72,11 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    from .server.connguard import GuardedH11Protocol, raise_open_file_limit
+
+    raise_open_file_limit()  # before any socket: connections, pipes and the store share it
+    if args.header_timeout:
+        GuardedH11Protocol.header_timeout = args.header_timeout
     opts = options_from(args.conf, args.host_name, args.tags, args.root,
                         [*vendor, *map(Path, args.vendor)])
     opts.embedded_app = embedded_app
