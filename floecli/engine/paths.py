@@ -19,8 +19,11 @@ def inside(root: Path, relative: str | os.PathLike[str], *, what: str = "path") 
     text = os.fspath(relative)
     if "\x00" in text:
         raise PathOutside(f"{what} {text!r} contains a NUL character")
-    real_root = Path(root).resolve()
-    target = (real_root / text).resolve()
+    try:
+        real_root = Path(root).resolve()
+        target = (real_root / text).resolve()
+    except (OSError, RuntimeError) as e:  # a name too long, a symlink loop
+        raise PathOutside(f"{what} {text!r} cannot be resolved: {e}") from None
     if target != real_root and real_root not in target.parents:
         raise PathOutside(f"{what} {text!r} is outside {real_root}")
     return target

@@ -344,5 +344,8 @@ def _check_flow_files(flows: Sequence[_PlacedFlow], base_dir: Path, reader: Read
         except ConfigError as e:
             reader.error((*p.path, "flow-file"), e.problems[0].message)
             continue
+        except (OSError, ValueError) as e:  # a name too long, a NUL
+            reader.error((*p.path, "flow-file"), f"flow-file {ref!r} is not a usable path: {e}")
+            continue
         if not found:
             reader.warn((*p.path, "flow-file"), f"flow-file {ref} not found")

@@ -50,6 +50,10 @@ def compose(text: str) -> tuple[Node | None, int]:
     loader = _Loader(text)
     try:
         return loader.get_single_node(), loader.nodes
+    except (ValueError, OverflowError) as e:
+        # PyYAML's scanner turns "\U99999999" into chr() of it and lets that escape.
+        raise yaml.MarkedYAMLError(problem=f"unreadable escape or value ({e})",
+                                   problem_mark=loader.get_mark()) from None
     finally:
         loader.dispose()
 
