@@ -178,7 +178,7 @@ class _Converter:
         if construct is not None:
             try:
                 value = construct(node)
-            except (ValueError, KeyError, TypeError, OverflowError) as e:
+            except (ValueError, KeyError, IndexError, TypeError, OverflowError) as e:
                 # `!!int yes`, `!!bool maybe`, an integer of 5000 digits: refused, placed.
                 shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
                 reason = f": {e}" if isinstance(e, ValueError) and "limit" in str(e) else ""

@@ -75,3 +75,6 @@ def test_found_by_fuzzing():
     _check('flows:\n  - {id: f, flow-file: "a\\0b"}\n')
     _check('flows:\n  - {id: "\\U99999999"}\n')  # PyYAML: OverflowError from chr()
     _check('flows:\n  - {id: "\\U00110000"}\n')
+    _check("flows:\n  - {id: f, ver: !!float ''}\n")  # PyYAML: IndexError
+    _check("flows:\n  - {id: f, ver: !!int ''}\n")
+    _check("flows:\n  - {id: f, ver: !!bool ''}\n")
