@@ -15,7 +15,7 @@ MAX_DEPTH = 100
 # Aliases let a tiny document expand into billions of nodes ("billion laughs", merge-key
 # bombs). The converter may visit at most this many nodes beyond those written in the text,
 # and copy at most this many characters of scalars through aliases.
-ALIAS_NODES = 100_000
+ALIAS_NODES = 20_000
 ALIAS_CHARS = 8 << 20
 
 
