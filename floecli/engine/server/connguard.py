@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import resource
 import time
@@ -19,6 +20,7 @@ HEADER_TIMEOUT = 10.0  # a request's line and headers must arrive within this
 KEEP_ALIVE = 5.0  # an idle kept-alive connection is closed after this
 MAX_CONNECTIONS = 4096  # HTTP connections at once; beyond, the oldest header-waiting goes
 MAX_WAITING_PER_CLIENT = 128  # connections of one address still sending their headers
+GRACE = 1.0  # a connection waits this long for its head before it may be evicted for its address
 MAX_HEADER_BYTES = 16 << 10  # request line and headers together
 ACCEPT_LOG_EVERY = 10.0  # seconds between two logged accept() failures
 
@@ -28,13 +30,46 @@ _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\
 
 
 class _Waiting:
-    """Per listener: connections that have not sent a whole request head yet, oldest first."""
+    """Per listener: connections that have not sent a whole request head yet, oldest first,
+    also by client address."""
 
     def __init__(self) -> None:
         self.all: OrderedDict[GuardedH11Protocol, float] = OrderedDict()
+        self.by_host: dict[str, OrderedDict[GuardedH11Protocol, float]] = {}
+        self.sweeps: set[str] = set()
 
-    def by_client(self, host: str) -> list[GuardedH11Protocol]:
-        return [p for p in self.all if p.client_host == host]
+    def add(self, p: GuardedH11Protocol) -> None:
+        now = time.monotonic()
+        self.all[p] = now
+        self.by_host.setdefault(p.client_host, OrderedDict())[p] = now
+
+    def remove(self, p: GuardedH11Protocol) -> None:
+        self.all.pop(p, None)
+        mine = self.by_host.get(p.client_host)
+        if mine is not None:
+            mine.pop(p, None)
+            if not mine:
+                del self.by_host[p.client_host]
+
+    def enforce(self, host: str, loop: asyncio.AbstractEventLoop, cap: int) -> None:
+        """Close the oldest of `host`'s connections past `cap` that have waited GRACE.
+        Younger ones are spared: in a burst of connects, uvicorn sees every connection before
+        it reads any of their (already sent) heads. A sweep comes back for them."""
+        mine = self.by_host.get(host)
+        excess = len(mine) - cap if mine else 0
+        if excess <= 0 or mine is None:
+            return
+        now = time.monotonic()
+        old = [p for p, since in itertools.islice(mine.items(), excess) if now - since >= GRACE]
+        for p in old:
+            p._drop("too many connections from one address still sending headers")
+        if len(old) < excess and host not in self.sweeps:
+            self.sweeps.add(host)
+            loop.call_later(GRACE, self._sweep, host, loop, cap)
+
+    def _sweep(self, host: str, loop: asyncio.AbstractEventLoop, cap: int) -> None:
+        self.sweeps.discard(host)
+        self.enforce(host, loop, cap)
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -63,9 +98,7 @@ class GuardedH11Protocol(H11Protocol):
         if len(self.connections) > self.max_connections and not self._evict(None):
             self._refuse()
             return
-        mine = self._waiting.by_client(self.client_host)
-        if len(mine) > self.max_waiting_per_client:
-            mine[0]._drop("too many connections from one address still sending headers")
+        self._waiting.enforce(self.client_host, self.loop, self.max_waiting_per_client)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -83,20 +116,20 @@ class GuardedH11Protocol(H11Protocol):
     def _start_waiting(self) -> None:
         if self._header_timer is None:
             self._header_timer = self.loop.call_later(self.header_timeout, self._timed_out)
-            self._waiting.all[self] = time.monotonic()
+            self._waiting.add(self)
 
     def _stop_waiting(self) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
-        self._waiting.all.pop(self, None)
+        self._waiting.remove(self)
 
     def _timed_out(self) -> None:
         self._header_timer = None
         if self.conn.their_state is h11.IDLE and self.transport.get_protocol() is self:
             self._drop("request head not received in time")
         else:
-            self._waiting.all.pop(self, None)
+            self._waiting.remove(self)
 
     def _evict(self, keep: GuardedH11Protocol | None) -> bool:
         for victim in self._waiting.all:
