@@ -9,6 +9,7 @@ FloeError
   ListenError        an address the engine cannot listen on
   GitError           a git command that failed (bad URL, auth, unknown ref, conflicts...)
   DownloadError      a file that could not be downloaded or failed its checksum
+  PathOutside        a path that would leave the directory it must stay in
 The toolchain adds ProjectError and BuildError (floecli.project.errors).
 
 Each class has a stable kebab-case ``ref`` so scripts and docs can name an error.
@@ -92,10 +93,12 @@ class RequestError(FloeError):
 
     ref = "request-invalid"
 
-    def __init__(self, status: int, message: str, payload: object = None) -> None:
+    def __init__(self, status: int, message: str, payload: object = None, *,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.payload = payload
+        self.headers = headers or {}
 
 
 class ListenError(FloeError):
@@ -112,3 +115,9 @@ class GitError(FloeError):
 
 class DownloadError(FloeError):
     ref = "download-failed"
+
+
+class PathOutside(FloeError):
+    """A sub-dir, flow-file or other resolved path that leaves its workspace or directory."""
+
+    ref = "path-outside"

@@ -33,7 +33,11 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add = p.add_argument
     add("-conf", default="", help="config file (default: ./app.json, ./config.yml, ./default.yml)")
     add("-host_name", default="h1", help="this host's id, used in run ids (default h1)")
-    add("-admin", default="", help="admin token: API bearer and the secret shared by hosts")
+    add("-admin", default="", help="admin token: API bearer and the secret shared by hosts "
+        "(visible in ps: prefer -admin_file or FLOE_ADMIN)")
+    add("-admin_file", default="", help="read the admin token from this file")
+    add("-origins", default="", help="comma-separated browser origins, besides the engine's "
+        "own, whose pages may use a session cookie to write (e.g. https://dash.example)")
     add("-tags", default="master", help="comma-separated host tags (default master)")
     # None tells "not given": a headless -once run only listens when asked to.
     add("-pub_bind", default=None, help=f"public listen address (default {DEFAULT_PUB_BIND})")
@@ -55,6 +59,7 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-vendor", action="append", default=[], help=argparse.SUPPRESS)
     # for tests and tools: the bound ports as JSON, {"pub": N, "prv": N, "tester": N}
     add("-port_file", default="", help=argparse.SUPPRESS)
+    add("-header_timeout", type=float, default=None, help=argparse.SUPPRESS)
     add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
     return p
 
@@ -68,6 +73,11 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    from .server.connguard import GuardedH11Protocol, raise_open_file_limit
+
+    raise_open_file_limit()  # before any socket: connections, pipes and the store share it
+    if args.header_timeout:
+        GuardedH11Protocol.header_timeout = args.header_timeout
     opts = options_from(args.conf, args.host_name, args.tags, args.root,
                         [*vendor, *map(Path, args.vendor)])
     opts.embedded_app = embedded_app
@@ -85,6 +95,23 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def admin_token(args: argparse.Namespace) -> str:
+    """-admin, else the first line of -admin_file, else $FLOE_ADMIN: the last two keep the
+    token out of the process list."""
+    if args.admin:
+        return str(args.admin)
+    if args.admin_file:
+        try:
+            lines = Path(args.admin_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"-admin_file {args.admin_file}: {e}") from None
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise ConfigError(f"-admin_file {args.admin_file}: the file is empty")
+        return token
+    return os.environ.get("FLOE_ADMIN", "").strip()
 
 
 def tester_bind(args: argparse.Namespace) -> str:
@@ -105,7 +132,8 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
     pub_bind = args.pub_bind
     if pub_bind is None and not args.once:
         pub_bind = DEFAULT_PUB_BIND
-    service = Service(engine, admin_token=args.admin, pub_bind=pub_bind or "",
+    service = Service(engine, admin_token=admin_token(args), pub_bind=pub_bind or "",
+                      origins=[o for o in args.origins.split(",") if o.strip()],
                       pub_cert=args.pub_cert, pub_key=args.pub_key, prv_bind=args.prv_bind,
                       prv_cert=args.prv_cert, prv_key=args.prv_key,
                       tester_bind=tester_bind(args), dev=args.dev)

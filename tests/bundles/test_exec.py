@@ -91,3 +91,34 @@ async def test_path_in_task_env_finds_the_command(engine_factory, tmp_path):
     end = await h.run_to_end("x")
     assert end.good
     assert h.lines(end.run_ref.run_id, "t")[-1] == "tool ran"
+
+
+@pytest.mark.parametrize("sub_dir", ["../../..", "/tmp", "a/../../.."])
+async def test_sub_dir_may_not_leave_the_workspace(engine_factory, sub_dir):
+    h = await engine_factory(app(f'{{cmd: "pwd", sub-dir: "{sub_dir}"}}'))
+    end = await h.run_to_end("x")
+    assert not end.good
+    assert h.lines(end.run_ref.run_id, "t")[-1].startswith(f"refused: sub-dir '{sub_dir}' is "
+                                                            "outside ")
+
+
+async def test_a_symlink_left_in_a_reused_workspace_is_not_followed_out(engine_factory,
+                                                                         tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    h = await engine_factory(f"""
+    flows:
+      - id: x
+        ver: 1
+        reuse-space: true
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: plant, listen: trigger.good, type: exec,
+              opts: {{shell: "test -e src || ln -s {outside} src"}}}}
+          - {{name: t, listen: task.plant.good, type: exec,
+              opts: {{cmd: "touch escaped", sub-dir: src}}}}
+    """)
+    end = await h.run_to_end("x")
+    assert not end.good
+    assert list(outside.iterdir()) == []
+    assert "is outside" in h.lines(end.run_ref.run_id, "t")[-1]

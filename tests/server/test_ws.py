@@ -36,12 +36,20 @@ def test_websocket_needs_a_session(start_engine):
     assert asyncio.run(refused({})) == 401
     assert asyncio.run(refused({"X-Floe-Auth": "bad"})) == 401
 
+    with httpx.Client(base_url=engine.url() + "/build/api") as c:
+        token = c.post("/login", json={"User": "admin", "Password": ADMIN}).json()["Payload"][
+            "Token"]
+    cookie = {"Cookie": f"floe-sesh={token}"}
+
     async def cookie_ok() -> None:
-        async with websockets.connect(url, additional_headers={"Cookie": f"floe-sesh={ADMIN}"},
+        async with websockets.connect(url, additional_headers=cookie, origin=engine.url(),
                                       open_timeout=10) as ws:
             await ws.send("Message to send")  # read and ignored, as the web app's hello
 
     asyncio.run(cookie_ok())
+    # A cookie alone is not enough: a page of another origin (or none) is refused.
+    assert asyncio.run(refused(cookie)) == 403
+    assert asyncio.run(refused({**cookie, "Origin": "http://evil.example"})) == 403
 
 
 def _stalled_client(port: int) -> socket.socket:
@@ -93,17 +101,79 @@ def test_a_client_that_never_reads_does_not_hold_up_a_burst(start_engine):
 
 def test_a_client_too_far_behind_is_dropped_not_waited_for():
     from floecli.engine.events import Event, EventQueue, FlowRef, RunRef
-    from floecli.engine.server.ws import CLIENT_QUEUE, EventStream, _Client
+    from floecli.engine.server.ws import BYTES_BEHIND, EventStream, _Client
 
     async def scenario() -> None:
         queue = EventQueue()
         stream = EventStream(queue, sessions=None)  # type: ignore[arg-type]
         slow, other = _Client("", ""), _Client("g", "")
         stream.clients.update({slow, other})
-        for _ in range(CLIENT_QUEUE + 5):
-            queue.publish(Event(RunRef(FlowRef("f", 1)), "sys.state"))
+        big = "x" * 4096
+        for _ in range(BYTES_BEHIND // 4096 + 5):
+            queue.publish(Event(RunRef(FlowRef("f", 1)), "sys.state", opts={"big": big}))
         assert slow.dropped.is_set()
-        assert slow.queue.qsize() == CLIENT_QUEUE
-        assert other.queue.qsize() == 0 and not other.dropped.is_set()  # filtered out
+        assert slow.behind > BYTES_BEHIND
+        assert not other.frames and not other.dropped.is_set()  # filtered out
 
     asyncio.run(scenario())
+
+
+def test_a_burst_of_output_lines_coalesces_for_a_reader_behind():
+    from floecli.engine.events import Event, EventQueue, FlowRef, NodeRef, RunRef
+    from floecli.engine.server.ws import EventStream, _Client
+
+    async def scenario() -> None:
+        queue = EventQueue()
+        stream = EventStream(queue, sessions=None)  # type: ignore[arg-type]
+        reader = _Client("", "")
+        stream.clients.add(reader)
+        for i in range(1200):  # one task printing 1,200 lines at once
+            queue.publish(Event(RunRef(FlowRef("f", 1)), "sys.node.update",
+                                source_node=NodeRef("task", "a"), opts={"update": f"l{i}"}))
+        queue.publish(Event(RunRef(FlowRef("f", 1)), "sys.end.all", good=True))
+        assert not reader.dropped.is_set()
+        frames = [json.loads(t) for t in iter(reader.take, None)]
+        assert len(frames) < 100
+        lines = [ln for f in frames if f["Tag"] == "sys.node.update"
+                 for ln in f["Opts"]["update"].split("\n")]
+        assert lines == [f"l{i}" for i in range(1200)]
+        assert frames[-1]["Tag"] == "sys.end.all"
+
+    asyncio.run(scenario())
+
+
+LINES = 100_000
+
+
+def test_a_reader_on_loopback_keeps_every_line_of_a_chatty_task(start_engine):
+    engine = start_engine(f"""\
+common: {{store-type: local}}
+flows:
+  - id: chatty
+    ver: 1
+    triggers: [{{id: start, type: data}}]
+    tasks: [{{id: talk, listen: trigger.good, type: exec, opts: {{cmd: "seq 1 {LINES}"}}}}]
+""")
+    lines: list[str] = []
+
+    async def scenario() -> None:
+        url = engine.url(scheme="ws") + "/ws?flow=chatty"
+        async with websockets.connect(url, additional_headers={"X-Floe-Auth": ADMIN},
+                                      open_timeout=10, max_queue=None) as ws:
+            async with httpx.AsyncClient(base_url=engine.url() + "/build/api",
+                                         headers={"X-Floe-Auth": ADMIN}, timeout=30) as c:
+                r = await c.post("/push/data", json={"Ref": {"ID": "chatty", "Ver": 1},
+                                                     "Form": {"ID": "start"}})
+                assert r.status_code == 200
+            async with asyncio.timeout(110):
+                while True:
+                    event = json.loads(await ws.recv())
+                    if event["Tag"] == "sys.node.update":
+                        lines.extend(event["Opts"]["update"].split("\n"))
+                    elif event["Tag"] == "sys.end.all":
+                        assert event["Good"], event
+                        return
+
+    asyncio.run(scenario())
+    numbers = [ln for ln in lines if ln.isdigit()]
+    assert numbers == [str(i) for i in range(1, LINES + 1)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from floecli.engine.nodes import BaseTask, TaskContext, get_opt
+from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, get_opt, make_inside
 
 
 class Exec(BaseTask):
@@ -14,8 +14,13 @@ class Exec(BaseTask):
         args = [ctx.expand(a) for a in args]
         command = find_command(ctx.expand_ws(command), ctx.env)
         sub_dir = str(get_opt(ctx.opts, "sub-dir", "") or "")
-        cwd = ctx.workspace / sub_dir if sub_dir else ctx.workspace
-        cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            # sub-dir chooses where the command runs: never outside the run's workspace, even
+            # through a symlink an earlier task left in a reused workspace.
+            cwd = make_inside(ctx.workspace, sub_dir, what="sub-dir")
+        except PathOutside as e:
+            ctx.log(f"refused: {e}")
+            return 1
         ctx.log(f"in dir: {cwd}")
         ctx.log(" ".join([command, *args]))
         ctx.log("")

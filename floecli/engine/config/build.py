@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .expand import clean_path
-from .ids import zero_nid
+from .ids import check_safe_id, zero_nid
 from .model import (
     CLASS_MERGE,
     CLASS_TASK,
@@ -27,7 +27,7 @@ from .yamlpos import KeyPath
 
 TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
 COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "git-key",
-               "users", "log-lines")
+               "users", "log-lines", "absolute-flow-files")
 USER_KEYS = ("name", "role", "password-hash")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
              "triggers", "tasks")
@@ -66,12 +66,15 @@ def build_app(data: Any, reader: Reader, types: TypeCatalog | None = None,
     flows: list[_PlacedFlow] = []
     for i, raw in enumerate(reader.items(root, (), "flows", "a list of flows")):
         path = ("flows", i)
+        if raw is None:  # `flows: [null]` or a bare `-`: not an empty flow
+            reader.error(path, "expected a flow (a mapping), not nothing")
+            continue
         flow = build_flow(raw, path, i, reader, types)
         if flow is not None:
             flows.append(_PlacedFlow(flow, path, _id_path(raw, path)))
     _check_flow_refs(flows, reader)
     if base_dir is not None:
-        _check_flow_files(flows, base_dir, reader)
+        _check_flow_files(flows, base_dir, reader, common.absolute_flow_files)
     return AppConfig(
         common=common, flows=tuple(p.flow for p in flows),
         name=reader.string(root, (), "name"), type=reader.string(root, (), "type", "floe:app"),
@@ -104,6 +107,7 @@ def build_common(raw: Any, reader: Reader) -> Common:
         hosts=reader.strings(m, path, "hosts"), base_url=reader.string(m, path, "base-url"),
         workspace_root=workspace_root, store_type=store_type, store_root=store_root,
         git_key=reader.string(m, path, "git-key"), users=_users(m, path, reader),
+        absolute_flow_files=reader.boolean(m, path, "absolute-flow-files"),
     )
 
 
@@ -111,7 +115,9 @@ def _users(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> tuple[User, .
     users: list[User] = []
     for k, raw in enumerate(reader.items(m, path, "users", "a list of users")):
         upath = (*path, "users", k)
-        um = reader.mapping(raw, upath, "a user")
+        um = reader.mapping(raw, upath, "a user") if raw is not None else None
+        if raw is None:
+            reader.error(upath, "expected a user (a mapping), not nothing")
         if um is None:
             continue
         reader.known_keys(um, upath, USER_KEYS)
@@ -160,10 +166,12 @@ def _zero(m: Mapping[str, Any], path: KeyPath, context: str, reader: Reader) -> 
     name = reader.string(m, path, "name")
     given_id = reader.string(m, path, "id")
     try:
-        return zero_nid(name, given_id)
+        name, node_id = zero_nid(name, given_id)
+        check_safe_id(node_id)
     except ValueError as e:
         reader.error(_id_path(m, path), f"{context} - {e}")
         return name, given_id
+    return name, node_id
 
 
 def _id_path(m: Mapping[str, Any], path: KeyPath) -> KeyPath:
@@ -180,6 +188,9 @@ def _nodes(m: Mapping[str, Any], path: KeyPath, key: str, flow_index: int, reade
     placed = []
     for j, raw in enumerate(reader.items(m, path, key, f"a list of {key}")):
         npath = (*path, key, j)
+        if raw is None:
+            reader.error(npath, "expected a node (a mapping), not nothing")
+            continue
         nm = reader.mapping(raw, npath, "a node")
         if nm is None:
             continue
@@ -350,12 +361,22 @@ def _check_flow_refs(flows: Sequence[_PlacedFlow], reader: Reader) -> None:
             seen[key] = p.path
 
 
-def _check_flow_files(flows: Sequence[_PlacedFlow], base_dir: Path, reader: Reader) -> None:
-    from .flowfile import LOCAL, flow_file_kind  # here: flowfile imports this module
+def _check_flow_files(flows: Sequence[_PlacedFlow], base_dir: Path, reader: Reader,
+                      absolute_ok: bool) -> None:
+    from ..errors import ConfigError
+    from .flowfile import LOCAL, flow_file_kind, local_path  # here: flowfile imports us
 
     for p in flows:
         ref = p.flow.flow_file
         if not ref or flow_file_kind(ref) != LOCAL:
             continue
-        if not (base_dir / Path(ref).expanduser()).exists():
+        try:
+            found = local_path(ref, base_dir, absolute_ok).exists()
+        except ConfigError as e:
+            reader.error((*p.path, "flow-file"), e.problems[0].message)
+            continue
+        except (OSError, ValueError) as e:  # a name too long, a NUL
+            reader.error((*p.path, "flow-file"), f"flow-file {ref!r} is not a usable path: {e}")
+            continue
+        if not found:
             reader.warn((*p.path, "flow-file"), f"flow-file {ref} not found")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError, DownloadError, GitError, Problem
+from ..errors import ConfigError, DownloadError, GitError, PathOutside, Problem
+from ..paths import inside
 from .build import build_flow
 from .model import Flow, TypeCatalog
 from .reader import ERROR, Reader
@@ -61,10 +62,11 @@ def _ci(opts: Mapping[str, Any], key: str) -> Any:
 
 
 def load_flow_file(ref: str, base_dir: Path, cache_dir: Path, *, rev: str = "",
-                   key_file: str = "") -> dict[str, Any]:
+                   key_file: str = "", absolute_ok: bool = False) -> dict[str, Any]:
     """The flow mapping a `flow-file` reference holds, checked like a configured flow.
 
-    A local path is relative to `base_dir` (the app document's directory); a web file is
+    A local path is relative to `base_dir` (the app document's directory) and must stay inside
+    it unless `absolute_ok` (`common.absolute-flow-files`); a web file is
     downloaded through the host's download cache in `cache_dir`; a git file is read from the
     shallowest clone git allows at `rev`. Any failure raises ConfigError naming the file.
     """
@@ -76,7 +78,7 @@ def load_flow_file(ref: str, base_dir: Path, cache_dir: Path, *, rev: str = "",
             path = _download(ref, cache_dir)
         else:
             local = unquote(urlsplit(ref).path) if ref.startswith("file://") else ref
-            path = base_dir / Path(local).expanduser()
+            path = local_path(local, base_dir, absolute_ok)
         label = ref if kind == WEB else str(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -91,6 +93,20 @@ def load_flow_file(ref: str, base_dir: Path, cache_dir: Path, *, rev: str = "",
     build_flow(loaded.data, (), 0, reader, None)
     _raise_on_errors(reader, f"invalid flow-file {ref}")
     return loaded.data
+
+
+def local_path(ref: str, base_dir: Path, absolute_ok: bool = False) -> Path:
+    """Where a local flow-file is; ConfigError if it leaves `base_dir` and that is not allowed
+    (an error that names the path, never what the file holds)."""
+    if absolute_ok:
+        return base_dir / Path(ref).expanduser()
+    try:
+        return inside(base_dir, ref, what="flow-file")
+    except PathOutside as e:
+        detail = (f"{e}: local flow-files are relative to the app document's directory "
+                  "(set common.absolute-flow-files: true to allow others)")
+        raise ConfigError(f"cannot read flow-file {ref}: {detail}",
+                          [Problem(ref, 0, "", detail)]) from None
 
 
 def parse_flow(data: Mapping[str, Any], file: str = "<flow-file>",

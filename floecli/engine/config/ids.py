@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 ERR_BOTH_EMPTY = "id and name can not both be empty"
 ERR_BAD_ID = "a specified id can not contain spaces or full stops"
+ERR_UNSAFE_ID = "may only contain letters a-z, digits, - and _"
+# Ids name workspace directories, URL path segments and store keys: url-safe by construction
+# so that no id is `/tmp/x`, `..`, a NUL or a lone surrogate. The reference allows more.
+SAFE_ID = re.compile(r"[a-z0-9_-]+")
 
 _TRIM = " .-"
 
@@ -22,3 +28,9 @@ def zero_nid(name: str, id: str) -> tuple[str, str]:
     if not name:
         name = " ".join(id.lower().split("-"))
     return name, id
+
+
+def check_safe_id(id: str) -> None:
+    """ValueError unless `id` (as zero_nid made it) is url- and path-safe."""
+    if not SAFE_ID.fullmatch(id):
+        raise ValueError(f"id {id!r} {ERR_UNSAFE_ID}")

@@ -104,6 +104,8 @@ class Common:
     users: tuple[User, ...] = ()
     # lines of one node's log kept in the run store; the rest go to a file (hub/logs.py)
     log_lines: int = DEFAULT_LOG_LINES
+    # Local flow-files may name any path (else only below the app document's directory).
+    absolute_flow_files: bool = False
 
     @property
     def api_base(self) -> str:

@@ -12,6 +12,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
+from .safeyaml import Budget, TooDeep, compose, too_deep
 
 KeyPath = tuple[str | int, ...]
 
@@ -74,28 +75,39 @@ def load_text(text: str, file: str = "<string>") -> Loaded:
     if file.lower().endswith(".json"):
         # YAML accepts what JSON does not (a trailing comma, comments): a .json file must be
         # JSON for every other tool that reads it.
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as je:
-            raise _invalid_json(file, je) from None
+        _check_json(text, file)
     try:
-        root = _compose_tolerating_tabs(text)
+        root, written = _compose_tolerating_tabs(text)
+    except TooDeep as e:
+        raise too_deep(file, e.mark.line + 1 if e.mark else 0) from None
     except yaml.YAMLError as e:
         return _json_fallback(text, file, e)
-    return _Converter(file).run(root)
+    return _Converter(file, Budget(file, written, len(text))).run(root)
+
+
+def _check_json(text: str, file: str) -> None:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as je:
+        raise _invalid_json(file, je) from None
+    except RecursionError:
+        raise too_deep(file, 0) from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"invalid JSON in {file}",
+                          [Problem(file, 0, "", f"invalid JSON: {e}")]) from None
 
 
 _MAX_TAB_FIXES = 10_000
 
 
-def _compose_tolerating_tabs(text: str) -> Node | None:
+def _compose_tolerating_tabs(text: str) -> tuple[Node | None, int]:
     """yaml.compose, but a tab used as a separator (`key:<TAB>value`, a trailing tab) is read
     as a space, as the original's YAML reader (Go yaml.v2) does. Only tabs PyYAML rejects
     after something else on their line change, one for one, so every line and column stays;
     a tab in indentation is still an error."""
     for _ in range(_MAX_TAB_FIXES):
         try:
-            return yaml.compose(text, Loader=yaml.SafeLoader)
+            return compose(text)
         except yaml.scanner.ScannerError as e:
             mark = e.problem_mark
             i = mark.index if mark is not None else -1
@@ -105,7 +117,7 @@ def _compose_tolerating_tabs(text: str) -> Node | None:
             if not text[line_start:i].strip():
                 raise
             text = text[:i] + " " + text[i + 1:]
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    return compose(text)
 
 
 def _json_fallback(text: str, file: str, yaml_error: yaml.YAMLError) -> Loaded:
@@ -116,14 +128,16 @@ def _json_fallback(text: str, file: str, yaml_error: yaml.YAMLError) -> Loaded:
         raise _syntax_error(text, file, yaml_error) from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise _syntax_error(text, file, yaml_error) from None
     try:
         # Valid JSON has no raw tab inside strings, so every tab is whitespace.
-        root = yaml.compose(text.replace("\t", " "), Loader=yaml.SafeLoader)
+        root, written = compose(text.replace("\t", " "))
+    except TooDeep as e:
+        raise too_deep(file, e.mark.line + 1 if e.mark else 0) from None
     except yaml.YAMLError:
         return Loaded(data, Positions({(): 1}), [])
-    return _Converter(file).run(root)
+    return _Converter(file, Budget(file, written, len(text))).run(root)
 
 
 def _invalid_json(file: str, e: json.JSONDecodeError) -> ConfigError:
@@ -150,8 +164,9 @@ def _syntax_error(text: str, file: str, e: yaml.YAMLError) -> ConfigError:
 class _Converter:
     """Walks a composed node tree into plain values, recording positions as it goes."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, budget: Budget) -> None:
         self.file = file
+        self.budget = budget
         self.positions = Positions()
         self.problems: list[Problem] = []
         self._open: set[int] = set()  # nodes being converted, to stop recursive aliases
@@ -166,7 +181,9 @@ class _Converter:
 
     def value(self, node: Node, path: KeyPath) -> Any:
         if isinstance(node, ScalarNode):
+            self.budget.spend(node, len(node.value))
             return self.scalar(node, path)
+        self.budget.spend(node)
         if id(node) in self._open:
             raise ConfigError(f"invalid YAML in {self.file}", [Problem(
                 self.file, node.start_mark.line + 1, format_path(path),
@@ -182,7 +199,15 @@ class _Converter:
     def scalar(self, node: ScalarNode, path: KeyPath) -> Any:
         construct = _SCALARS.get(node.tag)
         if construct is not None:
-            value = construct(node)
+            try:
+                value = construct(node)
+            except (ValueError, KeyError, IndexError, TypeError, OverflowError) as e:
+                # `!!int yes`, `!!bool maybe`, an integer of 5000 digits: refused, placed.
+                shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+                reason = f": {e}" if isinstance(e, ValueError) and "limit" in str(e) else ""
+                self.problem(node, path, f"{shown!r} is not a valid "
+                                         f"{node.tag.rsplit(':', 1)[-1]}{reason}")
+                return node.value
         elif node.tag == _TAG + "str" and node.style is None and _NUMBER.match(node.value):
             value = float(node.value)
         else:

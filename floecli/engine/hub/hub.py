@@ -189,7 +189,8 @@ class Hub:
         base = Path(self.config.source).parent if self.config.source else Path.cwd()
         rev = flow_file_rev(flow.flow_file, trigger_opts, polled)
         body = load_flow_file(flow.flow_file, base, self.cache_dir, rev=rev,
-                              key_file=self.config.common.git_key)
+                              key_file=self.config.common.git_key,
+                              absolute_ok=self.config.common.absolute_flow_files)
         return merge_flow_file(flow, body)
 
     def _flow_file_failed(self, flow: Flow, trigger: Node, error: Exception) -> None:

@@ -6,6 +6,7 @@ it ends the run instead of running) and `awaits_input` (the `data` node: returni
 `NEEDS_INPUT` pauses the run until its form is pushed). See docs/contributions.md.
 """
 
+from ..paths import PathOutside, inside, make_inside  # noqa: F401  (for contributions)
 from .api import (
     NEEDS_INPUT,
     BaseTask,

@@ -16,7 +16,7 @@ from ..errors import RequestError
 from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
 from .appcookie import CLEAR_MARKER
-from .auth import COOKIE, app_marker, require
+from .auth import COOKIE, app_marker, is_secure, require
 from .context import ARCHIVE_PAGE, ServerContext
 from .envelope import (
     JSONReply,
@@ -61,10 +61,12 @@ class Api:
 
     async def login(self, request: Request) -> Response:
         body = object_body(await read_json(request))
+        address = request.client.host if request.client else ""
         principal = await self.ctx.sessions.login(str(body.get("user") or ""),
-                                                  str(body.get("password") or ""))
+                                                  str(body.get("password") or ""), address)
         state = request.scope.setdefault("state", {})
-        state["floe_cookie"] = self.ctx.sessions.cookie(principal.token)
+        state["floe_cookie"] = self.ctx.sessions.cookie(principal.token,
+                                                        secure=is_secure(request))
         state["floe_marker"] = app_marker(principal, self.ctx.sessions)
         return reply({"User": principal.user, "Role": principal.wire_role,
                       "Token": principal.token})

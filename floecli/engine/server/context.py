@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..errors import ContributionError
 from ..events import SYS_END_ALL, SYS_STATE, Event
 from ..hub import Hub
 from .auth import Sessions
+from .origin import OriginPolicy
 
 ARCHIVE_PAGE = 1000  # archived runs in a `GET flows/:id` reply unless ?limit= says otherwise
 
@@ -31,9 +33,12 @@ class ServerContext:
     _changes: dict[str, int] = field(default_factory=dict)  # flow id -> runs added/started/ended
 
     @classmethod
-    def for_engine(cls, engine: Engine, admin_token: str = "") -> ServerContext:
+    def for_engine(cls, engine: Engine, admin_token: str = "",
+                   origins: Sequence[str] = ()) -> ServerContext:
         common = engine.config.common
-        ctx = cls(engine, Sessions(engine.store, common.users, admin_token),
+        sessions = Sessions(engine.store, common.users, admin_token,
+                            origins=OriginPolicy(origins))
+        ctx = cls(engine, sessions,
                   Peers(common.hosts, common.api_base, admin_token), admin_token)
         engine.queue.subscribe(ctx._on_event)
         return ctx

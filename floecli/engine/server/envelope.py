@@ -16,6 +16,8 @@ from ..errors import RequestError, RunError, RunNotFound
 log = logging.getLogger(__name__)
 
 MAX_BODY = 4 << 20  # a push or a p2p pend is kilobytes; anything near this is a mistake
+# A pend carries its flow: as deep as an app document may be (config.safeyaml.MAX_DEPTH).
+MAX_JSON_DEPTH = 128
 DRAIN_LIMIT = 64 << 20  # read (and drop) up to this much of a refused body so the client
 # sees our 413 instead of a reset connection halfway through its upload
 
@@ -26,7 +28,13 @@ class JSONReply(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, indent=2, ensure_ascii=False).encode("utf-8")
+        text = json.dumps(content, indent=2, ensure_ascii=False)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate from somewhere we did not guard: \ud800 escapes, still JSON,
+            # rather than a plain-text 500 on every later read of it.
+            return json.dumps(content, indent=2).encode("ascii")
 
 
 def reply(payload: Any = None, message: str = "OK", status: int = 200,
@@ -36,7 +44,7 @@ def reply(payload: Any = None, message: str = "OK", status: int = 200,
 
 
 def error_reply(exc: RequestError) -> JSONReply:
-    return reply(exc.payload, exc.message, exc.status)
+    return reply(exc.payload, exc.message, exc.status, headers=exc.headers or None)
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -58,12 +66,43 @@ async def read_json(request: Request, *, failed: str = "", limit: int = MAX_BODY
     `failed`, with the decoder's message as Payload, as the reference's push/data does)."""
     body = await read_body(request, limit)
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+        # Decoded strictly first: json.loads(bytes) lets CESU-encoded surrogates through.
+        value = json.loads(body.decode("utf-8"))
+        check_json(value)
+    except UnicodeDecodeError as e:
+        detail = f"invalid UTF-8 at byte {e.start}"
+    except RecursionError:
+        detail = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError as e:
         detail = "empty request body, expected JSON" if not body.strip() else str(e)
-        if failed:
-            raise RequestError(400, failed, detail) from None
-        raise RequestError(400, detail) from None
+    else:
+        return value
+    if failed:
+        raise RequestError(400, failed, detail) from None
+    raise RequestError(400, detail) from None
+
+
+def check_json(value: Any) -> None:
+    """ValueError for a string (or key) with an unpaired surrogate, which nothing can store
+    or send; RecursionError past MAX_JSON_DEPTH. Iterative, so depth costs no stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as e:
+                    raise ValueError(f"unpaired surrogate {item[e.start]!r} in a string: "
+                                     "not valid Unicode") from None
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise RecursionError
+            if isinstance(item, dict):
+                stack.extend((k, depth) for k in item)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
 
 
 def fields(value: Any) -> dict[str, Any]:

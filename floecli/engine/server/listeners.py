@@ -13,6 +13,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from ..errors import ListenError
+from .connguard import quiet_accept_errors, uvicorn_options
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,14 @@ class Listener:
     def open(self) -> None:
         host, port = parse_bind(self.bind)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted sockets only when
+        # their proto says TCP. With proto 0, Nagle held every reply's body behind its headers
+        # for the client's delayed ACK, 40 ms a request on a kept-alive connection.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-            sock.listen(2048)
+            sock.listen(uvicorn_options()["backlog"])
         except OSError as e:
             sock.close()
             why = "address already in use" if e.errno == errno.EADDRINUSE else (
@@ -89,7 +93,8 @@ class Listener:
         config = uvicorn.Config(
             self.app, lifespan="off", ws="wsproto", log_config=None, access_log=False,
             ssl_certfile=self.cert or None, ssl_keyfile=self.key or None,
-            timeout_graceful_shutdown=3, ws_ping_interval=20.0, server_header=False)
+            timeout_graceful_shutdown=3, ws_ping_interval=20.0, server_header=False,
+            **uvicorn_options())
         try:
             config.load()  # reads the certificate now: a bad pair is a start-up error
         except (OSError, ValueError) as e:
@@ -102,6 +107,7 @@ class Listener:
         quiet = logging.getLogger("uvicorn.error")
         if quiet.level == logging.NOTSET:  # its start/stop chatter; warnings still show
             quiet.setLevel(logging.WARNING)
+        quiet_accept_errors(asyncio.get_running_loop())
         self._server = _Server(self._config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self.sock]),
                                          name=f"listener {self.name}")

@@ -16,7 +16,8 @@ def _resp(description: str, payload: dict[str, Any] | None = None) -> dict[str, 
 
 
 ERRORS = {"401": _resp("missing session / invalid session"),
-          "403": _resp("a viewer asked to change something")}
+          "403": _resp("a viewer asked to change something, or a session cookie was sent "
+                       "from another origin")}
 FLOW_ID = {"name": "flow_id", "in": "path", "required": True, "schema": {"type": "string"}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "example": "h1-3"}, "description": "`<host>-<n>`"}
@@ -60,7 +61,9 @@ def document(base: str) -> dict[str, Any]:
                                                       "Token": {"type": "string"}}},
             body={"type": "object", "properties": {"User": {"type": "string"},
                                                    "Password": {"type": "string"}}},
-            errors={"400": "the body is not JSON", "401": "username or password were wrong"},
+            errors={"400": "the body is not JSON", "401": "username or password were wrong",
+                    "429": "too many failed logins: wait Retry-After seconds",
+                    "413": "body too large"},
             auth=False)},
         f"{b}/logout": {"post": _op("End this session", "logged out")},
         f"{b}/flows": {"get": _op("The whole config: {Common, Flows}", "OK", payload=obj)},
@@ -112,6 +115,7 @@ def document(base: str) -> dict[str, Any]:
             "Run a pend another host adopted", "started",
             body={"$ref": "#/components/schemas/Pend"},
             errors={"400": "not a pend", "409": "host has resource conflicting active flows",
+                    "413": "body too large",
                     "500": "the run could not start"})},
         f"{b}/p2p/flows/{{flow_id}}/runs": {"get": _op(
             "This host's run summaries of a flow", "OK", payload=SUMMARIES,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from ..engine import Engine
 from .app import build_app
@@ -18,13 +19,13 @@ class Service:
     def __init__(self, engine: Engine, *, admin_token: str = "", pub_bind: str = "",
                  pub_cert: str = "", pub_key: str = "", prv_bind: str = "",
                  prv_cert: str = "", prv_key: str = "", tester_bind: str = "",
-                 dev: bool = False) -> None:
+                 dev: bool = False, origins: Sequence[str] = ()) -> None:
         self.engine = engine
         self.listeners: list[Listener] = []
         self.ctx: ServerContext | None = None
         self.tester = None
         if pub_bind or prv_bind:
-            self.ctx = ServerContext.for_engine(engine, admin_token)
+            self.ctx = ServerContext.for_engine(engine, admin_token, origins)
             app = build_app(self.ctx, dev=dev)
             if pub_bind:
                 self.listeners.append(Listener("pub", pub_bind, app, cert=pub_cert,

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
-import yaml
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from starlette.routing import Route
 
 from ..config.loader import parse_app
 from ..config.model import AppConfig, Common, Flow, Node
+from ..config.yamlpos import load_text
 from ..engine import Engine
 from ..errors import ConfigError, RequestError
 from ..events import SYS_END_ALL, Event
@@ -33,6 +33,16 @@ from .runview import node_view
 DEFAULT_TIMEOUT = 300.0
 KEEP_RESULTS = 100  # replies kept for GET /flow/runs/<id>, oldest dropped first
 FETCH_TIMEOUT = 10.0
+PARSE_TIMEOUT = 10.0  # loading a posted flow may take this long
+MAX_FLOW_TEXT = 1 << 20  # a flow file or URL body; flows are kilobytes
+
+
+def _read_capped(path: Path) -> str:
+    with path.open("rb") as f:
+        data = f.read(MAX_FLOW_TEXT + 1)
+    if len(data) > MAX_FLOW_TEXT:
+        raise OSError(f"over {MAX_FLOW_TEXT} bytes")
+    return data.decode("utf-8")
 
 
 class Tester:
@@ -58,7 +68,13 @@ class Tester:
 
     async def start(self, request: Request) -> Response:
         body = object_body(await read_json(request))
-        flow = await self._flow(body)
+        try:
+            # Off the loop and on a clock: the loader's own limits bound the work, and the
+            # engine keeps serving everything else meanwhile.
+            flow = await asyncio.wait_for(self._flow(body), PARSE_TIMEOUT)
+        except TimeoutError:
+            raise RequestError(400, f"the flow took over {PARSE_TIMEOUT:g} s to load: "
+                                    "refused") from None
         data = body.get("data") or body.get("attrs") or {}
         if not isinstance(data, dict):
             raise RequestError(400, "data must be a JSON object")
@@ -72,7 +88,7 @@ class Tester:
         inline = body.get("flow")
         uri = str(body.get("flowuri") or "")
         if isinstance(inline, dict):
-            return self._parse(inline, "<posted flow>")
+            return await asyncio.to_thread(self._parse, inline, "<posted flow>")
         if uri.startswith("res://flow:"):
             flow = self.engine.config.latest_flow(uri[len("res://flow:"):])
             if flow is None:
@@ -81,10 +97,10 @@ class Tester:
         if uri.startswith("file://"):
             path = Path(unquote(urlparse(uri).path))
             try:
-                text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+                text = await asyncio.to_thread(_read_capped, path)
             except (OSError, UnicodeDecodeError) as e:
                 raise RequestError(400, f"{uri}: {e}") from None
-            return self._parse_text(text, uri)
+            return await asyncio.to_thread(self._parse_text, text, uri)
         if uri.startswith(("http://", "https://")):
             try:
                 async with httpx.AsyncClient(timeout=FETCH_TIMEOUT) as client:
@@ -92,14 +108,16 @@ class Tester:
                     r.raise_for_status()
             except httpx.HTTPError as e:
                 raise RequestError(400, f"{uri}: {e}") from None
-            return self._parse_text(r.text, uri)
+            if len(r.content) > MAX_FLOW_TEXT:
+                raise RequestError(400, f"{uri}: over {MAX_FLOW_TEXT} bytes")
+            return await asyncio.to_thread(self._parse_text, r.text, uri)
         raise RequestError(400, "give flowUri (res://flow:ID, file://PATH, http://URL) "
                                 "or an inline flow")
 
     def _parse_text(self, text: str, source: str) -> Flow:
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as e:
+            doc = load_text(text, source).data  # bounded: nesting and alias expansion
+        except ConfigError as e:
             raise RequestError(400, f"{source}: {e}") from None
         if not isinstance(doc, dict):
             raise RequestError(400, f"{source}: expected a flow or an app document")

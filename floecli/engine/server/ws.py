@@ -1,4 +1,4 @@
-"""The websocket at `/ws`: every event of this host as §2.1 JSON, one text frame each."""
+"""The websocket at `/ws`: every event of this host as §2.1 JSON; output lines coalesce."""
 
 from __future__ import annotations
 
@@ -6,17 +6,62 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import RequestError
-from ..events import Event, EventQueue
+from ..events import SYS_NODE_UPDATE, Event, EventQueue
 from .auth import Sessions, require
 from .envelope import error_reply
 
 log = logging.getLogger(__name__)
 
-CLIENT_QUEUE = 1000  # events a client may fall behind by before it is dropped
+BYTES_BEHIND = 16 << 20  # a client this far behind (encoded frames) is dropped
+MERGE_MAX = 64 << 10  # a coalesced sys.node.update frame grows up to about this
+CLIENT_QUEUE = BYTES_BEHIND  # the name older code used
+
+
+class _Frame:
+    """One frame waiting to be sent: an event's shared encoded text, or a run of
+    sys.node.update lines of one node coalesced into one event (Opts.update joined by
+    newlines, Opts.lines their count)."""
+
+    __slots__ = ("event", "lines", "size", "text")
+
+    def __init__(self, event: dict[str, Any], text: str) -> None:
+        self.event = event
+        self.text: str | None = text
+        self.size = len(text)
+        self.lines: list[str] | None = None
+
+    def merge(self, event: dict[str, Any], line: str) -> bool:
+        first = self.event
+        if (first["Tag"] != SYS_NODE_UPDATE or first["RunRef"] != event["RunRef"]
+                or first["SourceNode"] != event["SourceNode"] or self.size > MERGE_MAX):
+            return False
+        if self.lines is None:
+            self.lines = [str(first["Opts"]["update"])]
+        self.lines.append(line)
+        self.text = None
+        self.size += len(line) + 1
+        return True
+
+    def encoded(self) -> str:
+        if self.text is None:
+            assert self.lines is not None
+            self.text = json.dumps({**self.event, "Opts": {
+                "update": "\n".join(self.lines), "lines": len(self.lines)}})
+        return self.text
+
+
+def _plain_update(event: Event) -> str | None:
+    """The line of a sys.node.update that carries nothing else, so it may be coalesced."""
+    if event.tag != SYS_NODE_UPDATE or set(event.opts) != {"update"}:
+        return None
+    line = event.opts["update"]
+    return line if isinstance(line, str) else None
 
 
 class _Client:
@@ -24,7 +69,9 @@ class _Client:
         self.flow = flow
         self.run = run
         self.tag = tag  # a tag prefix, e.g. `sys.end` for run ends only
-        self.queue: asyncio.Queue[str] = asyncio.Queue(CLIENT_QUEUE)
+        self.frames: deque[_Frame] = deque()
+        self.behind = 0  # bytes queued, not yet sent
+        self.ready = asyncio.Event()
         self.dropped = asyncio.Event()
 
     def wants(self, event: Event) -> bool:
@@ -33,10 +80,33 @@ class _Client:
                 and (not self.run or ref.run_id == self.run)
                 and (not self.tag or event.tag.startswith(self.tag)))
 
+    def put(self, event: Event, as_json: dict[str, Any], text: str) -> None:
+        line = _plain_update(event)
+        last = self.frames[-1] if self.frames else None
+        if line is not None and last is not None and last.merge(as_json, line):
+            self.behind += len(line) + 1
+        else:
+            self.frames.append(_Frame(as_json, text))
+            self.behind += len(text)
+        self.ready.set()
+        if self.behind > BYTES_BEHIND:
+            log.warning("websocket client %d MiB behind: dropped", BYTES_BEHIND >> 20)
+            self.dropped.set()
+
+    def take(self) -> str | None:
+        if not self.frames:
+            self.ready.clear()
+            return None
+        frame = self.frames.popleft()
+        text = frame.encoded()
+        self.behind -= frame.size
+        return text
+
 
 class EventStream:
     """Fans the host's events out to websocket clients. Publishing never waits on a client:
-    each has a bounded queue, and one that falls too far behind is dropped."""
+    each has a queue bounded in bytes where bursts of output lines coalesce, and one that
+    falls too far behind is dropped."""
 
     def __init__(self, queue: EventQueue, sessions: Sessions) -> None:
         self.sessions = sessions
@@ -48,16 +118,14 @@ class EventStream:
         if not self.clients:
             return
         text = ""
+        as_json: dict[str, Any] = {}
         for client in list(self.clients):
             if client.dropped.is_set() or not client.wants(event):
                 continue
             if not text:  # encoded once for every client
-                text = json.dumps(event.to_json())
-            try:
-                client.queue.put_nowait(text)
-            except asyncio.QueueFull:
-                log.warning("websocket client %d events behind: dropped", CLIENT_QUEUE)
-                client.dropped.set()
+                as_json = event.to_json()
+                text = json.dumps(as_json)
+            client.put(event, as_json, text)
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
@@ -87,7 +155,12 @@ class EventStream:
     async def _write(self, websocket: WebSocket, client: _Client) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             while True:
-                await websocket.send_text(await client.queue.get())
+                text = client.take()
+                if text is None:
+                    await client.ready.wait()
+                    continue
+                # While this send waits on a slow reader, later lines coalesce behind it.
+                await websocket.send_text(text)
 
     async def _read(self, websocket: WebSocket) -> None:
         # What clients send is read and ignored (the web app says hello on open).

@@ -66,7 +66,8 @@ class TestLoad:
         path = tmp_path / "flow.yml"
         path.write_text(BODY.read_text())
         flow = merge_flow_file(_only_flow_file(str(path)),
-                               load_flow_file(str(path), Path("/nowhere"), tmp_path / "cache"))
+                               load_flow_file(str(path), Path("/nowhere"), tmp_path / "cache",
+                                              absolute_ok=True))
         assert len(flow.match_tag("merge.builds.good")) == 1
         assert flow.resource_tags == ("couchbase", "nic")
 

@@ -1,0 +1,203 @@
+"""Connection limits uvicorn lacks: a header timeout, per-client and total caps, quiet EMFILE."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import resource
+import time
+from collections import OrderedDict
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT = 10.0  # a request's line and headers must arrive within this
+KEEP_ALIVE = 5.0  # an idle kept-alive connection is closed after this
+MAX_CONNECTIONS = 4096  # HTTP connections at once; beyond, the oldest header-waiting goes
+MAX_WAITING_PER_CLIENT = 128  # connections of one address still sending their headers
+GRACE = 1.0  # a connection waits this long for its head before it may be evicted for its address
+MAX_HEADER_BYTES = 16 << 10  # request line and headers together
+ACCEPT_LOG_EVERY = 10.0  # seconds between two logged accept() failures
+
+_BUSY_BODY = b'{"Message": "too many connections, try again", "Payload": null}'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+         b"connection: close\r\ncontent-length: %d\r\n\r\n" % len(_BUSY_BODY) + _BUSY_BODY)
+
+
+class _Waiting:
+    """Per listener: connections that have not sent a whole request head yet, oldest first,
+    also by client address."""
+
+    def __init__(self) -> None:
+        self.all: OrderedDict[GuardedH11Protocol, float] = OrderedDict()
+        self.by_host: dict[str, OrderedDict[GuardedH11Protocol, float]] = {}
+        self.sweeps: set[str] = set()
+
+    def add(self, p: GuardedH11Protocol) -> None:
+        now = time.monotonic()
+        self.all[p] = now
+        self.by_host.setdefault(p.client_host, OrderedDict())[p] = now
+
+    def remove(self, p: GuardedH11Protocol) -> None:
+        self.all.pop(p, None)
+        mine = self.by_host.get(p.client_host)
+        if mine is not None:
+            mine.pop(p, None)
+            if not mine:
+                del self.by_host[p.client_host]
+
+    def enforce(self, host: str, loop: asyncio.AbstractEventLoop, cap: int) -> None:
+        """Close the oldest of `host`'s connections past `cap` that have waited GRACE.
+        Younger ones are spared: in a burst of connects, uvicorn sees every connection before
+        it reads any of their (already sent) heads. A sweep comes back for them."""
+        mine = self.by_host.get(host)
+        excess = len(mine) - cap if mine else 0
+        if excess <= 0 or mine is None:
+            return
+        now = time.monotonic()
+        old = [p for p, since in itertools.islice(mine.items(), excess) if now - since >= GRACE]
+        for p in old:
+            p._drop("too many connections from one address still sending headers")
+        if len(old) < excess and host not in self.sweeps:
+            self.sweeps.add(host)
+            loop.call_later(GRACE, self._sweep, host, loop, cap)
+
+    def _sweep(self, host: str, loop: asyncio.AbstractEventLoop, cap: int) -> None:
+        self.sweeps.discard(host)
+        self.enforce(host, loop, cap)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline on request heads (slowloris) and eviction of
+    the oldest header-waiting connections when one address or the listener holds too many,
+    so a flood of half-sent requests never keeps others from being answered."""
+
+    header_timeout = HEADER_TIMEOUT
+    max_connections = MAX_CONNECTIONS
+    max_waiting_per_client = MAX_WAITING_PER_CLIENT
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._header_timer: asyncio.TimerHandle | None = None
+        if not hasattr(self.server_state, "floe_waiting"):
+            self.server_state.floe_waiting = _Waiting()  # type: ignore[attr-defined]
+        self._waiting: _Waiting = self.server_state.floe_waiting  # type: ignore[attr-defined]
+
+    @property
+    def client_host(self) -> str:
+        return self.client[0] if self.client else ""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_waiting()
+        if len(self.connections) > self.max_connections and not self._evict(None):
+            self._refuse()
+            return
+        self._waiting.enforce(self.client_host, self.loop, self.max_waiting_per_client)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE:
+            self._start_waiting()  # a (next) request begun but its head not complete
+        else:
+            self._stop_waiting()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def _start_waiting(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._timed_out)
+            self._waiting.add(self)
+
+    def _stop_waiting(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        self._waiting.remove(self)
+
+    def _timed_out(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and self.transport.get_protocol() is self:
+            self._drop("request head not received in time")
+        else:
+            self._waiting.remove(self)
+
+    def _evict(self, keep: GuardedH11Protocol | None) -> bool:
+        for victim in self._waiting.all:
+            if victim is not self and victim is not keep:
+                victim._drop("connection limit reached")
+                return True
+        return False
+
+    def _drop(self, why: str) -> None:
+        log.debug("closing a connection from %s: %s", self.client_host, why)
+        self._stop_waiting()
+        self.transport.close()
+
+    def _refuse(self) -> None:
+        self._stop_waiting()
+        with contextlib.suppress(Exception):
+            self.transport.write(_BUSY)
+        self.transport.close()
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """What Listener passes to uvicorn.Config besides the app, sockets and TLS files."""
+    return {"http": GuardedH11Protocol, "timeout_keep_alive": KEEP_ALIVE,
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES, "ws_max_size": 1 << 20,
+            "backlog": 2048}
+
+
+class AcceptErrorFilter:
+    """Wraps the loop's exception handler so that `accept()` failing for lack of file
+    descriptors is logged once per ACCEPT_LOG_EVERY seconds with a count, not per attempt."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: float = ACCEPT_LOG_EVERY) -> None:
+        self.every = every
+        self.previous = loop.get_exception_handler()
+        self.suppressed = 0
+        self._last = -every
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "socket.accept() out of system resource" in str(context.get("message", "")):
+            now = time.monotonic()
+            if now - self._last < self.every:
+                self.suppressed += 1
+                return
+            self._last = now
+            exc = context.get("exception")
+            log.error("cannot accept connections: %s (%d more like this not logged)",
+                      exc, self.suppressed)
+            self.suppressed = 0
+            return
+        if self.previous is not None:
+            self.previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    if not isinstance(loop.get_exception_handler(), AcceptErrorFilter):
+        loop.set_exception_handler(AcceptErrorFilter(loop))
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (the default 1024 is soon reached by
+    connections, subprocess pipes and the store); the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            return hard
+    return soft
