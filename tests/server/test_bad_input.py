@@ -52,7 +52,8 @@ def test_a_lone_surrogate_or_bad_utf8_never_gets_in(engine, raw):
         message = _message(c.post("/push/data", content=raw))
         assert "unpaired surrogate" in message or "invalid UTF-8" in message
         archive = c.get("/flows/f").json()["Payload"]["Runs"]
-        assert archive == {"Active": [], "Pending": [], "Archive": []}  # nothing started
+        assert archive == {"Active": [], "Pending": [], "Archive": [],
+                           "ArchiveTotal": 0}  # nothing started
 
 
 def test_a_billion_laughs_posted_to_the_tester_is_refused(engine, tmp_path):

@@ -23,9 +23,11 @@ def _pend(flow: dict, run_id: object = 4, host: str = "h9") -> dict:
 def test_p2p_takes_the_host_token_and_runs_its_own_flow_once(start_engine, tmp_path):
     engine = start_engine(USERS_APP)
     marker = tmp_path / "owned"
-    with engine.client() as host, engine.client(None) as user:
-        r = user.post("/login", json={"User": "ann", "Password": "s3cret"})
+    with engine.client(None) as anon:
+        r = anon.post("/login", json={"User": "ann", "Password": "s3cret"})
         assert r.status_code == 200
+        token = r.json()["Payload"]["Token"]
+    with engine.client() as host, engine.client(token) as user:
         flow = host.get("/flows/f").json()["Payload"]["Config"]
         evil = {**flow, "Tasks": [{**flow["Tasks"][0], "Opts": {"cmd": f"touch {marker}"}}]}
         # an admin *user* is not a host

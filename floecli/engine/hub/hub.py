@@ -272,8 +272,11 @@ class Hub:
         if node_log is None:
             ref, source = run.record.ref, NodeRef("task", node_id)
 
-            def emit(text: str) -> None:
-                self.publish(Event(ref, SYS_NODE_UPDATE, source, True, {"update": text}))
+            def emit(text: str, lines: int) -> None:
+                opts: dict[str, Any] = {"update": text}
+                if lines > 1:
+                    opts["lines"] = lines
+                self.publish(Event(ref, SYS_NODE_UPDATE, source, True, opts))
 
             def store(text: str) -> None:
                 if not run.record.ended:

@@ -280,7 +280,8 @@ export function mount(root, [fid, rid]) {
     if (tag === 'sys.node.update') {
       if (n && evt.Opts && 'update' in evt.Opts) {
         if (!logs.has(id)) logs.set(id, logBuffer());
-        logs.get(id).lines.push(String(evt.Opts.update));
+        // one line, or several joined by newlines (a burst coalesced, output past the cap)
+        logs.get(id).lines.push(...String(evt.Opts.update).split('\n'));
         if (id === selected) logView.changed();
         return;
       }
