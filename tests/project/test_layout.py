@@ -66,7 +66,7 @@ def test_lock_round_trip(tmp_path):
     lock.write(tmp_path / "floe.lock")
     assert Lock.read(tmp_path / "floe.lock") == lock
     raw = json.loads((tmp_path / "floe.lock").read_text())
-    assert raw["engine"] == {"name": "floe", "version": "1.2.3"}
+    assert raw["engine"] == {"name": "floecli-engine", "version": "1.2.3"}
     (tmp_path / "bad.lock").write_text('{"contributions": []}')
     with pytest.raises(ProjectError, match=r"bad\.lock is corrupt"):
         Lock.read(tmp_path / "bad.lock")
