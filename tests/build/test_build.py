@@ -128,10 +128,23 @@ def test_binary_without_embed_reads_app_json_from_its_directory(project, env, tm
     proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
                       "-start=build-project", "-once", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    # flogo-web starts the binary from <engine>/bin-test, environment only: ../app.json
+    bin_test = tmp_path / "bin-test"
+    bin_test.mkdir()
+    proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
+                      "-start=build-project", "-once", cwd=bin_test, env=env)
+    assert proc.returncode == 0, proc.stderr
+    # FLOE_CONFIG_PATH names the app document; FLOE_LOG_LEVEL=DEBUG logs debug lines
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
+                      "-start=build-project", "-once", cwd=elsewhere,
+                      env={**env, "FLOE_CONFIG_PATH": str(tmp_path / "app.json"),
+                           "FLOE_LOG_LEVEL": "DEBUG"})
+    assert proc.returncode == 0, proc.stderr
+    assert " DEBUG " in proc.stderr
     missing = run_binary(project / "bin" / "demo", "-start=build-project", "-once",
-                         cwd=empty, env=env)
+                         cwd=elsewhere, env=env)
     assert missing.returncode == 2
     assert "no config file" in missing.stderr
 
