@@ -42,7 +42,7 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-prv_bind", default="", help="optional private listen address")
     add("-prv_cert", default="", help="TLS certificate for the private listener")
     add("-prv_key", default="", help="TLS key for the private listener")
-    add("-dev", action="store_true", help="serve web assets from ./webapp")
+    add("-dev", action="store_true", help="accepted for compatibility; changes nothing")
     add("-root", default="", help="workspace and store root (overrides common.workspace-root)")
     add("-tester_port", default="", help="port (or host:port, default host 127.0.0.1) of the "
         "flow tester listener; also TESTER_ENABLED=true with TESTER_PORT")

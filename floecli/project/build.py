@@ -122,7 +122,8 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
         staged = Path(tmp) / "out"
         if opts.format == "native":
             step("Freezing with PyInstaller")
-            _pyinstaller(site, staged, project.name, Path(tmp), echo)
+            _pyinstaller(site, staged, project.name, Path(tmp), echo,
+                         {e.name for e in vendor.iterdir()})
         else:
             step("Packing the zipapp")
             _shiv(site, staged, echo)
@@ -224,10 +225,12 @@ def _add_windows_launcher(archive: Path, target: Target) -> None:
 
 
 def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | None,
-                 ) -> None:
-    """--format native: a PyInstaller one-file executable for this machine. Contributions go in
-    as plain directories (they are found by descriptor at run time, which import analysis
-    cannot follow); every other package of the staged site dir is collected whole."""
+                 from_vendor: set[str]) -> None:
+    """--format native: a PyInstaller one-file executable for this machine. Everything that
+    came from vendor/ (contributions and their pip dependencies) goes in as plain files, since
+    contributions are found by descriptor at run time, which import analysis cannot follow, and
+    their dependencies are not installed where PyInstaller could collect them; they are
+    imported from the unpacked directory. The engine's own dependencies are collected whole."""
     try:
         import PyInstaller  # noqa: F401
     except ImportError:
@@ -235,10 +238,11 @@ def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | N
                          "pip install 'floe[native]'") from None
     contribs = {c.descriptor.path.name for c in scan(site)}
     args = []
-    for top in sorted(p.name for p in site.iterdir() if (p / "__init__.py").is_file()):
-        if top in contribs:
-            args += ["--add-data", f"{site / top}{os.pathsep}{top}"]
-        else:
+    for entry in sorted(site.iterdir()):
+        top = entry.name
+        if top in contribs or top in from_vendor:
+            args += ["--add-data", f"{entry}{os.pathsep}{top if entry.is_dir() else '.'}"]
+        elif (entry / "__init__.py").is_file():
             args += ["--collect-all", top]
     if (site / APP_FILE).is_file():
         args += ["--add-data", f"{site / APP_FILE}{os.pathsep}."]

@@ -63,7 +63,8 @@ def test_create_default(floe, tmp_path):
     assert lines[-len(DEFAULT_LINES):] == DEFAULT_LINES
     root = tmp_path / "myapp"
     assert sorted(p.name for p in root.iterdir()) == [
-        ".floe-project.lock", ".gitignore", "README.md", "app.json", "bin", "floe.lock", "main.py", "vendor"]
+        ".floe-project.lock", ".gitignore", "README.md", "app.json", "bin", "floe.lock",
+        "main.py", "vendor"]
     assert list((root / "bin").iterdir()) == []
     assert sorted(p.name for p in (root / "vendor").iterdir()) == [
         "data", "data_trigger", "end", "exec", "timer"]
