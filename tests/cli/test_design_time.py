@@ -243,3 +243,22 @@ def test_git_ref_records_its_commit(floe, project, tmp_path):
     entry = next(c for c in json.loads((project / "floe.lock").read_text())["contributions"]
                  if c["ref"] == ref)
     assert entry["commit"] == sha and entry["source"] == "git"
+
+
+def test_the_engine_prints_an_errors_hint_and_ref(floe, tmp_path):
+    (tmp_path / "c.yml").write_text("common:\n  store-type: local\n  workspace-root: "
+                                    "/proc/nope\nflows: []\n")
+    r = floe("-conf=c.yml", "-pub_bind=127.0.0.1:0", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-2:] == ["hint: store-root must be a directory this user can "
+                                          "write", "ref: store-failed"]
+
+
+def test_tester_enabled_without_a_port_is_refused(floe, tmp_path):
+    (tmp_path / "c.yml").write_text("common:\n  store-type: memory\nflows: []\n")
+    r = floe("-conf=c.yml", "-pub_bind=127.0.0.1:0", cwd=tmp_path, TESTER_ENABLED="1",
+             TESTER_PORT="")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[-1] == (
+        "Error starting engine: TESTER_ENABLED is set but TESTER_PORT is not: set TESTER_PORT "
+        "to the tester's port (or pass -tester_port=PORT)")
