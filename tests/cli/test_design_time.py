@@ -262,3 +262,50 @@ def test_tester_enabled_without_a_port_is_refused(floe, tmp_path):
     assert r.stderr.splitlines()[-1] == (
         "Error starting engine: TESTER_ENABLED is set but TESTER_PORT is not: set TESTER_PORT "
         "to the tester's port (or pass -tester_port=PORT)")
+
+
+TESTED_FLOW = {"id": "x", "ver": 1,
+               "triggers": [{"id": "s", "name": "S", "type": "data"}],
+               "tasks": [{"id": "a", "name": "A", "listen": "trigger.good", "type": "exec",
+                          "opts": {"cmd": "CMD"}},
+                         {"id": "m", "name": "M", "class": "merge", "type": "all",
+                          "wait": ["task.a.good"]},
+                         {"id": "done", "name": "Done", "listen": "merge.m.good",
+                          "type": "end"}]}
+
+
+def test_tester_reports_timeouts_end_and_merge_nodes_and_lines(env, tmp_path):
+    import httpx
+
+    (tmp_path / "c.yml").write_text("common:\n  store-type: memory\nflows: []\n")
+    proc = subprocess.Popen([FLOE, "-conf=c.yml", "-pub_bind=127.0.0.1:0"], cwd=tmp_path,
+                            env={**env, "TESTER_ENABLED": "true", "TESTER_PORT": "0"},
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        url = next(line.split(" on ", 1)[1].strip() for line in proc.stderr
+                   if line.startswith("floe tester listening on "))
+
+        def start(cmd: str, **extra: object) -> dict:
+            flow = json.loads(json.dumps(TESTED_FLOW).replace("CMD", cmd))
+            return httpx.post(f"{url}/flow/start", json={"flow": flow, **extra},
+                              timeout=60).json()
+
+        good = start("echo hi")
+        assert good["result"] == "good"
+        status = {n["id"]: (n["status"], n["result"]) for n in good["nodes"]}
+        assert status == {"a": ("finished", "success"), "m": ("finished", "success"),
+                          "done": ("finished", "success")}
+        slow = start("sleep 30", timeout=0.5)
+        assert slow["reason"] == "timed out" and slow["good"] is False
+        assert slow["nodes"][0]["result"] == "timed out"
+        bad = httpx.post(f"{url}/flow/start", json={"flow": {
+            "id": "y", "ver": 1, "tasks": [{"id": "a", "name": "A", "listen": "trigger.good",
+                                            "type": "exek"}]}}, timeout=60)
+        assert bad.status_code == 400
+        # the posted flow as two-space JSON: "type" of the first task is on line 9
+        assert bad.json()["Payload"].startswith("<posted flow>:9: tasks[0].type: unknown task "
+                                                "type 'exek'")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import tempfile
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -73,7 +74,8 @@ class Tester:
         inline = body.get("flow")
         uri = str(body.get("flowuri") or "")
         if isinstance(inline, dict):
-            return self._parse(inline, "<posted flow>")
+            # problems are placed on the lines of the flow as JSON with two-space indents
+            return self._parse_text(json.dumps(inline, indent=2), "<posted flow>")
         if uri.startswith("res://flow:"):
             flow = self.engine.config.latest_flow(uri[len("res://flow:"):])
             if flow is None:
@@ -98,22 +100,30 @@ class Tester:
                                 "or an inline flow")
 
     def _parse_text(self, text: str, source: str) -> Flow:
+        """A flow in the app document's format, or a whole app document (its first flow);
+        problems carry the lines of `text` itself."""
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise RequestError(400, f"{source}: {e}") from None
         if not isinstance(doc, dict):
             raise RequestError(400, f"{source}: expected a flow or an app document")
-        return self._parse(doc, source)
-
-    def _parse(self, doc: dict[str, Any], source: str) -> Flow:
-        """A flow in the app document's format, or a whole app document (its first flow)."""
-        flows = doc.get("flows") if "flows" in doc else [doc]
-        app = {"common": {"store-type": "memory"}, "flows": flows}
+        if "flows" in doc:
+            app_text, shift = text, 0
+        elif _is_json(text):  # one flow: the only item of `flows`, one line down
+            app_text, shift = '{"common": {"store-type": "memory"}, "flows": [\n' + text \
+                + "\n]}\n", 1
+        else:  # the same in YAML, four lines down
+            body = "\n".join("    " + line for line in text.splitlines())
+            app_text, shift = f"common:\n  store-type: memory\nflows:\n  -\n{body}\n", 4
         try:
-            config = parse_app(json.dumps(app), source, self.engine.registry.catalog())
+            config = parse_app(app_text, source, self.engine.registry.catalog())
         except ConfigError as e:
-            raise RequestError(400, f"{source}: invalid flow", str(e)) from None
+            problems = [p for p in e.problems if p.severity == "error"]
+            lines = [str(replace(p, line=max(p.line - shift, 0),
+                                 path=p.path.removeprefix("flows[0].") if shift else p.path))
+                     for p in problems]
+            raise RequestError(400, f"{source}: invalid flow", "\n".join(lines)) from None
         if not config.flows:
             raise RequestError(400, f"{source}: no flow in it")
         return config.flows[0]
@@ -126,10 +136,14 @@ class Tester:
             hub = Hub(config, MemoryStore(), self.engine.registry, workspace_root=Path(root),
                       host_id="tester", tags=flow.host_tags, triggers=False)
             ended = asyncio.Event()
+            ends = {n.listen: n.id for n in flow.tasks if n.type == "end" and n.listen}
+            reached: dict[str, bool] = {}  # end node id -> the good of the event it matched
 
             def on_event(event: Event) -> None:
                 if event.tag == SYS_END_ALL:
                     ended.set()
+                elif event.tag in ends:
+                    reached.setdefault(ends[event.tag], event.good)
 
             hub.queue.subscribe(on_event)
             await hub.start()
@@ -139,29 +153,38 @@ class Tester:
                            Node("start", "start", "trigger", "data"))
             pend = hub.add_pend(flow, trigger, merge_opts(trigger.opts, data),
                                 submission(flow, trigger, "tester", data))
+            timed_out = False
             try:
                 await asyncio.wait_for(ended.wait(), timeout)
             except TimeoutError:
+                timed_out = True
                 await hub.stop_run(flow.id, pend.run_id)
             found = await hub.find_run(flow.id, pend.run_id)
             await hub.stop()
         result = self._result(flow, pend.run_id, found if isinstance(found, RunRecord) else None,
-                              timed_out=not ended.is_set())
+                              timed_out=timed_out, reached=reached)
         self.results[pend.run_id] = result
         while len(self.results) > KEEP_RESULTS:
             self.results.popitem(last=False)
         return result
 
     def _result(self, flow: Flow, run_id: str, record: RunRecord | None,
-                timed_out: bool) -> dict[str, Any]:
+                timed_out: bool, reached: dict[str, bool] | None = None) -> dict[str, Any]:
         nodes = []
         for node in flow.tasks:
             view = node_view(node, record, node.type == "data")
+            status, result = view["Status"], view["Result"]
+            if node.id in (reached or {}):  # an end node is never run: it was matched
+                status, result = "finished", "success" if reached[node.id] else "failed"
+            elif node.class_ == "merge" and status == "finished" and not result:
+                result = "success"
+            elif timed_out and status == "running":
+                status, result = "finished", "timed out"
             nodes.append({"id": node.id, "name": node.name, "type": node.type,
-                          "status": view["Status"], "result": view["Result"],
+                          "status": status, "result": result,
                           "logs": view["Logs"] or []})
         reason = record.reason if record is not None else ""
-        if timed_out and reason == REASON_STOPPED:
+        if timed_out and reason in (REASON_STOPPED, ""):
             reason = "timed out"
         return {"id": run_id, "flow": flow.id,
                 "result": record.status if record is not None else "unknown",
@@ -169,3 +192,11 @@ class Tester:
 
     async def close(self) -> None:
         pass
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
