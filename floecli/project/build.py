@@ -235,7 +235,7 @@ def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | N
         import PyInstaller  # noqa: F401
     except ImportError:
         raise BuildError("--format native needs PyInstaller, which is not installed: "
-                         "pip install 'floe[native]'") from None
+                         "pip install 'floecli-engine[native]'") from None
     contribs = {c.descriptor.path.name for c in scan(site)}
     args = []
     for entry in sorted(site.iterdir()):

@@ -36,7 +36,7 @@ def runtime_pins(names: Sequence[str] = ENGINE_REQUIREMENTS) -> list[str]:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             raise BuildError(f"the engine needs {name}, which is not installed beside this "
-                             f"toolchain: reinstall floe") from None
+                             f"toolchain: reinstall floecli-engine") from None
         versions[name] = dist.version
         for text in dist.requires or []:
             req = Requirement(text)
