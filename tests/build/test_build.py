@@ -432,3 +432,32 @@ def test_seed_001_sequence_as_a_design_time_server_drives_it(env, tmp_path):
         app = json.loads(z.read("site-packages/floe_app.json"))
         assert app["name"] == "app-build"
         assert b'"0.0.16"' in z.read("site-packages/floecli/__init__.py")
+
+
+def test_build_f_reads_relative_refs_from_the_app_documents_directory(env, tmp_path):
+    """flogo-web's download step: the app document of a project with a local contribution,
+    built with build -f from another directory."""
+    from contribs import descriptor, make_dir
+
+    root = tmp_path / "projects"
+    root.mkdir()
+    floe("create", "rel", cwd=root, env=env)
+    project = root / "rel"
+    make_dir(project / "contribs", {
+        "hello/__init__.py": "from floecli.engine.nodes import BaseTask\n\n\n"
+                             "class Hello(BaseTask):\n    async def run(self, ctx):\n"
+                             "        ctx.log('hello from a local contribution')\n"
+                             "        return 0\n",
+        "hello/descriptor.json": descriptor("hello", "hello")})
+    floe("install", "./contribs/hello", cwd=project, env=env)
+    app = json.loads((project / "app.json").read_text())
+    app["flows"].append(HELLO_FLOW)
+    (project / "app.json").write_text(json.dumps(app, indent=2))
+    out_dir = tmp_path / "download"
+    out_dir.mkdir()
+    out = floe("build", "-e", "-o", "-f", "../projects/rel/app.json", cwd=out_dir, env=env)
+    assert "Built rel (" in out.stdout
+    proc = run_binary(out_dir / "rel", f"-root={tmp_path / 'ws'}", "-start=greet", "-once",
+                      "-events", cwd=out_dir, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "hello from a local contribution" in proc.stdout
