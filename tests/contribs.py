@@ -95,7 +95,9 @@ def make_runtime_wheel(out: Path, version: str, *, name: str = "floecli-engine",
     import floecli
 
     src = Path(floecli.__file__).resolve().parent
-    files = {"floecli/__init__.py": f'"""floe."""\n\n__version__ = "{version}"\n'}
+    own = (src / "__init__.py").read_text()
+    files = {"floecli/__init__.py": own.replace(f'__version__ = "{floecli.__version__}"',
+                                                f'__version__ = "{version}"')}
     if engine:
         for path in sorted((src / "engine").rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:

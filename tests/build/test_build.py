@@ -30,10 +30,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "FLOE_CACHE_DIR": str(cache), "SHIV_ROOT": str(cache / "shiv")}
 
 
-def floe(*args: str, cwd: Path, env: dict[str, str], ok: bool = True,
+def floe(*args: str, cwd: Path, env: dict[str, str], ok: bool = True, timeout: float = 300,
          ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([FLOE, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=timeout)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -266,7 +266,8 @@ def test_native_format_includes_contribution_dependencies(env, tmp_path):
     app = json.loads((project / "app.json").read_text())
     app["flows"].append(HELLO_FLOW)
     (project / "app.json").write_text(json.dumps(app, indent=2))
-    out = floe("build", "-e", "--format", "native", cwd=project, env=env)
+    # PyInstaller takes minutes on a busy machine
+    out = floe("build", "-e", "--format", "native", cwd=project, env=env, timeout=840)
     binary = project / "bin" / "nat"
     assert "Built bin/nat" in out.stdout
     assert binary.read_bytes()[:4] == b"\x7fELF"  # a real executable, no shebang
