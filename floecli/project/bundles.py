@@ -1,4 +1,4 @@
-"""The contributions shipped inside floe (floecli/bundles/) and bundle files listing refs."""
+"""The contributions shipped with floe (bundles/ at the top level) and bundle files listing refs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 import os
 from pathlib import Path
 
+from floecli import data_path
+
 from .errors import ProjectError
 
-BUNDLES_DIR = Path(__file__).resolve().parent.parent / "bundles"
-DATA_DIR = Path(__file__).resolve().parent / "data"
-DEFAULT_APP = DATA_DIR / "default-app.json"
-DEFAULT_BUNDLE = DATA_DIR / "default-bundle.json"
+BUNDLES_DIR = data_path("bundles")
+DEFAULT_APP = data_path("default-app.json")
+DEFAULT_BUNDLE = data_path("default-bundle.json")
 DESCRIPTOR_FILE = "descriptor.json"
 
 

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from floecli import data_path
 from floecli.engine.errors import ConfigError
 
 from .appdoc import AppDocument
@@ -25,7 +26,7 @@ from .refs import parse_ref
 from .runtime import ensure_runtime
 from .validation import decode, require_valid
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "engine_template"
+TEMPLATE_DIR = data_path("engine_template")
 
 
 @dataclass(frozen=True)
