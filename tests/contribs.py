@@ -86,3 +86,20 @@ def tree_digest(root: Path) -> dict[str, str]:
         rel = path.relative_to(root).as_posix()
         found[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
     return found
+
+
+def make_runtime_wheel(out: Path, version: str, *, name: str = "floecli-engine",
+                       engine: bool = True) -> Path:
+    """An engine runtime wheel of `version` made from this checkout's engine (so a binary
+    built with it runs), under distribution `name`; `engine=False` leaves floecli/engine out."""
+    import floecli
+
+    src = Path(floecli.__file__).resolve().parent
+    own = (src / "__init__.py").read_text()
+    files = {"floecli/__init__.py": own.replace(f'__version__ = "{floecli.__version__}"',
+                                                f'__version__ = "{version}"')}
+    if engine:
+        for path in sorted((src / "engine").rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[path.relative_to(src.parent).as_posix()] = path.read_text()
+    return make_wheel(out, name, version, files)

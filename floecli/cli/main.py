@@ -21,11 +21,13 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _flogo_spellings(list(sys.argv[1:] if argv is None else argv))
     if args[:1] in (["--version"], ["-V"]):
         from floecli import __version__
 
-        print(f"floe version {__version__}")
+        from .application import APP
+
+        APP.echo(f"floe version {__version__}")
         return 0
     if args and _is_seed_flag(args[0]):
         # `floe -tags=linux -admin=123 ...`: the original engine's command line
@@ -41,6 +43,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 1
     return 0
+
+
+def _flogo_spellings(args: list[str]) -> list[str]:
+    """flogo's habits: bare `floe` and `floe help [VERB]` print help (exit 0); `list -json` is
+    the legacy spelling of `list --json`."""
+    if not args:
+        return ["--help"]
+    if args[0] == "help":
+        return [*args[1:2], "--help"]
+    if args[0] == "list":
+        return ["--json" if a == "-json" else a for a in args]
+    return args
 
 
 def _is_seed_flag(arg: str) -> bool:

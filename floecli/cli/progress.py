@@ -3,13 +3,15 @@ with --verbose, every line pip and git print, on stderr."""
 
 from __future__ import annotations
 
-import sys
 from types import TracebackType
 from typing import Any
 
 
 class Progress:
     def __init__(self, total: int = 0, *, verbose: bool = False) -> None:
+        from .application import APP
+
+        self.app = APP
         self.total = total
         self.verbose = verbose
         self._bar: Any = None
@@ -17,12 +19,14 @@ class Progress:
         self._started = False
 
     def __enter__(self) -> Progress:
-        if sys.stdout.isatty() and not self.verbose:
+        if self.app.out.isatty() and not self.verbose:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn
             from rich.progress import Progress as Bar
 
             self._bar = Bar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), transient=True)
+                            MofNCompleteColumn(), transient=True,
+                            console=Console(file=self.app.out))
             self._task = self._bar.add_task("", total=self.total or None)
             self._bar.start()
         return self
@@ -40,17 +44,17 @@ class Progress:
             self._started = True
             self._bar.update(self._task, description=message)
         else:
-            print(message, flush=True)
+            self.app.echo(message)
 
     def result(self, line: str) -> None:
         """A line of the command's outcome ("Installed task: exec 1.0.0")."""
         if self._bar is not None:
             self._bar.console.print(line, markup=False, highlight=False)
         else:
-            print(line, flush=True)
+            self.app.echo(line)
 
     def echo(self, line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+        self.app.note(line)
 
     @property
     def echo_or_none(self) -> Any:
@@ -64,11 +68,12 @@ def run_changes(project: Any, doing: str, unchanged: str, count: int, verbose: b
     from floecli.project.contributions import Installer
     from floecli.project.errors import InstallError, ProjectError
 
-    from .output import change_line, fail
+    from .application import change_line, fail
 
     try:
         with Progress(count, verbose=verbose) as progress:
-            installer = Installer(project, step=progress.step, echo=progress.echo_or_none)
+            installer = Installer(project, step=progress.step, echo=progress.echo_or_none,
+                                  notify=progress.echo)
             for change in operation(installer):
                 progress.result(change_line(change, unchanged))
     except InstallError as e:

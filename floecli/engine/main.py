@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
     document text frozen in by `floe build -e`."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose else _log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     from .server.connguard import GuardedH11Protocol, raise_open_file_limit
@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
         return EXIT_BAD_CONFIG
     except FloeError as e:
         print(f"Error starting engine: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}\nref: {e.ref}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -114,12 +116,22 @@ def admin_token(args: argparse.Namespace) -> str:
     return os.environ.get("FLOE_ADMIN", "").strip()
 
 
+def _log_level() -> int:
+    """FLOE_LOG_LEVEL (flogo's TRACE|DEBUG|INFO|WARN|ERROR), default INFO."""
+    name = os.environ.get("FLOE_LOG_LEVEL", "").strip().upper()
+    return {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "WARN": logging.WARNING,
+            "WARNING": logging.WARNING, "ERROR": logging.ERROR}.get(name, logging.INFO)
+
+
 def tester_bind(args: argparse.Namespace) -> str:
     """-tester_port, else TESTER_PORT when TESTER_ENABLED=true; loopback unless a host is
     given, because the tester runs whatever flow it is posted and has no login."""
     port = args.tester_port
-    if not port and os.environ.get("TESTER_ENABLED", "").lower() == "true":
-        port = os.environ.get("TESTER_PORT", "")
+    if not port and os.environ.get("TESTER_ENABLED", "").strip().lower() in ("true", "1"):
+        port = os.environ.get("TESTER_PORT", "").strip()
+        if not port:
+            raise ListenError("TESTER_ENABLED is set but TESTER_PORT is not: set TESTER_PORT "
+                              "to the tester's port (or pass -tester_port=PORT)")
     if port and ":" not in port:
         port = f"127.0.0.1:{port}"
     return port

@@ -25,12 +25,15 @@ import floecli
 
 from ..engine.contributions.registry import scan
 from .dists import remove_dist
-from .errors import BuildError, ProjectError
+from .errors import BuildError
 from .fsutil import CACHE_NAMES, copy_package
 from .layout import EngineProject
+from .lockfile import Lock
 from .pip import Echo
-from .runtime import ensure_runtime, runtime_distribution
+from .runtime import WHEEL_STEM, Runtime, ensure_runtime, own_runtime, runtime_dir, verify_wheel
 from .targets import Target, host_target
+from .validation import read_text, require_valid
+from .verify import verify_vendor
 from .wheels import install_wheels, native_distributions, runtime_pins
 
 FORMATS = ("zipapp", "native")
@@ -49,6 +52,7 @@ class BuildOptions:
     target: Target | None = None  # None: the host, output straight in bin/
     format: str = "zipapp"
     python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
+    verify: bool = True  # check vendor/ against the hashes in floe.lock
 
 
 @dataclass
@@ -67,10 +71,22 @@ def check_format(fmt: str) -> None:
         raise ValueError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}")
 
 
+def check_python_version(text: str) -> str:
+    """`X.Y` of a Python 3 the engine runs on (3.11 or newer); ValueError otherwise."""
+    major, dot, minor = text.partition(".")
+    if not (dot and major.isdigit() and minor.isdigit()):
+        raise ValueError(f"--python-version must be X.Y (such as 3.12), not {text!r}")
+    if (int(major), int(minor)) < (3, 11) or int(major) != 3:
+        raise ValueError(f"--python-version {text}: the engine needs Python 3.11 or newer")
+    return f"{int(major)}.{int(minor)}"
+
+
 def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = None,
-          echo: Echo | None = None) -> BuildResult:
+          echo: Echo | None = None, notify: Step | None = None) -> BuildResult:
     """Make the binary; `step` hears each stage starting, `echo` (verbose) every line pip and
-    the archive builder print."""
+    the archive builder print, `notify` that the build waits for the project lock. The app
+    document is checked as `floe validate` checks it (ConfigError when invalid) and vendor/
+    against floe.lock, under the project lock; the rest works on that staged copy."""
     step = step or (lambda _message: None)
     try:
         check_format(opts.format)
@@ -85,17 +101,29 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
     with tempfile.TemporaryDirectory(prefix="floe-build-") as tmp:
         site = Path(tmp) / "site"
         site.mkdir()
+        vendor = Path(tmp) / "vendor"
+        with project.locked(notify):
+            step("Checking the app document and vendor/")
+            lock = project.lock()
+            if opts.verify:
+                verify_vendor(project.vendor_dir, lock)
+            copy_package(project.vendor_dir, vendor)
+            app_text = read_text(project.app_file)
+        config = require_valid(app_text, str(project.app_file), [vendor])
         step(f"Collecting the engine runtime for {target.name}")
         install_wheels(runtime_pins(), target, opts.python_version, site, echo=echo)
-        _copy_engine(project.engine_version(), site, echo)
+        _copy_engine(lock, site, echo)
         step("Adding contributions")
-        _copy_vendor(project.vendor_dir, site, target, opts, echo)
-        removed = _optimize(project, site) if opts.optimize else []
-        _write_entry(project, site, opts.embed)
+        _copy_vendor(vendor, site, target, opts, echo)
+        used = {(n.class_, n.type) for f in config.flows for n in (*f.triggers, *f.tasks)
+                if n.type}
+        removed = _optimize(used, site) if opts.optimize else []
+        _write_entry(app_text, site, opts.embed)
         staged = Path(tmp) / "out"
         if opts.format == "native":
             step("Freezing with PyInstaller")
-            _pyinstaller(site, staged, project.name, Path(tmp), echo)
+            _pyinstaller(site, staged, project.name, Path(tmp), echo,
+                         {e.name for e in vendor.iterdir()})
         else:
             step("Packing the zipapp")
             _shiv(site, staged, echo)
@@ -108,24 +136,24 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
     return BuildResult(output, hashlib.sha256(data).hexdigest(), len(data), removed)
 
 
-def _copy_engine(version: str, site: Path, echo: Echo | None) -> None:
-    """floecli/__init__.py and floecli/engine/ of the engine version the project pins: the
-    running toolchain's own, or that version's wheel from the cache."""
-    dest = site / "floecli"
-    if not version or version == floecli.__version__:
-        src = Path(floecli.__file__).resolve().parent
-        dest.mkdir()
-        shutil.copy2(src / "__init__.py", dest / "__init__.py")
-        copy_package(src / "engine", dest / "engine")
-        return
-    try:
-        ensure_runtime(version, echo=echo)
-    except ProjectError as e:
-        raise BuildError(str(e)) from None
-    wheel = runtime_distribution(version)
-    if wheel is None or wheel.suffix != ".whl":
-        raise BuildError(f"engine runtime floe=={version} has no wheel in {wheel or 'the cache'}")
-    with zipfile.ZipFile(wheel) as z:
+def _copy_engine(lock: Lock, site: Path, echo: Echo | None) -> None:
+    """floecli/__init__.py and floecli/engine/ of the engine runtime the project pins: the
+    running toolchain's own, or the verified wheel floe.lock names (by version and hash)."""
+    version = lock.engine_version
+    if lock.engine_sha256:
+        cached = runtime_dir() / f"{WHEEL_STEM}-{version}-py3-none-any.whl"
+        runtime = Runtime(version, cached, False) if cached.is_file() \
+            else ensure_runtime(version, echo=echo)
+        verify_wheel(runtime.wheel, version)
+        if runtime.sha256 != lock.engine_sha256:
+            raise BuildError(f"the engine runtime wheel {runtime.wheel} differs from the one "
+                             "floe.lock pinned", hint="create the project again with --cv "
+                             "and the wheel it was made with")
+    elif not version or version == floecli.__version__:
+        runtime = own_runtime()
+    else:
+        runtime = ensure_runtime(version, echo=echo)
+    with zipfile.ZipFile(runtime.wheel) as z:
         for name in sorted(z.namelist()):
             if name == "floecli/__init__.py" or name.startswith("floecli/engine/"):
                 z.extract(name, site)
@@ -151,9 +179,8 @@ def _copy_vendor(vendor: Path, site: Path, target: Target, opts: BuildOptions,
     install_wheels(pins, target, opts.python_version, site, echo=echo)
 
 
-def _optimize(project: EngineProject, site: Path) -> list[str]:
+def _optimize(used: set[tuple[str, str]], site: Path) -> list[str]:
     """-o: drop every contribution whose node type no flow uses; the names dropped."""
-    used = project.used_types()
     removed = []
     for c in scan(site):
         if (c.descriptor.kind, c.name) not in used:
@@ -162,11 +189,11 @@ def _optimize(project: EngineProject, site: Path) -> list[str]:
     return sorted(removed)
 
 
-def _write_entry(project: EngineProject, site: Path, embed: bool) -> None:
+def _write_entry(app_text: str, site: Path, embed: bool) -> None:
     entry = resources.files("floecli.project").joinpath("binary_entry.py").read_bytes()
     (site / f"{ENTRY_MODULE}.py").write_bytes(entry)
     if embed:
-        shutil.copyfile(project.app_file, site / APP_FILE)
+        (site / APP_FILE).write_bytes(app_text.encode("utf-8"))
 
 
 def _shiv(site: Path, output: Path, echo: Echo | None) -> None:
@@ -198,21 +225,24 @@ def _add_windows_launcher(archive: Path, target: Target) -> None:
 
 
 def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | None,
-                 ) -> None:
-    """--format native: a PyInstaller one-file executable for this machine. Contributions go in
-    as plain directories (they are found by descriptor at run time, which import analysis
-    cannot follow); every other package of the staged site dir is collected whole."""
+                 from_vendor: set[str]) -> None:
+    """--format native: a PyInstaller one-file executable for this machine. Everything that
+    came from vendor/ (contributions and their pip dependencies) goes in as plain files, since
+    contributions are found by descriptor at run time, which import analysis cannot follow, and
+    their dependencies are not installed where PyInstaller could collect them; they are
+    imported from the unpacked directory. The engine's own dependencies are collected whole."""
     try:
         import PyInstaller  # noqa: F401
     except ImportError:
         raise BuildError("--format native needs PyInstaller, which is not installed: "
-                         "pip install 'floe[native]'") from None
+                         "pip install 'floecli-engine[native]'") from None
     contribs = {c.descriptor.path.name for c in scan(site)}
     args = []
-    for top in sorted(p.name for p in site.iterdir() if (p / "__init__.py").is_file()):
-        if top in contribs:
-            args += ["--add-data", f"{site / top}{os.pathsep}{top}"]
-        else:
+    for entry in sorted(site.iterdir()):
+        top = entry.name
+        if top in contribs or top in from_vendor:
+            args += ["--add-data", f"{entry}{os.pathsep}{top if entry.is_dir() else '.'}"]
+        elif (entry / "__init__.py").is_file():
             args += ["--collect-all", top]
     if (site / APP_FILE).is_file():
         args += ["--add-data", f"{site / APP_FILE}{os.pathsep}."]

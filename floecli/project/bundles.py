@@ -1,4 +1,4 @@
-"""The contributions shipped inside floe (floecli/bundles/) and bundle files listing refs."""
+"""The contributions shipped with floe (bundles/ at the top level) and bundle files listing refs."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import json
 import os
 from pathlib import Path
 
+from floecli import data_path
+
 from .errors import ProjectError
 
-BUNDLES_DIR = Path(__file__).resolve().parent.parent / "bundles"
-DATA_DIR = Path(__file__).resolve().parent / "data"
-DEFAULT_APP = DATA_DIR / "default-app.json"
-DEFAULT_BUNDLE = DATA_DIR / "default-bundle.json"
+BUNDLES_DIR = data_path("bundles")
+DEFAULT_APP = data_path("default-app.json")
+DEFAULT_BUNDLE = data_path("default-bundle.json")
 DESCRIPTOR_FILE = "descriptor.json"
 
 
@@ -29,6 +30,19 @@ def bundled_dir(ref: str) -> Path | None:
     return None
 
 
+def bundled_types() -> dict[tuple[str, str], str]:
+    """(`task` | `trigger`, node type) → the ref of the shipped contribution providing it."""
+    found = {}
+    for name in bundled_names():
+        try:
+            raw = json.loads((BUNDLES_DIR / name / DESCRIPTOR_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        kind = str(raw.get("type", "")).split(":", 1)[-1]
+        found[(kind, str(raw.get("name", "")))] = name
+    return found
+
+
 def default_bundle_file() -> Path:
     """`FLOE_DEFAULT_BUNDLE` when set, else the bundle shipped with floe."""
     override = os.environ.get("FLOE_DEFAULT_BUNDLE", "")
@@ -39,11 +53,13 @@ def read_bundle(path: Path) -> list[str]:
     """The `contributions` refs of a bundle file (toolchain-reference §4.1); the other keys are
     informational."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as e:
         raise ProjectError(f"cannot read {path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProjectError(f"{path}: invalid JSON: {e}") from None
+    except UnicodeDecodeError:
+        raise ProjectError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ProjectError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
     refs = raw.get("contributions") if isinstance(raw, dict) else None
     if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
         raise ProjectError(f"{path}: 'contributions' must be a list of refs")

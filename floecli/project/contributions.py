@@ -1,16 +1,20 @@
 """Installing, updating and uninstalling contributions in a project's vendor/, keeping app.json
-`imports` and floe.lock in step. All or nothing: the work happens on a staged copy of vendor/
-and the project changes only when every ref succeeded."""
+`imports` and floe.lock in step. All or nothing and one at a time: each command holds the
+project lock, works on a staged copy of vendor/, and the project changes only when every ref
+succeeded. The pip requirements of all installed contributions are resolved together, in one
+pip run, so two contributions that need different versions of a dependency are a conflict pip
+reports, never a vendor/ holding only one of them."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from floecli.engine.errors import FloeError, GitError
 
@@ -18,11 +22,11 @@ from . import dists
 from .appdoc import AppDocument
 from .bundles import DESCRIPTOR_FILE
 from .errors import InstallError
-from .fsutil import copy_package, remove, tree_hash
+from .fsutil import copy_package, file_hashes, file_sha256, remove, tree_hash
 from .layout import EngineProject
-from .lockfile import Lock, LockedContribution
-from .pip import Echo, run_pip
-from .refs import BUNDLED, GIT, LOCAL, Ref, parse_ref
+from .lockfile import Lock, LockedContribution, LockedDistribution
+from .pip import Echo, PipError, run_pip
+from .refs import BUNDLED, GIT, LOCAL, PIP, Ref, is_path_ref, parse_ref
 
 if TYPE_CHECKING:
     from floecli.engine.contributions.descriptor import Descriptor
@@ -83,125 +87,192 @@ class Staging:
         doc.save(p.app_file)
 
 
+@dataclass
+class _Pending:
+    """A pip ref waiting for the resolution that tells which distribution it is."""
+
+    ref: Ref
+    spec: str
+
+
 class Installer:
     """The install, update and uninstall operations of one project. `step` hears progress
-    ("Installing exec"), `echo` (verbose) every line pip and git print."""
+    ("Installing exec"), `echo` (verbose) every line pip and git print, `notify` that the
+    command waits for another one's project lock. Refs are read relative to `base` (the
+    directory of the app document or bundle naming them; default the project) and recorded
+    relative to `home` (where the project ends up; default where it is)."""
 
     def __init__(self, project: EngineProject, *, step: Step | None = None,
-                 echo: Echo | None = None) -> None:
+                 echo: Echo | None = None, notify: Step | None = None,
+                 base: Path | None = None, home: Path | None = None) -> None:
         self.project = project
         self.step = step or (lambda _message: None)
         self.echo = echo
+        self.notify = notify
+        self.base = base or project.root
+        self.home = home or project.root
 
     # -- commands -------------------------------------------------------------------------
 
     def install(self, refs: Sequence[str]) -> list[Change]:
         """Install each ref not installed yet and record it in imports and the lock."""
-        doc, lock = self.project.app_document(), self.project.lock()
-        changes: list[Change] = []
-        wanted = list(dict.fromkeys(r.strip() for r in refs if r.strip()))
-        with Staging(self.project) as stage:
-            for text in wanted:
-                present = lock.by_ref(text)
-                if present:
-                    changes += [Change("unchanged", e) for e in present]
-                    continue
-                self.step(f"Installing {text}")
-                entries = self._install_ref(text, stage, lock)
-                lock.contributions += entries
-                changes += [Change("installed", e) for e in entries]
-            imports = doc.imports + [r for r in wanted if r not in doc.imports]
-            stage.commit(doc.with_imports(imports), lock)
+        with self.project.locked(self.notify):
+            doc, lock = self.project.app_document(), self.project.lock()
+            changes: list[Change] = []
+            wanted = list(dict.fromkeys(r.strip() for r in refs if r.strip()))
+            recorded: list[str] = []
+            with Staging(self.project) as stage:
+                pending: list[_Pending] = []
+                resolve = False
+                for text in wanted:
+                    ref = self._parse(text)
+                    recorded.append(ref.recorded)
+                    present = lock.by_ref(ref.recorded)
+                    if present:
+                        changes += [Change("unchanged", e) for e in present]
+                        continue
+                    if any(p.ref.recorded == ref.recorded for p in pending):
+                        continue
+                    self.step(f"Installing {text}")
+                    entry, spec = self._install_ref(ref, stage, lock)
+                    if entry is not None:
+                        lock.contributions.append(entry)
+                        changes.append(Change("installed", entry))
+                        resolve = resolve or bool(entry.requires)
+                    else:
+                        pending.append(_Pending(ref, spec))
+                if pending or resolve:
+                    for e in self._resolve(stage, lock, pending):
+                        changes.append(Change("installed", e))
+                imports = doc.imports + [r for r in recorded if r not in doc.imports]
+                stage.commit(doc.with_imports(imports), lock)
         return changes
 
     def uninstall(self, refs: Sequence[str], *, force: bool = False) -> list[Change]:
-        """Remove each ref's contributions, the distributions nothing else needs, its import
-        and lock entries. A node type a flow still uses is refused unless `force`."""
-        doc, lock = self.project.app_document(), self.project.lock()
-        chosen: dict[str, list[LockedContribution]] = {}
-        for text in dict.fromkeys(refs):
-            entries = [c for c in lock.contributions if text in (c.ref, c.package)]
-            if not entries:
-                raise InstallError(f"{text} is not installed", target=text)
-            chosen[text] = entries
-        if not force:
-            self._refuse_used(chosen)
-        changes: list[Change] = []
-        removed_refs = {e.ref for entries in chosen.values() for e in entries}
-        with Staging(self.project) as stage:
-            for text, entries in chosen.items():
-                self.step(f"Uninstalling {text}")
-                for e in entries:
-                    lock.contributions.remove(e)
-                    self._remove_entry(e, stage.vendor, lock)
-                    changes.append(Change("uninstalled", e))
-            imports = [r for r in doc.imports if r not in removed_refs and r not in chosen]
-            stage.commit(doc.with_imports(imports) if "imports" in doc.data else doc, lock)
+        """Remove each ref's contributions, the distributions no remaining one needs, its
+        import and lock entries. A node type a flow still uses is refused unless `force`."""
+        with self.project.locked(self.notify):
+            doc, lock = self.project.app_document(), self.project.lock()
+            chosen: dict[str, list[LockedContribution]] = {}
+            for text in dict.fromkeys(refs):
+                recorded = self._recorded(text)
+                entries = [c for c in lock.contributions
+                           if text in (c.ref, c.package) or c.ref == recorded]
+                if not entries:
+                    raise InstallError(f"{text} is not installed", target=text)
+                chosen[text] = entries
+            if not force:
+                self._refuse_used(chosen)
+            changes: list[Change] = []
+            removed_refs = {e.ref for entries in chosen.values() for e in entries}
+            with Staging(self.project) as stage:
+                for text, entries in chosen.items():
+                    self.step(f"Uninstalling {text}")
+                    for e in entries:
+                        lock.contributions.remove(e)
+                        remove(stage.vendor / e.package)
+                        changes.append(Change("uninstalled", e))
+                self._drop_unneeded(stage.vendor, lock)
+                imports = [r for r in doc.imports if r not in removed_refs and r not in chosen]
+                stage.commit(doc.with_imports(imports) if "imports" in doc.data else doc, lock)
         return changes
 
     def update(self, refs: Sequence[str] | None = None) -> list[Change]:
         """Reinstall refs (every installed ref when None) at the newest version they allow."""
-        doc, lock = self.project.app_document(), self.project.lock()
-        targets = list(dict.fromkeys(refs)) if refs else lock.refs()
-        for text in targets:
-            if not lock.by_ref(text):
-                raise InstallError(f"{text} is not installed", target=text)
-        changes: list[Change] = []
-        with Staging(self.project) as stage:
+        with self.project.locked(self.notify):
+            doc, lock = self.project.app_document(), self.project.lock()
+            targets = [self._recorded(r) for r in dict.fromkeys(refs)] if refs else lock.refs()
             for text in targets:
-                self.step(f"Updating {text}")
-                old = lock.by_ref(text)
-                for e in old:
-                    lock.contributions.remove(e)
-                    self._remove_entry(e, stage.vendor, lock)
-                new = self._install_ref(text, stage, lock)
-                lock.contributions += new
-                before = {e.package: e for e in old}
-                for e in new:
-                    prev = before.get(e.package)
+                if not lock.by_ref(text):
+                    raise InstallError(f"{text} is not installed", target=text)
+            changes: list[Change] = []
+            before = {(e.ref, e.package): e for e in lock.contributions}
+            unpinned = {p for e in lock.contributions if e.ref in targets
+                        for p in e.distributions}
+            with Staging(self.project) as stage:
+                pending: list[_Pending] = []
+                for text in targets:
+                    self.step(f"Updating {text}")
+                    for e in lock.by_ref(text):
+                        lock.contributions.remove(e)
+                        remove(stage.vendor / e.package)
+                    entry, spec = self._install_ref(self._parse(text, recorded=True), stage,
+                                                    lock)
+                    if entry is not None:
+                        lock.contributions.append(entry)
+                    else:
+                        pending.append(_Pending(self._parse(text, recorded=True), spec))
+                if any(e.requires for e in lock.contributions) or pending:
+                    self._resolve(stage, lock, pending, unpinned=unpinned)
+                for e in sorted(lock.contributions, key=lambda c: (c.ref, c.package)):
+                    if e.ref not in targets:
+                        continue
+                    prev = before.get((e.ref, e.package))
                     same = prev is not None and (prev.version, prev.sha256,
                                                  prev.distributions) == (
                         e.version, e.sha256, e.distributions)
                     changes.append(Change("unchanged" if same else "updated", e,
                                           prev.version if prev else ""))
-            stage.commit(doc, lock)
+                stage.commit(doc, lock)
         return changes
 
     # -- one ref --------------------------------------------------------------------------
 
-    def _install_ref(self, text: str, stage: Staging, lock: Lock) -> list[LockedContribution]:
+    def _parse(self, text: str, *, recorded: bool = False) -> Ref:
+        """A ref typed by the user (relative to `base`) or read back from the lock (relative
+        to the project)."""
         try:
-            ref = parse_ref(text, self.project.root)
-            if ref.kind == BUNDLED:
-                return [self._copy(ref, ref.path, stage, lock)]  # type: ignore[arg-type]
-            if ref.kind == LOCAL:
-                return self._install_dir(ref, ref.path, stage, lock)  # type: ignore[arg-type]
-            if ref.kind == GIT:
-                return self._install_dir(ref, self._clone(ref, stage), stage, lock)
-            return self._pip_install(ref, [ref.pip_spec], stage, lock)
-        except InstallError as e:
-            e.target = e.target or text
-            raise
-        except FloeError as e:
-            raise InstallError(e.message, target=text) from None
+            if recorded and is_path_ref(text):
+                where = os.path.normpath(self.home / text)
+                return replace(parse_ref(where, self.project.root, self.home), text=text,
+                               recorded=text)
+            return parse_ref(text, self.base, self.home)
         except OSError as e:
             raise InstallError(str(e), target=text) from None
 
-    def _install_dir(self, ref: Ref, path: Path, stage: Staging,
-                     lock: Lock) -> list[LockedContribution]:
+    def _recorded(self, text: str) -> str:
+        return self._parse(text).recorded if is_path_ref(text) or text.startswith("/") \
+            else text
+
+    def _install_ref(self, ref: Ref, stage: Staging, lock: Lock,
+                     ) -> tuple[LockedContribution | None, str]:
+        """A copied contribution's lock entry; or (None, pip spec) for a pip ref, which the
+        resolution installs."""
+        try:
+            if ref.kind == BUNDLED:
+                return self._copy(ref, ref.path, stage, lock), ""  # type: ignore[arg-type]
+            if ref.kind == LOCAL:
+                return self._install_dir(ref, ref.path, stage, lock)  # type: ignore[arg-type]
+            if ref.kind == GIT:
+                path, commit = self._clone(ref, stage)
+                entry, spec = self._install_dir(ref, path, stage, lock)
+                if entry is not None:
+                    entry = replace(entry, commit=commit)
+                return entry, spec
+            return None, ref.pip_spec
+        except InstallError as e:
+            e.target = e.target or ref.text
+            raise
+        except FloeError as e:
+            raise InstallError(e.message, target=ref.text) from None
+        except OSError as e:
+            raise InstallError(str(e), target=ref.text) from None
+
+    def _install_dir(self, ref: Ref, path: Path, stage: Staging, lock: Lock,
+                     ) -> tuple[LockedContribution | None, str]:
         if not path.is_dir():
             raise InstallError(f"no such directory: {path}")
         if (path / DESCRIPTOR_FILE).is_file():
-            pins: tuple[str, ...] = ()
+            requires: tuple[str, ...] = ()
             if (path / REQUIREMENTS_FILE).is_file():
-                pins = self._pip_requirements(path / REQUIREMENTS_FILE, stage)
-            return [self._copy(ref, path, stage, lock, pins)]
+                requires = _requirement_lines(path / REQUIREMENTS_FILE)
+            return self._copy(ref, path, stage, lock, requires), ""
         if (path / "pyproject.toml").is_file() or (path / "setup.py").is_file():
-            return self._pip_install(ref, [str(path)], stage, lock)
+            return None, str(path)
         raise InstallError(f"{path} holds no {DESCRIPTOR_FILE} (not a floe contribution)")
 
     def _copy(self, ref: Ref, src: Path, stage: Staging, lock: Lock,
-              pins: tuple[str, ...] = ()) -> LockedContribution:
+              requires: tuple[str, ...] = ()) -> LockedContribution:
         """A contribution package directory copied as it is (bundled, local, git)."""
         from floecli.engine.contributions.descriptor import read_descriptor
 
@@ -213,63 +284,124 @@ class Installer:
         self._check_clash(descriptor.name, descriptor.type, package, stage, lock)
         dest = stage.vendor / package
         copy_package(src, dest)
-        return LockedContribution(ref.text, descriptor.name, descriptor.type, descriptor.version,
-                                  package, tree_hash(dest), ref.kind, pins)
+        return LockedContribution(ref.recorded, descriptor.name, descriptor.type,
+                                  descriptor.version, package, tree_hash(dest), ref.kind,
+                                  requires=requires, files=file_hashes(dest))
 
-    def _pip_install(self, ref: Ref, spec: list[str], stage: Staging,
-                     lock: Lock) -> list[LockedContribution]:
-        """pip installs into a scratch target; the requested distributions' package directories
-        holding a descriptor are the contributions, the rest their dependencies."""
-        from floecli.engine.contributions.descriptor import read_descriptor
+    # -- the one resolution ---------------------------------------------------------------
 
-        target, items = self._pip(spec, stage)
+    def _resolve(self, stage: Staging, lock: Lock, pending: list[_Pending], *,
+                 unpinned: set[str] | None = None) -> list[LockedContribution]:
+        """Resolve every installed contribution's requirements and the pending pip refs in
+        one pip run; vendor/'s distributions become exactly that set. What is installed keeps
+        its versions when it can (except the `unpinned` ones being updated). The new entries
+        of the pending refs are added to `lock` and returned."""
+        roots: list[str] = []
+        for e in lock.contributions:
+            roots += [self._pip_arg(r) for r in e.requires]
+        roots += [p.spec for p in pending]
+        roots = list(dict.fromkeys(roots))
+        keep = [d for d in lock.distributions if d.pin not in (unpinned or set())]
+        try:
+            try:
+                target, items = self._pip_resolve(roots, stage, keep)
+            except PipError:
+                if not keep:
+                    raise
+                # the pins of what is installed cannot stay: let pip choose, or say why not
+                target, items = self._pip_resolve(roots, stage, [])
+        except PipError as e:
+            named = [p.ref.text for p in pending if p.ref.text in e.message]
+            e.target = e.target or (named[0] if named else
+                                    pending[0].ref.text if len(pending) == 1 else "")
+            raise
+        graph = _Graph(items)
+        pip_entries = [e for e in lock.contributions if e.source == PIP]
+        # the pip contributions' package directories are part of their distributions
+        lock.contributions = [e for e in lock.contributions if e.source != PIP]
+        for dist in dists.installed(stage.vendor).values():
+            dists.remove_dist(dist, stage.vendor)
         in_target = dists.installed(target)
-        pins = tuple(sorted(f"{i['name']}=={i['version']}" for i in items))
-        found: list[tuple[str, Descriptor]] = []
-        for item in (i for i in items if i["requested"]):
-            dist = in_target.get(dists.normalize(item["name"]))
-            tops = sorted(dist.top_levels()) if dist else []
-            found += [(top, read_descriptor(target / top)) for top in tops
-                      if (target / top / DESCRIPTOR_FILE).is_file()]
-        if not found:
-            raise InstallError(f"{ref.text} is not a floe contribution: no package directory "
-                               f"with a valid {DESCRIPTOR_FILE}")
-        for top, d in found:
-            self._check_clash(d.name, d.type, top, stage, lock)
-        self._merge(target, stage.vendor)
-        return [LockedContribution(ref.text, d.name, d.type, d.version,
-                                   top, tree_hash(stage.vendor / top), ref.kind, pins)
-                for top, d in found]
+        for e in lock.contributions:
+            if e.requires:
+                names = [graph.root_name(r, self.home) for r in e.requires]
+                idx = lock.contributions.index(e)
+                lock.contributions[idx] = replace(e, distributions=graph.closure(names))
+        new: list[LockedContribution] = []
+        claims: list[tuple[Ref, str]] = [(self._parse(e.ref, recorded=True), e.ref)
+                                         for e in {e.ref: e for e in pip_entries}.values()]
+        claims += [(p.ref, p.ref.recorded) for p in pending]
+        fresh = {p.ref.recorded for p in pending}
+        for ref, recorded in claims:
+            spec = self._pip_arg(ref.recorded) if ref.recorded not in fresh else ref.pip_spec
+            name = graph.root_name(spec, self.home)
+            dist = in_target.get(dists.normalize(name)) if name else None
+            found = self._contributions_in(dist, target)
+            if not found:
+                raise InstallError(f"{ref.text} is not a floe contribution: no package directory "
+                                   f"with a valid {DESCRIPTOR_FILE}", target=ref.text)
+            for top, d in found:
+                self._check_clash(d.name, d.type, top, None, lock)
+                entry = LockedContribution(
+                    recorded, d.name, d.type, d.version, top, tree_hash(target / top), PIP,
+                    graph.closure([name]), (recorded,), files=file_hashes(target / top))
+                lock.contributions.append(entry)
+                if recorded in fresh:
+                    new.append(entry)
+        for dist in in_target.values():
+            dists.move_dist(dist, target, stage.vendor)
+        lock.distributions = [
+            LockedDistribution(d.name, d.version, file_sha256(d.info / "RECORD")
+                               if (d.info / "RECORD").is_file() else "")
+            for d in dists.installed(stage.vendor).values()]
+        return new
 
-    def _pip_requirements(self, requirements: Path, stage: Staging) -> tuple[str, ...]:
-        target, items = self._pip(["-r", str(requirements)], stage)
-        self._merge(target, stage.vendor)
-        return tuple(sorted(f"{i['name']}=={i['version']}" for i in items))
+    def _pip_arg(self, requirement: str) -> str:
+        """A recorded requirement as pip must see it: a project-relative path made absolute."""
+        if is_path_ref(requirement):
+            return os.path.normpath(self.home / requirement)
+        return requirement
 
-    def _pip(self, spec: list[str], stage: Staging) -> tuple[Path, list[dict]]:
+    def _pip_resolve(self, roots: list[str], stage: Staging,
+                     keep: list[LockedDistribution]) -> tuple[Path, list[dict[str, Any]]]:
         target = stage.scratch("pip-")
         report = target.with_suffix(".json")
-        run_pip(["install", "--target", str(target), "--report", str(report), "--no-compile",
-                 "--no-warn-script-location", "--no-warn-conflicts", *spec],
-                echo=self.echo, cwd=self.project.root)
+        args = ["install", "--target", str(target), "--report", str(report), "--no-compile",
+                "--no-warn-script-location", *roots]
+        if keep:
+            constraints = target.with_suffix(".constraints.txt")
+            constraints.write_text("".join(f"{d.pin}\n" for d in keep), encoding="utf-8")
+            args += ["-c", str(constraints)]
+        run_pip(args, echo=self.echo, cwd=self.project.root)
         raw = json.loads(report.read_text(encoding="utf-8"))
         items = [{"name": i["metadata"]["name"], "version": i["metadata"]["version"],
+                  "requires": i["metadata"].get("requires_dist") or [],
+                  "url": (i.get("download_info") or {}).get("url", ""),
                   "requested": bool(i.get("requested"))} for i in raw.get("install", [])]
+        shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts
         return target, items
 
-    def _merge(self, target: Path, vendor: Path) -> None:
-        """Move what pip installed into vendor/; a distribution already there at the same
-        version is kept, at another version it is replaced."""
-        present = dists.installed(vendor)
-        for key, dist in dists.installed(target).items():
-            old = present.get(key)
-            if old is not None and old.version == dist.version:
-                continue
-            if old is not None:
-                dists.remove_dist(old, vendor)
-            dists.move_dist(dist, target, vendor)
+    def _contributions_in(self, dist: dists.Dist | None, target: Path,
+                          ) -> list[tuple[str, Descriptor]]:
+        from floecli.engine.contributions.descriptor import read_descriptor
 
-    def _clone(self, ref: Ref, stage: Staging) -> Path:
+        tops = sorted(dist.top_levels()) if dist else []
+        return [(top, read_descriptor(target / top)) for top in tops
+                if (target / top / DESCRIPTOR_FILE).is_file()]
+
+    def _drop_unneeded(self, vendor: Path, lock: Lock) -> None:
+        """Remove the distributions no remaining contribution needs."""
+        needed = {dists.normalize(p.split("==", 1)[0]) for c in lock.contributions
+                  for p in c.distributions}
+        for key, dist in dists.installed(vendor).items():
+            if key not in needed:
+                dists.remove_dist(dist, vendor)
+        lock.distributions = [d for d in lock.distributions if dists.normalize(d.name) in needed]
+
+    # -- git ------------------------------------------------------------------------------
+
+    def _clone(self, ref: Ref, stage: Staging) -> tuple[Path, str]:
+        """The checked-out directory and the commit sha the ref resolved to."""
         from floecli.engine import git  # the one module every part of floe uses for git
 
         dest = stage.scratch("git-") / git.repo_name(ref.url)
@@ -277,13 +409,14 @@ class Installer:
             self.echo(f"$ git clone {ref.url}" + (f" at {ref.rev}" if ref.rev else ""))
         try:
             git.clone(ref.url, dest, ref.rev)
+            commit = git.run(["-C", str(dest), "rev-parse", "HEAD"]).strip()
         except GitError as e:
             raise InstallError(f"git failed: {e.detail}") from None
-        return dest / ref.subdir if ref.subdir else dest
+        return (dest / ref.subdir if ref.subdir else dest), commit
 
-    # -- checks and removal ---------------------------------------------------------------
+    # -- checks ---------------------------------------------------------------------------
 
-    def _check_clash(self, name: str, type_: str, package: str, stage: Staging,
+    def _check_clash(self, name: str, type_: str, package: str, stage: Staging | None,
                      lock: Lock) -> None:
         kind = type_.split(":", 1)[-1]
         for c in lock.contributions:
@@ -291,17 +424,8 @@ class Installer:
                 raise InstallError(f"vendor/{package} is already installed (from {c.ref})")
             if (c.name, c.type) == (name, type_):
                 raise InstallError(f"a {kind} named {name} is already installed (from {c.ref})")
-        if (stage.vendor / package).exists():
+        if stage is not None and (stage.vendor / package).exists():
             raise InstallError(f"vendor/{package} already exists")
-
-    def _remove_entry(self, entry: LockedContribution, vendor: Path, lock: Lock) -> None:
-        """Remove a contribution and the distributions no remaining entry needs."""
-        needed = {p for c in lock.contributions for p in c.distributions}
-        present = {d.pin: d for d in dists.installed(vendor).values()}
-        for pin in entry.distributions:
-            if pin not in needed and pin in present:
-                dists.remove_dist(present[pin], vendor)
-        remove(vendor / entry.package)
 
     def _refuse_used(self, chosen: dict[str, list[LockedContribution]]) -> None:
         users = self.project.type_users()
@@ -316,3 +440,73 @@ class Installer:
                     raise InstallError(f"{e.kind} type {e.name} is still used by {where}; "
                                        "use --force to uninstall it anyway", target=text)
 
+
+class _Graph:
+    """The distributions of one pip resolution and what each requires."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        self.items = {dists.normalize(i["name"]): i for i in items}
+        self.edges: dict[str, list[str]] = {}
+        for key, item in self.items.items():
+            deps = []
+            for text in item["requires"]:
+                try:
+                    req = Requirement(text)
+                except InvalidRequirement:
+                    continue
+                if req.marker is None or req.marker.evaluate({"extra": ""}):
+                    deps.append(dists.normalize(req.name))
+            self.edges[key] = deps
+
+    def root_name(self, spec: str, home: Path) -> str:
+        """The distribution a requirement as given to pip turned out to be ('' if unknown)."""
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+        try:
+            key = dists.normalize(Requirement(spec).name)
+            if key in self.items:
+                return self.items[key]["name"]
+        except InvalidRequirement:
+            pass
+        if spec.endswith(".whl"):
+            try:
+                key = dists.normalize(str(parse_wheel_filename(Path(spec).name)[0]))
+                if key in self.items:
+                    return self.items[key]["name"]
+            except InvalidWheelFilename:
+                pass
+        wanted = {spec.removeprefix("git+")}
+        if "://" not in spec:
+            path = Path(spec) if Path(spec).is_absolute() else home / spec
+            wanted.add(Path(os.path.normpath(path)).as_uri())
+        for item in self.items.values():
+            url = item["url"]
+            if item["requested"] and (url in wanted or any(url and w.startswith(url)
+                                                             for w in wanted)):
+                return item["name"]
+        return ""
+
+    def closure(self, names: Iterable[str]) -> tuple[str, ...]:
+        seen: set[str] = set()
+        todo = [dists.normalize(n) for n in names if n]
+        while todo:
+            key = todo.pop()
+            if key in seen or key not in self.items:
+                continue
+            seen.add(key)
+            todo += self.edges.get(key, [])
+        return tuple(sorted(f"{self.items[k]['name']}=={self.items[k]['version']}"
+                            for k in seen))
+
+
+def _requirement_lines(path: Path) -> tuple[str, ...]:
+    """The requirements of a requirements.txt (comments, blank lines and options left out)."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith(("#", "-")):
+            lines.append(line)
+    return tuple(lines)

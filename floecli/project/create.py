@@ -1,24 +1,32 @@
-"""`floe create`: a new engine project (app document, template files, vendored default bundle,
-lock file, empty bin/) made in a staging directory and moved into place only when complete."""
+"""`floe create`: a new engine project (app document, template files, vendored default bundle
+and every bundled contribution the flows use, lock file, empty bin/) made in a staging
+directory, checked as `floe validate` would, and moved into place only when complete."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from floecli import data_path
+from floecli.engine.errors import ConfigError
+
 from .appdoc import AppDocument
-from .bundles import DEFAULT_APP, default_bundle_file, read_bundle
+from .bundles import DEFAULT_APP, bundled_types, default_bundle_file, read_bundle
 from .contributions import Change, Installer, Step
 from .errors import ProjectError
 from .fsutil import atomic_write
 from .layout import APP_FILE, BIN_DIR, VENDOR_DIR, EngineProject
 from .lockfile import Lock
 from .pip import Echo
+from .projectlock import project_lock
+from .refs import parse_ref
 from .runtime import ensure_runtime
+from .validation import decode, require_valid
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "engine_template"
+TEMPLATE_DIR = data_path("engine_template")
 
 
 @dataclass(frozen=True)
@@ -28,10 +36,26 @@ class Created:
     changes: list[Change]
 
 
-def load_app_source(source: str | None) -> AppDocument:
-    """The app document from a file or http(s) URL (JSON or YAML), else the default app."""
+@dataclass(frozen=True)
+class AppSource:
+    """An app document as read: `doc` is the JSON the project keeps, `text` what the user
+    wrote (where problems are placed), `base` the directory its relative refs are read from."""
+
+    doc: AppDocument
+    text: str
+    source: str
+    base: Path | None
+
+
+def load_app_source(source: str | None) -> AppSource:
+    """The app document from a file or http(s) URL (JSON, or YAML for other names), else the
+    default app; read by the engine's own reader, so what `floe validate` rejects is a
+    ConfigError here too."""
     if not source:
-        return AppDocument(DEFAULT_APP.read_text(encoding="utf-8"), "default-app.json")
+        text = DEFAULT_APP.read_text(encoding="utf-8")
+        return AppSource(AppDocument(text, "default-app.json"), text, "default-app.json",
+                         DEFAULT_APP.parent)
+    base: Path | None
     if source.startswith(("http://", "https://")):
         import httpx  # only remote app files need it
 
@@ -40,14 +64,25 @@ def load_app_source(source: str | None) -> AppDocument:
             response.raise_for_status()
         except httpx.HTTPError as e:
             raise ProjectError(f"cannot load remote app file {source}: {e}") from None
-        return AppDocument.from_json_or_yaml(response.text, source)
-    path = Path(source).expanduser()
+        data, base = response.content, None
+    else:
+        path = Path(source).expanduser()
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ProjectError(f"cannot load app file {source}: {e.strerror or e}") from None
+        base = path.resolve().parent
+    text = decode(data, source)
+    require_valid(text, source)  # syntax and structure; node types once contributions are in
+    return AppSource(_as_json(text, source), text, source, base)
+
+
+def _as_json(text: str, source: str) -> AppDocument:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ProjectError(
-            f"cannot load app file {source}: {getattr(e, 'strerror', None) or e}") from None
-    return AppDocument.from_json_or_yaml(text, source)
+        json.loads(text)
+        return AppDocument(text, source)
+    except json.JSONDecodeError:
+        return AppDocument.from_json_or_yaml(text, source)
 
 
 def project_name(name: str | None, doc: AppDocument) -> str:
@@ -60,15 +95,34 @@ def project_name(name: str | None, doc: AppDocument) -> str:
     return chosen
 
 
-def create_project(parent: Path, name: str, doc: AppDocument, engine_version: str, *,
-                   step: Step | None = None, echo: Echo | None = None) -> Created:
+def create_project(parent: Path, name: str, app: AppSource, engine_version: str, *,
+                   step: Step | None = None, echo: Echo | None = None,
+                   notify: Step | None = None) -> Created:
     """Make `parent/name`. An existing non-empty directory is refused; on any failure nothing
     is left behind (an existing empty directory stays as it was)."""
+    parent = parent.resolve()
     target = parent / name
+    lock_path = parent / f".floe-create-{name}.lock"
+    try:
+        with project_lock(lock_path, notify=notify):
+            return _create(parent, target, name, app, engine_version, step, echo)
+    finally:
+        lock_path.unlink(missing_ok=True)
+
+
+def _create(parent: Path, target: Path, name: str, app: AppSource, engine_version: str,
+            step: Step | None, echo: Echo | None) -> Created:
     if target.exists() and not (target.is_dir() and not any(target.iterdir())):
         raise ProjectError(f"{target} already exists and is not empty")
     bundle = read_bundle(default_bundle_file())
-    version = ensure_runtime(engine_version, echo=echo)
+    runtime = ensure_runtime(engine_version, echo=echo)
+    base = app.base or parent
+    doc = app.doc
+    if app.base is None and any(_is_relative(i) for i in doc.imports):
+        raise ProjectError(f"{app.source}: a remote app document cannot import a local path")
+    # relative imports are the document's; the project records them relative to itself
+    doc = doc.with_imports([parse_ref(i, base, target).recorded for i in doc.imports]) \
+        if "imports" in doc.data else doc
     stage = Path(tempfile.mkdtemp(prefix=f".floe-create-{name}-", dir=parent))
     try:
         root = stage / name
@@ -82,12 +136,41 @@ def create_project(parent: Path, name: str, doc: AppDocument, engine_version: st
         (root / VENDOR_DIR).mkdir()
         (root / BIN_DIR).mkdir()
         project = EngineProject(root)
-        Lock(version).write(project.lock_file)
-        refs = list(dict.fromkeys([*bundle, *doc.imports]))
-        changes = Installer(project, step=step, echo=echo).install(refs)
+        Lock(runtime.version, engine_sha256="" if runtime.own else runtime.sha256).write(
+            project.lock_file)
+        installer = Installer(project, step=step, echo=echo, base=base, home=target)
+        changes = installer.install(list(dict.fromkeys([*bundle, *app.doc.imports])))
+        missing = _bundled_for_unprovided_types(app, project)
+        if missing:
+            changes += installer.install(missing)
+        require_valid(app.text, app.source, [project.vendor_dir])
         if target.exists():
             target.rmdir()
         root.rename(target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return Created(EngineProject(target.resolve()), version, changes)
+    return Created(EngineProject(target), runtime.version, changes)
+
+
+def _bundled_for_unprovided_types(app: AppSource, project: EngineProject) -> list[str]:
+    """Bundled contributions providing a node type the flows use that nothing installed
+    provides (flogo's create installs every contribution the app refers to)."""
+    try:
+        config = require_valid(app.text, app.source)
+    except ConfigError:
+        return []
+    provided = {(c.kind, c.name) for c in project.lock().contributions}
+    offered = bundled_types()
+    wanted = []
+    for flow in config.flows:
+        for node in (*flow.triggers, *flow.tasks):
+            kind = node.class_
+            if kind in ("trigger", "task") and node.type and (kind, node.type) not in provided \
+                    and (kind, node.type) in offered:
+                wanted.append(offered[(kind, node.type)])
+    return list(dict.fromkeys(wanted))
+
+
+def _is_relative(ref: str) -> bool:
+    return ref.startswith(("./", "../")) or ref in (".", "..")
+

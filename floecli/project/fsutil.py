@@ -65,3 +65,17 @@ def remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def file_hashes(root: Path) -> tuple[tuple[str, str], ...]:
+    """(POSIX path relative to `root`, sha256 hex) of every file below it, caches left out."""
+    import hashlib
+
+    return tuple(sorted((f.relative_to(root).as_posix(), hashlib.sha256(f.read_bytes()).hexdigest())
+                        for f in _files(root)))
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()

@@ -3,6 +3,8 @@ app document uses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +70,19 @@ class EngineProject:
     @property
     def lock_file(self) -> Path:
         return self.root / LOCK_FILE
+
+    @property
+    def lock_path(self) -> Path:
+        """The project lock (see projectlock), held by every command that changes the project."""
+        from .projectlock import LOCK_NAME
+
+        return self.root / LOCK_NAME
+
+    def locked(self, notify: Callable[[str], None] | None = None,
+               ) -> AbstractContextManager[None]:
+        from .projectlock import project_lock
+
+        return project_lock(self.lock_path, notify=notify)
 
     @property
     def bin_dir(self) -> Path:

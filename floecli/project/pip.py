@@ -28,7 +28,7 @@ def run_pip(args: Sequence[str], *, echo: Echo | None = None, cwd: Path | None =
         for line in (proc.stdout + proc.stderr).splitlines():
             echo(line)
     if proc.returncode != 0:
-        raise PipError(pip_failure(proc.stderr or proc.stdout, proc.returncode))
+        raise PipError(pip_failure(proc.stdout + "\n" + proc.stderr, proc.returncode))
     return proc.stdout
 
 
@@ -37,4 +37,13 @@ def pip_failure(output: str, code: int) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
     detail = "; ".join(errors) or "\n".join(lines[-10:])
+    if "The conflict is caused by:" in lines:
+        # the resolver's own account of who needs what
+        start = lines.index("The conflict is caused by:")
+        cause = [line for line in lines[start + 1:]
+                 if not line.startswith(("To fix", "1.", "2.", "ERROR:", "Additionally"))]
+        cause = cause[:next((i for i, line in enumerate(cause)
+                             if not (" depends on " in line or "constraint" in line.lower())),
+                            len(cause))]
+        detail += "\nThe conflict is caused by:\n" + "\n".join(f"  {c}" for c in cause)
     return f"pip failed: {detail}" if detail else f"pip failed with exit status {code}"

@@ -37,7 +37,7 @@ def runtime_pins(names: Sequence[str] = ENGINE_REQUIREMENTS) -> list[str]:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             raise BuildError(f"the engine needs {name}, which is not installed beside this "
-                             f"toolchain: reinstall floe") from None
+                             f"toolchain: reinstall floecli-engine") from None
         versions[name] = dist.version
         for text in dist.requires or []:
             req = Requirement(text)
@@ -75,7 +75,7 @@ def install_wheels(requirements: Sequence[str], target: Target, python_version: 
                         echo=echo)
                 run_pip(install, echo=echo)
         except PipError as e:
-            raise BuildError(f"cannot get wheels for {target.name}: {e.message}") from None
+            raise _no_wheel(e, target, python_version) from None
         # Console scripts carry this machine's interpreter path; the binary has its own entry.
         shutil.rmtree(Path(tmp) / "bin", ignore_errors=True)
         shutil.copytree(tmp, dest, dirs_exist_ok=True)
@@ -91,3 +91,18 @@ def native_distributions(site: Path) -> list[Dist]:
         if "root-is-purelib: true" not in text:
             found.append(dist)
     return found
+
+
+def _no_wheel(e: PipError, target: Target, python_version: str) -> BuildError:
+    """Which distribution has no wheel for the target, and what to try instead."""
+    import re
+
+    missing = re.findall(r"No matching distribution found for (\S+)", e.message)
+    if not missing:
+        return BuildError(f"cannot get wheels for {target.name}: {e.message}")
+    hint = ""
+    if target.name == "windows_arm64" and tuple(map(int, python_version.split("."))) < (3, 12):
+        hint = ("windows_arm64 wheels mostly exist for newer Pythons: try --python-version "
+                "3.12 (the binary then needs Python 3.12 on that machine)")
+    return BuildError(f"cannot get wheels for {target.name}: {', '.join(missing)} has no wheel "
+                      f"for {target.name} and Python {python_version} ({e.message})", hint=hint)

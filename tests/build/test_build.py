@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from contribs import make_hello_index
 
 FLOE = str(Path(sys.executable).parent / "floe")
 # The Python a user would run a binary with, outside any virtual environment; -I keeps the build
@@ -29,10 +30,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "FLOE_CACHE_DIR": str(cache), "SHIV_ROOT": str(cache / "shiv")}
 
 
-def floe(*args: str, cwd: Path, env: dict[str, str], ok: bool = True,
+def floe(*args: str, cwd: Path, env: dict[str, str], ok: bool = True, timeout: float = 300,
          ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([FLOE, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=timeout)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -43,6 +44,16 @@ def project(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Pa
     root = tmp_path_factory.mktemp("projects")
     floe("create", "demo", cwd=root, env=env)
     return root / "demo"
+
+
+HELLO_FLOW = {
+    "id": "greet", "ver": 1,
+    "triggers": [{"id": "start", "name": "Start", "type": "data"}],
+    "tasks": [
+        {"id": "say", "name": "Say", "listen": "trigger.good", "type": "hello"},
+        {"id": "done", "name": "Done", "listen": "task.say.good", "type": "end"},
+    ],
+}
 
 
 def run_binary(binary: Path, *args: str, cwd: Path, env: dict[str, str],
@@ -130,10 +141,23 @@ def test_binary_without_embed_reads_app_json_from_its_directory(project, env, tm
     proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
                       "-start=build-project", "-once", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    # flogo-web starts the binary from <engine>/bin-test, environment only: ../app.json
+    bin_test = tmp_path / "bin-test"
+    bin_test.mkdir()
+    proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
+                      "-start=build-project", "-once", cwd=bin_test, env=env)
+    assert proc.returncode == 0, proc.stderr
+    # FLOE_CONFIG_PATH names the app document; FLOE_LOG_LEVEL=DEBUG logs debug lines
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    proc = run_binary(project / "bin" / "demo", f"-root={tmp_path / 'root'}",
+                      "-start=build-project", "-once", cwd=elsewhere,
+                      env={**env, "FLOE_CONFIG_PATH": str(tmp_path / "app.json"),
+                           "FLOE_LOG_LEVEL": "DEBUG"})
+    assert proc.returncode == 0, proc.stderr
+    assert " DEBUG " in proc.stderr
     missing = run_binary(project / "bin" / "demo", "-start=build-project", "-once",
-                         cwd=empty, env=env)
+                         cwd=elsewhere, env=env)
     assert missing.returncode == 2
     assert "no config file" in missing.stderr
 
@@ -230,14 +254,213 @@ def test_build_errors(project, env, tmp_path):
     assert "unknown format 'egg'" in fmt.stderr
 
 
-# PyInstaller's analysis alone takes about two minutes on a loaded two-core machine.
-@pytest.mark.timeout(360)
-def test_native_format_runs_with_an_empty_environment(project, env, tmp_path):
-    out = floe("build", "-e", "--format", "native", cwd=project, env=env)
-    binary = project / "bin" / "demo"
-    assert "Built bin/demo" in out.stdout
+@pytest.mark.timeout(900)  # PyInstaller is slow on a busy machine
+def test_native_format_includes_contribution_dependencies(env, tmp_path):
+    """A third-party contribution's pip dependency is inside the native binary: a flow that
+    imports it runs with an empty environment."""
+    index = make_hello_index(tmp_path / "index")
+    root = tmp_path / "projects"
+    root.mkdir()
+    floe("create", "nat", cwd=root, env=env)
+    project = root / "nat"
+    offline = {**env, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(index)}
+    floe("install", "floe-hello", cwd=project, env=offline)
+    app = json.loads((project / "app.json").read_text())
+    app["flows"].append(HELLO_FLOW)
+    (project / "app.json").write_text(json.dumps(app, indent=2))
+    # PyInstaller takes minutes on a busy machine
+    out = floe("build", "-e", "--format", "native", cwd=project, env=env, timeout=840)
+    binary = project / "bin" / "nat"
+    assert "Built bin/nat" in out.stdout
     assert binary.read_bytes()[:4] == b"\x7fELF"  # a real executable, no shebang
-    proc = subprocess.run([str(binary), f"-root={tmp_path / 'root'}", "-start=build-project",
-                           "-once"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+    proc = subprocess.run([str(binary), f"-root={tmp_path / 'root'}", "-start=greet", "-once",
+                           "-events"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    assert "hello from a dep" in proc.stdout
+
+
+def copy_project(project: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "demo"
+    shutil.copytree(project, dest, ignore=shutil.ignore_patterns("bin"))
+    (dest / "bin").mkdir()
+    return dest
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('{"name": "demo", "flows": [\n', "app.json:2: "),
+    (None, "unknown task type 'exek'"),
+    (None, "opts.cmd"),
+])
+def test_build_refuses_an_invalid_app_document(project, env, tmp_path, text, problem):
+    demo = copy_project(project, tmp_path)
+    if text is None:
+        app = json.loads((demo / "app.json").read_text())
+        task = app["flows"][0]["tasks"][0]
+        if problem.startswith("unknown"):
+            task["type"] = "exek"
+        else:
+            task["opts"] = {"cmd": 12}
+        text = json.dumps(app, indent=2)
+    (demo / "app.json").write_text(text)
+    proc = floe("build", "-e", cwd=demo, env=env, ok=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("Error building project: ")
+    assert lines[1:] and all(line.startswith(f"{demo / 'app.json'}:") for line in lines[1:])
+    assert problem in proc.stderr
+    assert list((demo / "bin").iterdir()) == []
+
+
+def test_a_tampered_vendor_file_is_named(project, env, tmp_path):
+    demo = copy_project(project, tmp_path)
+    with (demo / "vendor" / "exec" / "__init__.py").open("a") as f:
+        f.write("\nimport os  # tampered\n")
+    proc = floe("build", cwd=demo, env=env, ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "Error building project: vendor/exec/__init__.py differs from floe.lock (installed "
+        "from exec)",
+        "hint: reinstall it (floe update REF), or build anyway with --no-verify",
+        "ref: vendor-modified"]
+    assert list((demo / "bin").iterdir()) == []
+    floe("build", "--no-verify", cwd=demo, env=env)
+    assert (demo / "bin" / "demo").is_file()
+
+
+@pytest.mark.timeout(300)
+def test_python_version_and_missing_target_wheels(project, env):
+    old = floe("build", "--python-version", "2.7", cwd=project, env=env, ok=False)
+    assert old.returncode == 2
+    assert old.stderr == ("Error building project: --python-version 2.7: the engine needs "
+                          "Python 3.11 or newer\n")
+    arm = floe("build", "--target", "windows_arm64", "--python-version", "3.11", cwd=project,
+               env=env, ok=False)
+    assert arm.returncode == 1
+    lines = arm.stderr.splitlines()
+    assert lines[0].startswith("Error building project: cannot get wheels for windows_arm64: "
+                               "pyyaml==")
+    assert "has no wheel for windows_arm64 and Python 3.11" in lines[0]
+    assert lines[1].startswith("hint: windows_arm64 wheels mostly exist for newer Pythons: try "
+                               "--python-version 3.12")
+
+
+def start_engine(binary: Path, cwd: Path, env: dict[str, str], root: Path,
+                 ) -> tuple[subprocess.Popen[str], str]:
+    """The binary started as flogo-web starts it (from bin-test, app document found through
+    ../app.json, tester from the environment); the tester's URL, read from its own line."""
+    clean = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    clean.update(TESTER_ENABLED="true", TESTER_PORT="0", FLOE_LOG_LEVEL="DEBUG")
+    proc = subprocess.Popen([PYTHON, "-I", str(binary), "-pub_bind=127.0.0.1:0",
+                             f"-root={root}"], cwd=cwd, env=clean, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("floe tester listening on "):
+            return proc, line.split(" on ", 1)[1].strip()
+    proc.wait(timeout=30)
+    raise AssertionError(f"the engine exited {proc.returncode} before its tester listened")
+
+
+def stop_engine(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.communicate(timeout=60)
+
+
+@pytest.mark.timeout(900)
+def test_seed_001_sequence_as_a_design_time_server_drives_it(env, tmp_path):
+    """flogo-web's engine life cycle (toolchain-reference §8) against floe, step by step."""
+    from contribs import make_runtime_wheel
+
+    index = make_hello_index(tmp_path / "index")
+    runtimes = tmp_path / "runtimes"
+    make_runtime_wheel(runtimes, "0.0.16")
+    e = {**env, "PIP_FIND_LINKS": str(index), "FLOE_RUNTIME_FIND_LINKS": str(runtimes)}
+    engines = tmp_path / "local" / "engines"
+    engines.mkdir(parents=True)
+    default_app = Path(__file__).resolve().parents[2] / "default-app.json"
+
+    # 1. create with a pinned runtime (FLOE_LIB_VERSION → --cv), from the default descriptor
+    out = floe("create", "--cv", "0.0.16", "-f", str(default_app), "flogo-web", cwd=engines,
+               env=e)
+    assert "Engine runtime: floe 0.0.16" in out.stdout
+    engine = engines / "flogo-web"
+    (engine / "bin-test").mkdir()
+    (engine / "bin-build").mkdir()
+    # 2. the plugin bundle, then the default palette
+    (engine / "__plugin-bundle.json").write_text('{"contributions": ["floe-hello"]}')
+    out = floe("install", "--file", str(engine / "__plugin-bundle.json"), cwd=engine, env=e)
+    assert "Installed task: floe-hello 1.0.0" in out.stdout
+    palette = tmp_path / "default-contrib-bundle.json"
+    palette.write_text(json.dumps({"name": "palette", "contributions": [
+        "exec", "data", "end", "timer", "data_trigger"]}))
+    floe("install", "--file", str(palette), cwd=engine, env=e)
+    # 3. list: every entry's path + descriptor is a readable descriptor
+    listed = json.loads(floe("list", cwd=engine, env=e).stdout)
+    assert {i["ref"] for i in listed} == {"data", "data_trigger", "end", "exec", "floe-hello",
+                                          "timer"}
+    for i in listed:
+        json.loads((Path(i["path"]) / i["descriptor"]).read_text())
+
+    def build_and_start() -> subprocess.Popen[str]:
+        floe("build", cwd=engine, env=e)
+        built = [p for p in sorted((engine / "bin").rglob("*")) if p.is_file()]
+        binary = engine / "bin-test" / built[0].name
+        shutil.copy2(built[0], binary)
+        with zipfile.ZipFile(binary) as z:
+            assert b'"0.0.16"' in z.read("site-packages/floecli/__init__.py")
+        proc, tester = start_engine(binary, engine / "bin-test", e, tmp_path / "root")
+        assert httpx.get(f"{tester}/status").json() == {"status": "ok"}
+        run = httpx.post(f"{tester}/flow/start", json={"flowUri": "res://flow:build-project"},
+                         timeout=120).json()
+        assert run["result"] == "good", run
+        return proc
+
+    # 4. build, copy into bin-test, start with the tester environment
+    stop_engine(build_and_start())
+    # 5. a contribution removed and added again from the UI, then rebuild and restart
+    floe("uninstall", "floe-hello", cwd=engine, env=e)
+    assert "floe-hello" not in (engine / "app.json").read_text()
+    floe("install", "floe-hello", cwd=engine, env=e)
+    stop_engine(build_and_start())
+    # 6. the downloadable binary: the app exported elsewhere, created and built -o -e
+    exported = engines / "exported-app-build.json"
+    shutil.copyfile(engine / "app.json", exported)
+    floe("create", "--cv", "0.0.16", "-f", str(exported), "app-build", cwd=engines, env=e)
+    out = floe("build", "-e", "-o", "--target", "windows_amd64", cwd=engines / "app-build",
+               env=e)
+    exe = engines / "app-build" / "bin" / "windows_amd64" / "app-build.exe"
+    assert "Built bin/windows_amd64/app-build.exe" in out.stdout
+    with zipfile.ZipFile(exe) as z:
+        app = json.loads(z.read("site-packages/floe_app.json"))
+        assert app["name"] == "app-build"
+        assert b'"0.0.16"' in z.read("site-packages/floecli/__init__.py")
+
+
+def test_build_f_reads_relative_refs_from_the_app_documents_directory(env, tmp_path):
+    """flogo-web's download step: the app document of a project with a local contribution,
+    built with build -f from another directory."""
+    from contribs import descriptor, make_dir
+
+    root = tmp_path / "projects"
+    root.mkdir()
+    floe("create", "rel", cwd=root, env=env)
+    project = root / "rel"
+    make_dir(project / "contribs", {
+        "hello/__init__.py": "from floecli.engine.nodes import BaseTask\n\n\n"
+                             "class Hello(BaseTask):\n    async def run(self, ctx):\n"
+                             "        ctx.log('hello from a local contribution')\n"
+                             "        return 0\n",
+        "hello/descriptor.json": descriptor("hello", "hello")})
+    floe("install", "./contribs/hello", cwd=project, env=env)
+    app = json.loads((project / "app.json").read_text())
+    app["flows"].append(HELLO_FLOW)
+    (project / "app.json").write_text(json.dumps(app, indent=2))
+    out_dir = tmp_path / "download"
+    out_dir.mkdir()
+    out = floe("build", "-e", "-o", "-f", "../projects/rel/app.json", cwd=out_dir, env=env)
+    assert "Built rel (" in out.stdout
+    proc = run_binary(out_dir / "rel", f"-root={tmp_path / 'ws'}", "-start=greet", "-once",
+                      "-events", cwd=out_dir, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "hello from a local contribution" in proc.stdout

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from contribs import make_wheel, tree_digest
+from contribs import make_runtime_wheel, make_wheel, tree_digest
 
 import floecli
 
@@ -71,19 +71,18 @@ def test_create_default(floe, tmp_path):
     assert lines[-len(DEFAULT_LINES):] == DEFAULT_LINES
     root = tmp_path / "myapp"
     assert sorted(p.name for p in root.iterdir()) == [
-        ".gitignore", "README.md", "app.json", "bin", "floe.lock", "main.py", "vendor"]
+        ".floe-project.lock", ".gitignore", "README.md", "app.json", "bin", "floe.lock",
+        "main.py", "vendor"]
     assert list((root / "bin").iterdir()) == []
     assert sorted(p.name for p in (root / "vendor").iterdir()) == sorted(DEFAULT_IMPORTS)
     app = json.loads((root / "app.json").read_text())
     assert app["name"] == "myapp"
     assert app["imports"] == DEFAULT_IMPORTS
     lock = json.loads((root / "floe.lock").read_text())
-    assert lock["engine"] == {"name": "floe", "version": V}
+    assert lock["engine"] == {"name": "floecli-engine", "version": V}
     assert [c["ref"] for c in lock["contributions"]] == sorted(app["imports"])
     # only the name and the imports line differ from the default app
-    want = (REPO / "default-app.json").read_text().replace('"myengine"', '"myapp"').replace(
-        '"timer"]', '"timer", "fetch", "git_checkout", "git_merge", "data_trigger", '
-        '"timer_trigger", "poll_git"]')
+    want = (REPO / "default-app.json").read_text().replace('"myengine"', '"myapp"')
     assert (root / "app.json").read_text() == want
     assert not list(tmp_path.glob(".floe-*"))
 
@@ -184,37 +183,69 @@ def test_missing_app_file(floe, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_unknown_engine_version_leaves_nothing(floe, tmp_path):
+def test_unknown_engine_version_leaves_nothing(floe, tmp_path, index):
+    # the name floe on the index belongs to someone else: never fetched as our runtime
+    make_wheel(index, "floe", "0.0.16", {"floe/__init__.py": ""})
     (tmp_path / "run").mkdir()
-    r = floe("create", "--cv", "9.9.9", "x", cwd=tmp_path / "run")
+    r = floe("create", "--cv", "0.0.16", "x", cwd=tmp_path / "run")
     assert r.returncode == 1
-    assert r.stderr.startswith("Error creating project: engine runtime floe==9.9.9 cannot be "
-                               "had: pip failed: ")
-    assert "No matching distribution found for floe==9.9.9" in r.stderr
+    assert r.stderr.splitlines() == [
+        f"Error creating project: engine runtime floecli-engine 0.0.16 not found (looked in "
+        f"{tmp_path / 'cache' / 'runtime'})",
+        f"hint: this floe is {V}; for another version give --cv the path of a "
+        "floecli_engine-0.0.16-py3-none-any.whl, or set FLOE_RUNTIME_FIND_LINKS (a directory "
+        "of wheels) or FLOE_RUNTIME_INDEX_URL",
+        "ref: runtime-not-found"]
     assert list((tmp_path / "run").iterdir()) == []
 
 
-def test_pinned_engine_version(floe, tmp_path, index):
-    make_wheel(index, "floe", "0.0.9", {"floecli/__init__.py": "__version__ = '0.0.9'\n"})
-    r = floe("create", "--cv", "0.0.9", "pinned", cwd=tmp_path)
+def test_runtime_wheel_that_is_not_ours_is_refused(floe, tmp_path):
+    links = tmp_path / "runtimes"
+    make_runtime_wheel(links, "0.0.16", engine=False)
+    impostor = make_runtime_wheel(tmp_path / "other", "0.0.17", name="floe")
+    (tmp_path / "run").mkdir()
+    r = floe("create", "--cv", "0.0.16", "x", cwd=tmp_path / "run",
+             FLOE_RUNTIME_FIND_LINKS=str(links))
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0] == (
+        f"Error creating project: {links / 'floecli_engine-0.0.16-py3-none-any.whl'} is not "
+        "floe's engine runtime: it lacks floecli/engine/__init__.py, floecli/engine/main.py")
+    r = floe("create", "--cv", str(impostor), "x", cwd=tmp_path / "run")
+    assert r.returncode == 1
+    assert "is not floe's engine runtime: its metadata names 'floe'" in r.stderr
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_pinned_engine_version(floe, tmp_path):
+    links = tmp_path / "runtimes"
+    make_runtime_wheel(links, "0.0.9")
+    r = floe("create", "--cv", "0.0.9", "pinned", cwd=tmp_path,
+             FLOE_RUNTIME_FIND_LINKS=str(links))
     assert r.returncode == 0, r.stderr
     assert "Engine runtime: floe 0.0.9" in r.stdout.splitlines()
     lock = json.loads((tmp_path / "pinned" / "floe.lock").read_text())
-    assert lock["engine"] == {"name": "floe", "version": "0.0.9"}
-    assert (tmp_path / "cache" / "runtime" / "floe-0.0.9-py3-none-any.whl").is_file()
+    assert lock["engine"]["name"] == "floecli-engine"
+    assert lock["engine"]["version"] == "0.0.9"
+    assert lock["engine"]["sha256"].startswith("sha256:")
+    assert (tmp_path / "cache" / "runtime" / "floecli_engine-0.0.9-py3-none-any.whl").is_file()
+    # cached now: FLOE_LIB_VERSION finds it without the find-links directory
     r = floe("create", "byenv", cwd=tmp_path, FLOE_LIB_VERSION="0.0.9")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "byenv" / "floe.lock").read_text())["engine"]["version"] \
         == "0.0.9"
+    wheel = make_runtime_wheel(tmp_path / "given", "0.0.10")
+    r = floe("create", "--cv", str(wheel), "bypath", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Engine runtime: floe 0.0.10" in r.stdout.splitlines()
 
 
 def test_default_bundle_override_and_failure(floe, tmp_path):
     (tmp_path / "small.json").write_text('{"contributions": ["exec"]}')
     r = floe("create", "small", cwd=tmp_path, FLOE_DEFAULT_BUNDLE=str(tmp_path / "small.json"))
     assert r.returncode == 0, r.stderr
-    # the default app imports exec, data, end and timer: they are installed too
+    # the default app imports exec, data, end, timer and data_trigger: installed too
     assert sorted(p.name for p in (tmp_path / "small" / "vendor").iterdir()) == [
-        "data", "end", "exec", "timer"]
+        "data", "data_trigger", "end", "exec", "timer"]
     (tmp_path / "bad.json").write_text('{"contributions": ["exec", "nosuch-contrib"]}')
     (tmp_path / "run").mkdir()
     r = floe("create", "broken", cwd=tmp_path / "run",
@@ -225,8 +256,38 @@ def test_default_bundle_override_and_failure(floe, tmp_path):
 
 
 def test_unreadable_app_document(floe, tmp_path):
+    """create -f reads with validate's reader: a malformed document is exit 2, problems as
+    FILE:LINE, nothing created."""
     (tmp_path / "bad.yml").write_text("name: x\nflows: [\n")
     r = floe("create", "-f", "bad.yml", cwd=tmp_path)
-    assert r.returncode == 1
-    assert r.stderr.startswith("Error creating project: bad.yml:3: neither JSON nor YAML: ")
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        "Error creating project: bad.yml: 1 error in the app document",
+        "bad.yml:3: invalid YAML: expected the node content, but found '<stream end>' (while "
+        "parsing a flow node)"]
     assert not (tmp_path / "x").exists()
+    (tmp_path / "commented.json").write_text('{"name": "c",\n // a comment\n "flows": []}\n')
+    r = floe("create", "-f", "commented.json", cwd=tmp_path)
+    v = floe("validate", "commented.json", cwd=tmp_path)
+    assert (r.returncode, v.returncode) == (2, 2)
+    assert r.stderr.splitlines()[1] == v.stderr.splitlines()[-1]
+    assert r.stderr.splitlines()[1].startswith("commented.json:2: ")
+    assert not (tmp_path / "c").exists()
+
+
+def test_create_refuses_unknown_types_and_bad_opts(floe, tmp_path):
+    app = {"name": "typo", "flows": [{"id": "f", "ver": 1, "triggers": [
+        {"id": "start", "name": "Start", "type": "data"}], "tasks": [
+        {"id": "a", "name": "A", "listen": "trigger.good", "type": "exek"},
+        {"id": "b", "name": "B", "listen": "trigger.good", "type": "exec",
+         "opts": {"cmd": 12}}]}]}
+    (tmp_path / "typo.json").write_text(json.dumps(app, indent=2))
+    (tmp_path / "run").mkdir()
+    r = floe("create", "-f", str(tmp_path / "typo.json"), cwd=tmp_path / "run")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("Error creating project: ")
+    assert len(lines) == 3 and all(line.startswith(f"{tmp_path / 'typo.json'}:")
+                                   for line in lines[1:])
+    assert "exek" in r.stderr and "tasks[1].opts.cmd" in r.stderr
+    assert list((tmp_path / "run").iterdir()) == []

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 import floecli
-from floecli.project.bundles import DEFAULT_APP, DEFAULT_BUNDLE, bundled_names, read_bundle
+from floecli.project.bundles import (
+    BUNDLES_DIR,
+    DEFAULT_APP,
+    DEFAULT_BUNDLE,
+    bundled_names,
+    read_bundle,
+)
 from floecli.project.create import create_project, load_app_source
 from floecli.project.errors import BuildError, InstallError, ProjectError
 from floecli.project.layout import EngineProject
@@ -18,8 +24,11 @@ from floecli.project.refs import BUNDLED, GIT, LOCAL, PIP, parse_ref
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_packaged_default_app_is_the_repository_one():
-    assert DEFAULT_APP.read_bytes() == (REPO / "default-app.json").read_bytes()
+def test_the_design_cards_files_are_the_repositorys_own():
+    # one copy each, at the top level; the wheel maps them into the package
+    assert DEFAULT_APP == REPO / "default-app.json"
+    assert DEFAULT_BUNDLE == REPO / "default-bundle.json"
+    assert BUNDLES_DIR == REPO / "bundles"
 
 
 def test_default_bundle_lists_every_bundled_contribution():
@@ -68,7 +77,7 @@ def test_lock_round_trip(tmp_path):
     lock.write(tmp_path / "floe.lock")
     assert Lock.read(tmp_path / "floe.lock") == lock
     raw = json.loads((tmp_path / "floe.lock").read_text())
-    assert raw["engine"] == {"name": "floe", "version": "1.2.3"}
+    assert raw["engine"] == {"name": "floecli-engine", "version": "1.2.3"}
     (tmp_path / "bad.lock").write_text('{"contributions": []}')
     with pytest.raises(ProjectError, match=r"bad\.lock is corrupt"):
         Lock.read(tmp_path / "bad.lock")

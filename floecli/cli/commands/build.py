@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..output import EXIT_INVALID, fail, is_verbose
+from ..application import APP, EXIT_INVALID, fail, is_verbose
 
 if TYPE_CHECKING:
     from floecli.project.build import BuildOptions, BuildResult
@@ -33,21 +33,24 @@ def register(app: typer.Typer) -> None:
         file: str = typer.Option(
             "", "-f", "--file", metavar="FILE|URL",
             help="build this app document outside any project; the binary lands in ./"),
+        no_verify: bool = typer.Option(False, "--no-verify",
+                                       help="build even if vendor/ differs from floe.lock"),
         verbose: bool = typer.Option(False, "--verbose", help="show pip and builder output"),
     ) -> None:
         """Build bin/<project> (or bin/<os>_<arch>/<project>): a self-contained engine binary
         that needs only a Python interpreter."""
-        from floecli.project.build import BuildOptions, check_format
+        from floecli.project.build import BuildOptions, check_format, check_python_version
         from floecli.project.targets import parse_target
 
         try:
             check_format(fmt)
             opts = BuildOptions(embed=embed, optimize=optimize, format=fmt,
-                                target=parse_target(target) if target else None)
+                                target=parse_target(target) if target else None,
+                                verify=not no_verify)
+            if python_version:
+                opts.python_version = check_python_version(python_version)
         except ValueError as e:
             fail("building project", e, EXIT_INVALID)
-        if python_version:
-            opts.python_version = python_version
         loud = is_verbose(ctx, verbose)
         if file:
             _build_file(file, opts, loud)
@@ -56,7 +59,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _build_here(opts: BuildOptions, verbose: bool) -> None:
-    from floecli.engine.errors import FloeError
+    from floecli.engine.errors import ConfigError, FloeError
     from floecli.project.layout import EngineProject
 
     try:
@@ -65,6 +68,9 @@ def _build_here(opts: BuildOptions, verbose: bool) -> None:
         fail("validating project", e)
     try:
         result = _build_with_progress(project, opts, verbose)
+    except ConfigError as e:
+        APP.problems("building project", e)
+        raise typer.Exit(EXIT_INVALID) from None
     except FloeError as e:
         fail("building project", e)
     _report(result.output.relative_to(project.root), result.size, result.sha256)
@@ -76,19 +82,25 @@ def _build_file(file: str, opts: BuildOptions, verbose: bool) -> None:
     import shutil
     import tempfile
 
-    from floecli.engine.errors import FloeError
+    from floecli.engine.errors import ConfigError, FloeError
     from floecli.project.create import create_project, load_app_source, project_name
     from floecli.project.runtime import requested_version
 
     with tempfile.TemporaryDirectory(prefix="floe-build-") as tmp:
         try:
-            doc = load_app_source(file)
-            created = create_project(Path(tmp), project_name(None, doc), doc,
+            source = load_app_source(file)
+            created = create_project(Path(tmp), project_name(None, source.doc), source,
                                      requested_version(None))
+        except ConfigError as e:
+            APP.problems("creating temp project", e)
+            raise typer.Exit(EXIT_INVALID) from None
         except FloeError as e:
             fail("creating temp project", e)
         try:
             result = _build_with_progress(created.project, opts, verbose)
+        except ConfigError as e:
+            APP.problems("building temp project", e)
+            raise typer.Exit(EXIT_INVALID) from None
         except FloeError as e:
             fail("building temp project", e)
         dest = Path.cwd() / result.output.name
@@ -103,11 +115,12 @@ def _build_with_progress(project: EngineProject, opts: BuildOptions, verbose: bo
     from ..progress import Progress
 
     with Progress(verbose=verbose) as progress:
-        result = build(project, opts, step=progress.step, echo=progress.echo_or_none)
+        result = build(project, opts, step=progress.step, echo=progress.echo_or_none,
+                       notify=progress.echo)
         for name in result.removed:
             progress.result(f"Removing unused contribution: {name}")
     return result
 
 
 def _report(output: Path, size: int, sha256: str) -> None:
-    typer.echo(f"Built {output} ({size / 1e6:.1f} MB, sha256 {sha256[:16]})")
+    APP.echo(f"Built {output} ({size / 1e6:.1f} MB, sha256 {sha256[:16]})")

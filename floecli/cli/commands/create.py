@@ -1,10 +1,10 @@
-"""`floe create [-f FILE|URL] [--cv VERSION] [NAME]`: a new engine project directory."""
+"""`floe create [-f FILE|URL] [--cv VERSION|WHEEL] [NAME]`: a new engine project directory."""
 
 from __future__ import annotations
 
 import typer
 
-from ..output import change_line, fail, is_verbose
+from ..application import APP, EXIT_INVALID, change_line, fail, is_verbose
 
 
 def register(app: typer.Typer) -> None:
@@ -14,15 +14,18 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Argument(None, help="project directory (default: the app's name)"),
         file: str | None = typer.Option(None, "-f", "--file", metavar="FILE|URL",
                                         help="app document to start from (JSON or YAML)"),
-        cv: str | None = typer.Option(None, "--cv", metavar="VERSION",
-                                      help="engine runtime version (default: FLOE_LIB_VERSION, "
-                                           "else this floe's)"),
+        cv: str | None = typer.Option(None, "--cv", metavar="VERSION|WHEEL",
+                                      help="engine runtime: this floe's by default "
+                                           "(FLOE_LIB_VERSION); another version from a wheel "
+                                           "path, FLOE_RUNTIME_FIND_LINKS or "
+                                           "FLOE_RUNTIME_INDEX_URL"),
         verbose: bool = typer.Option(False, "--verbose", help="show pip's output"),
     ) -> None:
         """Create an engine project: app.json, main.py, vendor/ with the default bundle,
         floe.lock and bin/."""
         from pathlib import Path
 
+        from floecli.engine.errors import ConfigError
         from floecli.project.create import create_project, load_app_source, project_name
         from floecli.project.errors import ProjectError
         from floecli.project.runtime import requested_version
@@ -30,14 +33,18 @@ def register(app: typer.Typer) -> None:
         from ..progress import Progress
 
         try:
-            doc = load_app_source(file)
-            chosen = project_name(name, doc)
-            print(f"Creating floe engine project: {chosen}", flush=True)
+            source = load_app_source(file)
+            chosen = project_name(name, source.doc)
+            APP.echo(f"Creating floe engine project: {chosen}")
             with Progress(verbose=is_verbose(ctx, verbose)) as progress:
-                created = create_project(Path.cwd(), chosen, doc, requested_version(cv),
-                                         step=progress.step, echo=progress.echo_or_none)
+                created = create_project(Path.cwd(), chosen, source, requested_version(cv),
+                                         step=progress.step, echo=progress.echo_or_none,
+                                         notify=progress.echo)
                 progress.result(f"Engine runtime: floe {created.engine_version}")
                 for change in created.changes:
                     progress.result(change_line(change, "Installed"))
+        except ConfigError as e:
+            APP.problems("creating project", e)
+            raise typer.Exit(EXIT_INVALID) from None
         except ProjectError as e:
             fail("creating project", e)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..output import fail, is_verbose, require_project
+from ..application import fail, is_verbose, require_project
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
 
         from floecli.project.bundles import read_bundle
         from floecli.project.errors import ProjectError
+        from floecli.project.refs import is_path_ref, record_path
 
         from ..progress import run_changes
 
@@ -30,9 +31,13 @@ def register(app: typer.Typer) -> None:
         wanted: list[str] = []
         if bundle:
             try:
-                wanted += read_bundle(Path(bundle))
+                listed = read_bundle(Path(bundle))
             except ProjectError as e:
                 fail("installing contribution bundle", e)
+            # a bundle's relative paths are the bundle's, recorded relative to the project
+            here = Path(bundle).resolve().parent
+            wanted += [record_path((here / r).resolve(), project.root) if is_path_ref(r) else r
+                       for r in listed]
         wanted += refs or []
         if not wanted:
             fail("installing contribution", "no REF given (name one, or a bundle with -f)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..output import EXIT_INVALID, fail, print_json, require_project
+from ..application import APP, EXIT_INVALID, fail, print_json, require_project
 
 FILTERS = ("used", "unused", "all")
 
@@ -37,11 +37,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _table(items: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table("name", "type", "version", "ref", "description")
-    for i in items:
-        t.add_row(i["name"], i["type"].split(":", 1)[-1], i["version"], i["ref"],
-                  i["description"])
-    Console().print(t)
+    APP.table(["name", "type", "version", "ref", "description"],
+              [[i["name"], i["type"].split(":", 1)[-1], i["version"], i["ref"], i["description"]]
+               for i in items])

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from ..output import EXIT_INVALID, fail
+from ..application import APP, EXIT_INVALID, fail
 
 
 def _read_password() -> str:
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         if not password:
             fail("making password hash", "the password is empty", EXIT_INVALID)
         digest = hash_password(password)
-        print(digest)
+        APP.echo(digest)
         entry = {"name": user, "role": role, "password-hash": digest}
         # JSON is also YAML: the entry pastes into app.json or config.yml alike
-        print(f"common.users entry: {json.dumps(entry)}")
+        APP.echo(f"common.users entry: {json.dumps(entry)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..output import fail, is_verbose, require_project
+from ..application import fail, is_verbose, require_project
 
 
 def register(app: typer.Typer) -> None:

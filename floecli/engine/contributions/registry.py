@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from floecli import data_path
+
 from ..config.model import TypeCatalog
 from ..errors import ContributionError, ContributionNotFound
 from .descriptor import DESCRIPTOR_FILE, TYPE_TASK, Descriptor, read_descriptor
 
 log = logging.getLogger(__name__)
 
-BUNDLES_DIR = Path(__file__).resolve().parent.parent.parent / "bundles"
+BUNDLES_DIR = data_path("bundles")
 BUNDLES_PACKAGE = "floecli.bundles"
 
 

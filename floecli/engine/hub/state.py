@@ -192,7 +192,8 @@ class RunState:
             for node in record.exec_nodes.values():
                 if node.running:  # killed with the run: never left "running" in the archive
                     node.stopped, node.good = record.end_time, False
-                    node.reason = reason or REASON_ENDED_WITH_RUN
+                    node.reason = (REASON_STOPPED if reason == REASON_STOPPED
+                                   else REASON_ENDED_WITH_RUN)
             for t in list(run.tasks):
                 t.cancel()  # each task's ProcessGroup kills its processes
             if run.tasks:

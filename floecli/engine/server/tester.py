@@ -6,6 +6,7 @@ import asyncio
 import json
 import tempfile
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -88,7 +89,9 @@ class Tester:
         inline = body.get("flow")
         uri = str(body.get("flowuri") or "")
         if isinstance(inline, dict):
-            return await asyncio.to_thread(self._parse, inline, "<posted flow>")
+            # problems are placed on the lines of the flow as JSON with two-space indents
+            return await asyncio.to_thread(self._parse_text, json.dumps(inline, indent=2),
+                                           "<posted flow>")
         if uri.startswith("res://flow:"):
             flow = self.engine.config.latest_flow(uri[len("res://flow:"):])
             if flow is None:
@@ -115,22 +118,30 @@ class Tester:
                                 "or an inline flow")
 
     def _parse_text(self, text: str, source: str) -> Flow:
+        """A flow in the app document's format, or a whole app document (its first flow);
+        problems carry the lines of `text` itself."""
         try:
             doc = load_text(text, source).data  # bounded: nesting and alias expansion
         except ConfigError as e:
             raise RequestError(400, f"{source}: {e}") from None
         if not isinstance(doc, dict):
             raise RequestError(400, f"{source}: expected a flow or an app document")
-        return self._parse(doc, source)
-
-    def _parse(self, doc: dict[str, Any], source: str) -> Flow:
-        """A flow in the app document's format, or a whole app document (its first flow)."""
-        flows = doc.get("flows") if "flows" in doc else [doc]
-        app = {"common": {"store-type": "memory"}, "flows": flows}
+        if "flows" in doc:
+            app_text, shift = text, 0
+        elif _is_json(text):  # one flow: the only item of `flows`, one line down
+            app_text, shift = '{"common": {"store-type": "memory"}, "flows": [\n' + text \
+                + "\n]}\n", 1
+        else:  # the same in YAML, four lines down
+            body = "\n".join("    " + line for line in text.splitlines())
+            app_text, shift = f"common:\n  store-type: memory\nflows:\n  -\n{body}\n", 4
         try:
-            config = parse_app(json.dumps(app), source, self.engine.registry.catalog())
+            config = parse_app(app_text, source, self.engine.registry.catalog())
         except ConfigError as e:
-            raise RequestError(400, f"{source}: invalid flow", str(e)) from None
+            problems = [p for p in e.problems if p.severity == "error"]
+            lines = [str(replace(p, line=max(p.line - shift, 0),
+                                 path=p.path.removeprefix("flows[0].") if shift else p.path))
+                     for p in problems]
+            raise RequestError(400, f"{source}: invalid flow", "\n".join(lines)) from None
         if not config.flows:
             raise RequestError(400, f"{source}: no flow in it")
         return config.flows[0]
@@ -159,14 +170,16 @@ class Tester:
             if pend is None:
                 await hub.stop()
                 raise RequestError(400, f"flow {flow.id}: its flow-file could not be loaded")
+            timed_out = False
             try:
                 await asyncio.wait_for(ended.wait(), timeout)
             except TimeoutError:
+                timed_out = True
                 await hub.stop_run(flow.id, pend.run_id)
             found = await hub.find_run(flow.id, pend.run_id)
             await hub.stop()
         result = self._result(flow, pend.run_id, found if isinstance(found, RunRecord) else None,
-                              timed_out=not ended.is_set())
+                              timed_out=timed_out)
         self.results[pend.run_id] = result
         while len(self.results) > KEEP_RESULTS:
             self.results.popitem(last=False)
@@ -177,11 +190,16 @@ class Tester:
         nodes = []
         for node in flow.tasks:
             view = node_view(node, record, node.type == "data")
+            status, result = view["Status"], view["Result"]
+            if node.class_ == "merge" and status == "finished" and not result:
+                result = "success"
+            elif timed_out and result == REASON_STOPPED:  # killed by the tester's own clock
+                result = "timed out"
             nodes.append({"id": node.id, "name": node.name, "type": node.type,
-                          "status": view["Status"], "result": view["Result"],
+                          "status": status, "result": result,
                           "logs": view["Logs"] or []})
         reason = record.reason if record is not None else ""
-        if timed_out and reason == REASON_STOPPED:
+        if timed_out and reason in (REASON_STOPPED, ""):
             reason = "timed out"
         return {"id": run_id, "flow": flow.id,
                 "result": record.status if record is not None else "unknown",
@@ -189,3 +207,11 @@ class Tester:
 
     async def close(self) -> None:
         pass
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

@@ -12,7 +12,7 @@ import floecli
 from floecli.engine.config import TypeCatalog, app_schema, parse_app
 
 REPO = Path(__file__).resolve().parents[3]
-BUNDLES = Path(floecli.__file__).parent / "bundles"
+BUNDLES = floecli.data_path("bundles")
 DATA = Path(__file__).parent / "data"
 
 

@@ -1,0 +1,69 @@
+"""Checking vendor/ against floe.lock before a build: each contribution's files against the
+hashes the lock recorded, each pip distribution's RECORD against the lock and its files
+against that RECORD. A file changed since install is named."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+from pathlib import Path
+
+from . import dists
+from .errors import BuildError
+from .fsutil import file_hashes, file_sha256, tree_hash
+from .lockfile import Lock
+
+HINT = "reinstall it (floe update REF), or build anyway with --no-verify"
+
+
+class VendorTampered(BuildError):
+    ref = "vendor-modified"
+
+
+def verify_vendor(vendor: Path, lock: Lock) -> None:
+    for c in lock.contributions:
+        root = vendor / c.package
+        if not root.is_dir():
+            _fail(f"vendor/{c.package} is missing (floe.lock lists it for {c.ref})")
+        if c.files:
+            want, have = dict(c.files), dict(file_hashes(root))
+            for rel in sorted(set(want) | set(have)):
+                if want.get(rel) != have.get(rel):
+                    what = "is missing" if rel not in have else (
+                        "is not in floe.lock" if rel not in want else "differs from floe.lock")
+                    _fail(f"vendor/{c.package}/{rel} {what} (installed from {c.ref})")
+        elif tree_hash(root) != c.sha256:
+            _fail(f"vendor/{c.package} differs from floe.lock (installed from {c.ref})")
+    present = dists.installed(vendor)
+    for d in lock.distributions:
+        dist = present.get(dists.normalize(d.name))
+        if dist is None:
+            _fail(f"distribution {d.pin} is missing from vendor/")
+        record = dist.info / "RECORD"
+        if d.record and (not record.is_file() or file_sha256(record) != d.record):
+            _fail(f"vendor/{dist.info.name}/RECORD differs from floe.lock")
+        for rel, digest in _record_rows(record):
+            path = vendor / rel
+            if not path.is_file():
+                _fail(f"vendor/{rel} is missing (part of {d.pin})")
+            if _record_digest(path) != digest:
+                _fail(f"vendor/{rel} differs from floe.lock (part of {d.pin})")
+
+
+def _record_rows(record: Path) -> list[tuple[str, str]]:
+    if not record.is_file():
+        return []
+    with record.open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.reader(f) if len(r) >= 2 and r[1].startswith("sha256=")]
+    return [(r[0], r[1].removeprefix("sha256=")) for r in rows
+            if not r[0].startswith(("..", "/")) and "__pycache__" not in r[0]]
+
+
+def _record_digest(path: Path) -> str:
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _fail(message: str) -> None:
+    raise VendorTampered(message, hint=HINT)
