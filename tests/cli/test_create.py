@@ -77,12 +77,16 @@ def test_create_default(floe, tmp_path):
     assert sorted(p.name for p in (root / "vendor").iterdir()) == sorted(DEFAULT_IMPORTS)
     app = json.loads((root / "app.json").read_text())
     assert app["name"] == "myapp"
-    assert app["imports"] == DEFAULT_IMPORTS
+    # the app document's own imports keep their order; what the bundle added follows
+    assert app["imports"] == ["exec", "data", "end", "timer", "data_trigger", "fetch",
+                              "git_checkout", "git_merge", "timer_trigger", "poll_git"]
     lock = json.loads((root / "floe.lock").read_text())
     assert lock["engine"] == {"name": "floecli-engine", "version": V}
     assert [c["ref"] for c in lock["contributions"]] == sorted(app["imports"])
     # only the name and the imports line differ from the default app
-    want = (REPO / "default-app.json").read_text().replace('"myengine"', '"myapp"')
+    want = (REPO / "default-app.json").read_text().replace('"myengine"', '"myapp"').replace(
+        '"data_trigger"]', '"data_trigger", "fetch", "git_checkout", "git_merge", '
+        '"timer_trigger", "poll_git"]')
     assert (root / "app.json").read_text() == want
     assert not list(tmp_path.glob(".floe-*"))
 
@@ -113,7 +117,7 @@ def test_create_from_yaml(floe, tmp_path):
     app = json.loads((root / "app.json").read_text())
     assert list(app) == ["name", "version", "imports", "custom-key", "common", "flows"]
     assert app["custom-key"] == "kept"
-    assert app["imports"] == DEFAULT_IMPORTS
+    assert app["imports"] == DEFAULT_IMPORTS  # it had none: the default bundle's, in order
     assert floe("validate", cwd=root).returncode == 0
     r = run_flow(floe, root, "hello")
     assert r.returncode == 0, r.stderr

@@ -154,7 +154,8 @@ class Hub:
                      values: Mapping[str, Any] | None = None, *, user: str = "",
                      trigger_type: str = "data") -> list[str]:
         """Fire the `trigger_type` trigger of every flow `flow_ref` names (all flows when its
-        id is empty): the ids of the runs it started. `user` is recorded with the values."""
+        id is empty): the ids of the runs it started, once they are durable in the store.
+        `user` is recorded with the values."""
         fired = dict(values or {})
         self.publish(Event(RunRef(flow_ref), f"inbound.{trigger_type}",
                            NodeRef("trigger", trigger_id), False, fired))
@@ -163,6 +164,10 @@ class Hub:
             pend = await self.start_run(flow, trigger, fired, user=user)
             if pend is not None:
                 started.append(pend.run_id)
+        if started:
+            # The ids go back to the caller as an acknowledgement: a crash from here on must
+            # not lose the runs, so their pends are committed first.
+            await self.store.flush()
         return started
 
     async def start_run(self, flow: Flow, trigger: Node, fired: Mapping[str, Any], *,
