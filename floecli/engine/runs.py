@@ -92,10 +92,11 @@ class ExecNode:
     reason: str = ""  # why it ended other than by its own exit: interrupted, timed out, error
     log_file: str = ""  # where lines past the node's log cap went (hub/logs.py)
     spilled: int = 0  # how many lines went there
+    opts: dict[str, Any] = field(default_factory=dict)  # what the task output (its result's)
 
     def to_json(self, *, logs: bool = True) -> dict[str, Any]:
         return {"Started": fmt_time(self.started), "Stopped": fmt_time(self.stopped),
-                "Good": self.good, "Status": self.status, "Opts": None,
+                "Good": self.good, "Status": self.status, "Opts": self.opts or None,
                 "Logs": list(self.logs) if logs else [], "Input": self.input,
                 "Reason": self.reason, "LogFile": self.log_file, "LogFileLines": self.spilled}
 
@@ -104,7 +105,8 @@ class ExecNode:
         return cls(parse_time(d.get("Started")), parse_time(d.get("Stopped")),
                    bool(d.get("Good")), d.get("Status"), list(d.get("Logs") or []),
                    dict(d.get("Input") or {}), str(d.get("Reason") or ""),
-                   str(d.get("LogFile") or ""), int(d.get("LogFileLines") or 0))
+                   str(d.get("LogFile") or ""), int(d.get("LogFileLines") or 0),
+                   dict(d.get("Opts") or {}))
 
     @property
     def running(self) -> bool:

@@ -53,6 +53,9 @@ async def test_fetch_known_file(engine_factory, checksum, algo):
     if checksum:
         assert result.opts["checksum"] == checksum.split()[0]
         assert result.opts["checksum-algo"] == algo
+        # the verified digest is recorded with the run, not only carried by the event
+        record = await h.hub.find_run("x", run)
+        assert record.exec_nodes["f"].opts["checksum"] == checksum.split()[0]
     else:
         assert "(N.B. fetch without a checksum can not be trusted)" in out
 

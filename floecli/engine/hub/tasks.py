@@ -125,6 +125,7 @@ class TaskRunner:
                                    ignore_fail=node.ignore_fail, use_status=node.use_status)
         rec = run.record.exec_nodes.setdefault(node.id, ExecNode())
         rec.stopped, rec.good, rec.status, rec.reason = now(), good, status, reason
+        rec.opts = dict(outputs or {})  # kept with the run: a fetch's verified digest, ...
         return Event(run.record.ref, tag, NodeRef(CLASS_TASK, node.id), good, outputs or {})
 
     async def _perform_data(self, run: ActiveRun, node: Node,
