@@ -397,8 +397,8 @@ def test_seed_001_sequence_as_a_design_time_server_drives_it(env, tmp_path):
     floe("install", "--file", str(palette), cwd=engine, env=e)
     # 3. list: every entry's path + descriptor is a readable descriptor
     listed = json.loads(floe("list", cwd=engine, env=e).stdout)
-    assert {i["ref"] for i in listed} == {"data", "data_trigger", "end", "exec", "floe-hello",
-                                          "timer"}
+    default = json.loads((Path(__file__).parents[2] / "default-bundle.json").read_text())
+    assert {i["ref"] for i in listed} == {*default["contributions"], "floe-hello"}
     for i in listed:
         json.loads((Path(i["path"]) / i["descriptor"]).read_text())
 
