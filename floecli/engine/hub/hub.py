@@ -27,6 +27,7 @@ from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
 from .opts import trigger_opts
+from .process import use_pidfd_child_watcher
 from .reaper import kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
@@ -79,6 +80,7 @@ class Hub:
 
     async def start(self) -> None:
         """Open the store, resume the runs it kept, then route, dispatch and watch."""
+        use_pidfd_child_watcher()
         stored = self.store.open()
         self.state.load(stored, self._counter_floor)
         # A previous engine on this root may have died with its tasks still running: they

@@ -7,6 +7,8 @@ import contextlib
 import logging
 import os
 import signal
+import sys
+import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +18,32 @@ log = logging.getLogger(__name__)
 MAX_LINE = 64 * 1024  # longer lines are split, never allowed to stall the reader
 READ_CHUNK = 64 * 1024
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+def use_pidfd_child_watcher() -> None:
+    """On Linux with Python 3.11, wait for children through pidfds on the loop instead of
+    asyncio's default of one thread per child (Python 3.12 does this by itself): a task start
+    then costs no thread, which is most of the engine's per-task overhead."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    policy = asyncio.get_event_loop_policy()
+    loop = asyncio.get_running_loop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        watcher = policy.get_child_watcher()
+        if isinstance(watcher, asyncio.PidfdChildWatcher):
+            # A watcher waits on one loop; re-attaching to the same one would drop the
+            # children it already waits for, so only a new loop (a new engine) gets it.
+            if getattr(watcher, "_loop", None) is not loop:
+                watcher.attach_loop(loop)
+            return
+        try:
+            os.close(os.pidfd_open(os.getpid()))  # the kernel may lack pidfds (before 5.3)
+        except OSError:
+            return
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(loop)
+        policy.set_child_watcher(watcher)
 
 
 class LineSink(Protocol):
