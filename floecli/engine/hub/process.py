@@ -20,30 +20,34 @@ READ_CHUNK = 64 * 1024
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 
 
-def use_pidfd_child_watcher() -> None:
+def use_pidfd_child_watcher() -> Callable[[], None] | None:
     """On Linux with Python 3.11, wait for children through pidfds on the loop instead of
     asyncio's default of one thread per child (Python 3.12 does this by itself): a task start
-    then costs no thread, which is most of the engine's per-task overhead."""
+    then costs no thread, which is most of the engine's per-task overhead. The watcher is
+    process-wide, so this returns how to put the previous one back (None when nothing was
+    changed), for whatever else in the process spawns children after the engine stops."""
     if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
+        return None
     policy = asyncio.get_event_loop_policy()
-    loop = asyncio.get_running_loop()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        watcher = policy.get_child_watcher()
-        if isinstance(watcher, asyncio.PidfdChildWatcher):
-            # A watcher waits on one loop; re-attaching to the same one would drop the
-            # children it already waits for, so only a new loop (a new engine) gets it.
-            if getattr(watcher, "_loop", None) is not loop:
-                watcher.attach_loop(loop)
-            return
+        previous = policy.get_child_watcher()
+        if isinstance(previous, asyncio.PidfdChildWatcher):
+            return None  # another engine (the tester's hub) on this loop installed it
         try:
             os.close(os.pidfd_open(os.getpid()))  # the kernel may lack pidfds (before 5.3)
         except OSError:
-            return
+            return None
         watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(loop)
+        watcher.attach_loop(asyncio.get_running_loop())
         policy.set_child_watcher(watcher)
+
+    def restore() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            policy.set_child_watcher(previous)
+            watcher.close()
+    return restore
 
 
 class LineSink(Protocol):
