@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 from .errors import PathOutside
 
 __all__ = ["PathOutside", "inside", "make_inside"]
+
+HERE = ("", ".")  # the root itself
 
 
 def inside(root: Path, relative: str | os.PathLike[str], *, what: str = "path") -> Path:
@@ -20,19 +23,34 @@ def inside(root: Path, relative: str | os.PathLike[str], *, what: str = "path") 
     if "\x00" in text:
         raise PathOutside(f"{what} {text!r} contains a NUL character")
     try:
-        real_root = Path(root).resolve()
-        target = (real_root / text).resolve()
-    except (OSError, RuntimeError) as e:  # a name too long, a symlink loop
+        # os.path on strings: every task start resolves its cwd, and pathlib's resolve costs
+        # several times more for the same lstat calls.
+        real_root = os.path.realpath(root)
+        target = real_root if text in HERE else os.path.realpath(os.path.join(real_root, text))
+        if target != real_root:
+            _refuse_loop(target)
+    except (OSError, RuntimeError, ValueError) as e:  # a name too long, a symlink loop
         raise PathOutside(f"{what} {text!r} cannot be resolved: {e}") from None
-    if target != real_root and real_root not in target.parents:
+    if target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep):
         raise PathOutside(f"{what} {text!r} is outside {real_root}")
-    return target
+    return Path(target)
+
+
+def _refuse_loop(path: str) -> None:
+    # A symlink loop is left unresolved by a non-strict realpath: stat tells, as pathlib does.
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise RuntimeError(f"symlink loop at {path}") from None
 
 
 def make_inside(root: Path, relative: str | os.PathLike[str], *, what: str = "path",
                 mode: int = 0o700) -> Path:
     """inside(), created as a directory, then checked again: a symlink swapped in between
-    the check and the mkdir is still refused."""
+    the check and the mkdir is still refused (the root itself needs no second look)."""
     target = inside(root, relative, what=what)
     target.mkdir(mode=mode, parents=True, exist_ok=True)
+    if os.fspath(relative) in HERE:
+        return target
     return inside(root, target, what=what)

@@ -35,3 +35,19 @@ def test_a_symlink_out_is_refused_and_a_symlink_in_is_fine(tmp_path: Path) -> No
         make_inside(ws, "root/tmp/made")
     assert not Path("/tmp/made").exists()
     assert make_inside(ws, "alias/x") == (ws / "sub" / "x").resolve()
+
+
+def test_a_symlink_loop_is_refused_not_raised(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.symlink("a", ws / "b")
+    os.symlink("b", ws / "a")
+    with pytest.raises(PathOutside, match="cannot be resolved"):
+        make_inside(ws, "a/x")
+
+
+def test_the_root_itself_is_made_when_missing(tmp_path: Path) -> None:
+    # A task may remove its own workspace; the next one still gets it as its cwd.
+    ws = tmp_path / "ws"
+    assert make_inside(ws, "") == ws.resolve()
+    assert ws.is_dir()

@@ -35,7 +35,8 @@ class RunTaskContext:
         self._sink = sink
         self._group = group
         self._pace = pace or no_pace
-        # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2).
+        # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2); the
+        # same merge is what a process it starts inherits, so os.environ is copied once.
         self._lookup = {**os.environ, **env}
 
     def log(self, line: str) -> None:
@@ -52,7 +53,7 @@ class RunTaskContext:
 
     async def exec(self, argv: Sequence[str], *, cwd: Path | None = None,
                    env: Mapping[str, str] | None = None) -> int:
-        env = {**os.environ, **self.env, **(env or {})}
+        env = {**self._lookup, **env} if env else self._lookup
         return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
                                      sink=self._sink, pace=self._pace)
 
