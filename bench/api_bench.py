@@ -5,11 +5,13 @@ Prints one JSON line:
                       (CONCURRENCY clients, REQUESTS requests; target >= 500)
   flow_get_kb         size of one such reply (uncompressed JSON)
   http_burst_s        100 runs of 10 chained `exec true`, started by 100 POST push/data at
-                      once, until the websocket reported the last sys.end.all
+                      once, until the websocket reported the end of each of those runs
   inprocess_burst_s   the same burst started in-process (bench/hub_burst.py's measure)
   http_burst_ratio    http_burst_s / inprocess_burst_s (target <= 1.2)
-  push_during_burst_median_ms  median latency of 100 sequential POST push/data sent while
-                      the burst runs (target <= 2 ms); _total_s is their sum
+  push_during_burst_median_ms  median latency of sequential POST push/data (at most 100),
+                      each starting a run of a one-task flow, sent while a second such burst
+                      runs (target <= 2 ms); pushes_during_burst counts them, _total_s is
+                      their sum
 Bounded: REQUESTS requests, 100 runs, and each phase gives up after LIMIT_S.
 """
 
@@ -87,42 +89,58 @@ async def flow_get_rps(port: int) -> tuple[float, float]:
         return REQUESTS / (time.perf_counter() - t), len(first.content) / 1024
 
 
-async def http_burst(port: int) -> tuple[float, list[float]]:
-    """The burst over the API, then (while it runs) SEQUENTIAL_PUSHES one-at-a-time
-    push/data: the burst's wall time and each push's latency."""
+PUSH_BODY = {"Ref": {"ID": "chain", "Ver": 1}, "Form": {"ID": "start"}}
+PING_BODY = {"Ref": {"ID": "ping", "Ver": 1}, "Form": {"ID": "start"}}
+
+
+def bench_app() -> str:
+    """The 10-step `chain` flow, and `ping` (one `exec true`) for the pushes under load."""
+    ping = chain_app("local", "ping", 1).split("flows:\n", 1)[1]
+    return chain_app("local") + ping
+
+
+async def http_burst(port: int, *, pushes: int = 0) -> tuple[float, list[float]]:
+    """RUNS POST push/data of `chain` at once, until the websocket reported the end of each
+    run they started: the burst's wall time. With `pushes`, that many one-at-a-time
+    push/data of `ping` are sent while the burst runs: their latencies."""
     base = f"http://127.0.0.1:{port}/build/api"
     ended: set[str] = set()
-    async with websockets.connect(f"ws://127.0.0.1:{port}/ws?flow=chain&tag=sys.end",
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws?tag=sys.end",
                                   additional_headers={"X-Floe-Auth": ADMIN},
                                   max_queue=None) as ws, httpx.AsyncClient(
             base_url=base, headers={"X-Floe-Auth": ADMIN}, timeout=60,
             limits=httpx.Limits(max_connections=RUNS)) as c:
-        body = {"Ref": {"ID": "chain", "Ver": 1}, "Form": {"ID": "start"}}
-        t = time.perf_counter()
-        await asyncio.gather(*(c.post("/push/data", json=body) for _ in range(RUNS)))
 
-        async def watch() -> float:
-            first_burst_end = 0.0  # when RUNS runs had ended: the burst's own wall time
+        async def watch(runs: set[str]) -> float:
             async with asyncio.timeout(LIMIT_S):
-                while len(ended) < RUNS + SEQUENTIAL_PUSHES:
+                while not runs <= ended:
                     event = json.loads(await ws.recv())
                     if event["Tag"] == "sys.end.all":
-                        ended.add(str(event["RunRef"]["Run"]))
-                        if len(ended) == RUNS:
-                            first_burst_end = time.perf_counter()
-            return first_burst_end
+                        run = event["RunRef"]["Run"]
+                        ended.add(f"{run['HostID']}-{run['ID']}")
+            return time.perf_counter()
 
-        watcher = asyncio.ensure_future(watch())
-        pushes = []
-        for _ in range(SEQUENTIAL_PUSHES):
+        t = time.perf_counter()
+        replies = await asyncio.gather(*(c.post("/push/data", json=PUSH_BODY)
+                                         for _ in range(RUNS)))
+        burst = {r for reply in replies for r in reply.json()["Payload"]["Runs"]}
+        assert len(burst) == RUNS, "every push/data starts one run"
+        watcher = asyncio.ensure_future(watch(burst))
+        latencies, pinged = [], set()
+        for _ in range(pushes):
+            if watcher.done():
+                break  # only pushes sent while the burst runs count
             p = time.perf_counter()
-            (await c.post("/push/data", json=body)).raise_for_status()
-            pushes.append(time.perf_counter() - p)
-        return await watcher - t, pushes
+            reply = await c.post("/push/data", json=PING_BODY)
+            latencies.append(time.perf_counter() - p)
+            pinged.update(reply.json()["Payload"]["Runs"])
+        burst_end = await watcher
+        await watch(pinged)  # nothing is left running when the engine is stopped
+        return burst_end - t, latencies
 
 
 def main() -> None:
-    app_text = chain_app("local")
+    app_text = bench_app()
     with tempfile.TemporaryDirectory(prefix="floe-api-bench-") as d:
         tmp = Path(d)
         conf = tmp / "app.yml"
@@ -132,7 +150,8 @@ def main() -> None:
         proc, port = start_engine(tmp, conf, root)
         try:
             rps, kb = asyncio.run(flow_get_rps(port))
-            burst, pushes = asyncio.run(http_burst(port))
+            burst, _ = asyncio.run(http_burst(port))
+            _, pushes = asyncio.run(http_burst(port, pushes=SEQUENTIAL_PUSHES))
         finally:
             proc.terminate()
             proc.wait(30)
@@ -142,6 +161,7 @@ def main() -> None:
                       "flow_get_kb": round(kb, 1), "runs": RUNS, "chain": CHAIN,
                       "http_burst_s": round(burst, 3), "inprocess_burst_s": inproc,
                       "http_burst_ratio": round(burst / inproc, 2),
+                      "pushes_during_burst": len(pushes),
                       "push_during_burst_median_ms": round(statistics.median(pushes) * 1e3, 2),
                       "push_during_burst_total_s": round(sum(pushes), 3)}))
 
