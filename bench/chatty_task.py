@@ -5,7 +5,8 @@ Prints one JSON line:
   output_mb         what the task printed
   task_s            from push/data to the run's end
   max_rss_mb        the engine process's peak resident memory while it ran (target < 150)
-  api_p99_ms        p99 latency of GET flows/:id polled every 20 ms meanwhile (target < 100)
+  api_p99_ms        p99 latency of GET flows/:id/runs/:run (the run view) polled every
+                    20 ms meanwhile (target < 100)
   api_requests      how many of those requests
 Bounded: one run, gives up after LIMIT_S.
 """

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024  # longer lines are split, never allowed to stall the reader
 READ_CHUNK = 64 * 1024
+LINES_PER_TURN = 500  # lines handled between two yields to the loop
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 
 
@@ -149,24 +150,31 @@ async def read_lines(stream: asyncio.StreamReader, sink: LineSink, pace: Pace = 
     """Feed each line (newline stripped) to the sink; lines over MAX_LINE are split. After
     each chunk it waits for `pace` (the store's room: backpressure on the pipe, so the
     process blocks, not the engine) and yields, so a task printing as fast as it can never
-    starves the rest of the engine."""
+    starves the rest of the engine. A chunk of short lines can hold thousands: it yields
+    every LINES_PER_TURN of them too, and once the sink stops accepting lines the rest of the
+    chunk goes to it raw, in one piece."""
     buf = b""
     while True:
         chunk = await stream.read(READ_CHUNK)
         if not chunk:
             break
-        if not sink.accepting:
-            sink.raw(buf + chunk)  # past the node's log cap: no per-line work
-            buf = b""
-        else:
-            buf += chunk
+        buf += chunk
+        if sink.accepting:
             *lines, buf = buf.split(b"\n")
-            for line in lines:
+            for n, line in enumerate(lines):
+                if not sink.accepting:
+                    buf = b"\n".join([*lines[n:], buf])
+                    break
                 # A line can end in a chunk that arrives after MAX_LINE bytes were buffered.
                 _emit_split(line, sink.line)
-            while len(buf) > MAX_LINE:
+                if n % LINES_PER_TURN == LINES_PER_TURN - 1:
+                    await asyncio.sleep(0)
+            while sink.accepting and len(buf) > MAX_LINE:
                 _emit_split(buf[:MAX_LINE], sink.line)
                 buf = buf[MAX_LINE:]
+        if not sink.accepting:
+            sink.raw(buf)  # past the node's log cap: no per-line work
+            buf = b""
         await pace()
         await asyncio.sleep(0)
     if buf:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+
+from floecli.engine.hub.process import LINES_PER_TURN, read_lines
 
 
 async def test_lines_past_the_cap_go_to_the_node_log_file(engine_factory):
@@ -49,3 +52,51 @@ async def test_a_firehose_task_is_paced_and_the_engine_goes_on(engine_factory):
     node = record.exec_nodes["yes"]
     assert len(node.logs) == 1001
     assert node.spilled + sum(1 for line in node.logs if line == "y") == 10_000_000
+
+
+class CappedSink:
+    """A LineSink that takes `cap` lines one by one, then only raw chunks."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.lines: list[str] = []
+        self.raws: list[bytes] = []
+
+    @property
+    def accepting(self) -> bool:
+        return len(self.lines) < self.cap
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+    def raw(self, data: bytes) -> None:
+        self.raws.append(data)
+
+
+async def test_a_chunk_of_many_short_lines_goes_raw_once_the_cap_is_reached():
+    stream = asyncio.StreamReader()
+    stream.feed_data(b"y\n" * 30_000 + b"tail")  # one read: 30,000 lines and a partial one
+    stream.feed_eof()
+    sink = CappedSink(cap=100)
+    await read_lines(stream, sink)
+    # The 29,900 lines past the cap are one raw piece, not 29,900 calls of line().
+    assert sink.lines == ["y"] * 100
+    assert b"".join(sink.raws) == b"y\n" * 29_900 + b"tail"
+    assert len(sink.raws) == 1
+
+
+async def test_reading_a_chunk_of_many_lines_lets_the_loop_run_between():
+    stream = asyncio.StreamReader()
+    stream.feed_data(b"y\n" * (LINES_PER_TURN * 4))
+    stream.feed_eof()
+    sink = CappedSink(cap=10**9)
+    seen: list[int] = []
+
+    async def watcher() -> None:
+        while len(sink.lines) < LINES_PER_TURN * 4:
+            seen.append(len(sink.lines))
+            await asyncio.sleep(0)
+
+    await asyncio.gather(read_lines(stream, sink), watcher())
+    # The watcher ran while the chunk was read, not only before and after it.
+    assert any(0 < n < LINES_PER_TURN * 4 for n in seen)
