@@ -60,6 +60,7 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     # for tests and tools: the bound ports as JSON, {"pub": N, "prv": N, "tester": N}
     add("-port_file", default="", help=argparse.SUPPRESS)
     add("-header_timeout", type=float, default=None, help=argparse.SUPPRESS)
+    add("-body_timeout", type=float, default=None, help=argparse.SUPPRESS)
     add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
     return p
 
@@ -78,6 +79,8 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     raise_open_file_limit()  # before any socket: connections, pipes and the store share it
     if args.header_timeout:
         GuardedH11Protocol.header_timeout = args.header_timeout
+    if args.body_timeout:
+        GuardedH11Protocol.body_timeout = args.body_timeout
     opts = options_from(args.conf, args.host_name, args.tags, args.root,
                         [*vendor, *map(Path, args.vendor)])
     opts.embedded_app = embedded_app

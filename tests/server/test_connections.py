@@ -93,6 +93,22 @@ def test_a_half_sent_request_is_closed_after_the_header_timeout(start_engine):
         assert c.get("/flows").status_code == 200
 
 
+def test_a_body_sent_too_slowly_is_closed_after_the_body_timeout(start_engine):
+    engine = start_engine(ONE_FLOW_APP, "-body_timeout=1")
+    s = socket.create_connection(("127.0.0.1", engine.ports["pub"]), timeout=30)
+    try:
+        # A whole head, then 10 of the 100 body bytes it announces, and nothing more.
+        s.sendall(f"POST /build/api/push/data HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  f"X-Floe-Auth: {ADMIN}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: 100\r\n\r\n{{\"Ref\": {{".encode())
+        assert s.recv(1024) == b""  # closed by the engine, bounded by the timeout above
+    finally:
+        s.close()
+    with engine.client() as c:
+        assert c.get("/flows").status_code == 200
+    assert "Traceback" not in engine.stderr and "failed" not in engine.stderr
+
+
 def test_the_open_file_limit_is_raised_at_start(start_engine):
     engine = start_engine(ONE_FLOW_APP)
     limits = Path(f"/proc/{engine.proc.pid}/limits").read_text()

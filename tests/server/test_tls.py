@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import httpx
@@ -50,3 +51,21 @@ def test_private_listener_with_its_own_tls(start_engine, tmp_path):
     with httpx.Client(verify=trusted, headers={"X-Floe-Auth": ADMIN}) as c:
         assert c.get(f"https://127.0.0.1:{engine.ports['prv']}{BASE}/flows").status_code == 200
         assert c.get(f"http://127.0.0.1:{engine.ports['pub']}{BASE}/flows").status_code == 200
+
+
+def test_a_tls_handshake_never_begun_is_closed_after_the_header_timeout(start_engine,
+                                                                         tmp_path):
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    engine = start_engine(APP, f"-pub_cert={cert_file}", f"-pub_key={key_file}",
+                          "-header_timeout=1")
+    # A TCP connection that never sends its ClientHello: asyncio alone would hold it 60 s.
+    with socket.create_connection(("127.0.0.1", engine.ports["pub"]), timeout=30) as s:
+        assert s.recv(1024) == b""
+    trusted = ssl.create_default_context()
+    ca.configure_trust(trusted)
+    with httpx.Client(verify=trusted, headers={"X-Floe-Auth": ADMIN}) as c:
+        assert c.get(f"https://127.0.0.1:{engine.ports['pub']}{BASE}/flows").status_code == 200

@@ -1,4 +1,5 @@
-"""Connection limits uvicorn lacks: a header timeout, per-client and total caps, quiet EMFILE."""
+"""Connection limits uvicorn lacks: header and body timeouts, per-client and total caps, quiet
+EMFILE."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT = 10.0  # a request's line and headers must arrive within this
+BODY_TIMEOUT = 30.0  # and its body (at most MAX_BODY, 4 MiB) within this after its head
 KEEP_ALIVE = 5.0  # an idle kept-alive connection is closed after this
 MAX_CONNECTIONS = 4096  # HTTP connections at once; beyond, the oldest header-waiting goes
 MAX_WAITING_PER_CLIENT = 128  # connections of one address still sending their headers
@@ -60,7 +62,13 @@ class _Waiting:
         if excess <= 0 or mine is None:
             return
         now = time.monotonic()
-        old = [p for p, since in itertools.islice(mine.items(), excess) if now - since >= GRACE]
+        old = []
+        # Oldest first, so the first young one ends the look: a flood of connects costs
+        # each new connection what it evicts, not a walk over all the younger ones.
+        for p, since in itertools.islice(mine.items(), excess):
+            if now - since < GRACE:
+                break
+            old.append(p)
         for p in old:
             p._drop("too many connections from one address still sending headers")
         if len(old) < excess and host not in self.sweeps:
@@ -78,12 +86,14 @@ class GuardedH11Protocol(H11Protocol):
     so a flood of half-sent requests never keeps others from being answered."""
 
     header_timeout = HEADER_TIMEOUT
+    body_timeout = BODY_TIMEOUT
     max_connections = MAX_CONNECTIONS
     max_waiting_per_client = MAX_WAITING_PER_CLIENT
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         if not hasattr(self.server_state, "floe_waiting"):
             self.server_state.floe_waiting = _Waiting()  # type: ignore[attr-defined]
         self._waiting: _Waiting = self.server_state.floe_waiting  # type: ignore[attr-defined]
@@ -104,14 +114,33 @@ class GuardedH11Protocol(H11Protocol):
         super().data_received(data)
         if self.transport.is_closing():
             return
-        if self.conn.their_state is h11.IDLE:
+        state = self.conn.their_state
+        if state is h11.IDLE:
             self._start_waiting()  # a (next) request begun but its head not complete
         else:
             self._stop_waiting()
+        if state is h11.SEND_BODY:
+            # One deadline for the whole body, not per chunk: a body sent a byte at a time
+            # would otherwise hold its connection (and its handler) forever.
+            if self._body_timer is None:
+                self._body_timer = self.loop.call_later(self.body_timeout, self._body_late)
+        else:
+            self._stop_body_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
+        self._stop_body_timer()
         super().connection_lost(exc)
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is h11.SEND_BODY and self.transport.get_protocol() is self:
+            self._drop("request body not received in time")
 
     def _start_waiting(self) -> None:
         if self._header_timer is None:

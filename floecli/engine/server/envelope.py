@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..errors import RequestError, RunError, RunNotFound
@@ -151,6 +151,10 @@ def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
             return reply(None, str(e), 404)
         except RunError as e:
             return reply(None, str(e), 409)
+        except ClientDisconnect:
+            # The client went away (or was dropped for a body too slow): nobody reads this.
+            log.debug("%s %s: the client disconnected", request.method, request.url.path)
+            return reply(None, "client disconnected", 400)
         except Exception:
             log.exception("%s %s failed", request.method, request.url.path)
             return reply(None, "internal error: the engine log has the details", 500)

@@ -8,12 +8,13 @@ import errno
 import logging
 import socket
 from collections.abc import Generator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from ..errors import ListenError
-from .connguard import quiet_accept_errors, uvicorn_options
+from .connguard import GuardedH11Protocol, quiet_accept_errors, uvicorn_options
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,25 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Generator[None, None, None]:
         # The engine owns SIGINT/SIGTERM and stops its listeners itself.
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn does not pass a TLS handshake timeout, so asyncio's 60 s applies: a
+        # connection that never says hello would hold its socket that long, uncounted by
+        # the connection guard (which sees it only once the handshake is done). The
+        # handshake gets the same deadline as a request head.
+        loop = asyncio.get_running_loop()
+        create = loop.create_server
+
+        async def create_server(*args: Any, **kw: Any) -> asyncio.Server:
+            if kw.get("ssl") is not None:
+                kw.setdefault("ssl_handshake_timeout", GuardedH11Protocol.header_timeout)
+            return await create(*args, **kw)
+
+        loop.create_server = create_server  # type: ignore[method-assign]
+        try:
+            await super().startup(sockets)
+        finally:
+            del loop.create_server  # the loop's own method again
 
 
 class Listener:
