@@ -23,18 +23,11 @@ from engine_proc import ADMIN, start_engine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from api_bench import fill_archive
+from hub_burst import chain_app
 
 ARCHIVED = 100_000
 SAMPLES = 20
-APP = """\
-common: {store-type: local}
-flows:
-  - id: chain
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: t0, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-"""
+APP = chain_app("local", length=1)  # a run of one `exec true`
 
 
 def timed(c: httpx.Client, url: str) -> float:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
-from engine_proc import ADMIN, percentile, rss_mb, start_engine
+from engine_proc import ADMIN, engine_running, percentile, rss_mb
 
 OUTPUT_BYTES = 200_000_000
 LIMIT_S = 600.0
@@ -61,16 +59,8 @@ async def measure(pid: int, port: int) -> dict[str, float]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="floe-chatty-") as d:
-        tmp = Path(d)
-        conf = tmp / "app.yml"
-        conf.write_text(APP)
-        proc, port = start_engine(tmp, conf, tmp / "root")
-        try:
-            figures = asyncio.run(measure(proc.pid, port))
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with engine_running(APP, "floe-chatty-") as (proc, port):
+        figures = asyncio.run(measure(proc.pid, port))
     print(json.dumps({"bench": "chatty_task", "output_mb": OUTPUT_BYTES / 1e6, **figures}))
 
 

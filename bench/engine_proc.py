@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ADMIN = "bench-admin-token"
@@ -26,6 +29,21 @@ def start_engine(tmp: Path, conf: Path, root: Path) -> tuple[subprocess.Popen[by
             raise SystemExit("engine did not start")
         time.sleep(0.05)
     return proc, json.loads(ports.read_text())["pub"]
+
+
+@contextlib.contextmanager
+def engine_running(app_text: str, prefix: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """An engine on `app_text` in a temp dir of its own, stopped (SIGTERM) at the end."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
+        tmp = Path(d)
+        conf = tmp / "app.yml"
+        conf.write_text(app_text)
+        proc, port = start_engine(tmp, conf, tmp / "root")
+        try:
+            yield proc, port
+        finally:
+            proc.terminate()
+            proc.wait(30)
 
 
 def rss_mb(pid: int) -> float:

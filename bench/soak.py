@@ -17,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import websockets
-from engine_proc import ADMIN, percentile, rss_mb, start_engine
+from engine_proc import ADMIN, engine_running, percentile, rss_mb
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hub_burst import chain_app
@@ -78,16 +77,8 @@ async def soak(pid: int, port: int) -> dict[str, float]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="floe-soak-") as d:
-        tmp = Path(d)
-        conf = tmp / "app.yml"
-        conf.write_text(chain_app("local"))
-        proc, port = start_engine(tmp, conf, tmp / "root")
-        try:
-            figures = asyncio.run(soak(proc.pid, port))
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with engine_running(chain_app("local"), "floe-soak-") as (proc, port):
+        figures = asyncio.run(soak(proc.pid, port))
     print(json.dumps({"bench": "soak", "runs": RUNS, "chain": 10, **figures}))
 
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from browsing import DESKTOP, Browsing, chromium
-from servertest import EngineProcess, launch
+from servertest import EngineProcess, engine_starter
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +41,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def start_engine(tmp_path: Path) -> Iterator[Callable[..., EngineProcess]]:
-    started: list[EngineProcess] = []
-
-    def start(app_yaml: str, *flags: str, **kw: Any) -> EngineProcess:
-        e = launch(tmp_path, app_yaml, *flags, **kw)
-        started.append(e)
-        return e
-
-    yield start
-    for e in started:
-        e.stop()
+    yield from engine_starter(tmp_path)
 
 
 @pytest.fixture

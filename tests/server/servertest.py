@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,18 @@ def start_run(client: httpx.Client, flow: str, values: dict[str, Any] | None = N
     runs = r.json()["Payload"]["Runs"]
     assert len(runs) == 1, runs
     return runs[0]
+
+
+def engine_starter(tmp_path: Path) -> Iterator[Callable[..., EngineProcess]]:
+    """The body of the `start_engine` fixtures: start(app_yaml, *flags) launches an engine,
+    and every engine started is stopped at the end."""
+    started: list[EngineProcess] = []
+
+    def start(app_yaml: str, *flags: str, **kw: Any) -> EngineProcess:
+        e = launch(tmp_path, app_yaml, *flags, **kw)
+        started.append(e)
+        return e
+
+    yield start
+    for e in started:
+        e.stop()
