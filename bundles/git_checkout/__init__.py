@@ -8,27 +8,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from floecli.engine.nodes import BaseTask, TaskContext, get_opt
+from floecli.engine.nodes import BaseTask, TaskContext, first_opt, get_opt
 from floecli.engine.nodes.git import GitError, looks_like_hash, repo_name, run, stream
 
 BAD = 255
 
 
-def pick(ctx: TaskContext, *names: str) -> str:
-    """The first of `names` set in the task's opts, else in the firing event's (the branch
-    and hash a poll-git trigger started the run with)."""
-    for source in (ctx.opts, ctx.input):
-        for name in names:
-            value = get_opt(source, name, None)
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-                return str(value)
-    return ""
-
-
 def revision(ctx: TaskContext) -> tuple[str, str]:
     """(kind, rev): the most exact one given wins: a commit, then a tag, then a branch."""
     for kind in ("hash", "tag", "branch"):
-        rev = pick(ctx, kind)
+        rev = first_opt(ctx, kind)
         if rev:
             return kind, rev
     return "", ""

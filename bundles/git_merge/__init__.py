@@ -7,7 +7,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from floecli.engine.nodes import BaseTask, TaskContext, get_opt
+from floecli.engine.nodes import BaseTask, TaskContext, first_opt, get_opt
 from floecli.engine.nodes.git import GitError, repo_name, run, stream
 
 BAD = 255
@@ -19,18 +19,9 @@ TO = ("to", "branch", "to-branch", "to_hash", "to-hash")
 FROM = ("from", "from-branch", "from_hash", "from-hash")
 
 
-def pick(ctx: TaskContext, names: tuple[str, ...]) -> str:
-    for source in (ctx.opts, ctx.input):
-        for name in names:
-            value = get_opt(source, name, None)
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-                return str(value)
-    return ""
-
-
 class GitMerge(BaseTask):
     async def run(self, ctx: TaskContext) -> int:
-        to, from_ = pick(ctx, TO), pick(ctx, FROM)
+        to, from_ = first_opt(ctx, *TO), first_opt(ctx, *FROM)
         if not to:
             ctx.log("problem getting ref option: set to (or branch)")
             return BAD

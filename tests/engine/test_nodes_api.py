@@ -8,8 +8,9 @@ from floecli.engine.testing import FakeTaskContext
 
 
 def test_the_public_contribution_api_is_pinned():
-    assert sorted(nodes.__all__) == ["BaseTask", "NEEDS_INPUT", "Task", "TaskContext",
-                                     "Trigger", "TriggerContext", "get_opt"]
+    assert sorted(nodes.__all__) == ["BaseTask", "NEEDS_INPUT", "PathOutside", "Task",
+                                     "TaskContext", "Trigger", "TriggerContext", "first_opt",
+                                     "get_opt", "inside", "make_inside"]
     assert not hasattr(nodes, "Registry")  # the loader is not part of the API
 
 

@@ -6,7 +6,7 @@ it ends the run instead of running) and `awaits_input` (the `data` node: returni
 `NEEDS_INPUT` pauses the run until its form is pushed). See docs/contributions.md.
 """
 
-from ..paths import PathOutside, inside, make_inside  # noqa: F401  (for contributions)
+from ..paths import PathOutside, inside, make_inside
 from .api import (
     NEEDS_INPUT,
     BaseTask,
@@ -14,15 +14,20 @@ from .api import (
     TaskContext,
     Trigger,
     TriggerContext,
+    first_opt,
     get_opt,
 )
 
 __all__ = [
     "NEEDS_INPUT",
     "BaseTask",
+    "PathOutside",
     "Task",
     "TaskContext",
     "Trigger",
     "TriggerContext",
+    "first_opt",
     "get_opt",
+    "inside",
+    "make_inside",
 ]

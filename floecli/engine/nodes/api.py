@@ -98,3 +98,14 @@ def get_opt(opts: Mapping[str, Any], name: str, default: Any = None) -> Any:
         if str(k).lower() == lname:
             return v
     return default
+
+
+def first_opt(ctx: TaskContext, *names: str) -> str:
+    """The first of `names` set to a string or number in the task's opts, else in the firing
+    event's (a poll-git trigger's branch and hash, say); "" when none is."""
+    for source in (ctx.opts, ctx.input):
+        for name in names:
+            value = get_opt(source, name, None)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)
+    return ""
