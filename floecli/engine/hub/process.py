@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import signal
 import sys
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +21,7 @@ MAX_LINE = 64 * 1024  # longer lines are split, never allowed to stall the reade
 READ_CHUNK = 64 * 1024
 LINES_PER_TURN = 500  # lines handled between two yields to the loop
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+SPAWNS_PER_TURN = 1  # 2 here: burst 3% faster, a request under load twice as slow
 
 
 def use_pidfd_child_watcher() -> Callable[[], None] | None:
@@ -82,6 +85,59 @@ async def no_pace() -> None:
     return None
 
 
+class SpawnGate:
+    """At most SPAWNS_PER_TURN process starts per turn of the loop, first come first served.
+
+    Starting a process blocks the loop until the child has exec'd (half a millisecond here).
+    When a hundred runs each start their next task in the same turn, that turn would take
+    50 ms, and every request and event waits for it; a start per turn lets the loop poll its
+    sockets between starts, for the same total work. Waiters sleep on a future each, woken
+    in order, so waiting costs nothing per turn."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._used = 0  # starts counted against the current turn
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._reset_queued = False
+
+    async def turn(self) -> None:
+        if self._used < SPAWNS_PER_TURN and not self._waiters:
+            self._used += 1
+            self._queue_reset()
+            return
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        await waiter  # a start of a later turn, already counted by _reset
+
+    def _queue_reset(self) -> None:
+        if not self._reset_queued:
+            self._reset_queued = True
+            self._loop.call_soon(self._reset)  # runs next turn, after this turn's starts
+
+    def _reset(self) -> None:
+        self._reset_queued = False
+        self._used = 0
+        while self._waiters and self._used < SPAWNS_PER_TURN:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a cancelled waiter gives its place up
+                waiter.set_result(None)
+                self._used += 1
+        if self._used:
+            self._queue_reset()  # queued after the woken: it frees their turn once they ran
+
+
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SpawnGate] = (
+    weakref.WeakKeyDictionary())
+
+
+def spawn_gate() -> SpawnGate:
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = SpawnGate(loop)
+    return gate
+
+
 class ProcessGroup:
     """The processes one task started, so a stop or timeout can kill all of them."""
 
@@ -97,6 +153,7 @@ class ProcessGroup:
         sink: LineSink,
         pace: Pace = no_pace,
     ) -> int:
+        await spawn_gate().turn()
         spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
             *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,7 @@ class ActiveRun:
 
 
 Blocker = Callable[[Flow], str]
-Prepare = Callable[[Path, bool], None]
+Prepare = Callable[[Path, bool], Awaitable[None]]
 
 
 class RunState:
@@ -150,7 +150,7 @@ class RunState:
                 return reason
             try:
                 # Under the lock: a stop of this pend waits for its activation to finish.
-                await asyncio.to_thread(prepare, workspace, pend.flow.reuse_space)
+                await prepare(workspace, pend.flow.reuse_space)
             except OSError as e:
                 pend.reason = f"workspace {workspace} could not be made: {e}"
                 log.error("run %s: %s", pend.run_id, pend.reason)

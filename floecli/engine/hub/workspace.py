@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -13,8 +14,11 @@ def workspace_path(root: Path, flow: Flow, run_id: str) -> Path:
     return root / "spaces" / flow.id / "ws" / leaf
 
 
-def prepare_workspace(path: Path, *, reuse: bool) -> None:
-    """A fresh workspace starts empty; a reused one keeps its files (DECISIONS §2)."""
+async def prepare_workspace(path: Path, *, reuse: bool) -> None:
+    """A fresh workspace starts empty; a reused one keeps its files (DECISIONS §2).
+
+    Only removing an old tree goes to a thread (it may be large); the usual case, a mkdir,
+    is done at once: every run's activation waits for this under the run-state lock."""
     if not reuse and path.exists():
-        shutil.rmtree(path)
+        await asyncio.to_thread(shutil.rmtree, path)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)

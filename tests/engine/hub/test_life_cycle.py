@@ -36,11 +36,11 @@ async def test_stopping_a_pend_while_dispatch_prepares_another_run(engine_factor
     h = await engine_factory(TWO_FLOWS)
     entered, release = threading.Event(), threading.Event()
 
-    def prepare(path: Path, *, reuse: bool) -> None:
+    async def prepare(path: Path, *, reuse: bool) -> None:
         if "/spaces/a/" in str(path):
             entered.set()
-            assert release.wait(30), "the test never released the workspace"
-        prepare_workspace(path, reuse=reuse)
+            assert await asyncio.to_thread(release.wait, 30), "the workspace was never released"
+        await prepare_workspace(path, reuse=reuse)
 
     h.hub.dispatcher.prepare = prepare
     run_a = await h.start_run("a")
@@ -369,10 +369,10 @@ async def test_a_stop_kills_processes_that_left_the_run_group(engine_factory, tm
 async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_factory):
     h = await engine_factory(TWO_FLOWS)
 
-    def prepare(path: Path, *, reuse: bool) -> None:
+    async def prepare(path: Path, *, reuse: bool) -> None:
         if "/spaces/a/" in str(path):
             raise RuntimeError("a bug in preparing this one workspace")
-        prepare_workspace(path, reuse=reuse)
+        await prepare_workspace(path, reuse=reuse)
 
     h.hub.dispatcher.prepare = prepare
     stuck = await h.start_run("a")
