@@ -171,8 +171,8 @@ class Hub:
                 started.append(pend.run_id)
         if started:
             # The ids go back to the caller as an acknowledgement: a crash from here on must
-            # not lose the runs, so their pends are committed first.
-            await self.store.flush()
+            # not lose the runs, so their pends are made durable first.
+            await self.store.pends_durable()
         return started
 
     async def start_run(self, flow: Flow, trigger: Node, fired: Mapping[str, Any], *,

@@ -40,6 +40,12 @@ class RunStore(ABC):
     async def flush(self) -> None:
         """Return once every write made so far is durable."""
 
+    async def pends_durable(self) -> None:
+        """Return once every pend added so far survives a crash of this process (what an
+        acknowledgement of new runs waits for); a store that makes pends durable as they are
+        added returns at once."""
+        await self.flush()
+
     # The run life cycle (hub/state.py makes every call): each transition is one atomic
     # write, so a crash leaves a run in exactly one of pending, active or archive.
     @abstractmethod

@@ -5,6 +5,12 @@ worker thread drains whatever is queued, runs it in one transaction and commits 
 chatty task's thousand log lines cost one commit, not a thousand. Reads travel the same queue
 with an asyncio future, so each sees every write made before it, and are answered after the
 batch's commit.
+
+A new pend is also appended, as one line, to an intake journal beside the database
+(`floe.db.intake`) before add_pend returns: that write is what makes an acknowledged run
+durable at once, without a round trip through the worker while the engine is busy. The
+worker empties the journal whenever every pend in it is committed; opening the store adds
+the journal's pends the database does not know yet (a crash came between the two).
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM pends), ?)
 ON CONFLICT (run_id) DO UPDATE SET json = excluded.json"""
 SET_COUNTER = """INSERT INTO meta (key, value) VALUES ('counter', ?)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
+RAISE_COUNTER = """INSERT INTO meta (key, value) VALUES ('counter', ?)
+ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)"""
 REMOVE_PEND = "DELETE FROM pends WHERE run_id = ?"
 # A run id is activated once: activating a known run is an error that rolls the whole
 # transition back (hub/state.py refuses known ids first; this is the store's own guard).
@@ -100,6 +108,7 @@ Reply = Callable[[Any, BaseException | None], None]
 @dataclass(slots=True)
 class _Write:
     statements: tuple[Statement, ...]
+    journaled: bool = False  # a pend also in the intake journal
 
 
 @dataclass(slots=True)
@@ -120,6 +129,7 @@ class SqliteStore(RunStore):
         # Each counter is written by one thread only, so their difference needs no lock.
         self._queued = 0  # jobs put, by the loop's thread
         self._done = 0  # jobs applied, by the worker
+        self._journal = Journal(Path(f"{self.path}.intake"))
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -128,6 +138,7 @@ class SqliteStore(RunStore):
             raise StoreError(f"the run store {self.path} is already open")
         self._jobs = queue.SimpleQueue()
         self._queued = self._done = 0
+        self._journal = Journal(Path(f"{self.path}.intake"))
         opened: concurrent.futures.Future[StoreState] = concurrent.futures.Future()
         thread = threading.Thread(target=self._serve, args=(self._jobs, opened),
                                   name=f"floe-store {self.path.name}", daemon=True)
@@ -151,6 +162,9 @@ class SqliteStore(RunStore):
     async def flush(self) -> None:
         await self._call(_noop)
 
+    async def pends_durable(self) -> None:
+        return None  # add_pend wrote each to the intake journal before returning
+
     async def room(self) -> None:
         while self._thread is not None and self._queued - self._done > HIGH_WATER:
             await asyncio.sleep(ROOM_POLL)
@@ -158,7 +172,11 @@ class SqliteStore(RunStore):
     # ---- writes: enqueued, applied in order by the worker ------------------------------
 
     def add_pend(self, pend: Pend, counter: int) -> None:
-        self._write((ADD_PEND, (pend.run_id, dumps(pend.to_json()))), (SET_COUNTER, (counter,)))
+        text = dumps(pend.to_json())
+        if self._thread is not None:
+            self._journal.append(pend.run_id, counter, text)
+        self._write((ADD_PEND, (pend.run_id, text)), (SET_COUNTER, (counter,)),
+                    journaled=True)
 
     def activate(self, run: RunRecord) -> None:
         # Serialised now, on the caller's thread: the caller keeps mutating the record.
@@ -176,10 +194,7 @@ class SqliteStore(RunStore):
         self._write((APPEND_LOG, (run_id, node_id, line)))
 
     async def has_run(self, run_id: str) -> bool:
-        def op(c: sqlite3.Connection) -> bool:
-            return any(c.execute(f"SELECT 1 FROM {table} WHERE run_id = ?", (run_id,))
-                       .fetchone() for table in ("pends", "runs"))
-        return await self._call(op)
+        return await self._call(lambda c: _knows_run(c, run_id))
 
     def put(self, key: str, value: Any) -> None:
         self._write((PUT, (key, dumps(value))))  # a value that is not JSON fails here, loudly
@@ -228,13 +243,13 @@ class SqliteStore(RunStore):
 
     # ---- the queue -------------------------------------------------------------------
 
-    def _write(self, *statements: Statement) -> None:
+    def _write(self, *statements: Statement, journaled: bool = False) -> None:
         if self._thread is None:
             log.warning("run store %s is not open: %s dropped", self.path,
                         _describe(statements[0]))
             return
         self._queued += 1
-        self._jobs.put(_Write(statements))
+        self._jobs.put(_Write(statements, journaled))
 
     async def _call(self, op: Callable[[sqlite3.Connection], Any], *, stop: bool = False) -> Any:
         if self._thread is None and not stop:
@@ -260,10 +275,12 @@ class SqliteStore(RunStore):
             opened.set_exception(e)
             return
         try:
+            self._journal.replay(conn)
             opened.set_result(_load_state(conn))
-        except (sqlite3.Error, ValueError) as e:
+        except (sqlite3.Error, ValueError, OSError, StoreError) as e:
             conn.close()
-            opened.set_exception(_open_error(self.path, e))
+            self._journal.close()
+            opened.set_exception(e if isinstance(e, StoreError) else _open_error(self.path, e))
             return
         stopping: list[Reply] = []
         try:
@@ -271,6 +288,7 @@ class SqliteStore(RunStore):
                 stopping = self._run_batch(conn, _drain(jobs))
         finally:
             conn.close()
+            self._journal.close()
             for reply in stopping:
                 reply(None, None)
 
@@ -303,6 +321,8 @@ class SqliteStore(RunStore):
             _rollback(conn)
             err = StoreError(f"writing the run store {self.path} failed: {e}")
             answers = [(reply, None, err) for reply, _, _ in answers]
+        else:
+            self._journal.committed(sum(isinstance(j, _Write) and j.journaled for j in batch))
         for reply, result, error in answers:
             reply(result, error)
         self._done += len(batch)
@@ -336,6 +356,75 @@ def _execute(conn: sqlite3.Connection, statement: Statement) -> None:
     except UnicodeEncodeError:
         # A lone surrogate in a log line: keep the line, with the bad character replaced.
         conn.execute(sql, [_utf8(p) for p in params])
+
+
+class Journal:
+    """The intake journal: one JSON line per pend, `{"run": id, "counter": n, "pend": {...}}`,
+    appended by the loop's thread and emptied by the worker once every pend in it is
+    committed (the lock keeps an append from landing between that check and the truncate)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        self._written = 0  # lines appended since the journal was last emptied
+        self._committed = 0  # of those, how many the database has committed
+
+    def append(self, run_id: str, counter: int, pend_json: str) -> None:
+        line = f'{{"run": {json.dumps(run_id)}, "counter": {counter}, "pend": {pend_json}}}\n'
+        with self._lock:
+            if self._fd is None:
+                raise StoreError(f"the intake journal {self.path} is not open")
+            os.write(self._fd, line.encode("utf-8", "surrogatepass"))
+            self._written += 1
+
+    def committed(self, count: int) -> None:
+        """`count` more journaled pends are committed (worker thread)."""
+        if not count:
+            return
+        with self._lock:
+            self._committed += count
+            if self._committed >= self._written and self._fd is not None:
+                os.ftruncate(self._fd, 0)
+                self._written = self._committed = 0
+
+    def replay(self, conn: sqlite3.Connection) -> None:
+        """Open the journal; add the pends it holds that the database does not know (their
+        ids in neither pends nor runs), with their counters; then empty it (worker thread,
+        before the first batch)."""
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        _lock_exclusive(self._fd, self.path)
+        with open(self.path, "rb") as f:
+            lines = f.read().splitlines()
+        added = 0
+        conn.execute("BEGIN")
+        try:
+            for n, raw in enumerate(lines, 1):
+                try:
+                    entry = json.loads(raw.decode("utf-8", "surrogatepass"))
+                    run_id, counter, pend = entry["run"], int(entry["counter"]), entry["pend"]
+                except (ValueError, KeyError, TypeError):
+                    # The last line may be torn by the crash that left it here.
+                    log.warning("intake journal %s:%d cannot be read, skipped", self.path, n)
+                    continue
+                if not _knows_run(conn, run_id):
+                    _execute(conn, (ADD_PEND, (run_id, dumps(pend))))
+                    added += 1
+                conn.execute(RAISE_COUNTER, (counter,))
+            conn.commit()
+        except BaseException:
+            _rollback(conn)
+            raise
+        os.ftruncate(self._fd, 0)
+        if added:
+            log.warning("%d acknowledged runs recovered from the intake journal %s", added,
+                        self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def make_dirs(path: Path) -> None:
@@ -398,6 +487,26 @@ def _load_state(conn: sqlite3.Connection) -> StoreState:
         except (ValueError, TypeError, AttributeError) as e:
             log.warning("run store: active run %s cannot be read, skipped: %s", run_id, e)
     return state
+
+
+def _lock_exclusive(fd: int, path: Path) -> None:
+    """One engine per store: a second one would take the same run ids (and empty the first
+    one's journal)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise StoreError(f"the run store {path.with_suffix('')} is in use by another engine",
+                         hint="give each engine a store-root of its own") from None
+
+
+def _knows_run(conn: sqlite3.Connection, run_id: str) -> bool:
+    """Whether the run id is pending or in runs (active or archived)."""
+    return any(conn.execute(f"SELECT 1 FROM {table} WHERE run_id = ?", (run_id,)).fetchone()
+               for table in ("pends", "runs"))
 
 
 def _drain(jobs: queue.SimpleQueue[_Write | _Read]) -> list[_Write | _Read]:
