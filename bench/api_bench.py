@@ -8,6 +8,8 @@ Prints one JSON line:
                       once, until the websocket reported the end of each of those runs
   inprocess_burst_s   the same burst started in-process (bench/hub_burst.py's measure)
   http_burst_ratio    http_burst_s / inprocess_burst_s (target <= 1.2)
+  http_burst_to_bash  http_burst_s / bash_1000_true_s, a bash loop spawning the same 1000
+                      /bin/true (target <= 1.7)
   push_during_burst_median_ms  median latency of sequential POST push/data (at most 100),
                       each starting a run of a one-task flow, sent on one kept-alive
                       connection while a second such burst runs (target <= 2 ms);
@@ -32,7 +34,7 @@ import websockets
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_proc import ADMIN, start_engine
-from hub_burst import CHAIN, RUNS, chain_app, measure
+from hub_burst import CHAIN, RUNS, bash_baseline, chain_app, measure
 
 from floecli.engine.config.loader import parse_app
 from floecli.engine.contributions.registry import Registry
@@ -177,11 +179,14 @@ def main() -> None:
             proc.terminate()
             proc.wait(30)
         inproc = asyncio.run(measure(tmp / "inproc", "local"))["burst_s"]
+    bash = bash_baseline()
     print(json.dumps({"bench": "api", "archived": ARCHIVED, "requests": REQUESTS,
                       "concurrency": CONCURRENCY, "flow_get_rps": round(rps, 1),
                       "flow_get_kb": round(kb, 1), "runs": RUNS, "chain": CHAIN,
                       "http_burst_s": round(burst, 3), "inprocess_burst_s": inproc,
                       "http_burst_ratio": round(burst / inproc, 2),
+                      "bash_1000_true_s": round(bash, 3),
+                      "http_burst_to_bash": round(burst / bash, 2),
                       "pushes_during_burst": len(pushes),
                       "push_during_burst_median_ms": round(statistics.median(pushes) * 1e3, 2),
                       "push_during_burst_total_s": round(sum(pushes), 3)}))
