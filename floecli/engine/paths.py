@@ -22,11 +22,15 @@ def inside(root: Path, relative: str | os.PathLike[str], *, what: str = "path") 
     text = os.fspath(relative)
     if "\x00" in text:
         raise PathOutside(f"{what} {text!r} contains a NUL character")
+    if text in HERE:
+        # The root itself is always allowed, so resolving it would only rename it: every
+        # exec task without a sub-dir comes here.
+        return Path(os.path.abspath(root))
     try:
         # os.path on strings: every task start resolves its cwd, and pathlib's resolve costs
         # several times more for the same lstat calls.
         real_root = os.path.realpath(root)
-        target = real_root if text in HERE else os.path.realpath(os.path.join(real_root, text))
+        target = os.path.realpath(os.path.join(real_root, text))
         if target != real_root:
             _refuse_loop(target)
     except (OSError, RuntimeError, ValueError) as e:  # a name too long, a symlink loop
