@@ -103,11 +103,8 @@ def create_project(parent: Path, name: str, app: AppSource, engine_version: str,
     parent = parent.resolve()
     target = parent / name
     lock_path = parent / f".floe-create-{name}.lock"
-    try:
-        with project_lock(lock_path, notify=notify):
-            return _create(parent, target, name, app, engine_version, step, echo)
-    finally:
-        lock_path.unlink(missing_ok=True)
+    with project_lock(lock_path, notify=notify, remove=True):
+        return _create(parent, target, name, app, engine_version, step, echo)
 
 
 def _create(parent: Path, target: Path, name: str, app: AppSource, engine_version: str,
