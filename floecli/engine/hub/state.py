@@ -128,8 +128,8 @@ class RunState:
             ref = RunRef(flow.ref, HostedID(self._host_id, self._counter))
             pend = Pend(ref, flow, NodeRef("trigger", trigger.id), dict(opts), created=now(),
                         reason="waiting to be dispatched", submission=dict(audit or {}))
+            self._store.add_pend(pend, self._counter)  # first: if it fails, nothing was adopted
             self._pends[pend.run_id] = pend
-            self._store.add_pend(pend, self._counter)
         self._publish(Event(ref, SYS_STATE, good=True, opts={"action": "add-pend"}))
         self._on_change()
         return pend

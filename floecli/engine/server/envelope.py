@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ..errors import RequestError, RunError, RunNotFound
+from ..errors import RequestError, RunError, RunNotFound, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,10 @@ def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
             return reply(None, str(e), 404)
         except RunError as e:
             return reply(None, str(e), 409)
+        except StoreError as e:
+            # The run store cannot take the request now (a full disk, say): nothing was done.
+            log.error("%s %s: %s", request.method, request.url.path, e)
+            return reply(None, str(e), 503)
         except ClientDisconnect:
             # The client went away (or was dropped for a body too slow): nobody reads this.
             log.debug("%s %s: the client disconnected", request.method, request.url.path)

@@ -375,7 +375,10 @@ class Journal:
         with self._lock:
             if self._fd is None:
                 raise StoreError(f"the intake journal {self.path} is not open")
-            os.write(self._fd, line.encode("utf-8", "surrogatepass"))
+            try:
+                os.write(self._fd, line.encode("utf-8", "surrogatepass"))
+            except OSError as e:  # a full disk: the run is not adopted, the caller hears why
+                raise StoreError(f"cannot write the intake journal {self.path}: {e}") from None
             self._written += 1
 
     def committed(self, count: int) -> None:

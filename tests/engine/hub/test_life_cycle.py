@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
 from contribs import make_dir
 from harness import EngineHarness, make_engine, wait_until
 
+from floecli.engine.errors import StoreError
 from floecli.engine.events import SYS_END_ALL, TRIGGER_GOOD, FlowRef, HostedID, NodeRef, RunRef
 from floecli.engine.hub.workspace import prepare_workspace
 from floecli.engine.runs import Pend, now
@@ -380,3 +383,26 @@ async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_
     assert end.good
     pend = next(p for p in h.hub.pends if p.run_id == stuck)
     assert "could not be dispatched: a bug in preparing" in pend.reason
+
+
+async def test_a_run_the_store_cannot_make_durable_is_not_adopted(engine_factory):
+    h = await engine_factory("""
+    common: {store-type: local}
+    flows:
+      - id: a
+        ver: 1
+        triggers: [{name: start, type: data}]
+        tasks:
+          - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
+    """)
+    journal = h.hub.store._journal
+    writable, journal._fd = journal._fd, os.open(os.devnull, os.O_RDONLY)  # writes fail now
+    try:
+        with pytest.raises(StoreError, match="cannot write the intake journal"):
+            await h.hub.submit(FlowRef("a", 1), "start")
+        assert h.hub.pends == [] and h.hub.active == {}  # nothing half-adopted
+    finally:
+        os.close(journal._fd)
+        journal._fd = writable
+    end = await h.run_to_end("a")  # the next push works
+    assert end.good
