@@ -105,7 +105,9 @@ def document(base: str) -> dict[str, Any]:
                 body={"$ref": "#/components/schemas/DataPush"},
                 errors={"400": "decoding json failed, or a bad Run id",
                         "404": "unknown flow or run",
-                        "409": "the node is not waiting for data", "413": "body too large"}),
+                        "409": "the node is not waiting for data", "413": "body too large",
+                        "503": "the run store cannot make the run durable now (nothing was "
+                               "started)"}),
         },
         f"{b}/openapi.json": {"get": {
             "summary": "This document", "security": [],
