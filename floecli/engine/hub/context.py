@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config.expand import expand_value, expand_ws
-from .process import LineSink, Pace, ProcessGroup, no_pace
+from .process import LineSink, Pace, ProcessGroup, child_env, no_pace
 
 
 class RunTaskContext:
@@ -35,9 +36,9 @@ class RunTaskContext:
         self._sink = sink
         self._group = group
         self._pace = pace or no_pace
-        # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2); the
-        # same merge is what a process it starts inherits, so os.environ is copied once.
-        self._lookup = {**os.environ, **env}
+        # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2): a view,
+        # not a copy (copying os.environ decodes every variable, at every task start).
+        self._lookup: Mapping[str, str] = ChainMap(dict(env), os.environ)
 
     def log(self, line: str) -> None:
         self._sink.line(line if isinstance(line, str) else str(line))
@@ -53,8 +54,8 @@ class RunTaskContext:
 
     async def exec(self, argv: Sequence[str], *, cwd: Path | None = None,
                    env: Mapping[str, str] | None = None) -> int:
-        env = {**self._lookup, **env} if env else self._lookup
-        return await self._group.run(argv, cwd=cwd or self.workspace, env=env,
+        return await self._group.run(argv, cwd=cwd or self.workspace,
+                                     env=child_env({**self.env, **env} if env else self.env),
                                      sink=self._sink, pace=self._pace)
 
 
@@ -64,7 +65,7 @@ def task_env(entries: Sequence[str], workspace: Path) -> dict[str, str]:
     env: dict[str, str] = {}
     ws = str(workspace)
     for entry in entries:
-        expanded = expand_value(str(entry), ws, {**os.environ, **env})
+        expanded = expand_value(str(entry), ws, ChainMap(env, os.environ))
         key, sep, value = expanded.partition("=")
         if sep and key:
             env[key] = value

@@ -138,6 +138,32 @@ def spawn_gate() -> SpawnGate:
     return gate
 
 
+ChildEnv = Mapping[bytes, bytes] | Mapping[str, str]
+
+
+def child_env(extra: Mapping[str, str]) -> ChildEnv:
+    """The engine's environment overlaid with `extra`, for a child process. On POSIX it is
+    made from the bytes os.environ keeps (a C-level copy), so no variable is decoded here and
+    encoded again by subprocess, as a copy of os.environ would, at every task start."""
+    data = getattr(os.environ, "_data", None)
+    if os.name != "posix" or not isinstance(data, dict):
+        return {**os.environ, **extra}
+    env = dict(data)
+    env.update((os.fsencode(k), os.fsencode(v)) for k, v in extra.items())
+    return env
+
+
+_devnull: int | None = None
+
+
+def devnull() -> int:
+    """One /dev/null for every child's stdin, opened once (subprocess opens one per child)."""
+    global _devnull
+    if _devnull is None:
+        _devnull = os.open(os.devnull, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    return _devnull
+
+
 class ProcessGroup:
     """The processes one task started, so a stop or timeout can kill all of them."""
 
@@ -149,13 +175,15 @@ class ProcessGroup:
         argv: Sequence[str],
         *,
         cwd: Path | None,
-        env: Mapping[str, str],
+        env: ChildEnv,
         sink: LineSink,
         pace: Pace = no_pace,
     ) -> int:
+        """Run argv to its end, its output to `sink`; `env` is the child's whole environment
+        (child_env)."""
         await spawn_gate().turn()
         spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+            *argv, cwd=cwd, env=env, stdin=devnull(),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True))
         try:
