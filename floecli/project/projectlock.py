@@ -39,7 +39,7 @@ def project_lock(path: Path, *, notify: Notify | None = None,
     once, and after `timeout` seconds LockTimeout is raised. With `remove`, the file is
     deleted as the lock is let go (a lock for one `floe create`, not a project's)."""
     timeout = lock_timeout() if timeout is None else timeout
-    fd = _acquire(path, notify, time.monotonic() + timeout, timeout)
+    fd = _acquire(path, notify, timeout)
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -55,10 +55,11 @@ def project_lock(path: Path, *, notify: Notify | None = None,
         os.close(fd)
 
 
-def _acquire(path: Path, notify: Notify | None, deadline: float, timeout: float) -> int:
+def _acquire(path: Path, notify: Notify | None, timeout: float) -> int:
     """An fd of `path` holding its lock. A holder that removes the file as it lets go leaves
     its waiters locking a file nobody else will see, while a newcomer locks the new file at
     that path: so the lock counts only while the path still names the file locked."""
+    deadline = time.monotonic() + timeout
     told = False
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -138,7 +138,6 @@ class SqliteStore(RunStore):
             raise StoreError(f"the run store {self.path} is already open")
         self._jobs = queue.SimpleQueue()
         self._queued = self._done = 0
-        self._journal = Journal(Path(f"{self.path}.intake"))
         opened: concurrent.futures.Future[StoreState] = concurrent.futures.Future()
         thread = threading.Thread(target=self._serve, args=(self._jobs, opened),
                                   name=f"floe-store {self.path.name}", daemon=True)
@@ -376,7 +375,7 @@ class Journal:
             if self._fd is None:
                 raise StoreError(f"the intake journal {self.path} is not open")
             try:
-                os.write(self._fd, line.encode("utf-8", "surrogatepass"))
+                os.write(self._fd, line.encode())  # ASCII: json escapes everything else
             except OSError as e:  # a full disk: the run is not adopted, the caller hears why
                 raise StoreError(f"cannot write the intake journal {self.path}: {e}") from None
             self._written += 1
@@ -397,6 +396,7 @@ class Journal:
         before the first batch)."""
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         _lock_exclusive(self._fd, self.path)
+        self._written = self._committed = 0
         with open(self.path, "rb") as f:
             lines = f.read().splitlines()
         added = 0
@@ -404,7 +404,7 @@ class Journal:
         try:
             for n, raw in enumerate(lines, 1):
                 try:
-                    entry = json.loads(raw.decode("utf-8", "surrogatepass"))
+                    entry = json.loads(raw)
                     run_id, counter, pend = entry["run"], int(entry["counter"]), entry["pend"]
                 except (ValueError, KeyError, TypeError):
                     # The last line may be torn by the crash that left it here.

@@ -20,6 +20,16 @@ from floecli.engine.events import SYS_END_ALL, TRIGGER_GOOD, FlowRef, HostedID, 
 from floecli.engine.hub.workspace import prepare_workspace
 from floecli.engine.runs import Pend, now
 
+ONE_STORED_FLOW = """
+common: {store-type: local}
+flows:
+  - id: a
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "echo ran"}}
+"""
+
 TWO_FLOWS = """
 flows:
   - id: a
@@ -286,15 +296,7 @@ async def test_a_trigger_fires_runs_and_keeps_its_state_across_restarts(tmp_path
 
 
 async def test_a_failed_activation_write_leaves_the_run_pending_not_half_started(tmp_path):
-    app = """
-    common: {store-type: local}
-    flows:
-      - id: a
-        ver: 1
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: work, listen: trigger.good, type: exec, opts: {cmd: "echo ran"}}
-    """
+    app = ONE_STORED_FLOW
     db = tmp_path / "root" / "store" / "floe.db"
     h = EngineHarness(make_engine(tmp_path, app))
     await h.engine.start()
@@ -386,15 +388,7 @@ async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_
 
 
 async def test_a_run_the_store_cannot_make_durable_is_not_adopted(engine_factory):
-    h = await engine_factory("""
-    common: {store-type: local}
-    flows:
-      - id: a
-        ver: 1
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-    """)
+    h = await engine_factory(ONE_STORED_FLOW)
     journal = h.hub.store._journal
     writable, journal._fd = journal._fd, os.open(os.devnull, os.O_RDONLY)  # writes fail now
     try:

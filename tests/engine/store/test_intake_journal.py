@@ -29,9 +29,9 @@ KILLED_BEFORE_COMMIT = textwrap.dedent("""
     async def main():
         store = SqliteStore({db!r})
         store.open()
-        held = threading.Event()
-        reading = asyncio.ensure_future(store._call(lambda conn: held.wait()))
-        await asyncio.sleep(0)
+        inside, held = threading.Event(), threading.Event()
+        reading = asyncio.ensure_future(store._call(lambda conn: inside.set() or held.wait()))
+        assert await asyncio.to_thread(inside.wait, 30)  # the worker is in that read
         for n in (1, 2, 3):
             store.add_pend(pend(n), n)
         await store.pends_durable()  # what push/data waits for before it answers
@@ -61,9 +61,10 @@ def test_the_journal_is_emptied_once_its_pends_are_committed(tmp_path: Path) -> 
     async def body() -> None:
         store = SqliteStore(tmp_path / "floe.db")
         store.open()
-        held = threading.Event()
-        reading = asyncio.ensure_future(store._call(lambda conn: held.wait(30)))
-        await asyncio.sleep(0)  # the worker is inside that read: nothing commits meanwhile
+        inside, held = threading.Event(), threading.Event()
+        reading = asyncio.ensure_future(store._call(lambda c: inside.set() or held.wait(30)))
+        # The worker is inside that read: nothing commits until it is released.
+        assert await asyncio.to_thread(inside.wait, 30)
         store.add_pend(pend(1), 1)
         assert Path(f"{store.path}.intake").stat().st_size > 0
         held.set()
