@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
 from .opts import trigger_opts
-from .process import use_pidfd_child_watcher
 from .reaper import kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
@@ -75,13 +74,11 @@ class Hub:
         self._background: set[asyncio.Task[Any]] = set()
         self._dirty: dict[str, ActiveRun] = {}
         self._stopped = False
-        self._restore_watcher: Callable[[], None] | None = None
 
     # ---- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the store, resume the runs it kept, then route, dispatch and watch."""
-        self._restore_watcher = use_pidfd_child_watcher()
         stored = self.store.open()
         self.state.load(stored, self._counter_floor)
         # A previous engine on this root may have died with its tasks still running: they
@@ -114,8 +111,6 @@ class Hub:
         await asyncio.to_thread(kill_marked, self.root_tag + ":")  # and what left them
         self._flush_saves()
         await self.store.close()
-        if self._restore_watcher is not None:
-            self._restore_watcher()
 
     def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=what)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import collections
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import signal
-import sys
-import warnings
-import weakref
+import subprocess
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -21,37 +21,6 @@ MAX_LINE = 64 * 1024  # longer lines are split, never allowed to stall the reade
 READ_CHUNK = 64 * 1024
 LINES_PER_TURN = 500  # lines handled between two yields to the loop
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
-SPAWNS_PER_TURN = 1  # 2 here: burst 3% faster, a request under load twice as slow
-
-
-def use_pidfd_child_watcher() -> Callable[[], None] | None:
-    """On Linux with Python 3.11, wait for children through pidfds on the loop instead of
-    asyncio's default of one thread per child (Python 3.12 does this by itself): a task start
-    then costs no thread, which is most of the engine's per-task overhead. The watcher is
-    process-wide, so this returns how to put the previous one back (None when nothing was
-    changed), for whatever else in the process spawns children after the engine stops."""
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return None
-    policy = asyncio.get_event_loop_policy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        previous = policy.get_child_watcher()
-        if isinstance(previous, asyncio.PidfdChildWatcher):
-            return None  # another engine (the tester's hub) on this loop installed it
-        try:
-            os.close(os.pidfd_open(os.getpid()))  # the kernel may lack pidfds (before 5.3)
-        except OSError:
-            return None
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        policy.set_child_watcher(watcher)
-
-    def restore() -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            policy.set_child_watcher(previous)
-            watcher.close()
-    return restore
 
 
 class LineSink(Protocol):
@@ -81,61 +50,31 @@ class Lines:
 Pace = Callable[[], Awaitable[None]]
 
 
+class Readable(Protocol):
+    """What read_lines reads from: a Child, or an asyncio.StreamReader."""
+
+    async def read(self, n: int) -> bytes: ...
+
+
 async def no_pace() -> None:
     return None
 
 
-class SpawnGate:
-    """At most SPAWNS_PER_TURN process starts per turn of the loop, first come first served.
-
-    Starting a process blocks the loop until the child has exec'd (half a millisecond here).
-    When a hundred runs each start their next task in the same turn, that turn would take
-    50 ms, and every request and event waits for it; a start per turn lets the loop poll its
-    sockets between starts, for the same total work. Waiters sleep on a future each, woken
-    in order, so waiting costs nothing per turn."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._used = 0  # starts counted against the current turn
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._reset_queued = False
-
-    async def turn(self) -> None:
-        if self._used < SPAWNS_PER_TURN and not self._waiters:
-            self._used += 1
-            self._queue_reset()
-            return
-        waiter = self._loop.create_future()
-        self._waiters.append(waiter)
-        await waiter  # a start of a later turn, already counted by _reset
-
-    def _queue_reset(self) -> None:
-        if not self._reset_queued:
-            self._reset_queued = True
-            self._loop.call_soon(self._reset)  # runs next turn, after this turn's starts
-
-    def _reset(self) -> None:
-        self._reset_queued = False
-        self._used = 0
-        while self._waiters and self._used < SPAWNS_PER_TURN:
-            waiter = self._waiters.popleft()
-            if not waiter.done():  # a cancelled waiter gives its place up
-                waiter.set_result(None)
-                self._used += 1
-        if self._used:
-            self._queue_reset()  # queued after the woken: it frees their turn once they ran
+# One thread starts every process, in the order asked. Starting one blocks its caller until
+# the child has exec'd (half a millisecond here, far more for a binary on a slow filesystem);
+# CPython lets go of the GIL for that wait, so on this thread it costs the loop nothing. One
+# thread, not a pool: a second one doubled a request's latency during a burst (GIL contention)
+# for no gain in throughput.
+_spawner: concurrent.futures.ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
 
 
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SpawnGate] = (
-    weakref.WeakKeyDictionary())
-
-
-def spawn_gate() -> SpawnGate:
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None:
-        gate = _gates[loop] = SpawnGate(loop)
-    return gate
+def spawner() -> concurrent.futures.ThreadPoolExecutor:
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floe-spawn")
+        return _spawner
 
 
 ChildEnv = Mapping[bytes, bytes] | Mapping[str, str]
@@ -164,11 +103,93 @@ def devnull() -> int:
     return _devnull
 
 
+class Child:
+    """One started process, its output read and its exit awaited straight on the loop.
+
+    asyncio's subprocess transports cost a dozen callbacks per process (pipe protocols,
+    connection_made and _lost, a shielded start, the watcher's result): during a burst that
+    was most of the loop's work per task, and every request waited behind it. Here a process
+    is one pipe read when it is readable and one waitpid when its pidfd says it exited."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, argv: Sequence[str], *,
+                 cwd: Path | None, env: ChildEnv) -> None:
+        self._loop = loop  # whose thread reads and waits; this runs on the spawner's
+        read_end, write_end = os.pipe()  # both close on exec (PEP 446)
+        try:
+            self._popen = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=devnull(), stdout=write_end, stderr=write_end,
+                start_new_session=True)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        os.set_blocking(read_end, False)
+        self._out: int | None = read_end
+        self.pid = self._popen.pid
+
+    async def read(self, n: int) -> bytes:
+        """Up to n bytes of the output, b"" at its end (StreamReader.read's contract)."""
+        while self._out is not None:
+            try:
+                data = os.read(self._out, n)
+            except BlockingIOError:
+                await _readable(self._loop, self._out)
+                continue
+            if not data:
+                self._close_output()
+            return data
+        return b""
+
+    async def wait(self) -> int:
+        """Its exit status; minus the signal's number when a signal ended it."""
+        while self._popen.poll() is None:
+            pidfd = _pidfd(self.pid)
+            if pidfd is None:  # no pidfds (not Linux, or before 5.3): a thread waits
+                await self._loop.run_in_executor(None, self._popen.wait)
+                continue
+            try:
+                if self._popen.poll() is None:  # it may have exited before the pidfd opened
+                    await _readable(self._loop, pidfd)
+            finally:
+                os.close(pidfd)
+        return self._popen.returncode
+
+    def _close_output(self) -> None:
+        if self._out is not None:
+            os.close(self._out)
+            self._out = None
+
+    def close(self) -> None:
+        self._close_output()
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready = loop.create_future()
+    loop.add_reader(fd, _set_done, ready)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # ProcessLookupError: reaped already, poll() says so
+        return None
+
+
 class ProcessGroup:
     """The processes one task started, so a stop or timeout can kill all of them."""
 
     def __init__(self) -> None:
-        self._procs: set[asyncio.subprocess.Process] = set()
+        self._procs: set[Child] = set()
 
     async def run(
         self,
@@ -181,19 +202,18 @@ class ProcessGroup:
     ) -> int:
         """Run argv to its end, its output to `sink`; `env` is the child's whole environment
         (child_env)."""
-        await spawn_gate().turn()
-        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=env, stdin=devnull(),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True))
+        loop = asyncio.get_running_loop()
+        starting = loop.run_in_executor(spawner(), functools.partial(
+            Child, loop, argv, cwd=cwd, env=env))
         try:
-            proc = await asyncio.shield(spawn)
+            proc = await asyncio.shield(starting)
         except asyncio.CancelledError:
-            # Stopped while asyncio was still wiring the pipes: the process already runs (and
-            # may have started children), so finish starting it and kill its whole group.
-            # Left alone, asyncio would kill only the leader and orphan the rest.
+            # Stopped while the process was being started: it runs now (and may have started
+            # children), so wait for it and kill its whole group.
             with contextlib.suppress(Exception):
-                await self._kill(await spawn)
+                started = await starting
+                await self._kill(started)
+                started.close()
             raise
         except OSError as e:
             # The reference reports a start failure as output plus status 1.
@@ -202,13 +222,13 @@ class ProcessGroup:
             return 1
         self._procs.add(proc)
         try:
-            assert proc.stdout is not None
-            await read_lines(proc.stdout, sink, pace)
+            await read_lines(proc, sink, pace)
             status = await proc.wait()
         except asyncio.CancelledError:
             await asyncio.shield(self._kill(proc))
             raise
         finally:
+            proc.close()
             self._procs.discard(proc)
         return status if status >= 0 else -1
 
@@ -216,7 +236,7 @@ class ProcessGroup:
         await asyncio.gather(*(self._kill(p) for p in list(self._procs)))
 
     @staticmethod
-    async def _kill(proc: asyncio.subprocess.Process) -> None:
+    async def _kill(proc: Child) -> None:
         _signal_group(proc.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), KILL_GRACE)
@@ -230,7 +250,7 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-async def read_lines(stream: asyncio.StreamReader, sink: LineSink, pace: Pace = no_pace
+async def read_lines(stream: Readable, sink: LineSink, pace: Pace = no_pace
                      ) -> None:
     """Feed each line (newline stripped) to the sink; lines over MAX_LINE are split. After
     each chunk it waits for `pace` (the store's room: backpressure on the pipe, so the

@@ -1,0 +1,120 @@
+"""Task processes: started off the loop, in the order asked, read and reaped on the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from floecli.engine.hub import process
+from floecli.engine.hub.process import Lines, ProcessGroup, child_env
+
+WAIT_S = 10.0
+REAL_POPEN = subprocess.Popen
+
+
+class HeldStarts:
+    """subprocess.Popen as the process module sees it, each start held until released."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()  # a start is waiting to be released
+        self.release = threading.Event()
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.order: list[str] = []
+
+    def __call__(self, argv: list[str], **kw: object) -> subprocess.Popen[bytes]:
+        self.asked.set()
+        if not self.release.wait(WAIT_S):
+            raise OSError("the test never released this start")
+        self.order.append(argv[-1])
+        proc = REAL_POPEN(argv, **kw)
+        self.started.append(proc)
+        return proc
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> HeldStarts:
+    starts = HeldStarts()
+    monkeypatch.setattr(subprocess, "Popen", starts)
+    return starts
+
+
+async def _asked(held: HeldStarts) -> None:
+    assert await asyncio.to_thread(held.asked.wait, WAIT_S), "no process start was asked for"
+
+
+async def test_the_loop_keeps_running_while_a_process_is_started(held: HeldStarts,
+                                                                  tmp_path: Path):
+    lines: list[str] = []
+    running = asyncio.ensure_future(ProcessGroup().run(
+        ["echo", "hello"], cwd=tmp_path, env=child_env({}), sink=Lines(lines.append)))
+    await _asked(held)
+    # The start is blocked (as an exec on a slow filesystem blocks): the loop still answers.
+    assert await asyncio.wait_for(asyncio.sleep(0, "still running"), WAIT_S) == "still running"
+    assert not running.done()
+    held.release.set()
+    assert await asyncio.wait_for(running, WAIT_S) == 0
+    assert lines == ["hello"]
+
+
+async def test_processes_start_in_the_order_they_were_asked_for(held: HeldStarts,
+                                                                 tmp_path: Path):
+    group = ProcessGroup()
+    runs = []
+    for n in range(6):
+        runs.append(asyncio.ensure_future(group.run(
+            ["echo", str(n)], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None))))
+        await asyncio.sleep(0)  # each asks in its own turn, in this order
+    await _asked(held)
+    held.release.set()
+    assert await asyncio.wait_for(asyncio.gather(*runs), WAIT_S) == [0] * 6
+    assert held.order == [str(n) for n in range(6)]
+
+
+async def test_a_task_stopped_while_its_process_starts_kills_that_process(held: HeldStarts,
+                                                                          tmp_path: Path):
+    running = asyncio.ensure_future(ProcessGroup().run(
+        ["sleep", "30"], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None)))
+    await _asked(held)
+    running.cancel()
+    held.release.set()  # the process starts after its task was stopped
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, WAIT_S)
+    [proc] = held.started
+    assert proc.returncode is not None and proc.returncode < 0  # reaped, killed by a signal
+
+
+async def test_exit_status_signal_and_start_failure(tmp_path: Path):
+    lines: list[str] = []
+    env = child_env({})
+    group = ProcessGroup()
+    assert await group.run(["sh", "-c", "echo out; echo err >&2; exit 3"], cwd=tmp_path,
+                           env=env, sink=Lines(lines.append)) == 3
+    assert lines == ["out", "err"]  # stderr joins stdout, as the reference shows it
+    assert await group.run(["sh", "-c", "kill -9 $$"], cwd=tmp_path, env=env,
+                           sink=Lines(lines.append)) == -1
+    lines.clear()
+    assert await group.run(["no-such-command-here"], cwd=tmp_path, env=env,
+                           sink=Lines(lines.append)) == 1
+    assert lines[0] == 'exec: "no-such-command-here": executable file not found in $PATH'
+
+
+async def test_a_process_that_closes_its_output_early_is_still_waited_for(tmp_path: Path):
+    # Its output ends long before it does: the status is its exit, not the pipe's end.
+    status = await asyncio.wait_for(ProcessGroup().run(
+        ["sh", "-c", "exec >&- 2>&-; sleep 0.2; exit 4"], cwd=tmp_path, env=child_env({}),
+        sink=Lines(lambda _: None)), WAIT_S)
+    assert status == 4
+
+
+async def test_no_descriptor_is_left_open_after_a_run(tmp_path: Path):
+    before = set(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        await ProcessGroup().run(["true"], cwd=tmp_path, env=child_env({}),
+                                 sink=Lines(lambda _: None))
+    after = set(os.listdir("/proc/self/fd"))
+    assert after - before <= {str(process.devnull())}  # the one shared /dev/null
