@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Callable
@@ -105,8 +106,9 @@ class RunRef:
     def adopted(self) -> bool:
         return self.run.id != 0
 
-    @property
+    @functools.cached_property
     def run_id(self) -> str:
+        # Asked for a score of times per task (lookups, logs, saves): formatted once.
         return str(self.run)
 
     def same_run(self, other: RunRef) -> bool:

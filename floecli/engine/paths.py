@@ -51,9 +51,12 @@ def _refuse_loop(path: str) -> None:
 
 def make_inside(root: Path, relative: str | os.PathLike[str], *, what: str = "path",
                 mode: int = 0o700) -> Path:
-    """inside(), created as a directory, then checked again: a symlink swapped in between
-    the check and the mkdir is still refused (the root itself needs no second look)."""
+    """inside(), made a directory if it is not one, then checked again: a symlink swapped
+    in between the check and the mkdir is still refused (the root itself needs no second
+    look)."""
     target = inside(root, relative, what=what)
+    if os.path.isdir(target):
+        return target  # there already, resolved inside root: most task starts end here
     target.mkdir(mode=mode, parents=True, exist_ok=True)
     if os.fspath(relative) in HERE:
         return target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -27,7 +28,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def fmt_time(t: datetime | None) -> str:
+    # Cached: a run is saved at every step with every node's times, and the same few
+    # timestamps were formatted again at each save.
     return t.isoformat().replace("+00:00", "Z") if t else ZERO_TIME
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -290,7 +291,8 @@ class Hub:
             node_log = NodeLog(
                 run.record.exec_nodes.setdefault(node_id, ExecNode()),
                 cap=self.config.common.log_lines, emit=emit, store=store,
-                file=self.workspace_root / "logs" / run.flow.id / run.run_id / f"{node_id}.log")
+                file=Path(os.path.join(self.workspace_root, "logs", run.flow.id, run.run_id,
+                                       f"{node_id}.log")))
             run.logs[node_id] = node_log
         return node_log
 
