@@ -5,7 +5,8 @@ Prints one JSON line:
                       (CONCURRENCY clients, REQUESTS requests; target >= 500)
   flow_get_kb         size of one such reply (uncompressed JSON)
   http_burst_s        100 runs of 10 chained `exec true`, started by 100 POST push/data at
-                      once, until the websocket reported the end of each of those runs
+                      once (each on its own connection, written by hand), until the
+                      websocket reported the end of each of those runs
   inprocess_burst_s   the same burst started in-process (bench/hub_burst.py's measure)
   http_burst_ratio    http_burst_s / inprocess_burst_s (target <= 1.2)
   http_burst_to_bash  http_burst_s / bash_1000_true_s, a bash loop spawning the same 1000
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from engine_proc import ADMIN, start_engine
 from hub_burst import CHAIN, RUNS, bash_baseline, chain_app, measure
 
+from floecli.engine import eventloop
 from floecli.engine.config.loader import parse_app
 from floecli.engine.contributions.registry import Registry
 from floecli.engine.events import FlowRef, HostedID, RunRef
@@ -101,45 +103,69 @@ def bench_app() -> str:
     return chain_app("local") + ping
 
 
+def push_request(body: dict[str, object]) -> bytes:
+    """A POST push/data written by hand: what is timed is the engine's reply, not an HTTP
+    client library's own work on a machine the burst keeps busy."""
+    data = json.dumps(body).encode()
+    return (f"POST /build/api/push/data HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"X-Floe-Auth: {ADMIN}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+
+
+async def push(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+               request: bytes) -> list[str]:
+    """Send one push/data on a kept-alive connection: the runs it started."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    reply = json.loads(await reader.readexactly(length))
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return reply["Payload"]["Runs"]
+
+
 async def ping_while(port: int, running: asyncio.Future[float], pushes: int
                      ) -> tuple[list[float], set[str]]:
     """Up to `pushes` one-at-a-time push/data of `ping` while `running` is not done, on one
-    kept-alive connection written by hand: what is timed is the engine's reply, not an
-    HTTP client library's own work on a machine the burst keeps busy."""
-    body = json.dumps(PING_BODY).encode()
-    request = (f"POST /build/api/push/data HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-               f"X-Floe-Auth: {ADMIN}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    kept-alive connection."""
+    request = push_request(PING_BODY)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     latencies: list[float] = []
     runs: set[str] = set()
     try:
         while len(latencies) < pushes and not running.done():
             t = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            reply = json.loads(await reader.readexactly(length))
+            started = await push(reader, writer, request)
             latencies.append(time.perf_counter() - t)
-            assert head.startswith(b"HTTP/1.1 200"), head
-            runs.update(reply["Payload"]["Runs"])
+            runs.update(started)
     finally:
         writer.close()
     return latencies, runs
+
+
+async def push_at_once(port: int, count: int) -> set[str]:
+    """`count` push/data of `chain` at once, each on a connection of its own: the runs."""
+    request = push_request(PUSH_BODY)
+
+    async def one() -> list[str]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await push(reader, writer, request)
+        finally:
+            writer.close()
+
+    return {r for started in await asyncio.gather(*(one() for _ in range(count)))
+            for r in started}
 
 
 async def http_burst(port: int, *, pushes: int = 0) -> tuple[float, list[float]]:
     """RUNS POST push/data of `chain` at once, until the websocket reported the end of each
     run they started: the burst's wall time. With `pushes`, that many one-at-a-time
     push/data of `ping` are sent while the burst runs: their latencies."""
-    base = f"http://127.0.0.1:{port}/build/api"
     ended: set[str] = set()
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws?tag=sys.end",
                                   additional_headers={"X-Floe-Auth": ADMIN},
-                                  max_queue=None) as ws, httpx.AsyncClient(
-            base_url=base, headers={"X-Floe-Auth": ADMIN}, timeout=60,
-            limits=httpx.Limits(max_connections=RUNS)) as c:
+                                  max_queue=None) as ws:
 
         async def watch(runs: set[str]) -> float:
             async with asyncio.timeout(LIMIT_S):
@@ -151,9 +177,7 @@ async def http_burst(port: int, *, pushes: int = 0) -> tuple[float, list[float]]
             return time.perf_counter()
 
         t = time.perf_counter()
-        replies = await asyncio.gather(*(c.post("/push/data", json=PUSH_BODY)
-                                         for _ in range(RUNS)))
-        burst = {r for reply in replies for r in reply.json()["Payload"]["Runs"]}
+        burst = await push_at_once(port, RUNS)
         assert len(burst) == RUNS, "every push/data starts one run"
         watcher = asyncio.ensure_future(watch(burst))
         latencies, pinged = await ping_while(port, watcher, pushes)
@@ -178,7 +202,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(30)
-        inproc = asyncio.run(measure(tmp / "inproc", "local"))["burst_s"]
+        inproc = eventloop.run(measure(tmp / "inproc", "local"))["burst_s"]  # the engine's loop
     bash = bash_baseline()
     print(json.dumps({"bench": "api", "archived": ARCHIVED, "requests": REQUESTS,
                       "concurrency": CONCURRENCY, "flow_get_rps": round(rps, 1),

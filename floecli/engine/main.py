@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import eventloop
 from .engine import Engine, options_from
 from .errors import ConfigError, FloeError, ListenError
 from .events import SYS_END_ALL, Event, FlowRef
@@ -61,6 +62,8 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-port_file", default="", help=argparse.SUPPRESS)
     add("-header_timeout", type=float, default=None, help=argparse.SUPPRESS)
     add("-body_timeout", type=float, default=None, help=argparse.SUPPRESS)
+    add("-event_loop", default="auto", choices=eventloop.CHOICES,
+        help="the event loop: uvloop when installed (auto), or asyncio's own")
     add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
     return p
 
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     opts.embedded_app = embedded_app
     opts.builtin = builtin
     try:
-        return asyncio.run(_serve(args, opts))
+        return eventloop.run(_serve(args, opts), args.event_loop)
     except ConfigError as e:
         print(f"Error loading config: {e}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -155,6 +158,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
     service.open()  # binds every address before any run starts: ListenError → exit 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log.debug("event loop: %s", eventloop.loop_name(loop))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     result: dict[str, bool] = {}

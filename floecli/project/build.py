@@ -34,7 +34,7 @@ from .runtime import WHEEL_STEM, Runtime, ensure_runtime, own_runtime, runtime_d
 from .targets import Target, host_target
 from .validation import read_text, require_valid
 from .verify import verify_vendor
-from .wheels import install_wheels, native_distributions, runtime_pins
+from .wheels import engine_requirements, install_wheels, native_distributions, runtime_pins
 
 FORMATS = ("zipapp", "native")
 ENTRY_MODULE = "floe_binary"  # the archive's entry: floecli/project/binary_entry.py
@@ -111,7 +111,8 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
             app_text = read_text(project.app_file)
         config = require_valid(app_text, str(project.app_file), [vendor])
         step(f"Collecting the engine runtime for {target.name}")
-        install_wheels(runtime_pins(), target, opts.python_version, site, echo=echo)
+        install_wheels(runtime_pins(engine_requirements(target)), target, opts.python_version,
+                       site, echo=echo)
         _copy_engine(lock, site, echo)
         step("Adding contributions")
         _copy_vendor(vendor, site, target, opts, echo)

@@ -22,6 +22,25 @@ from .targets import Target
 # the distribution depends on serves only the toolchain and stays out of built binaries.
 ENGINE_REQUIREMENTS = ("PyYAML", "jsonschema", "httpx", "starlette", "uvicorn", "wsproto",
                        "croniter")
+# Packed where the target has a build of it and this toolchain has it installed: the engine
+# runs without it (engine/eventloop.py), so a Windows binary simply goes without.
+ENGINE_ACCELERATORS = ("uvloop",)
+
+
+def engine_requirements(target: Target) -> tuple[str, ...]:
+    """What a binary for `target` carries of the engine's dependencies (their closure is
+    runtime_pins')."""
+    extra = () if target.is_windows else tuple(
+        name for name in ENGINE_ACCELERATORS if _installed(name))
+    return ENGINE_REQUIREMENTS + extra
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def runtime_pins(names: Sequence[str] = ENGINE_REQUIREMENTS) -> list[str]:

@@ -192,6 +192,7 @@ def test_windows_target_is_an_exe_with_the_app_in_its_trailing_zip(project, env)
     with zipfile.ZipFile(exe) as z:
         assert z.read("site-packages/floe_app.json") == (project / "app.json").read_bytes()
         natives = [n for n in z.namelist() if n.endswith((".so", ".pyd"))]
+        assert not any("/uvloop/" in n for n in z.namelist())  # no Windows build of it
     assert natives and all(n.endswith(".pyd") for n in natives)
 
 
@@ -204,6 +205,7 @@ def arm64_binary(project, env) -> Path:
 def test_linux_arm64_target_holds_arm64_native_wheels(arm64_binary):
     natives = [n for n in names(arm64_binary) if n.endswith(".so")]
     assert any("/rpds/" in n for n in natives)  # jsonschema's rpds-py is native
+    assert any("/uvloop/" in n for n in natives)  # the engine's event loop
     assert natives and all("aarch64" in n for n in natives)
 
 
@@ -274,10 +276,11 @@ def test_native_format_includes_contribution_dependencies(env, tmp_path):
     assert "Built bin/nat" in out.stdout
     assert binary.read_bytes()[:4] == b"\x7fELF"  # a real executable, no shebang
     proc = subprocess.run([str(binary), f"-root={tmp_path / 'root'}", "-start=greet", "-once",
-                           "-events"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+                           "-events", "-v"], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "hello from a dep" in proc.stdout
+    assert "event loop: uvloop" in proc.stderr  # frozen with all of it
 
 
 def copy_project(project: Path, tmp_path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -111,3 +112,34 @@ def test_headless_once_does_not_listen(tmp_path):
     r = engine(f"-conf={conf}", "-tags=linux", "-start=slow", "-once", f"-root={tmp_path}/r")
     assert r.returncode == 0, r.stderr
     assert "listening" not in r.stderr
+
+
+def test_the_engine_runs_on_uvloop_unless_asked_for_asyncios_loop(tmp_path):
+    conf = tmp_path / "app.yml"
+    conf.write_text(APP.replace("sleep 60", "true"))
+    for choice, used in (("auto", "uvloop"), ("asyncio", "asyncio")):
+        r = engine(f"-conf={conf}", "-tags=linux", "-start=slow", "-once", "-v",
+                   f"-event_loop={choice}", f"-root={tmp_path}/{choice}")
+        assert r.returncode == 0, r.stderr
+        assert f"event loop: {used}" in r.stderr
+
+
+def test_asking_for_uvloop_where_it_is_missing_is_a_clear_error(tmp_path):
+    # A Python that cannot import uvloop (as on Windows): -event_loop=uvloop says so, auto
+    # quietly takes asyncio's loop.
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "uvloop.py").write_text("raise ImportError('no uvloop here')\n")
+    conf = tmp_path / "app.yml"
+    conf.write_text(APP.replace("sleep 60", "true"))
+    env = {**os.environ, "PYTHONPATH": str(hide)}
+    args = [sys.executable, "-m", "floecli.engine", f"-conf={conf}", "-tags=linux",
+            "-start=slow", "-once", "-v", f"-root={tmp_path}/r"]
+    r = subprocess.run([*args, "-event_loop=uvloop"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error starting engine: -event_loop=uvloop: uvloop is not "
+                               "installed\nhint: pip install uvloop"), r.stderr
+    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "event loop: asyncio" in r.stderr
