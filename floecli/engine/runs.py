@@ -68,8 +68,9 @@ class Pend:
     def run_id(self) -> str:
         return self.ref.run_id
 
-    def to_json(self) -> dict[str, Any]:
-        return {"Ref": self.ref.to_json(), "Flow": self.flow.to_json(),
+    def to_json(self, *, flow: bool = True) -> dict[str, Any]:
+        """`flow=False` leaves the flow out (stores serialise it once per flow)."""
+        return {"Ref": self.ref.to_json(), **({"Flow": self.flow.to_json()} if flow else {}),
                 "TriggeredNode": self.triggered_node.to_json(), "Opts": self.opts,
                 "Created": fmt_time(self.created), "Reason": self.reason,
                 "Submission": self.submission or None}

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..config.model import Flow
-from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, RunRecord
+from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, Pend, RunRecord
 
 
 def dumps(value: Any) -> str:
@@ -23,6 +23,13 @@ def run_text(run: RunRecord) -> str:
     the flow's JSON is made once per flow object and spliced in."""
     rest = dumps(run.to_json(logs=False, flow=False))
     return '{"Flow":' + _flow_text(run.flow) + "," + rest[1:]
+
+
+def pend_text(pend: Pend) -> str:
+    """A pend's JSON, its flow's spliced in as in run_text: a pend is written on every
+    push/data, before the reply."""
+    rest = dumps(pend.to_json(flow=False))
+    return '{"Flow":' + _flow_text(pend.flow) + "," + rest[1:]
 
 
 _FLOW_TEXTS: OrderedDict[int, tuple[Flow, str]] = OrderedDict()

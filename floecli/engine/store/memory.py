@@ -8,7 +8,7 @@ from typing import Any
 
 from ..runs import Pend, RunRecord
 from .base import RunStore, StoreState
-from .codec import copy_logs, dumps, run_from_text, run_text, sort_time
+from .codec import copy_logs, dumps, pend_text, run_from_text, run_text, sort_time
 
 ACTIVE = "active"
 ARCHIVE = "archive"
@@ -49,7 +49,7 @@ class MemoryStore(RunStore):
         pass
 
     def add_pend(self, pend: Pend, counter: int) -> None:
-        self._pends[pend.run_id] = dumps(pend.to_json())
+        self._pends[pend.run_id] = pend_text(pend)
         self._counter = counter
 
     def activate(self, run: RunRecord) -> None:

@@ -32,7 +32,15 @@ from typing import Any
 from ..errors import StoreError
 from ..runs import Pend, RunRecord
 from .base import RunStore, StoreState
-from .codec import dumps, group_logs, run_from_text, run_text, sort_time, summary_from_row
+from .codec import (
+    dumps,
+    group_logs,
+    pend_text,
+    run_from_text,
+    run_text,
+    sort_time,
+    summary_from_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +179,7 @@ class SqliteStore(RunStore):
     # ---- writes: enqueued, applied in order by the worker ------------------------------
 
     def add_pend(self, pend: Pend, counter: int) -> None:
-        text = dumps(pend.to_json())
+        text = pend_text(pend)
         if self._thread is not None:
             self._journal.append(pend.run_id, counter, text)
         self._write((ADD_PEND, (pend.run_id, text)), (SET_COUNTER, (counter,)),
