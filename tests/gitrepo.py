@@ -1,10 +1,14 @@
-"""Real git repositories in tmp_path for tests, and a git daemon serving them on 127.0.0.1."""
+"""Real git repositories in tmp_path for tests, served on 127.0.0.1 by a git daemon or over
+HTTP by `git http-backend`."""
 
 from __future__ import annotations
 
+import base64
+import http.server
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,3 +100,74 @@ def git_daemon(base: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+class _GitHTTP(http.server.BaseHTTPRequestHandler):
+    """git's smart HTTP protocol: each request handed to `git http-backend` as CGI. With
+    `password` set, every request needs Basic auth as user `floe`, as a private remote does."""
+
+    base: Path
+    password: str = ""
+    protocol_version = "HTTP/1.0"  # one request per connection: the CGI's output is the reply
+
+    def do_GET(self) -> None:
+        self._cgi()
+
+    def do_POST(self) -> None:
+        self._cgi()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _cgi(self) -> None:
+        if self.password:
+            token = base64.b64encode(f"floe:{self.password}".encode()).decode()
+            if self.headers.get("Authorization") != f"Basic {token}":
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {**ENV, "GIT_PROJECT_ROOT": str(self.base), "GIT_HTTP_EXPORT_ALL": "1",
+               "PATH_INFO": path, "QUERY_STRING": query, "REQUEST_METHOD": self.command,
+               "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+               "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1"}
+        if self.headers.get("Content-Encoding"):
+            env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
+        if self.headers.get("Git-Protocol"):
+            env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
+        out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                             capture_output=True, check=False).stdout
+        head, _, content = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+
+@contextmanager
+def git_http(base: Path, *, password: str = "") -> Iterator[str]:
+    """The repositories under `base` over HTTP (`git http-backend`); yields
+    `http://127.0.0.1:PORT`."""
+    handler = type("Handler", (_GitHTTP,), {"base": base, "password": password})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gitrepo import Repo, git
+from gitrepo import Repo, git, git_http
 
 
 def app(task: str, opts: dict, *, trigger: str = "{name: start, type: data}",
@@ -75,6 +75,31 @@ async def test_checkout_bad_url_is_a_bad_task(engine_factory, tmp_path):
     out = "\n".join(h.lines(end.run_ref.run_id, "t"))
     assert not end.good
     assert "does not appear to be a git repository" in out and "exited with status: 128" in out
+
+
+async def test_checkout_over_http(engine_factory, repo, tmp_path):
+    with git_http(tmp_path) as base:
+        h = await engine_factory(app("git-checkout", {"url": f"{base}/repo.git",
+                                                      "branch": "feature/x"}))
+        end = await h.run_to_end("g")
+    run = end.run_ref.run_id
+    assert end.good, h.lines(run, "t")
+    clone = h.hub.workspace_root / "spaces" / "g" / "ws" / run / "repo"
+    assert (clone / "f.txt").read_text() == "feature\n"
+    assert result(h, run).opts["hash"] == repo.feature
+
+
+async def test_checkout_from_a_remote_asking_for_a_password_fails_at_once(engine_factory,
+                                                                          repo, tmp_path):
+    # Nobody can type a password into an engine: git is told never to prompt, so the task is
+    # bad with git's reason instead of waiting on a terminal forever.
+    with git_http(tmp_path, password="secret") as base:
+        h = await engine_factory(app("git-checkout", {"url": f"{base}/repo.git",
+                                                      "branch": "master"}))
+        end = await h.run_to_end("g")
+    out = "\n".join(h.lines(end.run_ref.run_id, "t"))
+    assert not end.good
+    assert "Authentication failed" in out and "exited with status: 128" in out
 
 
 async def test_checkout_from_a_poll_git_trigger(engine_factory, repo):

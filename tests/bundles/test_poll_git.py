@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitrepo import Repo, git_daemon
+from gitrepo import Repo, git_daemon, git_http
 
 from floecli.engine.git import GitRef, changed_refs, parse_ls_remote
 
@@ -94,14 +94,15 @@ def runs_started(h, flow="p"):
     return [e for e in h.events if e.tag == "trigger.good" and e.run_ref.flow_ref.id == flow]
 
 
-@pytest.fixture(params=["file", "daemon"])
+@pytest.fixture(params=["file", "daemon", "http"])
 def served(request, tmp_path):
     repo = Repo(tmp_path)
     repo.commit({"README": "one"})
     if request.param == "file":
         yield repo, repo.url
         return
-    with git_daemon(tmp_path) as base:
+    serve = git_daemon if request.param == "daemon" else git_http
+    with serve(tmp_path) as base:
         yield repo, f"{base}/repo.git"
 
 
