@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -203,11 +202,13 @@ class ProcessGroup:
         """Run argv to its end, its output to `sink`; `env` is the child's whole environment
         (child_env)."""
         loop = asyncio.get_running_loop()
-        starting = loop.run_in_executor(spawner(), functools.partial(
-            Child, loop, argv, cwd=cwd, env=env))
+        queued = spawner().submit(Child, loop, argv, cwd=cwd, env=env)
+        starting = asyncio.wrap_future(queued)
         try:
             proc = await asyncio.shield(starting)
         except asyncio.CancelledError:
+            if queued.cancel():
+                raise  # stopped while still queued behind other starts: it never runs
             # Stopped while the process was being started: it runs now (and may have started
             # children), so wait for it and kill its whole group.
             with contextlib.suppress(Exception):

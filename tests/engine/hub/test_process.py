@@ -88,6 +88,25 @@ async def test_a_task_stopped_while_its_process_starts_kills_that_process(held: 
     assert proc.returncode is not None and proc.returncode < 0  # reaped, killed by a signal
 
 
+async def test_a_task_stopped_while_its_start_is_queued_never_starts(held: HeldStarts,
+                                                                     tmp_path: Path):
+    group = ProcessGroup()
+    first = asyncio.ensure_future(group.run(
+        ["echo", "first"], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None)))
+    await _asked(held)  # the first start holds the spawner's thread
+    queued = asyncio.ensure_future(group.run(
+        ["echo", "queued"], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None)))
+    await asyncio.sleep(0)  # queued behind it
+    queued.cancel()
+    # Done at once: the stop does not wait for the starts ahead of it.
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(queued, WAIT_S)
+    assert not first.done()
+    held.release.set()
+    assert await asyncio.wait_for(first, WAIT_S) == 0
+    assert held.order == ["first"]
+
+
 async def test_exit_status_signal_and_start_failure(tmp_path: Path):
     lines: list[str] = []
     env = child_env({})
