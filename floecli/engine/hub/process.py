@@ -136,7 +136,7 @@ class Child:
                 await _readable(self._loop, self._out)
                 continue
             if not data:
-                self._close_output()
+                self.close()
             return data
         return b""
 
@@ -148,19 +148,17 @@ class Child:
                 await self._loop.run_in_executor(None, self._popen.wait)
                 continue
             try:
-                if self._popen.poll() is None:  # it may have exited before the pidfd opened
-                    await _readable(self._loop, pidfd)
+                # Exited since the poll, it is a zombie until reaped: its pidfd is readable.
+                await _readable(self._loop, pidfd)
             finally:
                 os.close(pidfd)
         return self._popen.returncode
 
-    def _close_output(self) -> None:
+    def close(self) -> None:
+        """Close the output pipe (the process is waited for apart)."""
         if self._out is not None:
             os.close(self._out)
             self._out = None
-
-    def close(self) -> None:
-        self._close_output()
 
 
 async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

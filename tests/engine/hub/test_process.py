@@ -43,6 +43,32 @@ def held(monkeypatch: pytest.MonkeyPatch) -> HeldStarts:
     return starts
 
 
+class RecordingSpawner:
+    """The spawner thread's executor, noting each start submitted to it."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+        self._asked: list[str] = []
+        self._changed = asyncio.Event()
+
+    def submit(self, fn: object, *args: object, **kw: object) -> object:
+        self._asked.append(repr((fn, args, kw)))
+        self._changed.set()
+        return self._real.submit(fn, *args, **kw)  # type: ignore[attr-defined]
+
+    async def asked_for(self, word: str) -> None:
+        while not any(repr(word) in asked for asked in self._asked):
+            self._changed.clear()
+            await self._changed.wait()
+
+
+@pytest.fixture
+def spawns(monkeypatch: pytest.MonkeyPatch) -> RecordingSpawner:
+    recording = RecordingSpawner(process.spawner())
+    monkeypatch.setattr(process, "spawner", lambda: recording)
+    return recording
+
+
 async def _asked(held: HeldStarts) -> None:
     assert await asyncio.to_thread(held.asked.wait, WAIT_S), "no process start was asked for"
 
@@ -52,9 +78,9 @@ async def test_the_loop_keeps_running_while_a_process_is_started(held: HeldStart
     lines: list[str] = []
     running = asyncio.ensure_future(ProcessGroup().run(
         ["echo", "hello"], cwd=tmp_path, env=child_env({}), sink=Lines(lines.append)))
+    # The start is blocked (as an exec on a slow filesystem blocks), yet the loop runs: it
+    # hears from the thread that the start was asked for.
     await _asked(held)
-    # The start is blocked (as an exec on a slow filesystem blocks): the loop still answers.
-    assert await asyncio.wait_for(asyncio.sleep(0, "still running"), WAIT_S) == "still running"
     assert not running.done()
     held.release.set()
     assert await asyncio.wait_for(running, WAIT_S) == 0
@@ -68,8 +94,7 @@ async def test_processes_start_in_the_order_they_were_asked_for(held: HeldStarts
     for n in range(6):
         runs.append(asyncio.ensure_future(group.run(
             ["echo", str(n)], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None))))
-        await asyncio.sleep(0)  # each asks in its own turn, in this order
-    await _asked(held)
+    await _asked(held)  # the tasks ran their first steps in the order they were made
     held.release.set()
     assert await asyncio.wait_for(asyncio.gather(*runs), WAIT_S) == [0] * 6
     assert held.order == [str(n) for n in range(6)]
@@ -88,15 +113,15 @@ async def test_a_task_stopped_while_its_process_starts_kills_that_process(held: 
     assert proc.returncode is not None and proc.returncode < 0  # reaped, killed by a signal
 
 
-async def test_a_task_stopped_while_its_start_is_queued_never_starts(held: HeldStarts,
-                                                                     tmp_path: Path):
+async def test_a_task_stopped_while_its_start_is_queued_never_starts(
+        held: HeldStarts, spawns: RecordingSpawner, tmp_path: Path):
     group = ProcessGroup()
     first = asyncio.ensure_future(group.run(
         ["echo", "first"], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None)))
     await _asked(held)  # the first start holds the spawner's thread
     queued = asyncio.ensure_future(group.run(
         ["echo", "queued"], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None)))
-    await asyncio.sleep(0)  # queued behind it
+    await asyncio.wait_for(spawns.asked_for("queued"), WAIT_S)  # queued behind it
     queued.cancel()
     # Done at once: the stop does not wait for the starts ahead of it.
     with pytest.raises(asyncio.CancelledError):
