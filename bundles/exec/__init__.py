@@ -11,8 +11,13 @@ from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, get_opt, ma
 class Exec(BaseTask):
     async def run(self, ctx: TaskContext) -> int:
         command, args = build_command(ctx.opts)
-        args = [ctx.expand(a) for a in args]
-        command = find_command(ctx.expand_ws(command), ctx.env)
+        if is_script(ctx.opts):
+            # bash reads the script: its `$`, quotes and escapes are bash's own, over the
+            # task's environment, so a pushed value stays one word of data (DECISIONS §2).
+            args = [args[0], ctx.expand_script(args[1])]
+        else:
+            args = [ctx.expand(a) for a in args]
+            command = find_command(ctx.expand_ws(command), ctx.env)
         sub_dir = str(get_opt(ctx.opts, "sub-dir", "") or "")
         try:
             # sub-dir chooses where the command runs: never outside the run's workspace, even
@@ -43,6 +48,11 @@ def build_command(opts: Mapping[str, object]) -> tuple[str, list[str]]:
     if not cmd:
         return "bash", ["-c", " ".join([command, *args])]
     return command, args
+
+
+def is_script(opts: Mapping[str, object]) -> bool:
+    """A `shell` script (no `cmd`): build_command made it `bash -c SCRIPT`."""
+    return not get_opt(opts, "cmd", "")
 
 
 def find_command(command: str, env: Mapping[str, str]) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from floecli.engine.nodes import BaseTask, TaskContext, first_opt, get_opt
-from floecli.engine.nodes.git import GitError, looks_like_hash, repo_name, run, stream
+from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, first_opt, get_opt, make_inside
+from floecli.engine.nodes.git import GitError, check_revision, repo_name, run, stream
 
 BAD = 255
 
@@ -36,12 +36,16 @@ class GitCheckout(BaseTask):
             ctx.log("problem getting git url option")
             return BAD
         kind, rev = revision(ctx)
-        if kind == "hash" and not looks_like_hash(rev):
-            ctx.log(f"hash {rev!r} is not a commit hash")
+        try:
+            # A revision may be pushed data: it must be what it claims (git's ref rules,
+            # never a leading `-`), and it is passed where git cannot read it as an option.
+            if kind:
+                check_revision(kind, rev)
+            parent = make_inside(ctx.workspace, str(get_opt(ctx.opts, "sub-dir", "") or ""),
+                                 what="sub-dir")
+        except (GitError, PathOutside) as e:
+            ctx.log(f"refused: {e}")
             return BAD
-        sub_dir = str(get_opt(ctx.opts, "sub-dir", "") or "")
-        parent = ctx.workspace / sub_dir if sub_dir else ctx.workspace
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = parent / repo_name(url)
         key = key_file(ctx.opts)
         ctx.log(f"in dir: {parent}")
@@ -68,7 +72,8 @@ async def clone(ctx: TaskContext, url: str, parent: Path, target: Path, kind: st
                 key: str) -> int:
     if kind != "hash":
         branch = ["--branch", rev] if rev else []
-        return await stream(ctx, ["clone", *branch, "--depth", "1", url, target.name],
+        return await stream(ctx, ["clone", *branch, "--depth", "1", "--end-of-options", url,
+                                  target.name],
                             cwd=parent, key_file=key)
     # A commit cannot be cloned by name: an empty repository fetches just that commit,
     # or everything when the server will not serve unadvertised commits.
@@ -77,21 +82,23 @@ async def clone(ctx: TaskContext, url: str, parent: Path, target: Path, kind: st
         status = await stream(ctx, args, cwd=cwd)
         if status != 0:
             return status
-    status = await stream(ctx, ["fetch", "--depth", "1", "origin", rev], cwd=target,
+    status = await stream(ctx, ["fetch", "--depth", "1", "--end-of-options", "origin", rev],
+                          cwd=target,
                           key_file=key)
     if status != 0:
         status = await stream(ctx, ["fetch", "origin"], cwd=target, key_file=key)
     if status != 0:
         return status
-    return await stream(ctx, ["checkout", "--quiet", "--force", rev], cwd=target)
+    return await stream(ctx, ["checkout", "--quiet", "--force", rev, "--"], cwd=target)
 
 
 async def update(ctx: TaskContext, target: Path, kind: str, rev: str, key: str) -> int:
     """A clone left in a reused workspace: fetch what is asked for and check it out."""
     ctx.log(f"reusing the clone in {target}")
-    fetch = ["fetch", "--depth", "1", "origin"] + ([rev] if rev else [])
+    fetch = ["fetch", "--depth", "1", "--end-of-options", "origin"] + ([rev] if rev else [])
     if kind == "tag":
-        fetch = ["fetch", "--depth", "1", "origin", f"refs/tags/{rev}:refs/tags/{rev}"]
+        fetch = ["fetch", "--depth", "1", "--end-of-options", "origin",
+                 f"refs/tags/{rev}:refs/tags/{rev}"]
     status = await stream(ctx, fetch, cwd=target, key_file=key)
     if status != 0 and kind == "hash":
         status = await stream(ctx, ["fetch", "origin"], cwd=target, key_file=key)
@@ -100,5 +107,5 @@ async def update(ctx: TaskContext, target: Path, kind: str, rev: str, key: str) 
     if kind == "branch":
         return await stream(ctx, ["checkout", "--quiet", "--force", "-B", rev, "FETCH_HEAD"],
                             cwd=target)
-    return await stream(ctx, ["checkout", "--quiet", "--force", rev if kind else "FETCH_HEAD"],
-                        cwd=target)
+    return await stream(ctx, ["checkout", "--quiet", "--force", rev if kind else "FETCH_HEAD",
+                              "--"], cwd=target)

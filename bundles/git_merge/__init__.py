@@ -7,8 +7,15 @@ import asyncio
 import os
 from pathlib import Path
 
-from floecli.engine.nodes import BaseTask, TaskContext, first_opt, get_opt
-from floecli.engine.nodes.git import GitError, repo_name, run, stream
+from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, first_opt, get_opt, make_inside
+from floecli.engine.nodes.git import (
+    GitError,
+    check_revision,
+    looks_like_hash,
+    repo_name,
+    run,
+    stream,
+)
 
 BAD = 255
 # Who a merge commit is by when the environment names nobody.
@@ -30,9 +37,16 @@ class GitMerge(BaseTask):
             return BAD
         url = str(get_opt(ctx.opts, "url", "") or "")
         key = str(get_opt(ctx.opts, "key-file", "") or "")
-        sub_dir = str(get_opt(ctx.opts, "sub-dir", "") or "")
-        parent = ctx.workspace / sub_dir if sub_dir else ctx.workspace
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            # `to` and `from` may be pushed data: refs (or hashes) by git's rules, never an
+            # option; the repository stays inside the workspace.
+            for rev in (to, from_):
+                check_revision("hash" if looks_like_hash(rev) else "ref", rev)
+            parent = make_inside(ctx.workspace, str(get_opt(ctx.opts, "sub-dir", "") or ""),
+                                 what="sub-dir")
+        except (GitError, PathOutside) as e:
+            ctx.log(f"refused: {e}")
+            return BAD
         repo = parent / repo_name(url) if url else parent
         ctx.log(f"in dir: {repo}")
         ctx.log(f"git merge: {url or repo} merge into: {to} from: {from_}")
@@ -42,8 +56,8 @@ class GitMerge(BaseTask):
         env = {k: v for k, v in IDENTITY.items() if k not in ctx.env and k not in os.environ}
         to_rev = await asyncio.to_thread(target, repo, to)
         from_rev = await asyncio.to_thread(target, repo, from_)
-        for args in (["checkout", "--quiet", "--force", to_rev],
-                     ["merge", "--no-edit", from_rev]):
+        for args in (["checkout", "--quiet", "--force", to_rev, "--"],
+                     ["merge", "--no-edit", "--end-of-options", from_rev]):
             ctx.log("git " + " ".join(args))
             status = await ctx.exec(["git", *args], cwd=repo, env=env)
             if status != 0:

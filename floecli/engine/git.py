@@ -127,6 +127,8 @@ def parse_ls_remote(text: str, exclude: str = "") -> dict[str, GitRef]:
             continue
         if pattern is not None and pattern.search(ref):
             continue
+        if not looks_like_hash(sha) or ref_problem(ref.removesuffix("^{}")):
+            continue  # not what git makes: never handed on to a task
         kind = parts[1]
         if kind.startswith("pull"):
             ref_type, name = TYPE_PULL, parts[2]
@@ -157,6 +159,38 @@ def changed_refs(old: Mapping[str, str], new: Mapping[str, GitRef]) -> list[tupl
 
 def looks_like_hash(rev: str) -> bool:
     return bool(_HEX.match(rev))
+
+
+# What git's check-ref-format refuses anywhere in a name: control characters, space and
+# `~ ^ : ? * [ \`; and the sequences `..`, `@{`, `//`, `/.`.
+_REF_BAD_CHAR = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.")
+
+
+def ref_problem(name: str) -> str:
+    """Why `name` is not a ref name git accepts, or "" when it is one. Stricter than git in
+    one way: a name may never start with `-`, so it can never be read as an option."""
+    if not name:
+        return "is empty"
+    if name.startswith("-"):
+        return "starts with '-'"
+    if name == "@" or _REF_BAD_CHAR.search(name):
+        return "is not a valid git ref name"
+    if name.startswith(("/", ".")) or name.endswith(("/", ".", ".lock")) or any(
+            part.endswith(".lock") for part in name.split("/")):
+        return "is not a valid git ref name"
+    return ""
+
+
+def check_revision(kind: str, rev: str) -> None:
+    """A revision a task was given (a pushed value, a poll-git ref) as what it claims to be:
+    a commit hash in hex, or a branch or tag name git accepts. GitError says what is wrong."""
+    if kind == "hash":
+        if not looks_like_hash(rev):
+            raise GitError(f"hash {rev!r} is not a commit hash")
+        return
+    problem = ref_problem(rev)
+    if problem:
+        raise GitError(f"{kind or 'ref'} {rev!r} {problem}: refused")
 
 
 def clone(url: str, dest: Path, rev: str = "", *, key_file: str = "",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from floecli.bundles.exec import build_command
@@ -122,3 +124,57 @@ async def test_a_symlink_left_in_a_reused_workspace_is_not_followed_out(engine_f
     assert not end.good
     assert list(outside.iterdir()) == []
     assert "is outside" in h.lines(end.run_ref.run_id, "t")[-1]
+
+
+# ---- data never becomes code (DECISIONS §2 "Expansion") ---------------------------------
+
+PAYLOAD = 'x"; touch {marker}; echo "'
+
+
+async def test_a_pushed_value_in_a_shell_script_is_one_word_of_data(engine_factory, tmp_path):
+    marker = tmp_path / "PWNED"
+    h = await engine_factory(app('{shell: "echo building \\"$FLOE_IN_REF\\""}'))
+    end = await h.run_to_end("x", {"ref": PAYLOAD.format(marker=marker)})
+    assert end.good
+    assert not marker.exists()
+    lines = h.lines(end.run_ref.run_id, "t")
+    assert lines[1] == 'bash -c echo building "$FLOE_IN_REF"'  # what bash got, unspliced
+    assert lines[-1] == "building " + PAYLOAD.format(marker=marker)
+
+
+async def test_a_pushed_value_in_sh_c_args_is_not_spliced_by_the_engine(engine_factory,
+                                                                         tmp_path):
+    marker = tmp_path / "PWNED"
+    h = await engine_factory(app('{cmd: sh, args: [-c, "echo tool: $FLOE_IN_TOOL"]}'))
+    end = await h.run_to_end("x", {"tool": f"x; touch {marker}"})
+    assert end.good
+    assert not marker.exists()
+    assert h.lines(end.run_ref.run_id, "t")[-1] == f"tool: x; touch {marker}"
+
+
+async def test_a_shell_script_reaches_bash_as_written(engine_factory, tmp_path):
+    # awk's $2, a shell variable, $$, $? and quotes are bash's, not the engine's
+    script = "printf 'a b\\\\n' > f; awk '{print $2}' f; y=5; echo $y; echo \\\"$HOME\\\"; " \
+             "test $$ -gt 1 && echo pid; false; echo $?"
+    h = await engine_factory(app(f'{{shell: "{script}"}}'))
+    end = await h.run_to_end("x")
+    assert end.good
+    assert h.lines(end.run_ref.run_id, "t")[-5:] == ["b", "5", os.environ["HOME"], "pid", "1"]
+
+
+async def test_opts_expand_the_apps_env_only_and_dollar_dollar_is_a_dollar(engine_factory):
+    h = await engine_factory(app(
+        '{cmd: echo, args: ["$GREETING", "$$GREETING", "$FLOE_IN_REF", "${FLOE_IN_REF}"],'
+        ' env: [GREETING=hello]}'))
+    end = await h.run_to_end("x", {"ref": "main"})
+    assert h.lines(end.run_ref.run_id, "t")[-1] == "hello $GREETING $FLOE_IN_REF ${FLOE_IN_REF}"
+
+
+async def test_a_pushed_value_never_chooses_an_argument(engine_factory, tmp_path):
+    marker = tmp_path / "PWNED"
+    h = await engine_factory(app('{cmd: touch, args: ["$FLOE_IN_NAME"]}'))
+    end = await h.run_to_end("x", {"name": str(marker)})
+    assert end.good
+    assert not marker.exists()
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / end.run_ref.run_id
+    assert (ws / "$FLOE_IN_NAME").exists()  # the app's own text, as written

@@ -147,3 +147,71 @@ async def test_merge_without_refs_is_a_bad_task(engine_factory, repo):
     end = await h.run_to_end("g")
     assert not end.good
     assert "problem getting from ref option" in "\n".join(h.lines(end.run_ref.run_id, "t"))
+
+
+# ---- pushed data is never an option, a path outside the workspace never a target ----------
+
+async def test_a_pushed_branch_is_never_read_as_an_option(engine_factory, repo, tmp_path):
+    marker = tmp_path / "M"
+    h = await engine_factory(app("git-checkout", {"url": repo.url}, reuse=True))
+    first = await h.run_to_end("g", {"branch": "master"})
+    assert first.good  # the clone a second run reuses: `git fetch` would see the option
+    evil = f"--upload-pack=touch {marker};git-upload-pack"
+    second = await h.run_to_end("g", {"branch": evil})
+    assert not second.good
+    assert not marker.exists()
+    assert h.lines(second.run_ref.run_id, "t")[-1] == (
+        f"refused: branch {evil!r} starts with '-': refused")
+
+
+@pytest.mark.parametrize("rev", ["a..b", "x y", "x~1", "refs/heads/x.lock", "@{-1}"])
+async def test_a_pushed_branch_must_be_a_ref_name(engine_factory, repo, rev):
+    h = await engine_factory(app("git-checkout", {"url": repo.url}))
+    end = await h.run_to_end("g", {"branch": rev})
+    assert not end.good
+    assert "is not a valid git ref name: refused" in h.lines(end.run_ref.run_id, "t")[-1]
+
+
+async def test_merge_refs_are_never_options(engine_factory, repo, tmp_path):
+    marker = tmp_path / "M"
+    h = await engine_factory(app("git-merge", {"url": repo.url, "to": "master"}))
+    end = await h.run_to_end("g", {"from": f"--upload-pack=touch {marker}"})
+    assert not end.good
+    assert not marker.exists()
+    assert "starts with '-': refused" in h.lines(end.run_ref.run_id, "t")[-1]
+
+
+@pytest.mark.parametrize("task", ["git-checkout", "git-merge"])
+@pytest.mark.parametrize("sub_dir", ["../..", "ABSOLUTE", "a/../../x"])
+async def test_a_git_sub_dir_may_not_leave_the_workspace(engine_factory, repo, task, sub_dir,
+                                                         tmp_path):
+    if sub_dir == "ABSOLUTE":
+        sub_dir = str(tmp_path / "outside")
+    opts = {"url": repo.url, "sub-dir": sub_dir, "branch": "master", "to": "master",
+            "from": "feature/x"}
+    h = await engine_factory(app(task, opts))
+    end = await h.run_to_end("g")
+    assert not end.good
+    assert h.lines(end.run_ref.run_id, "t")[-1].startswith(
+        f"refused: sub-dir '{sub_dir}' is outside ")
+
+
+async def test_a_symlinked_sub_dir_left_by_an_earlier_task_is_refused(engine_factory, repo,
+                                                                      tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    h = await engine_factory(f"""
+    flows:
+      - id: g
+        ver: 1
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: plant, listen: trigger.good, type: exec,
+              opts: {{shell: "ln -s {outside} src"}}}}
+          - {{name: t, listen: task.plant.good, type: git-checkout,
+              opts: {{url: "{repo.url}", sub-dir: src}}}}
+    """)
+    end = await h.run_to_end("g")
+    assert not end.good
+    assert list(outside.iterdir()) == []
+    assert "is outside" in h.lines(end.run_ref.run_id, "t")[-1]

@@ -178,3 +178,28 @@ def test_failing_poll_is_shown_in_the_api(tmp_path):
         assert "git ls-remote" in engine.stderr
     finally:
         assert engine.stop() == 0
+
+
+async def test_a_branch_name_is_data_never_a_command(engine_factory, tmp_path):
+    # Anyone who can push to the watched repository names branches: no login needed.
+    marker = tmp_path / "m"
+    repo = Repo(tmp_path)
+    repo.commit({"README": "one"})
+    h = await engine_factory(f"""
+    flows:
+      - id: p
+        ver: 1
+        triggers:
+          - {{name: poll, type: poll-git, opts: {{url: "{repo.url}", period: 0.2}}}}
+        tasks:
+          - {{name: show, listen: trigger.good, type: exec,
+              opts: {{shell: "echo building $FLOE_IN_BRANCH"}}}}
+    """)
+    await h.next_poll("p", "poll")
+    evil = "x;touch${IFS}" + str(marker)
+    pushed = repo.commit({"f": "x"}, branch=evil)
+    started = await h.wait_for(lambda e: e.tag == "trigger.good" and e.opts.get("hash") == pushed)
+    end = await h.wait_tag("sys.end.all", started.run_ref.run_id)
+    assert end.good
+    assert not marker.exists()
+    assert h.lines(started.run_ref.run_id, "show")[-1] == f"building {evil}"

@@ -1,4 +1,12 @@
-"""Host path expansion (floe-reference §1.9.1), `{{ws}}`/`./`/`$VAR` expansion (§1.9.2), env."""
+"""Host path expansion (floe-reference §1.9.1), `{{ws}}`/`./`/`$VAR` expansion (§1.9.2), env.
+
+The rule of DECISIONS §2 "Expansion": the engine never splices a value it did not get from
+the app document into anything that is run or opened. So `$NAME` is expanded in opts from
+the app's own environment only (the caller passes that mapping, never one holding pushed
+values), `$$` is a literal `$`, a reference to a pushed value (`$FLOE_IN_...`) is left as
+written for a shell to read as data, and a `shell` script gets floe's path notation alone
+(`expand_script`): its `$`, quotes and escapes are bash's own.
+"""
 
 from __future__ import annotations
 
@@ -32,13 +40,19 @@ def expand_path(path: str) -> str:
     return clean_path("/".join(parts))
 
 
-def expand_ws(s: str, ws: str, env: Mapping[str, str]) -> str:
-    """Replace `{{ws}}` by the workspace (no doubled `/`), then `$NAME`/`${NAME}` from env."""
+# Pushed values reach a task's environment under this prefix (hub/opts.py); a reference to one
+# in an opt is never substituted by the engine.
+INPUT_PREFIX = "FLOE_IN_"
+
+
+def expand_ws(s: str, ws: str, env: Mapping[str, str] | None) -> str:
+    """Replace `{{ws}}` by the workspace (no doubled `/`), then `$NAME`/`${NAME}` from env
+    (env None: no `$` expansion at all, as for a shell script)."""
     s = s.replace("/" + WS, WS).replace(WS, ws)
-    return expand_env(s, env)
+    return s if env is None else expand_env(s, env)
 
 
-def expand_ws_dot(s: str, ws: str, env: Mapping[str, str]) -> str:
+def expand_ws_dot(s: str, ws: str, env: Mapping[str, str] | None) -> str:
     """Like expand_ws, but a value `.` or starting `./` (not `./...`) is under the workspace."""
     if not s:
         return s
@@ -49,12 +63,18 @@ def expand_ws_dot(s: str, ws: str, env: Mapping[str, str]) -> str:
     return expand_ws(s, ws, env)
 
 
-def expand_value(s: str, ws: str, env: Mapping[str, str]) -> str:
+def expand_value(s: str, ws: str, env: Mapping[str, str] | None) -> str:
     """Expand a task value; in a single `KEY=value` only the value part is expanded."""
     parts = s.split("=")
     if len(parts) == 2:
         return parts[0] + "=" + expand_ws_dot(parts[1], ws, env)
     return expand_ws_dot(s, ws, env)
+
+
+def expand_script(s: str, ws: str) -> str:
+    """A `shell` script as bash gets it: only `{{ws}}` and a leading `./` (floe's path
+    notation) are applied; `$`, quotes and escapes are left to bash."""
+    return expand_value(s, ws, None)
 
 
 def merge_env(flow_env: Sequence[str], task_env: Sequence[str]) -> list[str]:
@@ -73,19 +93,28 @@ def env_mapping(entries: Sequence[str], base: Mapping[str, str]) -> dict[str, st
 
 
 def expand_env(s: str, env: Mapping[str, str]) -> str:
-    """`$NAME` and `${NAME}` replaced from env (unset ⇒ empty), with Go's `os.Expand` rules."""
+    """`$NAME` and `${NAME}` replaced from env (unset ⇒ empty), with Go's `os.Expand` rules,
+    except that `$$` is a literal `$` and a `$FLOE_IN_...` reference stays as written."""
+    if "$" not in s:
+        return s
     out: list[str] = []
     i = 0
     j = 0
     while j < len(s):
         if s[j] == "$" and j + 1 < len(s):
             out.append(s[i:j])
-            name, width = _shell_name(s[j + 1:])
-            if not name and width == 0:
-                out.append("$")  # `$` not followed by a name stays
-            elif name:
-                out.append(env.get(name, ""))
-            j += width
+            if s[j + 1] == "$":
+                out.append("$")
+                j += 1
+            else:
+                name, width = _shell_name(s[j + 1:])
+                if not name and width == 0:
+                    out.append("$")  # `$` not followed by a name stays
+                elif name.startswith(INPUT_PREFIX):
+                    out.append(s[j:j + 1 + width])  # pushed data: a shell reads it, not us
+                elif name:
+                    out.append(env.get(name, ""))
+                j += width
             i = j + 1
         j += 1
     out.append(s[i:])

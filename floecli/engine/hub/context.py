@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config.expand import expand_value, expand_ws
+from ..config.expand import expand_script, expand_value, expand_ws
 from .process import LineSink, Pace, ProcessGroup, child_env, no_pace
 
 
@@ -22,6 +22,7 @@ class RunTaskContext:
         workspace: Path,
         env: Mapping[str, str],
         sink: LineSink,
+        app_env: Mapping[str, str] | None = None,
         group: ProcessGroup,
         pace: Pace | None = None,
         cache_dir: Path | None = None,
@@ -36,9 +37,11 @@ class RunTaskContext:
         self._sink = sink
         self._group = group
         self._pace = pace or no_pace
-        # `$VAR` looks in the task's env first, then the engine's own (DECISIONS §2): a view,
+        # `$VAR` in an opt looks in the app's own env (flow and task `env`, FLOEWS), then the
+        # engine's: never in pushed values, which are only in `env` (DECISIONS §2). A view,
         # not a copy (copying os.environ decodes every variable, at every task start).
-        self._lookup: Mapping[str, str] = ChainMap(dict(env), os.environ)
+        self._lookup: Mapping[str, str] = ChainMap(dict(env if app_env is None else app_env),
+                                                   os.environ)
 
     def log(self, line: str) -> None:
         self._sink.line(line if isinstance(line, str) else str(line))
@@ -51,6 +54,9 @@ class RunTaskContext:
 
     def expand_ws(self, value: str) -> str:
         return expand_ws(value, str(self.workspace), self._lookup)
+
+    def expand_script(self, value: str) -> str:
+        return expand_script(value, str(self.workspace))
 
     async def exec(self, argv: Sequence[str], *, cwd: Path | None = None,
                    env: Mapping[str, str] | None = None) -> int:

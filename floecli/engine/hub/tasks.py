@@ -154,12 +154,12 @@ class TaskRunner:
         contribution = hub.registry.task(node.type)
         inputs = contribution.descriptor.inputs if contribution is not None else ()
         opts = task_opts(run.flow, node, event_opts, inputs, hub.config.common.git_key)
-        env = task_env(opts.get("env") or [], run.workspace)
-        env.update(input_env(event_opts))
+        app_env = task_env(opts.get("env") or [], run.workspace)
+        env = {**app_env, **input_env(event_opts)}
         env[MARKER] = marker(hub.root_tag, run.run_id, node.id)  # found even past setsid
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
-            env=env, sink=hub.node_log(run, node.id), group=ProcessGroup(),
+            env=env, app_env=app_env, sink=hub.node_log(run, node.id), group=ProcessGroup(),
             pace=hub.store.room, cache_dir=hub.cache_dir)
 
 

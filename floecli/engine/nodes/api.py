@@ -28,10 +28,16 @@ class TaskContext(Protocol):
         """Opts carried by the task's result event."""
 
     def expand(self, value: str) -> str:
-        """`{{ws}}`, a leading `./` and `$VAR` (from `env`) expanded (floe-reference §1.9.2)."""
+        """`{{ws}}`, a leading `./` and `$VAR` expanded (floe-reference §1.9.2). `$VAR` comes
+        from the app's own environment only (flow and task `env`, the engine's), never from
+        pushed values: `$FLOE_IN_...` stays as written, `$$` is a literal `$`."""
 
     def expand_ws(self, value: str) -> str:
-        """`{{ws}}` and `$VAR` expanded, `./` left alone (used for commands)."""
+        """`{{ws}}` and `$VAR` expanded as by expand(), `./` left alone (for commands)."""
+
+    def expand_script(self, value: str) -> str:
+        """A shell script as bash gets it: `{{ws}}` and a leading `./` only; `$`, quotes and
+        escapes are bash's, over the task's whole environment (DECISIONS §2)."""
 
     async def exec(self, argv: Sequence[str], *, cwd: Path | None = None,
                    env: Mapping[str, str] | None = None) -> int:

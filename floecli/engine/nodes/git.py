@@ -5,6 +5,7 @@ from ..git import (
     DEFAULT_REFS,
     GitRef,
     changed_refs,
+    check_revision,
     git_env,
     looks_like_hash,
     ls_remote,
@@ -14,5 +15,5 @@ from ..git import (
     stream,
 )
 
-__all__ = ["DEFAULT_REFS", "GitError", "GitRef", "changed_refs", "git_env", "looks_like_hash",
-           "ls_remote", "parse_ls_remote", "repo_name", "run", "stream"]
+__all__ = ["DEFAULT_REFS", "GitError", "GitRef", "changed_refs", "check_revision", "git_env",
+           "looks_like_hash", "ls_remote", "parse_ls_remote", "repo_name", "run", "stream"]
