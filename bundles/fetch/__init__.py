@@ -9,7 +9,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from floecli.engine.nodes import BaseTask, TaskContext, get_opt
+from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, get_opt, inside
 from floecli.engine.nodes.download import Checksum, DownloadError, fetch
 
 BAD = 255
@@ -46,9 +46,12 @@ class Fetch(BaseTask):
         except asyncio.CancelledError:
             cancel.set()
             raise
-        dest = location(ctx, fetched.path.name)
         try:
-            place(fetched.path, dest)
+            dest = location(ctx, fetched.path.name)
+            place(fetched.path, dest, ctx.workspace)
+        except PathOutside as e:
+            ctx.log(f"refused: {e}")
+            return BAD
         except OSError as e:
             ctx.log(f"Download could not be placed at {dest}: {e.strerror or e}")
             return BAD
@@ -63,22 +66,24 @@ class Fetch(BaseTask):
 
 def location(ctx: TaskContext, name: str) -> Path:
     """Where the file goes: the workspace by default; a trailing `/` keeps the download's
-    name; relative paths are relative to the workspace (the reference's were not)."""
+    name; relative paths are relative to the workspace (the reference's were not). It
+    resolves inside the workspace, symlinks included, or PathOutside says why not."""
     loc = str(get_opt(ctx.opts, "location", "") or "")
     if not loc:
-        return ctx.workspace / name
-    if loc.endswith("/"):
+        loc = name
+    elif loc.endswith("/"):
         loc += name
-    dest = Path(ctx.expand(loc)).expanduser()
-    return dest if dest.is_absolute() else ctx.workspace / dest
+    dest = inside(ctx.workspace, ctx.expand(loc), what="location")
+    return inside(ctx.workspace, dest / name, what="location") if dest.is_dir() else dest
 
 
-def place(cached: Path, dest: Path) -> None:
+def place(cached: Path, dest: Path, workspace: Path) -> None:
     """A hard link to the cached file (cheap, and the next use re-verifies the cache), or a
-    copy where linking is impossible (another file system, a platform without links)."""
+    copy where linking is impossible (another file system, a platform without links). The
+    place is checked again once its directory exists: a symlink swapped in meanwhile by
+    another task still cannot take the file (or the unlink before it) out of the workspace."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_dir():
-        dest = dest / cached.name
+    dest = inside(workspace, dest, what="location")
     dest.unlink(missing_ok=True)
     try:
         os.link(cached, dest)

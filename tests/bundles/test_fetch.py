@@ -163,3 +163,48 @@ async def test_concurrent_runs_download_once(engine_factory):
     for r in runs:
         ws = h.hub.workspace_root / "spaces" / "x" / "ws" / r
         assert (ws / "big.bin").stat().st_size == len(BIG)
+
+
+async def test_a_pushed_name_never_places_a_file_outside_the_workspace(engine_factory,
+                                                                        tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    with serve_files({"/get-file.txt": KNOWN}) as srv:
+        h = await engine_factory(f"""
+        flows:
+          - id: x
+            ver: 1
+            triggers: [{{name: start, type: data}}]
+            tasks:
+              - {{name: f, listen: trigger.good, type: fetch,
+                  opts: {{url: "{srv.url('/get-file.txt')}", location: "./dl/$FLOE_IN_NAME"}}}}
+        """)
+        end = await h.run_to_end("x", {"name": "../../../../../../../../" + str(victim)})
+    assert end.good  # `$FLOE_IN_NAME` is not the engine's to expand: the file keeps that name
+    assert victim.read_text() == "keep me"
+    ws = h.hub.workspace_root / "spaces" / "x" / "ws" / end.run_ref.run_id
+    assert (ws / "dl" / "$FLOE_IN_NAME").read_bytes() == KNOWN
+
+
+@pytest.mark.parametrize("where", ["ABSOLUTE", "../../../../victim", "link/victim"])
+async def test_a_location_outside_the_workspace_is_refused(engine_factory, tmp_path, where):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    if where == "ABSOLUTE":
+        where = str(victim)
+    with serve_files({"/get-file.txt": KNOWN}) as srv:
+        h = await engine_factory(f"""
+        flows:
+          - id: x
+            ver: 1
+            triggers: [{{name: start, type: data}}]
+            tasks:
+              - {{name: plant, listen: trigger.good, type: exec,
+                  opts: {{shell: "ln -s {tmp_path} link"}}}}
+              - {{name: f, listen: task.plant.good, type: fetch,
+                  opts: {{url: "{srv.url('/get-file.txt')}", location: "{where}"}}}}
+        """)
+        end = await h.run_to_end("x")
+    assert not end.good
+    assert victim.read_text() == "keep me"
+    assert h.lines(end.run_ref.run_id, "f")[-1].startswith(f"refused: location '{where}")
