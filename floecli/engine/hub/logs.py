@@ -21,6 +21,7 @@ from ..runs import ExecNode
 log = logging.getLogger(__name__)
 
 LOG_BYTES = 8 * 1024 * 1024  # per node, beside the line cap: lines may be 64 KiB each
+LINE_BYTES = 64 * 1024  # of one line past the cap, what watchers are shown
 
 
 class NodeLog:
@@ -81,7 +82,9 @@ class NodeLog:
         data, self._partial = self._partial + data, b""
         end = data.rfind(b"\n")
         if end < 0:
-            self._partial = data
+            # a line with no end in sight: watchers get its first LINE_BYTES (the file has
+            # it all), and memory holds no more than that
+            self._partial = data[:LINE_BYTES]
             return
         self._partial = data[end + 1:]
         lines = data[:end]

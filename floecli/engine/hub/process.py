@@ -16,7 +16,7 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-MAX_LINE = 64 * 1024  # longer lines are split, never allowed to stall the reader
+MAX_LINE = 64 * 1024  # longer lines are cut here as they arrive: memory stays bounded
 READ_CHUNK = 64 * 1024
 LINES_PER_TURN = 500  # lines handled between two yields to the loop
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
@@ -251,17 +251,29 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 async def read_lines(stream: Readable, sink: LineSink, pace: Pace = no_pace
                      ) -> None:
-    """Feed each line (newline stripped) to the sink; lines over MAX_LINE are split. After
-    each chunk it waits for `pace` (the store's room: backpressure on the pipe, so the
-    process blocks, not the engine) and yields, so a task printing as fast as it can never
-    starves the rest of the engine. A chunk of short lines can hold thousands: it yields
-    every LINES_PER_TURN of them too, and once the sink stops accepting lines the rest of the
-    chunk goes to it raw, in one piece."""
+    """Feed each line (newline stripped) to the sink. A line over MAX_LINE is cut there as
+    it arrives: its first MAX_LINE bytes go on at once, the rest is only counted, and a note
+    line says how much was cut when the line ends, so memory stays bounded whatever a task
+    prints. After each chunk it waits for `pace` (the store's room: backpressure on the
+    pipe, so the process blocks, not the engine) and yields, so a task printing as fast as
+    it can never starves the rest of the engine. A chunk of short lines can hold thousands:
+    it yields every LINES_PER_TURN of them too, and once the sink stops accepting lines the
+    rest of the chunk goes to it raw, in one piece."""
     buf = b""
+    cut = -1  # bytes of the current line dropped past MAX_LINE; -1 when not cutting one
     while True:
         chunk = await stream.read(READ_CHUNK)
         if not chunk:
             break
+        if cut >= 0:
+            end = chunk.find(b"\n")
+            cut += len(chunk) if end < 0 else end
+            if end < 0:
+                await pace()
+                await asyncio.sleep(0)
+                continue
+            _note_cut(cut, sink)
+            cut, chunk = -1, chunk[end + 1:]
         buf += chunk
         if sink.accepting:
             *lines, buf = buf.split(b"\n")
@@ -270,26 +282,31 @@ async def read_lines(stream: Readable, sink: LineSink, pace: Pace = no_pace
                     buf = b"\n".join([*lines[n:], buf])
                     break
                 # A line can end in a chunk that arrives after MAX_LINE bytes were buffered.
-                _emit_split(line, sink.line)
+                _emit_cut(line, sink)
                 if n % LINES_PER_TURN == LINES_PER_TURN - 1:
                     await asyncio.sleep(0)
-            while sink.accepting and len(buf) > MAX_LINE:
-                _emit_split(buf[:MAX_LINE], sink.line)
-                buf = buf[MAX_LINE:]
+            if sink.accepting and len(buf) > MAX_LINE:
+                _emit(buf[:MAX_LINE], sink.line)
+                cut, buf = len(buf) - MAX_LINE, b""
         if not sink.accepting:
             sink.raw(buf)  # past the node's log cap: no per-line work
             buf = b""
         await pace()
         await asyncio.sleep(0)
-    if buf:
-        _emit_split(buf, sink.line)
+    if cut >= 0:
+        _note_cut(cut, sink)
+    elif buf:
+        _emit_cut(buf, sink)
 
 
-def _emit_split(raw: bytes, on_line: Callable[[str], None]) -> None:
+def _emit_cut(raw: bytes, sink: LineSink) -> None:
+    _emit(raw[:MAX_LINE], sink.line)
     if len(raw) > MAX_LINE:
-        log.warning("output line longer than %d bytes split", MAX_LINE)
-    for start in range(0, max(len(raw), 1), MAX_LINE):
-        _emit(raw[start:start + MAX_LINE], on_line)
+        _note_cut(len(raw) - MAX_LINE, sink)
+
+
+def _note_cut(dropped: int, sink: LineSink) -> None:
+    sink.line(f"[line cut at {MAX_LINE} bytes: {dropped} more bytes not kept]")
 
 
 def _emit(raw: bytes, on_line: Callable[[str], None]) -> None:

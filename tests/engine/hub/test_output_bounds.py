@@ -1,0 +1,46 @@
+"""Whatever a task prints, the engine's memory stays bounded (a real engine process)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
+from servertest import launch, run_view, start_run, wait_ended
+
+MB = 1024 * 1024
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has had."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_one_200_mb_line_is_cut_and_memory_stays_bounded(tmp_path):
+    engine = launch(tmp_path, """
+    common: {store-type: memory}
+    flows:
+      - id: f
+        ver: 1
+        triggers: [{id: start, type: data}]
+        tasks:
+          - {id: a, listen: trigger.good, type: exec,
+             opts: {shell: "head -c 209715200 /dev/zero | tr '\\\\000' x; echo; echo done"}}
+    """)
+    try:
+        with engine.client() as client:
+            run = start_run(client, "f")
+            view = wait_ended(client, "f", run, timeout=120)
+            assert view["Summary"]["Good"], view
+            lines = client.get(f"/flows/f/runs/{run}/logs").json()["Payload"]["a"]
+            assert "x" * 65536 in lines
+            assert f"[line cut at 65536 bytes: {200 * MB - 65536} more bytes not kept]" in lines
+            assert lines[-1] == "done"
+            assert run_view(client, "f", run)["Summary"]["Ended"]
+        peak = peak_rss_mb(engine.proc.pid)
+        assert peak < 200, f"engine peaked at {peak:.0f} MB for one 200 MB line"
+    finally:
+        assert engine.stop() == 0
