@@ -28,7 +28,7 @@ from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
 from .opts import trigger_opts
-from .reaper import kill_marked, root_tag
+from .reaper import Reaper, kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
 from .state import ActiveRun, Origin, RunState
@@ -69,6 +69,7 @@ class Hub:
         self.dispatcher = Dispatcher(self, sweep_interval)
         self.state = RunState(store, self.queue, host_id, self.dispatcher.wake, self._reap)
         self.root_tag = root_tag(workspace_root)  # names this root's task processes
+        self.reaper = Reaper()
         self.tasks = TaskRunner(self)
         self.router = Router(self)
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
@@ -126,11 +127,11 @@ class Hub:
                       exc_info=task.exception())
 
     def _reap(self, run: ActiveRun) -> None:
-        """Kill what survives of a run's processes beyond their groups (hub/reaper.py),
-        once the groups have had their grace to stop."""
+        """Kill what survives of an ended run's processes beyond their groups (a daemon a
+        task left: hub/reaper.py), once the groups have had their grace to stop."""
         async def reap() -> None:
             await asyncio.gather(*run.tasks, return_exceptions=True)
-            await asyncio.to_thread(kill_marked, f"{self.root_tag}:{run.run_id}:")
+            await self.reaper.reap(f"{self.root_tag}:{run.run_id}:")
         self._spawn(reap(), f"reap {run.run_id}")
 
     def _start_triggers(self) -> None:

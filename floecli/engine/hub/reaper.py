@@ -11,6 +11,7 @@ environment (`env -i`) escapes this; document, do not pretend.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -35,10 +36,10 @@ def marker(root: str, run_id: str, node_id: str) -> str:
     return f"{root}:{run_id}:{node_id}"
 
 
-def kill_marked(prefix: str) -> list[int]:
-    """SIGKILL every process (but this one) whose FLOE_TASK starts with `prefix`; their
-    pids."""
-    needle = f"{MARKER}={prefix}".encode()
+def kill_marked(*markers: str) -> list[int]:
+    """SIGKILL every process (but this one) whose FLOE_TASK is one of `markers`, or starts
+    with one that ends in `:` (a run's `<root>:<run>:`, an engine's `<root>:`); their pids."""
+    needles = [f"{MARKER}={m}".encode() for m in markers]
     killed = []
     me = os.getpid()
     try:
@@ -53,14 +54,55 @@ def kill_marked(prefix: str) -> list[int]:
             environ = (PROC / entry / "environ").read_bytes()
         except OSError:
             continue  # gone, or not ours to read
-        if any(var.startswith(needle) for var in environ.split(b"\0")):
+        if any(_marked(var, needles) for var in environ.split(b"\0")):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
     if killed:
-        log.info("killed %d left-over task processes (%s...)", len(killed), prefix)
+        log.info("killed %d left-over task processes (%s...)", len(killed), markers[0])
         _wait_gone(killed)
     return killed
+
+
+def _marked(var: bytes, needles: list[bytes]) -> bool:
+    return any(var == n or (n.endswith(b":") and var.startswith(n)) for n in needles)
+
+
+class Reaper:
+    """Kills what survives of ended runs and timed-out tasks beyond their process groups
+    (a `setsid` daemon, a `nohup ... &`). One walk of /proc serves every marker asked for
+    while the previous walk ran, so a burst of run ends costs a few walks, not one each."""
+
+    def __init__(self) -> None:
+        self._wanted: set[str] = set()
+        self._done: asyncio.Future[None] | None = None  # what the next walk will settle
+        self._walking = False
+        self._walker: asyncio.Task[None] | None = None
+
+    async def reap(self, marker: str) -> None:
+        """Until every process carrying `marker` (see kill_marked) has been killed."""
+        loop = asyncio.get_running_loop()
+        self._wanted.add(marker)
+        if self._done is None:
+            self._done = loop.create_future()
+        done = self._done
+        if not self._walking:
+            self._walking = True
+            self._walker = loop.create_task(self._walk(), name="reaper")
+        await asyncio.shield(done)
+
+    async def _walk(self) -> None:
+        try:
+            while self._wanted:
+                wanted, self._wanted = self._wanted, set()
+                done, self._done = self._done, None
+                try:
+                    await asyncio.to_thread(kill_marked, *sorted(wanted))
+                finally:
+                    if done is not None and not done.done():
+                        done.set_result(None)
+        finally:
+            self._walking = False
 
 
 def _wait_gone(pids: list[int]) -> None:

@@ -74,12 +74,12 @@ Prepare = Callable[[Path, bool], Awaitable[None]]
 class RunState:
     def __init__(self, store: RunStore, queue: EventQueue, host_id: str,
                  on_change: Callable[[], None],
-                 on_killed: Callable[[ActiveRun], None] = lambda run: None) -> None:
+                 on_ended: Callable[[ActiveRun], None] = lambda run: None) -> None:
         self._store = store
         self._queue = queue
         self._host_id = host_id
         self._on_change = on_change  # wakes the dispatcher: something may have unblocked
-        self._on_killed = on_killed  # a run ended with tasks still running: reap them
+        self._on_ended = on_ended  # a run ended: reap what of its processes survives
         self._lock = asyncio.Lock()
         self._counter = 0
         self._pends: dict[str, Pend] = {}  # in adoption order
@@ -196,8 +196,7 @@ class RunState:
                                    else REASON_ENDED_WITH_RUN)
             for t in list(run.tasks):
                 t.cancel()  # each task's ProcessGroup kills its processes
-            if run.tasks:
-                self._on_killed(run)
+            self._on_ended(run)  # and what left the groups (a daemon) dies with the run
             for node_log in run.logs.values():
                 node_log.close()
             self._store.finish(record)

@@ -96,6 +96,9 @@ class TaskRunner:
             raise
         except TimeoutError as e:
             if deadline.expired():  # floe's own timer, not a TimeoutError of the task's
+                # Its process groups are killed; what left them (a daemon) carries the
+                # task's marker and dies too, as it would with a stop.
+                await self._hub.reaper.reap(marker(self._hub.root_tag, run.run_id, node.id))
                 ctx.log(f"timed out after {timeout:g} s: stopped")
                 return self._finish(run, node, STATUS_KILLED, reason=REASON_TIMED_OUT,
                                     outputs=ctx.outputs)

@@ -349,7 +349,7 @@ ESCAPE = "setsid bash -c 'echo $$ > escaped.pid; exec sleep 300' & echo started;
 
 
 async def test_a_stop_kills_processes_that_left_the_run_group(engine_factory, tmp_path):
-    (tmp_path / "escape.sh").write_text(ESCAPE)  # `$$` would be expanded in a task value
+    (tmp_path / "escape.sh").write_text(ESCAPE)
     h = await engine_factory(f"""
     flows:
       - id: s
@@ -369,6 +369,38 @@ async def test_a_stop_kills_processes_that_left_the_run_group(engine_factory, tm
     # polled off the loop: the engine kills it on this loop
     await asyncio.to_thread(wait_until, lambda: not _alive(pid), 30,
                             f"the escaped process {pid} to be killed")
+
+
+DAEMON = "setsid bash -c 'echo $$ > daemon.pid; exec sleep 300' >/dev/null 2>&1 &"
+
+
+async def daemon_pid(h, run: str) -> int:
+    pid_file = h.hub.workspace_root / "spaces" / "s" / "ws" / run / "daemon.pid"
+    return int(await asyncio.to_thread(
+        wait_until, lambda: pid_file.exists() and pid_file.read_text().strip(), 30,
+        "the daemon's pid"))
+
+
+@pytest.mark.parametrize("script", [
+    f"{DAEMON} sleep 300",  # killed by its timeout
+    f"{DAEMON} echo done",  # ended by itself, the run ends good
+])
+async def test_a_daemon_a_task_left_dies_with_its_task_or_run(engine_factory, script):
+    h = await engine_factory(f"""
+    flows:
+      - id: s
+        ver: 1
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: t, listen: trigger.good, type: exec,
+             opts: {{shell: "{script}", timeout: 1}}}}
+    """)
+    run = await h.start_run("s")
+    pid = await daemon_pid(h, run)
+    end = await h.wait_tag("sys.end.all", run)
+    assert end.good == script.endswith("done")
+    await asyncio.to_thread(wait_until, lambda: not _alive(pid), 30,
+                            f"the daemon {pid} to be killed")
 
 
 async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_factory):
