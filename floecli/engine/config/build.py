@@ -248,7 +248,7 @@ def build_node(nm: Mapping[str, Any], path: KeyPath, context: str, default_class
 # Opts the engine itself reads from any task (hub/tasks.py, hub/resume.py): checked here and
 # left out of the contribution's own schema check.
 ENGINE_TASK_OPTS: dict[str, Mapping[str, Any]] = {
-    "timeout": {"type": "number", "exclusiveMinimum": 0},
+    "timeout": {"type": "number", "exclusiveMinimum": 0, "format": "finite"},
     "restart": {"enum": ["interrupt", "rerun"]},
 }
 

@@ -11,7 +11,11 @@ from .model import AppConfig, TypeCatalog
 from .reader import ERROR, Reader
 from .yamlpos import load_text
 
-__all__ = ["check_app", "flow_file_kind", "flow_file_rev", "load_app", "load_flow_file",
+# The largest app document floe reads (docs/app-document.md): real ones are a few KiB.
+MAX_APP_CHARS = 1024 * 1024
+
+__all__ = ["MAX_APP_CHARS", "check_app", "flow_file_kind", "flow_file_rev", "load_app",
+           "load_flow_file",
            "merge_flow_file", "parse_app", "parse_flow"]
 
 
@@ -22,6 +26,11 @@ def check_app(text: str, file: str = "<string>", types: TypeCatalog | None = Non
     With `types`, task types must exist and every node's opts must match its contribution's
     schema. Problems come sorted by line.
     """
+    if len(text) > MAX_APP_CHARS:
+        # Parsing keeps a position for every key: a few MB of keys would take hundreds of
+        # MB of memory, so the size is checked before anything is parsed.
+        return None, [Problem(file, 0, "", f"the app document is more than {MAX_APP_CHARS} "
+                              "characters long: refused")]
     try:
         loaded = load_text(text, file)
     except ConfigError as e:
@@ -48,7 +57,8 @@ def load_app(path: str | Path, types: TypeCatalog | None = None) -> AppConfig:
     """Read and parse an app document file."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_APP_CHARS + 1)  # no more than check_app reads
     except (OSError, UnicodeDecodeError) as e:
         detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ConfigError(f"cannot read {file}: {detail}",

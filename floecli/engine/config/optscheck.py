@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -44,6 +45,15 @@ def _is_cron(value: object) -> bool:
     problem = cron_problem(value)
     if problem:
         raise ValueError(problem)
+    return True
+
+
+@FORMATS.checks("finite", raises=ValueError)
+def _is_finite(value: object) -> bool:
+    # NaN compares false with every bound, so `exclusiveMinimum: 0` lets it (and `.inf`)
+    # through: a timeout of NaN would never fire.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
     return True
 
 
@@ -91,6 +101,8 @@ def _lower_keys(value: Any, orig: KeyPath, origin: dict[KeyPath, KeyPath]) -> An
 
 
 def _message(err: exceptions.ValidationError) -> str:
+    if err.validator == "format" and err.validator_value == "finite":
+        return f"{err.instance} is not a finite number"
     if err.validator == "format" and err.cause is not None:
         return f"bad {err.validator_value} expression {err.instance!r}: {err.cause}"
     if err.validator in ("anyOf", "oneOf") and err.context:

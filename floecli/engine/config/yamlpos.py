@@ -12,7 +12,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import ConfigError, Problem
-from .safeyaml import Budget, TooDeep, compose, too_deep
+from .safeyaml import MAX_DEPTH, Budget, TooDeep, compose, too_deep
 
 KeyPath = tuple[str | int, ...]
 
@@ -91,10 +91,41 @@ def _check_json(text: str, file: str) -> None:
     except json.JSONDecodeError as je:
         raise _invalid_json(file, je) from None
     except RecursionError:
-        raise too_deep(file, 0) from None
+        raise too_deep(file, _json_line(text, deep=True)) from None
     except ValueError as e:  # e.g. an integer of more than 4300 digits
-        raise ConfigError(f"invalid JSON in {file}",
-                          [Problem(file, 0, "", f"invalid JSON: {e}")]) from None
+        raise ConfigError(f"invalid JSON in {file}", [Problem(
+            file, _json_line(text, deep=False), "", f"invalid JSON: {e}")]) from None
+
+
+_MAX_DIGITS = 4300  # Python's limit on an integer's digits in text (sys.int_info)
+
+
+def _json_line(text: str, *, deep: bool) -> int:
+    """The line of the first place `text` nests deeper than MAX_DEPTH (deep) or holds a
+    number longer than Python reads (not deep), outside strings; the errors json raises for
+    these carry no position."""
+    line, depth, digits, in_string, escaped = 1, 0, 0, False, False
+    for c in text:
+        if c == "\n":
+            line += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+            continue
+        digits = digits + 1 if c.isdigit() else 0
+        if c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+        if (deep and depth > MAX_DEPTH) or (not deep and digits > _MAX_DIGITS):
+            return line
+    return 0
 
 
 _MAX_TAB_FIXES = 10_000

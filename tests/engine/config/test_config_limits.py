@@ -118,3 +118,33 @@ def test_ordinary_aliases_still_work() -> None:
               - {<<: *run, id: b, opts: {cmd: "true"}}
         """), "app.yml")
     assert [t.type for t in config.flows[0].tasks] == ["exec", "exec"]
+
+
+@pytest.mark.parametrize("text", [
+    '{"flows": ' + "[" * 50_000 + "]" * 50_000 + "}\n",
+    '{"flows":\n  [{"id": "f",\n   "ver": ' + "9" * 5000 + "}]}\n",
+])
+def test_every_json_error_has_a_line(text: str) -> None:
+    [problem] = _problems(text, "app.json")
+    assert problem.startswith("app.json:") and not problem.startswith("app.json: "), problem
+    assert problem.split(":")[1] == ("1" if text.count("\n") == 1 else "3")
+
+
+def test_an_app_document_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path) -> None:
+    # 200,000 keys in 3 MB: parsed, they took 358 MB; refused, almost nothing
+    keys = ",".join(f'"k{i}": {i}' for i in range(200_000))
+    path = tmp_path / "app.json"
+    path.write_text('{"flows": [{"id": "f", "opts": {' + keys + "}}]}")
+    probe = textwrap.dedent(f"""
+        from floecli.engine.config import ConfigError, load_app
+        try:
+            load_app({str(path)!r})
+        except ConfigError as e:
+            print(e.problems[0].message)
+        status = open("/proc/self/status").read().split("VmHWM:")[1]
+        print(int(status.split()[0]) // 1024)  # peak resident MB (ru_maxrss survives exec)
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == f"the app document is more than {1024 * 1024} characters long: refused"
+    assert int(out[1]) < 100, f"{out[1]} MB to refuse a 3 MB document"

@@ -515,3 +515,20 @@ class TestInputs:
         assert problems("flows:\n  - id: f\n    env: [A=1, NOEQ]\n    tasks: [{name: a, "
                         "listen: trigger.good}]\n") == [
             "app.yml:3: flows[0].env[1]: warning: env entry 'NOEQ' is not KEY=value"]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (".nan", "nan is not a finite number"),
+    (".inf", "inf is not a finite number"),
+    ("0", "0 is less than or equal to the minimum of 0"),
+    ("-5", "-5 is less than or equal to the minimum of 0"),
+])
+def test_a_timeout_must_be_a_finite_positive_number(value: str, message: str) -> None:
+    # NaN compares false with every bound: it passed `exclusiveMinimum` and never fired
+    assert problems(f"""\
+        flows:
+          - id: f
+            triggers: [{{id: s, type: data}}]
+            tasks:
+              - {{id: a, listen: trigger.good, type: exec, opts: {{cmd: x, timeout: {value}}}}}
+        """, TYPES) == [f"app.yml:5: flows[0].tasks[0].opts.timeout: {message}"]
