@@ -74,11 +74,8 @@ def load_flow_file(ref: str, base_dir: Path, cache_dir: Path, *, rev: str = "",
     if kind == GIT:
         text, label = _read_git(ref, rev, key_file), ref + (f"@{rev}" if rev else "")
     else:
-        if kind == WEB:
-            path = _download(ref, cache_dir)
-        else:
-            local = unquote(urlsplit(ref).path) if ref.startswith("file://") else ref
-            path = local_path(local, base_dir, absolute_ok)
+        path = (_download(ref, cache_dir) if kind == WEB
+                else local_path(ref, base_dir, absolute_ok))
         label = ref if kind == WEB else str(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -96,12 +93,14 @@ def load_flow_file(ref: str, base_dir: Path, cache_dir: Path, *, rev: str = "",
 
 
 def local_path(ref: str, base_dir: Path, absolute_ok: bool = False) -> Path:
-    """Where a local flow-file is; ConfigError if it leaves `base_dir` and that is not allowed
-    (an error that names the path, never what the file holds)."""
+    """Where a local flow-file (a path or a file:// URL) is; ConfigError if it leaves
+    `base_dir` and that is not allowed (an error that names the path, never what the file
+    holds). `floe validate` and the engine both ask here, so they give one verdict."""
+    local = unquote(urlsplit(ref).path) if ref.startswith("file://") else ref
     if absolute_ok:
-        return base_dir / Path(ref).expanduser()
+        return base_dir / Path(local).expanduser()
     try:
-        return inside(base_dir, ref, what="flow-file")
+        return inside(base_dir, local, what="flow-file")
     except PathOutside as e:
         detail = (f"{e}: local flow-files are relative to the app document's directory "
                   "(set common.absolute-flow-files: true to allow others)")

@@ -46,3 +46,20 @@ def test_the_app_document_is_checked_when_loaded(layout: Path) -> None:
                                    "'../secret.yml' is outside")
     config = parse_app("common: {absolute-flow-files: true}\n" + text, str(layout / "app.yml"))
     assert config.common.absolute_flow_files
+
+
+@pytest.mark.parametrize("ref", ["file://{outside}", "{outside}", "file://{inside}", "ok.yml"])
+def test_validate_and_the_engine_give_one_verdict(layout: Path, ref: str) -> None:
+    ref = ref.format(outside=layout.parent / "secret.yml", inside=layout / "ok.yml")
+    text = f"flows:\n  - id: p\n    flow-file: {ref}\n"
+    try:
+        parse_app(text, str(layout / "app.yml"))
+        checked = "accepted"
+    except ConfigError as e:
+        checked = "refused" if "is outside" in str(e) else str(e)
+    try:
+        load_flow_file(ref, layout, layout / "cache")
+        loaded = "accepted"
+    except ConfigError as e:
+        loaded = "refused" if "is outside" in str(e) else str(e)
+    assert checked == loaded == ("refused" if "secret" in ref else "accepted")
