@@ -5,6 +5,8 @@ FloeError
   ContributionError  a contribution that cannot be found, loaded or trusted
   StoreError         the run store cannot be opened or written
   RunError           an operation on a run that does not apply (unknown run, not waiting...)
+    RunNotFound        no such run here
+    RunLimit           a run would hold more than a run may (form submissions)
   RequestError       an API request that cannot be served (carries its HTTP status)
   ListenError        an address the engine cannot listen on
   GitError           a git command that failed (bad URL, auth, unknown ref, conflicts...)
@@ -86,6 +88,12 @@ class RunError(FloeError):
 
 class RunNotFound(RunError):
     ref = "run-not-found"
+
+
+class RunLimit(RunError):
+    """A run would hold more than a run may (form submissions): the API answers 413."""
+
+    ref = "run-limit"
 
 
 class RequestError(FloeError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from .config.model import Flow, Node, flow_from_json
+from .errors import RunLimit
 from .events import Event, NodeRef, RunRef
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -50,6 +52,28 @@ def submission(flow: Flow, node: Node | None, user: str, values: dict[str, Any])
     digest = hashlib.sha256(json.dumps(form, sort_keys=True, default=str).encode()).hexdigest()
     return {"User": user, "Time": fmt_time(now()), "Node": node.id if node else "",
             "Values": dict(values), "FormVersion": f"{flow.ver}-{digest[:12]}"}
+
+
+# What one run keeps of its form submissions: a form is a few short values, so past these
+# a client is filling memory, not a form (RunLimit, 413).
+MAX_SUBMISSIONS = 100
+MAX_SUBMITTED_BYTES = 4 << 20
+
+
+def check_submission_room(record: RunRecord, values: Mapping[str, Any]) -> None:
+    """RunLimit when `values` would take the run past its submissions' count or size."""
+    kept = [s for d in record.data_nodes.values() for s in d.submissions]
+    if len(kept) >= MAX_SUBMISSIONS:
+        raise RunLimit(f"run {record.run_id} already holds {len(kept)} form submissions, "
+                       f"the most a run keeps")
+    size = sum(_json_size(s.get("Values")) for s in kept) + _json_size(values)
+    if size > MAX_SUBMITTED_BYTES:
+        raise RunLimit(f"run {record.run_id}'s form submissions would hold {size} bytes: "
+                       f"at most {MAX_SUBMITTED_BYTES} are kept")
+
+
+def _json_size(values: Any) -> int:
+    return len(json.dumps(values, default=str))
 
 
 @dataclass

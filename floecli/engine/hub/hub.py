@@ -23,7 +23,15 @@ from ..events import (
     RunRef,
     is_system,
 )
-from ..runs import ExecNode, Pend, RunRecord, now, pend_summary, submission
+from ..runs import (
+    ExecNode,
+    Pend,
+    RunRecord,
+    check_submission_room,
+    now,
+    pend_summary,
+    submission,
+)
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
@@ -233,6 +241,7 @@ class Hub:
         rec = run.record.data_nodes.get(node_id)
         if rec is None or not rec.enabled:
             raise RunError(f"node {node_id!r} of run {run_id} is not waiting for data")
+        check_submission_room(run.record, values)
         rec.submissions.append(submission(run.flow, node, user, dict(values)))
         self.publish_for(run, Event(run.record.ref, "inbound.data",
                                     NodeRef("task", node_id), False, dict(values)))

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ..errors import RequestError, RunError, RunNotFound, StoreError
+from ..errors import RequestError, RunError, RunLimit, RunNotFound, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
             return error_reply(e)
         except RunNotFound as e:
             return reply(None, str(e), 404)
+        except RunLimit as e:
+            return reply(None, str(e), 413)
         except RunError as e:
             return reply(None, str(e), 409)
         except StoreError as e:
