@@ -196,6 +196,9 @@ class RunRecord:
     exec_nodes: dict[str, ExecNode] = field(default_factory=dict)
     merge_nodes: dict[str, MergeNode] = field(default_factory=dict)
     data_nodes: dict[str, DataNode] = field(default_factory=dict)
+    # every value pushed into the run (its trigger's, then each form's, a later value
+    # replacing an earlier one of its name): what each task starts with as FLOE_IN_<NAME>
+    inputs: dict[str, Any] = field(default_factory=dict)
     # events published for this run and not yet routed: saved with the change that made them,
     # so a restart routes what the last engine could not (hub/resume.py)
     queued: list[Event] = field(default_factory=list)
@@ -205,7 +208,11 @@ class RunRecord:
         """The record of a pend's run: its trigger, opts and start-form audit carried over."""
         return cls(ref=ref or pend.ref, flow=pend.flow, trigger=pend.triggered_node,
                    trigger_opts=dict(pend.opts), trigger_submission=dict(pend.submission),
-                   **more)
+                   inputs=input_values(pend.opts), **more)
+
+    def add_inputs(self, values: Mapping[str, Any]) -> None:
+        """Values pushed into the run join its inputs, replacing earlier ones of their name."""
+        self.inputs.update(input_values(values))
 
     @property
     def run_id(self) -> str:
@@ -221,7 +228,7 @@ class RunRecord:
         return {"Ref": self.ref.to_json(), "ExecHost": self.ref.exec_host,
                 "Status": self.status, "StartTime": fmt_time(self.start_time),
                 "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
-                "Reason": self.reason}
+                "Reason": self.reason, "Inputs": self.inputs}
 
     def to_json(self, *, logs: bool = True, flow: bool = True) -> dict[str, Any]:
         """Go-style JSON; `logs=False` leaves node logs out (stores keep them apart),
@@ -233,6 +240,7 @@ class RunRecord:
             "Reason": self.reason, "Trigger": self.trigger.to_json(),
             "TriggerOpts": self.trigger_opts,
             "TriggerSubmission": self.trigger_submission or None,
+            "Inputs": self.inputs,
             "ExecNodes": {k: v.to_json(logs=logs) for k, v in self.exec_nodes.items()},
             "MergeNodes": {k: v.to_json() for k, v in self.merge_nodes.items()},
             "DataNodes": {k: v.to_json() for k, v in self.data_nodes.items()},
@@ -248,6 +256,7 @@ class RunRecord:
             trigger=NodeRef.from_json(d.get("Trigger")),
             trigger_opts=dict(d.get("TriggerOpts") or {}),
             trigger_submission=dict(d.get("TriggerSubmission") or {}),
+            inputs=dict(d.get("Inputs") or {}),
             exec_nodes={k: ExecNode.from_json(v) for k, v in (d.get("ExecNodes") or {}).items()},
             merge_nodes={k: MergeNode.from_json(v)
                          for k, v in (d.get("MergeNodes") or {}).items()},
@@ -260,4 +269,11 @@ def pend_summary(p: Pend) -> dict[str, Any]:
     """A pending run as a summary row: status `pending` and the reason it waits."""
     return {"Ref": p.ref.to_json(), "ExecHost": "", "Status": STATUS_PENDING,
             "StartTime": ZERO_TIME, "EndTime": ZERO_TIME, "Ended": False, "Good": False,
-            "Reason": p.reason, "Created": fmt_time(p.created)}
+            "Reason": p.reason, "Created": fmt_time(p.created), "Inputs": input_values(p.opts)}
+
+
+def input_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that can be a run's inputs: scalars (a form's fields, a git ref), never a
+    nested structure such as a trigger's `form` or `env`."""
+    return {str(k): v for k, v in values.items()
+            if isinstance(v, str | int | float | bool) and "\0" not in str(v)}

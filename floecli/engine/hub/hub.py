@@ -243,6 +243,7 @@ class Hub:
             raise RunError(f"node {node_id!r} of run {run_id} is not waiting for data")
         check_submission_room(run.record, values)
         rec.submissions.append(submission(run.flow, node, user, dict(values)))
+        run.record.add_inputs(values)  # every task that starts from now on gets them
         self.publish_for(run, Event(run.record.ref, "inbound.data",
                                     NodeRef("task", node_id), False, dict(values)))
 

@@ -13,10 +13,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..config.expand import INPUT_PREFIX
 from ..config.model import Flow, Node
 from ..nodes.api import get_opt
+from ..runs import input_values
 
-INPUT_ENV_PREFIX = "FLOE_IN_"
 _NOT_NAME = re.compile(r"[^A-Z0-9_]")
 
 
@@ -41,16 +42,14 @@ def task_opts(flow: Flow, node: Node, event_opts: Mapping[str, Any],
     return opts
 
 
-def input_env(event_opts: Mapping[str, Any]) -> dict[str, str]:
-    """`FLOE_IN_<NAME>`: value for each scalar the event carries, names upper-cased with
+def input_env(values: Mapping[str, Any]) -> dict[str, str]:
+    """`FLOE_IN_<NAME>`: value for each scalar among `values`, names upper-cased with
     anything but letters, digits and `_` made `_`. Never expanded: a value is only data."""
     out: dict[str, str] = {}
-    for key, value in event_opts.items():
+    for key, value in input_values(values).items():
         if isinstance(value, bool):
             value = "true" if value else "false"
-        if not isinstance(value, str | int | float) or "\0" in str(value):
-            continue
-        out[INPUT_ENV_PREFIX + _NOT_NAME.sub("_", str(key).upper())] = str(value)
+        out[INPUT_PREFIX + _NOT_NAME.sub("_", key.upper())] = str(value)
     return out
 
 

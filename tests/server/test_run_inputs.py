@@ -1,0 +1,47 @@
+"""A run's inputs: every value pushed into it reaches every task that starts after it."""
+
+from __future__ import annotations
+
+from servertest import run_view, start_run, wait_ended, wait_until
+
+RELEASE_APP = """\
+common: {store-type: memory}
+flows:
+  - id: release
+    ver: 1
+    triggers:
+      - id: start
+        type: data
+        opts: {form: {title: Release, fields: [{id: ref, prompt: Ref}, {id: target}]}}
+    tasks:
+      - {id: build, listen: trigger.good, type: exec, opts: {shell: "echo building $FLOE_IN_REF"}}
+      - id: sign-off
+        listen: task.build.good
+        type: data
+        opts: {form: {title: Sign off, fields: [{id: target}, {id: approver}]}}
+      - id: deploy
+        listen: task.sign-off.good
+        type: exec
+        opts: {shell: 'echo "deploying $FLOE_IN_REF to $FLOE_IN_TARGET by $FLOE_IN_APPROVER"'}
+"""
+
+
+def test_a_sign_off_forms_values_reach_the_tasks_after_it(start_engine):
+    engine = start_engine(RELEASE_APP)
+    with engine.client() as c:
+        run = start_run(c, "release", {"ref": "v1.2", "target": "staging"})
+        wait_until(lambda: run_view(c, "release", run)["Graph"][1][0]["Enabled"],
+                   what="the sign-off form")
+        r = c.post("/push/data", json={"Ref": {"ID": "release", "Ver": 1}, "Run": run,
+                                       "Form": {"ID": "sign-off",
+                                                "Values": {"target": "prod", "approver": "ann"}}})
+        assert r.status_code == 200, r.text
+        view = wait_ended(c, "release", run)
+        assert view["Summary"]["Good"]
+        # a later form's value replaces an earlier one of the same name
+        assert view["Summary"]["Inputs"] == {"ref": "v1.2", "target": "prod", "approver": "ann"}
+        logs = c.get(f"/flows/release/runs/{run}/logs").json()["Payload"]
+        assert logs["build"][-1] == "building v1.2"
+        assert logs["deploy"][-1] == "deploying v1.2 to prod by ann"
+        rows = c.get("/flows/release").json()["Payload"]["Runs"]["Archive"]
+        assert rows[0]["Inputs"]["approver"] == "ann"
