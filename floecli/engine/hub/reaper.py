@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MARKER = "FLOE_TASK"
 KILL_WAIT = 5.0  # seconds for SIGKILLed processes to die
+REAP_WALKS = 5  # walks of /proc for one reap, at most
+REAP_SETTLE = 0.05  # seconds between two walks
 PROC = Path("/proc")
 
 
@@ -97,12 +99,23 @@ class Reaper:
                 wanted, self._wanted = self._wanted, set()
                 done, self._done = self._done, None
                 try:
-                    await asyncio.to_thread(kill_marked, *sorted(wanted))
+                    await self._kill(sorted(wanted))
                 finally:
                     if done is not None and not done.done():
                         done.set_result(None)
         finally:
             self._walking = False
+
+    @staticmethod
+    async def _kill(markers: list[str]) -> None:
+        # A process caught mid-fork or mid-exec can show no environment for an instant, and
+        # one being killed may have forked: walk again shortly after, and again while a
+        # walk still finds something (bounded).
+        for walk in range(REAP_WALKS):
+            killed = await asyncio.to_thread(kill_marked, *markers)
+            if walk and not killed:
+                return
+            await asyncio.sleep(REAP_SETTLE)
 
 
 def _wait_gone(pids: list[int]) -> None:

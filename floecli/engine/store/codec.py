@@ -61,12 +61,12 @@ def run_from_text(text: str, logs: Iterable[tuple[str, str]] = ()) -> RunRecord:
 
 def summary_from_row(row: list[Any]) -> dict[str, Any]:
     """RunRecord.summary() of an archived run from its Ref, ExecHost, StartTime, EndTime,
-    Good and Reason, as SQLite's json_extract returns them."""
-    ref, host, start, end, good, reason = row
+    Good, Reason and Inputs, as SQLite's json_extract returns them."""
+    ref, host, start, end, good, reason, inputs = row
     return {"Ref": ref, "ExecHost": host or "",
             "Status": STATUS_GOOD if good else STATUS_BAD, "StartTime": start or ZERO_TIME,
             "EndTime": end or ZERO_TIME, "Ended": True, "Good": bool(good),
-            "Reason": reason or ""}
+            "Reason": reason or "", "Inputs": inputs or {}}
 
 
 def sort_time(run: RunRecord) -> float:

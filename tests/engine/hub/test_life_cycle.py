@@ -383,7 +383,8 @@ async def daemon_pid(h, run: str) -> int:
 
 @pytest.mark.parametrize("script", [
     f"{DAEMON} sleep 300",  # killed by its timeout
-    f"{DAEMON} echo done",  # ended by itself, the run ends good
+    # ended by itself once the daemon is up, the run ends good
+    f"{DAEMON} until test -s daemon.pid; do sleep 0.01; done; echo done",
 ])
 async def test_a_daemon_a_task_left_dies_with_its_task_or_run(engine_factory, script):
     h = await engine_factory(f"""
