@@ -72,7 +72,8 @@ class Engine:
         self.hub = Hub(self.config, self.store, self.registry,
                        workspace_root=self.workspace_root, host_id=opts.host_name,
                        tags=opts.tags, queue=self.queue,
-                       cache_dir=Path(store_root).resolve() / "fetch-cache")
+                       cache_dir=Path(store_root).resolve() / "fetch-cache",
+                       spawn_journal=self.store.journal_path("spawned"))
 
     async def start(self) -> None:
         await self.hub.start()

@@ -39,6 +39,7 @@ from .opts import trigger_opts
 from .reaper import Reaper, kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
+from .spawned import SpawnJournal
 from .state import ActiveRun, Origin, RunState
 from .tasks import TaskRunner
 from .triggers import HubTriggerContext
@@ -61,6 +62,7 @@ class Hub:
         triggers: bool = True,
         counter_floor: int = 0,
         cache_dir: Path | None = None,
+        spawn_journal: Path | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -78,6 +80,7 @@ class Hub:
         self.state = RunState(store, self.queue, host_id, self.dispatcher.wake, self._reap)
         self.root_tag = root_tag(workspace_root)  # names this root's task processes
         self.reaper = Reaper()
+        self.spawned = SpawnJournal(spawn_journal)
         self.tasks = TaskRunner(self)
         self.router = Router(self)
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
@@ -96,8 +99,10 @@ class Hub:
         await asyncio.to_thread(kill_marked, self.root_tag + ":")
         self.queue.subscribe(self._on_event)
         self._spawn(self._consume(), "event router")
+        spawned = self.spawned.open()
         for record in stored.active:
-            await resume_run(self, record)
+            await resume_run(self, record, spawned)
+        self.spawned.reset()  # every resumed run has decided its tasks
         self._spawn(self.dispatcher.serve(), "dispatcher")
         self._spawn(self.dispatcher.sweep(), "sweeper")
         if self.watch_triggers:
@@ -121,6 +126,7 @@ class Hub:
         await asyncio.to_thread(kill_marked, self.root_tag + ":")  # and what left them
         self._flush_saves()
         await self.store.close()
+        self.spawned.close()
 
     def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=what)
@@ -227,7 +233,10 @@ class Hub:
         """Start a pend another host adopted (p2p hand-off): "" once started, else why not.
         A run id this host already knows is refused, so a repeated hand-off runs once."""
         started = await self.dispatcher.activate(pend, Origin.PEER)
-        return started if isinstance(started, str) else ""
+        if isinstance(started, str):
+            return started
+        assert started.durable is not None
+        return await asyncio.shield(started.durable)  # "" once the store holds it
 
     def push_data(self, flow_ref: FlowRef, run_id: str, node_id: str,
                   values: Mapping[str, Any], user: str = "") -> None:

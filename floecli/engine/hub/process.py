@@ -161,6 +161,13 @@ class Child:
             self._out = None
 
 
+def _spawn(on_spawn: Callable[[], None] | None, loop: asyncio.AbstractEventLoop,
+           argv: Sequence[str], *, cwd: Path | None, env: ChildEnv) -> Child:
+    if on_spawn is not None:
+        on_spawn()
+    return Child(loop, argv, cwd=cwd, env=env)
+
+
 async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
     ready = loop.create_future()
     loop.add_reader(fd, _set_done, ready)
@@ -183,10 +190,12 @@ def _pidfd(pid: int) -> int | None:
 
 
 class ProcessGroup:
-    """The processes one task started, so a stop or timeout can kill all of them."""
+    """The processes one task started, so a stop or timeout can kill all of them.
+    `on_spawn` is called on the spawner thread just before each process is forked."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_spawn: Callable[[], None] | None = None) -> None:
         self._procs: set[Child] = set()
+        self._on_spawn = on_spawn
 
     async def run(
         self,
@@ -200,7 +209,7 @@ class ProcessGroup:
         """Run argv to its end, its output to `sink`; `env` is the child's whole environment
         (child_env)."""
         loop = asyncio.get_running_loop()
-        queued = spawner().submit(Child, loop, argv, cwd=cwd, env=env)
+        queued = spawner().submit(_spawn, self._on_spawn, loop, argv, cwd=cwd, env=env)
         starting = asyncio.wrap_future(queued)
         try:
             proc = await asyncio.shield(starting)

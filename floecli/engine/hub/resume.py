@@ -4,6 +4,8 @@ Finished nodes keep their results, merges the events they saw, a data node still
 keeps waiting, and events saved but not yet routed are routed. A task that was running when
 the engine died ends `interrupted` (its bad event is routed, so the flow's own failure
 handling applies), unless it sets `opts.restart: rerun`, when it runs again from the start.
+A task whose process had not started yet (its start still queued) is started: it never ran.
+A task that runs in the engine without a process (fetch, timer) is started again too.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ log = logging.getLogger(__name__)
 
 RESTART_RERUN = "rerun"
 INTERRUPTED_LINE = "interrupted: the engine stopped while this task ran"
+NOT_STARTED_LINE = "the engine stopped before this task's process started: starting it now"
 RERUN_LINE = "the engine stopped while this task ran: running it again (opts.restart: rerun)"
 
 
-async def resume_run(hub: Hub, record: RunRecord) -> None:
+async def resume_run(hub: Hub, record: RunRecord, spawned: set[tuple[str, str]]) -> None:
+    """`spawned`: the (run, node) pairs whose process the last engine started
+    (hub/spawned.py)."""
     state = hub.state
     flow = hub.config.flow(record.flow.ref)
     workspace = workspace_path(hub.workspace_root, record.flow, record.run_id)
@@ -46,6 +51,12 @@ async def resume_run(hub: Hub, record: RunRecord) -> None:
     for node_id, rec in record.exec_nodes.items():
         node = record.flow.node(node_id)
         if not rec.running or node is None:
+            continue
+        if (record.run_id, node_id) not in spawned:
+            # Its start was committed, its process never asked for or still queued: it
+            # never ran, so it runs now (once: this start is journaled like any other).
+            hub.log_line(run, node_id, NOT_STARTED_LINE)
+            hub.tasks.start(run, node, dict(rec.input))
             continue
         if get_opt(node.opts, "restart") == RESTART_RERUN:
             hub.log_line(run, node_id, RERUN_LINE)

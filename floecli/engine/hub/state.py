@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.model import Flow, Node
-from ..errors import RunNotFound
+from ..errors import RunNotFound, StoreError
 from ..events import (
     SYS_END_ALL,
     SYS_STATE,
@@ -35,6 +35,8 @@ from .logs import NodeLog
 log = logging.getLogger(__name__)
 
 REASON_ENDED_WITH_RUN = "ended with the run"  # a task still running when its run ended
+RETRY_FIRST = 0.5  # seconds before a start the store refused is tried again, doubling
+RETRY_MAX = 30.0
 
 
 class Origin(enum.Enum):
@@ -52,6 +54,9 @@ class ActiveRun:
     workspace: Path
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     logs: dict[str, NodeLog] = field(default_factory=dict)  # open node logs, by node id
+    # resolved once the store committed the activation ("" ) or refused it (the reason):
+    # nothing of the run executes before (write ahead)
+    durable: asyncio.Future[str] | None = None
 
     @property
     def flow(self) -> Flow:
@@ -84,6 +89,9 @@ class RunState:
         self._counter = 0
         self._pends: dict[str, Pend] = {}  # in adoption order
         self._active: dict[str, ActiveRun] = {}
+        self._starting: set[asyncio.Task[None]] = set()  # activations awaiting their commit
+        # run id -> (when to try again, the delay that was): pends whose start was refused
+        self._refused: dict[str, tuple[float, float]] = {}
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -144,6 +152,9 @@ class RunState:
                 return f"run {pend.run_id} is no longer pending"  # stopped meanwhile
             if origin is Origin.PEER and (known or self._knows(pend.run_id)):
                 return f"run {pend.run_id} is already known to host {self._host_id}"
+            retry = self._refused.get(pend.run_id)
+            if retry is not None and asyncio.get_running_loop().time() < retry[0]:
+                return pend.reason  # the store refused its start: tried again later
             reason = blocker(pend.flow)
             if reason:
                 pend.reason = reason
@@ -159,13 +170,58 @@ class RunState:
             ref = replace(pend.ref, exec_host=self._host_id)
             record = RunRecord.from_pend(pend, ref, start_time=now())
             run = ActiveRun(record, workspace)
-            record.queued.append(self._publish(
-                Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts))))
+            # Saved with the activation, so a restart routes it; published (and so routed)
+            # only once the activation is committed.
+            fired = Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts))
+            record.queued.append(fired)
             self._pends.pop(pend.run_id, None)
             self._active[run.run_id] = run
-            self._store.activate(record)
-        self._publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "remove-pend"}))
+            committed = self._store.activate(record)
+            run.durable = asyncio.get_running_loop().create_future()
+        # A peer's pend the store refuses goes back to the peer, not into this host's pends.
+        back = pend if origin is Origin.LOCAL else None
+        task = asyncio.create_task(self._start(run, back, fired, committed),
+                                   name=f"start {run.run_id}")
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
         return run
+
+    async def _start(self, run: ActiveRun, pend: Pend | None, fired: Event,
+                     committed: Awaitable[None]) -> None:
+        """Once the activation is committed, the run starts (its trigger event is routed);
+        a refused activation puts the pend back with the store's reason, for the next
+        dispatch to try again (the sweep: not at once, or a refusing store would spin)."""
+        assert run.durable is not None
+        try:
+            await committed
+        except StoreError as e:
+            async with self._lock:
+                if self._active.get(run.run_id) is run and not run.tasks:
+                    del self._active[run.run_id]
+                    if pend is not None:  # still a pend to every watcher: never removed
+                        pend.reason = f"the run store could not start it: {e}"
+                        self._pends[pend.run_id] = pend
+                        self._retry_later(pend.run_id)
+            log.error("run %s: %s", run.run_id, e)
+            run.durable.set_result(str(e))
+            return
+        if self._active.get(run.run_id) is run:
+            queued = run.record.queued
+            published = self._publish(fired)
+            queued[next(i for i, e in enumerate(queued) if e is fired)] = published
+        self._refused.pop(run.run_id, None)
+        self._publish(Event(fired.run_ref, SYS_STATE, good=True,
+                            opts={"action": "remove-pend"}))
+        run.durable.set_result("")
+
+    def _retry_later(self, run_id: str) -> None:
+        """A refused start is tried again after a delay that doubles with each refusal, so
+        a store that keeps refusing is not asked in a loop."""
+        loop = asyncio.get_running_loop()
+        _, delay = self._refused.get(run_id, (0.0, RETRY_FIRST / 2))
+        delay = min(delay * 2, RETRY_MAX)
+        self._refused[run_id] = (loop.time() + delay, delay)
+        loop.call_later(delay, self._on_change)
 
     async def resume(self, record: RunRecord, workspace: Path) -> ActiveRun | None:
         """A run the store kept as active, taken back after a restart (None if known)."""
@@ -211,6 +267,7 @@ class RunState:
             pend = self._pends.get(run_id)
             if pend is not None and pend.flow.id == flow_id:
                 del self._pends[run_id]
+                self._refused.pop(run_id, None)
                 record = RunRecord.from_pend(pend, ended=True, good=False,
                                              reason=REASON_STOPPED, end_time=now())
                 self._store.finish(record)

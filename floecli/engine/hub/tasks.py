@@ -60,6 +60,10 @@ class TaskRunner:
 
     async def _execute(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> None:
         try:
+            # Write ahead: the node's start (and the event that fired it) is committed before
+            # it does anything, so a restart knows it. Every node started in one loop turn
+            # waits for the same commit.
+            await self._hub.store.flush()
             if self._awaits_input(node):
                 result = await self._perform_data(run, node, event_opts)
             else:
@@ -164,7 +168,8 @@ class TaskRunner:
         env[MARKER] = marker(hub.root_tag, run.run_id, node.id)  # found even past setsid
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
-            env=env, app_env=app_env, sink=hub.node_log(run, node.id), group=ProcessGroup(),
+            env=env, app_env=app_env, sink=hub.node_log(run, node.id),
+            group=ProcessGroup(on_spawn=lambda: hub.spawned.started(run.run_id, node.id)),
             pace=hub.store.room, cache_dir=hub.cache_dir)
 
 

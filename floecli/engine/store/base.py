@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..runs import Pend, RunRecord
@@ -19,6 +21,7 @@ class StoreState:
 
 
 class RunStore(ABC):
+    problem: str = ""  # why writes fail now, "" while they work
     """Writes are fire-and-forget and applied in call order; reads are awaited and see every
     write made before them. Appending a log line is O(1): no method rewrites a run's logs
     or a whole list of runs.
@@ -26,6 +29,11 @@ class RunStore(ABC):
     A write captures its arguments when called: mutating a record afterwards does not change
     what is stored, and every read returns fresh objects. Run records are kept without their
     logs; the lines given to `append_log` are the logs `load_run` and `open` re-attach."""
+
+    def journal_path(self, name: str) -> Path | None:
+        """A file beside the store for one of the engine's own journals (hub/spawned.py);
+        None for a store nothing of which outlives the process."""
+        return None
 
     @abstractmethod
     def open(self) -> StoreState:
@@ -53,9 +61,12 @@ class RunStore(ABC):
         """Adopt: the pend and the run counter it took, together."""
 
     @abstractmethod
-    def activate(self, run: RunRecord) -> None:
+    def activate(self, run: RunRecord) -> Awaitable[None]:
         """Pend → active: the pend of the same run id (if any) removed and the run saved as
-        active, in one transaction."""
+        active, in one transaction. The result resolves once that is committed, or raises
+        StoreError when the store refused it: the run owner starts nothing before (write
+        ahead). Writes that fail for now (a full disk) are kept and retried, never
+        dropped: `problem` says why while they fail."""
 
     @abstractmethod
     def finish(self, run: RunRecord) -> None:

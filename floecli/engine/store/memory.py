@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -52,9 +53,12 @@ class MemoryStore(RunStore):
         self._pends[pend.run_id] = pend_text(pend)
         self._counter = counter
 
-    def activate(self, run: RunRecord) -> None:
+    def activate(self, run: RunRecord) -> asyncio.Future[None]:
         self._pends.pop(run.run_id, None)
         self._runs[run.run_id] = _Run(ACTIVE, run.flow.id, sort_time(run), run_text(run))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     def finish(self, run: RunRecord) -> None:
         self._pends.pop(run.run_id, None)

@@ -108,6 +108,9 @@ MAX_BATCH = 10_000
 # Writes queued beyond this make room() wait (backpressure on chatty tasks' pipes).
 HIGH_WATER = 20_000
 ROOM_POLL = 0.005
+# A batch the database refused for now (a full disk) is tried again after this, doubling.
+RETRY_FIRST = 0.05
+RETRY_MAX = 2.0
 
 Statement = tuple[str, Sequence[Any]]
 Reply = Callable[[Any, BaseException | None], None]
@@ -117,6 +120,7 @@ Reply = Callable[[Any, BaseException | None], None]
 class _Write:
     statements: tuple[Statement, ...]
     journaled: bool = False  # a pend also in the intake journal
+    reply: Reply | None = None  # told once committed (None) or refused (a StoreError)
 
 
 @dataclass(slots=True)
@@ -124,6 +128,12 @@ class _Read:
     op: Callable[[sqlite3.Connection], Any]
     reply: Reply
     stop: bool = False  # close the database once this batch is committed
+    barrier: bool = False  # answered only once every write before it is committed
+
+
+class _Transient(Exception):
+    """The database cannot take writes now (a full disk, an I/O error): the batch is kept
+    and tried again, never dropped."""
 
 
 class SqliteStore(RunStore):
@@ -138,8 +148,15 @@ class SqliteStore(RunStore):
         self._queued = 0  # jobs put, by the loop's thread
         self._done = 0  # jobs applied, by the worker
         self._journal = Journal(Path(f"{self.path}.intake"))
+        # Why writes fail now ("" while they work): set by the worker, read by the loop.
+        self.problem = ""
+        self._unsaved: list[_Write] = []  # worker only: applied, not yet committed
+        self._barriers: list[Reply] = []  # worker only: waiting for those to commit
 
     # ---- life cycle -------------------------------------------------------------------
+
+    def journal_path(self, name: str) -> Path:
+        return Path(f"{self.path}.{name}")
 
     def open(self) -> StoreState:
         if self._thread is not None:
@@ -167,7 +184,7 @@ class SqliteStore(RunStore):
         thread.join()  # already past its last statement: this does not block for long
 
     async def flush(self) -> None:
-        await self._call(_noop)
+        await self._call(_noop, barrier=True)
 
     async def pends_durable(self) -> None:
         return None  # add_pend wrote each to the intake journal before returning
@@ -179,16 +196,27 @@ class SqliteStore(RunStore):
     # ---- writes: enqueued, applied in order by the worker ------------------------------
 
     def add_pend(self, pend: Pend, counter: int) -> None:
+        if self.problem:
+            # Acknowledging a run now would promise what the store cannot keep (503).
+            raise StoreError(f"the run store {self.path} cannot take writes now: "
+                             f"{self.problem}", hint="free space on its disk; floe retries")
         text = pend_text(pend)
         if self._thread is not None:
             self._journal.append(pend.run_id, counter, text)
         self._write((ADD_PEND, (pend.run_id, text)), (SET_COUNTER, (counter,)),
                     journaled=True)
 
-    def activate(self, run: RunRecord) -> None:
+    def activate(self, run: RunRecord) -> asyncio.Future[None]:
         # Serialised now, on the caller's thread: the caller keeps mutating the record.
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[None] = loop.create_future()
+        if self._thread is None:
+            outcome.set_exception(StoreError(f"the run store {self.path} is not open"))
+            return outcome
         self._write((REMOVE_PEND, (run.run_id,)),
-                    (ACTIVATE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+                    (ACTIVATE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))),
+                    reply=_replier(loop, outcome))
+        return outcome
 
     def finish(self, run: RunRecord) -> None:
         self._write((REMOVE_PEND, (run.run_id,)),
@@ -250,26 +278,23 @@ class SqliteStore(RunStore):
 
     # ---- the queue -------------------------------------------------------------------
 
-    def _write(self, *statements: Statement, journaled: bool = False) -> None:
+    def _write(self, *statements: Statement, journaled: bool = False,
+               reply: Reply | None = None) -> None:
         if self._thread is None:
             log.warning("run store %s is not open: %s dropped", self.path,
                         _describe(statements[0]))
             return
         self._queued += 1
-        self._jobs.put(_Write(statements, journaled))
+        self._jobs.put(_Write(statements, journaled, reply))
 
-    async def _call(self, op: Callable[[sqlite3.Connection], Any], *, stop: bool = False) -> Any:
+    async def _call(self, op: Callable[[sqlite3.Connection], Any], *, stop: bool = False,
+                    barrier: bool = False) -> Any:
         if self._thread is None and not stop:
             raise StoreError(f"the run store {self.path} is not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-
-        def reply(result: Any, error: BaseException | None) -> None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_settle, future, result, error)
-
         self._queued += 1
-        self._jobs.put(_Read(op, reply, stop))
+        self._jobs.put(_Read(op, _replier(loop, future), stop, barrier))
         return await future
 
     # ---- the worker thread -------------------------------------------------------------
@@ -290,55 +315,105 @@ class SqliteStore(RunStore):
             opened.set_exception(e if isinstance(e, StoreError) else _open_error(self.path, e))
             return
         stopping: list[Reply] = []
+        retry = RETRY_FIRST
         try:
             while not stopping:
-                stopping = self._run_batch(conn, _drain(jobs))
+                batch = _drain(jobs, retry if self._unsaved else None)
+                stopping = self._run_batch(conn, batch)
+                retry = min(retry * 2, RETRY_MAX) if self._unsaved else RETRY_FIRST
         finally:
+            if self._unsaved:
+                # Closed while the writes still fail: better said than an engine that never
+                # stops. What the last commit holds is what a restart resumes.
+                log.error("run store %s: closed with %d writes it could not save: %s",
+                          self.path, len(self._unsaved), self.problem)
+                lost = StoreError(f"the run store {self.path} closed before saving: "
+                                  f"{self.problem}")
+                for job in self._unsaved:
+                    if job.reply is not None:
+                        job.reply(None, lost)
+                for reply in self._barriers:
+                    reply(None, lost)
             conn.close()
             self._journal.close()
             for reply in stopping:
                 reply(None, None)
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Write | _Read]) -> list[Reply]:
-        """Run one batch in one transaction; answer its reads once committed. Returns the
-        replies of stop requests (empty to keep serving)."""
+        """Apply the writes not yet committed, then this batch's, in one transaction, and
+        commit once. Plain reads are answered from that transaction (they see every write
+        before them, committed or not); barriers and writes' replies wait for the commit.
+        When the database cannot take the writes now (a full disk), everything is kept and
+        tried again with the next batch: a write is never dropped. Returns the replies of
+        stop requests (empty to keep serving)."""
+        writes = [j for j in batch if isinstance(j, _Write)]
+        todo = [*self._unsaved, *writes]
         answers: list[tuple[Reply, Any, BaseException | None]] = []
+        refused: list[tuple[_Write, StoreError]] = []
         stops: list[Reply] = []
+        failure = ""
         try:
-            conn.execute("BEGIN")
-        except sqlite3.Error:
-            log.exception("run store %s: cannot begin a transaction", self.path)
-        for job in batch:
-            if isinstance(job, _Write):
-                self._apply(conn, job)
-                continue
-            if job.stop:
-                stops.append(job.reply)
-                continue
-            try:
-                answers.append((job.reply, job.op(conn), None))
-            except Exception as e:
-                err = StoreError(f"reading the run store {self.path} failed: {e}")
-                answers.append((job.reply, None, err))
-        try:
-            conn.commit()
-        except sqlite3.Error as e:
-            log.exception("run store %s: commit failed, %d operations lost", self.path,
-                          len(batch))
+            _begin(conn)
+            for job in todo:
+                error = self._apply(conn, job)
+                if error is not None:
+                    refused.append((job, error))
+            for job in batch:
+                if isinstance(job, _Write):
+                    continue
+                if job.stop:
+                    stops.append(job.reply)
+                elif job.barrier:
+                    self._barriers.append(job.reply)
+                else:
+                    answers.append(self._read(conn, job))
+            _commit(conn)
+        except _Transient as e:
+            failure = str(e)
             _rollback(conn)
-            err = StoreError(f"writing the run store {self.path} failed: {e}")
-            answers = [(reply, None, err) for reply, _, _ in answers]
-        else:
-            self._journal.committed(sum(isinstance(j, _Write) and j.journaled for j in batch))
         for reply, result, error in answers:
             reply(result, error)
-        self._done += len(batch)
+        self._done += len(batch) - len(writes)  # reads and stops: handled
+        if failure:
+            if not self.problem:
+                log.error("run store %s: writes fail (%s): %d kept, tried again until they "
+                          "succeed", self.path, failure, len(todo))
+            self.problem = failure
+            self._unsaved = todo
+            return stops  # a close now saves nothing more: the finally of _serve says so
+        if self.problem:
+            log.warning("run store %s: writes work again: %d kept writes saved", self.path,
+                        len(self._unsaved))
+            self.problem = ""
+        self._journal.committed(sum(j.journaled for j in todo))
+        self._done += len(todo)
+        self._unsaved = []
+        refusals = {id(job): error for job, error in refused}
+        for job in todo:
+            if job.reply is not None:
+                job.reply(None, refusals.get(id(job)))
+        barriers, self._barriers = self._barriers, []
+        for reply in barriers:
+            reply(None, None)
         return stops
 
-    def _apply(self, conn: sqlite3.Connection, job: _Write) -> None:
+    def _read(self, conn: sqlite3.Connection, job: _Read
+              ) -> tuple[Reply, Any, BaseException | None]:
+        try:
+            return job.reply, job.op(conn), None
+        except sqlite3.Error as e:
+            if _transient(e):
+                raise _Transient(str(e)) from None
+            return job.reply, None, StoreError(f"reading the run store {self.path} failed: {e}")
+        except Exception as e:
+            return job.reply, None, StoreError(f"reading the run store {self.path} failed: {e}")
+
+    def _apply(self, conn: sqlite3.Connection, job: _Write) -> StoreError | None:
         """One write, all or nothing: a write of several statements (a run transition) runs
-        in a savepoint, so a failing statement undoes the ones before it. One bad write must
-        not stop the others in the batch, nor the worker."""
+        in a savepoint, so a failing statement undoes the ones before it. A write the
+        database refuses (a constraint) is refused alone: the error goes back to whoever
+        waits for it, and the batch goes on. _Transient when the database cannot take
+        writes at all now."""
         atomic = len(job.statements) > 1
         try:
             if atomic:
@@ -347,13 +422,53 @@ class SqliteStore(RunStore):
                 _execute(conn, statement)
             if atomic:
                 conn.execute("RELEASE write")
-        except Exception:
-            log.exception("run store %s: %s failed", self.path,
-                          " + ".join(_describe(s) for s in job.statements))
-            if atomic:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK TO write")
-                    conn.execute("RELEASE write")
+        except sqlite3.Error as e:
+            if _transient(e):  # full, I/O, locked: not this write's fault
+                raise _Transient(str(e)) from None
+            error: Exception = e
+        except Exception as e:
+            error = e
+        else:
+            return None
+        what = " + ".join(_describe(s) for s in job.statements)
+        log.error("run store %s: %s refused: %s", self.path, what, error)
+        if atomic:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+        return StoreError(f"the run store refused {what}: {error}")
+
+
+# SQLite's primary result codes for "not now": busy, locked, out of memory, I/O error, full,
+# cannot open. Any other error is about the write itself.
+_TRANSIENT_CODES = frozenset({5, 6, 7, 10, 13, 14})
+
+
+def _transient(e: sqlite3.Error) -> bool:
+    code = getattr(e, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _TRANSIENT_CODES
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("BEGIN")
+    except sqlite3.Error as e:
+        raise _Transient(str(e)) from None
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    try:
+        conn.commit()
+    except sqlite3.Error as e:
+        raise _Transient(str(e)) from None
+
+
+def _replier(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> Reply:
+    """A reply the worker thread can call, settling `future` on its loop."""
+    def reply(result: Any, error: BaseException | None) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle, future, result, error)
+    return reply
 
 
 def _execute(conn: sqlite3.Connection, statement: Statement) -> None:
@@ -520,9 +635,14 @@ def _knows_run(conn: sqlite3.Connection, run_id: str) -> bool:
                for table in ("pends", "runs"))
 
 
-def _drain(jobs: queue.SimpleQueue[_Write | _Read]) -> list[_Write | _Read]:
-    """Wait for one job, then take every job already queued (up to MAX_BATCH)."""
-    batch = [jobs.get()]
+def _drain(jobs: queue.SimpleQueue[_Write | _Read], timeout: float | None = None
+           ) -> list[_Write | _Read]:
+    """Wait for one job (at most `timeout` seconds: then none), then take every job already
+    queued (up to MAX_BATCH)."""
+    try:
+        batch = [jobs.get(timeout=timeout)]
+    except queue.Empty:
+        return []
     while len(batch) < MAX_BATCH:
         try:
             batch.append(jobs.get_nowait())

@@ -295,40 +295,49 @@ async def test_a_trigger_fires_runs_and_keeps_its_state_across_restarts(tmp_path
     assert seen == [0, 1]
 
 
-async def test_a_failed_activation_write_leaves_the_run_pending_not_half_started(tmp_path):
-    app = ONE_STORED_FLOW
+async def test_a_refused_activation_runs_nothing_until_the_store_takes_it(tmp_path):
+    # Write ahead: the run's tasks execute only once its activation is committed. The
+    # store refuses the run's insert; the task's side effect (a line outside the workspace)
+    # must not happen, and once the fault is gone the run runs once, without a restart.
+    side = tmp_path / "side-effects"
+    app = f"""
+    common: {{store-type: local}}
+    flows:
+      - id: a
+        ver: 1
+        triggers: [{{name: start, type: data}}]
+        tasks:
+          - {{name: t, listen: trigger.good, type: exec,
+             opts: {{shell: "basename $FLOEWS >> {side}"}}}}
+    """
     db = tmp_path / "root" / "store" / "floe.db"
     h = EngineHarness(make_engine(tmp_path, app))
     await h.engine.start()
     await h.engine.stop()  # the store exists now
-    # The store boundary fails between activation's two statements: the pend's removal
-    # has been made when the run's insert is refused.
     with contextlib.closing(sqlite3.connect(db)) as c:
         c.execute("CREATE TRIGGER fail_activation BEFORE INSERT ON runs "
                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
         c.commit()
     h = EngineHarness(make_engine(tmp_path, app))
     await h.engine.start()
-    run = await h.start_run("a")
-    await h.wait_tag(SYS_END_ALL, run)  # in memory it ran; the store refused its record
-    await h.engine.stop()
-    with contextlib.closing(sqlite3.connect(db)) as c:
-        assert c.execute("SELECT run_id FROM pends").fetchall() == [(run,)]
-        assert c.execute("SELECT count(*) FROM runs").fetchone() == (0,)
-        c.execute("DROP TRIGGER fail_activation")
-        c.commit()
-    # After the restart the run is pending once, runs once and is archived once.
-    h = EngineHarness(make_engine(tmp_path, app))
-    await h.engine.start()
     try:
-        end = await h.wait_tag(SYS_END_ALL, run)
+        run = await h.start_run("a")
+        pend = await h.wait_until(
+            lambda: next((p for p in h.hub.pends if "could not start" in p.reason), None),
+            what="the refused start to be the pend's reason")
+        assert "injected failure" in pend.reason
+        assert h.count(TRIGGER_GOOD, run) == 0 and not side.exists()
+        with contextlib.closing(sqlite3.connect(db)) as c:
+            c.execute("DROP TRIGGER fail_activation")
+            c.commit()
+        end = await h.wait_tag(SYS_END_ALL, run, timeout=60)  # retried, with backoff
         assert end.good and h.count(TRIGGER_GOOD, run) == 1
     finally:
         await h.engine.stop()
+    assert side.read_text().splitlines() == [run]
     with contextlib.closing(sqlite3.connect(db)) as c:
         assert c.execute("SELECT count(*) FROM pends").fetchone() == (0,)
         assert c.execute("SELECT run_id, state FROM runs").fetchall() == [(run, "archive")]
-        assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 async def test_submit_names_the_runs_it_started(engine_factory):
