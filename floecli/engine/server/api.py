@@ -54,6 +54,7 @@ class Api:
             ("/p2p/flows/{flow_id}/runs/{run_id}", self.p2p_run, ["GET"]),
             ("/p2p/config", self.p2p_config, ["GET"]),
             ("/hosts", self.hosts, ["GET"]),
+            ("/health", self.health, ["GET"]),
         ]
         return [Route(path, endpoint(fn), methods=methods) for path, fn, methods in r]
 
@@ -267,9 +268,20 @@ class Api:
         await require(request, self.ctx.sessions)
         return reply(self._hosts())
 
+    async def health(self, request: Request) -> Response:
+        """Whether this host can keep what it is given: 503 with the store's problem while
+        its writes fail (a full disk); the writes are kept and retried meanwhile."""
+        await require(request, self.ctx.sessions)
+        problem = self.ctx.hub.store.problem
+        body = {"HostID": self.ctx.hub.host_id, "Healthy": not problem, "Store": problem or "ok"}
+        if problem:
+            return reply(body, f"the run store cannot take writes now: {problem}", 503)
+        return reply(body)
+
     def _hosts(self) -> dict[str, Any]:
         hub = self.ctx.hub
-        me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
+        me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags),
+              "Store": hub.store.problem or "ok"}
         peers = {}
         for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
             peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}

@@ -129,6 +129,13 @@ def document(base: str) -> dict[str, Any]:
                                        payload=obj)},
         f"{b}/hosts": {"get": _op("This host and the hosts it knows, as p2p/config, for any "
                                   "logged-in user", "OK", payload=obj)},
+        f"{b}/health": {"get": _op(
+            "Whether this host's run store takes writes", "OK",
+            payload={"type": "object", "properties": {
+                "HostID": {"type": "string"}, "Healthy": {"type": "boolean"},
+                "Store": {"type": "string"}}},
+            errors={"503": "the run store cannot take writes now (a full disk): they are "
+                           "kept and retried, new runs are refused"})},
         "/ws": {"get": {
             "summary": "Websocket: every event of this host as JSON text frames; "
                        "?flow=ID, ?run=RID and ?tag=PREFIX filter",
@@ -160,7 +167,7 @@ def document(base: str) -> dict[str, Any]:
                     "Ref": obj, "ExecHost": {"type": "string"}, "Status": {"type": "string"},
                     "StartTime": {"type": "string"}, "EndTime": {"type": "string"},
                     "Ended": {"type": "boolean"}, "Good": {"type": "boolean"},
-                    "Reason": {"type": "string"}}},
+                    "Reason": {"type": "string"}, "Inputs": obj}},
                 "RunView": {"type": "object", "properties": {
                     "FlowName": {"type": "string"}, "Name": {"type": "string"},
                     "Triggers": {"type": "array", "items": obj},
