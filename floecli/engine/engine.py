@@ -75,6 +75,9 @@ class Engine:
                        cache_dir=Path(store_root).resolve() / "fetch-cache")
 
     async def start(self) -> None:
+        for problem in self.config.warnings:
+            # Every warning at start: a dead listen tag must not pass unseen (issue 22).
+            log.warning("%s", problem)
         await self.hub.start()
         log.info("engine %s started: %d flows, workspace root %s", self.opts.host_name,
                  len(self.config.flows), self.workspace_root)
