@@ -73,7 +73,15 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     """Run the engine. A built binary or an engine project passes its `vendor` directories with
     `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
     document text frozen in by `floe build -e`."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.once and not args.start:
+        # Nothing would ever end the engine: a usage error, not a run forever (issue 22).
+        parser.print_usage(sys.stderr)
+        print("Error parsing flags: -once needs -start=FLOW\n"
+              "hint: -once waits for the run -start begins, e.g. "
+              "floe run -start=build -once", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     logging.basicConfig(level=logging.DEBUG if args.verbose else _log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -143,6 +151,38 @@ def tester_bind(args: argparse.Namespace) -> str:
     return port
 
 
+ONCE_LOG_LINES = 20
+
+
+def once_report(record: object, run_id: str, lines: int = ONCE_LOG_LINES) -> list[str]:
+    """What `-once` prints when its run ends: the result and, when it failed, the node that
+    failed with its last log lines."""
+    from .runs import RunRecord
+
+    if not isinstance(record, RunRecord):
+        return [f"run {run_id}: not found when it ended"]
+    result = "good" if record.good else "bad"
+    reason = f" ({record.reason})" if record.reason else ""
+    out = [f"run {run_id} of flow {record.flow.id}: {result}{reason}"]
+    if record.good:
+        return out
+    failed = [(nid, n) for nid, n in record.exec_nodes.items() if n.stopped and not n.good]
+    if not failed:
+        return out
+    node_id, node = max(failed, key=lambda item: item[1].stopped)  # type: ignore[arg-type,return-value]
+    why = f"exit status {node.status}" if node.status is not None else "no exit status"
+    if node.reason:
+        why += f", {node.reason}"
+    out.append(f"failed node: {node_id} ({why})")
+    tail = node.logs[-lines:]
+    if tail:
+        out.append(f"last {len(tail)} log lines of {node_id}:")
+        out.extend(f"  {line}" for line in tail)
+    if node.log_file:
+        out.append(f"  (the rest of its log is in {node.log_file})")
+    return out
+
+
 async def _serve(args: argparse.Namespace, opts: object) -> int:
     from .server.service import Service
 
@@ -195,7 +235,14 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
             await engine.stop()
             raise ConfigError(f"-start: flow {args.start!r} has no data trigger to start it")
         watched.update(started)
+    else:
+        flow = None
     await stop.wait()
+    if args.once:
+        for run_id in sorted(watched):
+            record = await engine.hub.find_run(flow.id, run_id)
+            for line in once_report(record, run_id):
+                print(line, file=sys.stderr, flush=True)
     # Listeners first, so no request starts work the engine is about to stop.
     await service.stop()
     await engine.stop()

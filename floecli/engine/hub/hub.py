@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..runs import ExecNode, Pend, RunRecord, now, pend_summary, submission
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
-from .opts import trigger_opts
+from .opts import trigger_env, trigger_opts
 from .reaper import kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
@@ -185,6 +186,8 @@ class Hub:
             except Exception as e:
                 self._flow_file_failed(flow, trigger, e)
                 return None
+        if trigger_env(trigger):
+            flow = replace(flow, env=(*flow.env, *trigger_env(trigger)))
         audit = submission(flow, trigger, user, dict(fired)) if trigger.type == "data" else {}
         return await self.state.adopt(flow, trigger, trigger_opts(trigger, fired), audit)
 
