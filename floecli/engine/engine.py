@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import secrets
 from .config.expand import expand_path
 from .config.loader import load_app, parse_app
 from .config.model import AppConfig
@@ -69,7 +70,12 @@ class Engine:
         self.workspace_root = Path(root).resolve()
         self.store = make_store(common.store_type, Path(store_root).resolve())
         self.queue = EventQueue()
-        self.hub = Hub(self.config, self.store, self.registry,
+        base_dir = Path(self.config.source).parent if not self.config.source.startswith(
+            "<") and self.config.source else None
+        self.secrets = secrets.load(common.secrets_file, base_dir,
+                                    [n for f in self.config.flows for n in f.secrets])
+        secrets.install(self.secrets)
+        self.hub = Hub(self.config, self.store, self.registry, secrets=self.secrets,
                        workspace_root=self.workspace_root, host_id=opts.host_name,
                        tags=opts.tags, queue=self.queue,
                        cache_dir=Path(store_root).resolve() / "fetch-cache")

@@ -16,6 +16,7 @@ from . import eventloop
 from .engine import Engine, options_from
 from .errors import ConfigError, FloeError, ListenError
 from .events import SYS_END_ALL, Event, FlowRef
+from .secrets import mask
 
 log = logging.getLogger("floe")
 
@@ -206,7 +207,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
 
     def observe(event: Event) -> None:
         if args.events:
-            print(json.dumps(event.to_json()), flush=True)
+            print(mask(json.dumps(event.to_json())), flush=True)
         if args.once and event.tag == SYS_END_ALL and event.run_ref.run_id in watched:
             result["good"] = event.good
             stop.set()

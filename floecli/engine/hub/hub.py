@@ -25,9 +25,11 @@ from ..events import (
     is_system,
 )
 from ..runs import ExecNode, Pend, RunRecord, now, pend_summary, submission
+from ..secrets import NO_SECRETS, Secrets
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
+from .masked import MaskedNodeLog
 from .opts import trigger_env, trigger_opts
 from .reaper import kill_marked, root_tag
 from .resume import resume_run
@@ -54,8 +56,11 @@ class Hub:
         triggers: bool = True,
         counter_floor: int = 0,
         cache_dir: Path | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.config = config
+        # given to the tasks of flows that name them; None (the tester's hubs): none at all
+        self.secrets = secrets or NO_SECRETS
         self.store = store
         self.registry = registry
         self.workspace_root = workspace_root
@@ -291,13 +296,22 @@ class Hub:
                 if not run.record.ended:
                     self.store.append_log(run.run_id, node_id, text)
 
-            node_log = NodeLog(
+            node_log = MaskedNodeLog(  # secrets masked before anything sees a line
                 run.record.exec_nodes.setdefault(node_id, ExecNode()),
                 cap=self.config.common.log_lines, emit=emit, store=store,
                 file=Path(os.path.join(self.workspace_root, "logs", run.flow.id, run.run_id,
                                        f"{node_id}.log")))
             run.logs[node_id] = node_log
         return node_log
+
+    def secret_env(self, flow: Flow) -> dict[str, str]:
+        """The secrets `flow` names, as environment variables (engine/secrets.py). A run
+        record read back keeps no secret names: the configured flow's are used."""
+        names = flow.secrets
+        if not names:
+            configured = self.config.flow(flow.ref)
+            names = configured.secrets if configured is not None else ()
+        return self.secrets.env(names) if names else {}
 
     def close_log(self, run: ActiveRun, node_id: str) -> None:
         node_log = run.logs.pop(node_id, None)

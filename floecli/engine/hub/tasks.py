@@ -155,6 +155,7 @@ class TaskRunner:
         inputs = contribution.descriptor.inputs if contribution is not None else ()
         opts = task_opts(run.flow, node, event_opts, inputs, hub.config.common.git_key)
         env = task_env(opts.get("env") or [], run.workspace)
+        env.update(hub.secret_env(run.flow))  # the flow's named secrets (engine/secrets.py)
         env.update(input_env(event_opts))
         env[MARKER] = marker(hub.root_tag, run.run_id, node.id)  # found even past setsid
         return RunTaskContext(
