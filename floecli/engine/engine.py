@@ -15,6 +15,8 @@ from .contributions.registry import Registry
 from .errors import ConfigError
 from .events import EventQueue
 from .hub import Hub
+from .notify import Notifier
+from .retention import Pruner
 from .store import make_store
 
 log = logging.getLogger(__name__)
@@ -79,16 +81,22 @@ class Engine:
                        workspace_root=self.workspace_root, host_id=opts.host_name,
                        tags=opts.tags, queue=self.queue,
                        cache_dir=Path(store_root).resolve() / "fetch-cache")
+        self.notifier = Notifier(self.hub)
+        self.pruner = Pruner(self.hub)
 
     async def start(self) -> None:
         for problem in self.config.warnings:
             # Every warning at start: a dead listen tag must not pass unseen (issue 22).
             log.warning("%s", problem)
         await self.hub.start()
+        self.notifier.start()
+        self.pruner.start()
         log.info("engine %s started: %d flows, workspace root %s", self.opts.host_name,
                  len(self.config.flows), self.workspace_root)
 
     async def stop(self) -> None:
+        await self.pruner.stop()
+        await self.notifier.stop()  # what ended before the stop is still sent, briefly
         await self.hub.stop()
 
 
