@@ -1,10 +1,10 @@
 """Run-end webhooks (`common.notify`, or a flow's own `notify`): the run's summary JSON POSTed
 when a run ends with a result the hook asks for.
 
-Deliveries happen beside the engine, never in its way: the end of a run only queues one; a
-few are sent at a time, each with its timeout and a bounded number of retries, and a hook
-that still fails is one warning in the engine's log. Past MAX_QUEUED waiting deliveries new
-ones are dropped (with a warning) rather than held in memory without bound.
+Deliveries happen beside the engine, never in its way: the end of a run only queues one; each
+hook has its own queue and a few senders, each delivery its timeout and a bounded number of
+retries, and a hook that still fails is one warning in the engine's log. Past MAX_QUEUED
+waiting deliveries for a hook new ones are dropped (with a warning), never held without bound.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONCURRENCY = 4
-MAX_QUEUED = 1000
+CONCURRENCY = 2  # senders per hook
+MAX_QUEUED = 1000  # per hook
 STOP_GRACE = 5.0  # seconds the engine's stop waits for queued deliveries
 BACKOFF = 1.0  # seconds before the first retry, doubled for each next one
 
@@ -49,13 +49,14 @@ def payload(event: Event, record: RunRecord | None) -> dict[str, Any]:
 
 
 class Notifier:
-    """Watches the engine's events for run ends and delivers them to the hooks."""
+    """Watches the engine's events for run ends and delivers them to the hooks. Each hook has
+    its own queue and senders, so a hook that hangs delays only its own deliveries."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
-        self._queue: asyncio.Queue[tuple[Notify, Event]] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
+        self._lanes: dict[Notify, tuple[asyncio.Queue[Event], list[asyncio.Task[None]]]] = {}
         self._client: httpx.AsyncClient | None = None
+        self._started = False
         self.delivered = 0  # counts, for tests and the curious
         self.failed = 0
 
@@ -71,20 +72,22 @@ class Notifier:
 
         self._client = httpx.AsyncClient(follow_redirects=False)
         self._hub.queue.subscribe(self._on_event)
-        self._workers = [asyncio.create_task(self._serve(), name=f"notify {i}")
-                         for i in range(CONCURRENCY)]
+        self._started = True
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
         """Give what is queued (a `-once` run that just ended) a short while, then stop."""
-        if not self._workers:
+        if not self._started:
             return
+        self._started = False
         self._hub.queue.unsubscribe(self._on_event)
+        queues = [q for q, _ in self._lanes.values()]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), grace)
-        for w in self._workers:
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in queues)), grace)
+        workers = [w for _, ws in self._lanes.values() for w in ws]
+        for w in workers:
             w.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._lanes.clear()
         if self._client is not None:
             await self._client.aclose()
 
@@ -95,15 +98,25 @@ class Notifier:
         for hook in self._hub.config.notify(event.run_ref.flow_ref.id):
             if result not in hook.on:
                 continue
-            if self._queue.qsize() >= MAX_QUEUED:
+            queue = self._lane(hook)
+            if queue.qsize() >= MAX_QUEUED:
                 log.warning("notify %s: %d deliveries waiting, run %s not sent", hook.url,
                             MAX_QUEUED, event.run_ref.run_id)
                 continue
-            self._queue.put_nowait((hook, event))
+            queue.put_nowait(event)
 
-    async def _serve(self) -> None:
+    def _lane(self, hook: Notify) -> asyncio.Queue[Event]:
+        lane = self._lanes.get(hook)
+        if lane is None:
+            queue: asyncio.Queue[Event] = asyncio.Queue()
+            workers = [asyncio.create_task(self._serve(hook, queue), name=f"notify {hook.url}")
+                       for _ in range(CONCURRENCY)]
+            lane = self._lanes[hook] = (queue, workers)
+        return lane[0]
+
+    async def _serve(self, hook: Notify, queue: asyncio.Queue[Event]) -> None:
         while True:
-            hook, event = await self._queue.get()
+            event = await queue.get()
             try:
                 await self._deliver(hook, event)
             except asyncio.CancelledError:
@@ -111,7 +124,7 @@ class Notifier:
             except Exception:  # a hook must never stop the notifier
                 log.exception("notify %s: run %s", hook.url, event.run_ref.run_id)
             finally:
-                self._queue.task_done()
+                queue.task_done()
 
     async def _deliver(self, hook: Notify, event: Event) -> None:
         assert self._client is not None
