@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -66,6 +67,8 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-event_loop", default="auto", choices=eventloop.CHOICES,
         help="the event loop: uvloop when installed (auto), or asyncio's own")
     add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
+    add("-log_file", default="", help="append the engine's log to this file (reopened when "
+        "logrotate moves it) instead of stderr")
     return p
 
 
@@ -83,9 +86,15 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
               "hint: -once waits for the run -start begins, e.g. "
               "floe run -start=build -once", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    try:
+        handler = (logging.handlers.WatchedFileHandler(args.log_file, encoding="utf-8")
+                   if args.log_file else logging.StreamHandler(sys.stderr))
+    except OSError as e:
+        print(f"Error parsing flags: -log_file {args.log_file}: {e}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     logging.basicConfig(level=logging.DEBUG if args.verbose else _log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+                        handlers=[handler])
     from .server.connguard import GuardedH11Protocol, raise_open_file_limit
 
     raise_open_file_limit()  # before any socket: connections, pipes and the store share it

@@ -153,3 +153,16 @@ async def test_a_triggers_env_reaches_runs_started_by_pushed_data(engine_factory
     end = await h.run_to_end("env2", {"env": ["B=pushed"], "who": "me"})
     assert end.good
     assert "flow trigger task flow-task" in h.lines(end.run_ref.run_id, "show")
+
+
+def test_log_file_takes_the_engines_log(tmp_path):
+    conf = tmp_path / "app.yml"
+    conf.write_text(INERT)
+    log = tmp_path / "floe.log"
+    r = engine(f"-conf={conf}", "-start=build", "-once", f"-root={tmp_path}/r",
+               f"-log_file={log}")
+    assert r.returncode == 0, r.stderr
+    text = log.read_text()
+    assert "engine h1 started" in text and "never published" in text
+    assert "engine h1 started" not in r.stderr
+    assert "run h1-1 of flow build: good" in r.stderr  # -once's report is not a log line
