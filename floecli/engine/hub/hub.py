@@ -24,13 +24,14 @@ from ..events import (
     RunRef,
     is_system,
 )
+from ..nodes.api import get_opt
 from ..runs import ExecNode, Pend, RunRecord, now, pend_summary, submission
 from ..secrets import NO_SECRETS, Secrets
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
 from .masked import MaskedNodeLog
-from .opts import trigger_env, trigger_opts
+from .opts import trigger_opts
 from .reaper import kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
@@ -191,10 +192,21 @@ class Hub:
             except Exception as e:
                 self._flow_file_failed(flow, trigger, e)
                 return None
-        if trigger_env(trigger):
-            flow = replace(flow, env=(*flow.env, *trigger_env(trigger)))
+        flow = self.run_flow(flow, trigger.id)
         audit = submission(flow, trigger, user, dict(fired)) if trigger.type == "data" else {}
         return await self.state.adopt(flow, trigger, trigger_opts(trigger, fired), audit)
+
+    @staticmethod
+    def run_flow(flow: Flow, trigger_id: str) -> Flow:
+        """The flow a run of `flow` started by trigger `trigger_id` runs: the trigger's
+        `opts.env` joins the flow's env, so every task of the run gets it after the flow's
+        and before its own (floe-reference §1.10). Only the app document's env: a value
+        pushed with a form never sets env (DECISIONS §2)."""
+        trigger = next((t for t in flow.triggers if t.id == trigger_id), None)
+        env = get_opt(trigger.opts, "env") if trigger is not None else None
+        if not isinstance(env, list) or not env:
+            return flow
+        return replace(flow, env=(*flow.env, *(str(v) for v in env)))
 
     def _load_flow_file(self, flow: Flow, trigger_opts: Mapping[str, Any],
                         polled: Mapping[str, Any]) -> Flow:

@@ -57,16 +57,9 @@ def input_env(event_opts: Mapping[str, Any]) -> dict[str, str]:
 def trigger_opts(trigger: Node, fired: Mapping[str, Any]) -> dict[str, Any]:
     """The opts a run starts with: the trigger's own, overlaid by what it fired with (the
     values of a form, a git ref). `env` is the trigger's own only: a pushed value never sets
-    env (DECISIONS §2); the trigger's env joins the run's flow env (trigger_env)."""
+    env (DECISIONS §2); the trigger's env joins the run's flow env (Hub.run_flow)."""
     merged = {**trigger.opts, **fired}
     merged.pop("env", None)
     if "env" in trigger.opts:
         merged["env"] = trigger.opts["env"]
     return merged
-
-
-def trigger_env(trigger: Node) -> tuple[str, ...]:
-    """The trigger's `opts.env` entries: every task of the runs it starts gets them after the
-    flow's env and before its own (floe-reference §1.10)."""
-    env = get_opt(trigger.opts, "env")
-    return tuple(str(v) for v in env) if isinstance(env, list) else ()

@@ -254,7 +254,7 @@ class Api:
         if own is None or pend.ref.flow_ref != own.ref:
             raise RequestError(400, f"not a pend: flow {pend.flow.id!r} ver {pend.flow.ver} "
                                     f"is not configured on this host")
-        pend = replace(pend, flow=own)
+        pend = replace(pend, flow=self.ctx.hub.run_flow(own, pend.triggered_node.id))
         reason = await self.ctx.hub.execute_pend(pend)
         if reason:
             raise RequestError(409, "host has resource conflicting active flows", reason)
