@@ -179,7 +179,9 @@ def once_report(record: object, run_id: str, lines: int = ONCE_LOG_LINES) -> lis
     failed = [(nid, n) for nid, n in record.exec_nodes.items() if n.stopped and not n.good]
     if not failed:
         return out
-    node_id, node = max(failed, key=lambda item: item[1].stopped)  # type: ignore[arg-type,return-value]
+    # the last node to fail: the one whose failure ended the run
+    node_id, node = max(failed, key=lambda item: item[1].stopped.timestamp()
+                        if item[1].stopped else 0.0)
     why = f"exit status {node.status}" if node.status is not None else "no exit status"
     if node.reason:
         why += f", {node.reason}"
@@ -233,6 +235,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
         print(line, file=sys.stderr, flush=True)
     if args.port_file:
         Path(args.port_file).write_text(json.dumps(service.ports()))
+    started_flow = ""
     if args.start:
         flow = engine.config.latest_flow(args.start)
         if flow is None:
@@ -245,12 +248,11 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
             await engine.stop()
             raise ConfigError(f"-start: flow {args.start!r} has no data trigger to start it")
         watched.update(started)
-    else:
-        flow = None
+        started_flow = flow.id
     await stop.wait()
     if args.once:
         for run_id in sorted(watched):
-            record = await engine.hub.find_run(flow.id, run_id)
+            record = await engine.hub.find_run(started_flow, run_id)
             for line in once_report(record, run_id):
                 print(line, file=sys.stderr, flush=True)
     # Listeners first, so no request starts work the engine is about to stop.
