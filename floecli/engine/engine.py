@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import secrets
 from .config.expand import expand_path
 from .config.loader import load_app, parse_app
 from .config.model import AppConfig
@@ -14,6 +15,8 @@ from .contributions.registry import Registry
 from .errors import ConfigError
 from .events import EventQueue
 from .hub import Hub
+from .notify import Notifier
+from .retention import Pruner
 from .store import make_store
 
 log = logging.getLogger(__name__)
@@ -69,18 +72,32 @@ class Engine:
         self.workspace_root = Path(root).resolve()
         self.store = make_store(common.store_type, Path(store_root).resolve())
         self.queue = EventQueue()
-        self.hub = Hub(self.config, self.store, self.registry,
+        base_dir = Path(self.config.source).parent if not self.config.source.startswith(
+            "<") and self.config.source else None
+        self.secrets = secrets.load(common.secrets_file, base_dir,
+                                    [n for f in self.config.flows for n in f.secrets])
+        secrets.install(self.secrets)
+        self.hub = Hub(self.config, self.store, self.registry, secrets=self.secrets,
                        workspace_root=self.workspace_root, host_id=opts.host_name,
                        tags=opts.tags, queue=self.queue,
                        cache_dir=Path(store_root).resolve() / "fetch-cache",
                        spawn_journal=self.store.journal_path("spawned"))
+        self.notifier = Notifier(self.hub)
+        self.pruner = Pruner(self.hub)
 
     async def start(self) -> None:
+        for problem in self.config.warnings:
+            # Every warning at start: a dead listen tag must not pass unseen (issue 22).
+            log.warning("%s", problem)
         await self.hub.start()
+        self.notifier.start()
+        self.pruner.start()
         log.info("engine %s started: %d flows, workspace root %s", self.opts.host_name,
                  len(self.config.flows), self.workspace_root)
 
     async def stop(self) -> None:
+        await self.pruner.stop()
+        await self.notifier.stop()  # what ended before the stop is still sent, briefly
         await self.hub.stop()
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from . import eventloop
 from .engine import Engine, options_from
 from .errors import ConfigError, FloeError, ListenError
 from .events import SYS_END_ALL, Event, FlowRef
+from .secrets import mask
 
 log = logging.getLogger("floe")
 
@@ -65,6 +67,8 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-event_loop", default="auto", choices=eventloop.CHOICES,
         help="the event loop: uvloop when installed (auto), or asyncio's own")
     add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
+    add("-log_file", default="", help="append the engine's log to this file (reopened when "
+        "logrotate moves it) instead of stderr")
     return p
 
 
@@ -73,10 +77,24 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     """Run the engine. A built binary or an engine project passes its `vendor` directories with
     `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
     document text frozen in by `floe build -e`."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.once and not args.start:
+        # Nothing would ever end the engine: a usage error, not a run forever (issue 22).
+        parser.print_usage(sys.stderr)
+        print("Error parsing flags: -once needs -start=FLOW\n"
+              "hint: -once waits for the run -start begins, e.g. "
+              "floe run -start=build -once", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    try:
+        handler = (logging.handlers.WatchedFileHandler(args.log_file, encoding="utf-8")
+                   if args.log_file else logging.StreamHandler(sys.stderr))
+    except OSError as e:
+        print(f"Error parsing flags: -log_file {args.log_file}: {e}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     logging.basicConfig(level=logging.DEBUG if args.verbose else _log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+                        handlers=[handler])
     from .server.connguard import GuardedH11Protocol, raise_open_file_limit
 
     raise_open_file_limit()  # before any socket: connections, pipes and the store share it
@@ -143,6 +161,40 @@ def tester_bind(args: argparse.Namespace) -> str:
     return port
 
 
+ONCE_LOG_LINES = 20
+
+
+def once_report(record: object, run_id: str, lines: int = ONCE_LOG_LINES) -> list[str]:
+    """What `-once` prints when its run ends: the result and, when it failed, the node that
+    failed with its last log lines."""
+    from .runs import RunRecord
+
+    if not isinstance(record, RunRecord):
+        return [f"run {run_id}: not found when it ended"]
+    result = "good" if record.good else "bad"
+    reason = f" ({record.reason})" if record.reason else ""
+    out = [f"run {run_id} of flow {record.flow.id}: {result}{reason}"]
+    if record.good:
+        return out
+    failed = [(nid, n) for nid, n in record.exec_nodes.items() if n.stopped and not n.good]
+    if not failed:
+        return out
+    # the last node to fail: the one whose failure ended the run
+    node_id, node = max(failed, key=lambda item: item[1].stopped.timestamp()
+                        if item[1].stopped else 0.0)
+    why = f"exit status {node.status}" if node.status is not None else "no exit status"
+    if node.reason:
+        why += f", {node.reason}"
+    out.append(f"failed node: {node_id} ({why})")
+    tail = node.logs[-lines:]
+    if tail:
+        out.append(f"last {len(tail)} log lines of {node_id}:")
+        out.extend(f"  {line}" for line in tail)
+    if node.log_file:
+        out.append(f"  (the rest of its log is in {node.log_file})")
+    return out
+
+
 async def _serve(args: argparse.Namespace, opts: object) -> int:
     from .server.service import Service
 
@@ -166,7 +218,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
 
     def observe(event: Event) -> None:
         if args.events:
-            print(json.dumps(event.to_json()), flush=True)
+            print(mask(json.dumps(event.to_json())), flush=True)
         if args.once and event.tag == SYS_END_ALL and event.run_ref.run_id in watched:
             result["good"] = event.good
             stop.set()
@@ -183,6 +235,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
         print(line, file=sys.stderr, flush=True)
     if args.port_file:
         Path(args.port_file).write_text(json.dumps(service.ports()))
+    started_flow = ""
     if args.start:
         flow = engine.config.latest_flow(args.start)
         if flow is None:
@@ -195,7 +248,13 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
             await engine.stop()
             raise ConfigError(f"-start: flow {args.start!r} has no data trigger to start it")
         watched.update(started)
+        started_flow = flow.id
     await stop.wait()
+    if args.once:
+        for run_id in sorted(watched):
+            record = await engine.hub.find_run(started_flow, run_id)
+            for line in once_report(record, run_id):
+                print(line, file=sys.stderr, flush=True)
     # Listeners first, so no request starts work the engine is about to stop.
     await service.stop()
     await engine.stop()

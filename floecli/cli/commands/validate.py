@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
         file: Path | None = typer.Argument(
             None, help="app document (default: ./app.json, ./config.yml, ./default.yml)"),
         as_json: bool = typer.Option(False, "--json", help="print problems as JSON"),
+        strict: bool = typer.Option(False, "--strict", help="fail (exit 2) on warnings too"),
     ) -> None:
         """Check an app document (or a plain Floe config.yml) and list every problem."""
         from floecli.engine.engine import find_config
@@ -38,7 +39,7 @@ def register(app: typer.Typer) -> None:
             vendor = [path.parent / "vendor"] if (path.parent / "vendor").is_dir() else []
             builtin = True
         config, problems = check_text(text, str(path), vendor, builtin=builtin)
-        errors = [p for p in problems if p.severity == "error"]
+        errors = [p for p in problems if p.severity == "error" or strict]
         if as_json:
             print_json({"file": str(path), "valid": not errors,
                         "problems": [p.to_json() for p in problems]})

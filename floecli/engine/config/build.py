@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from .model import (
     Common,
     Flow,
     Node,
+    Notify,
+    Retention,
     TypeCatalog,
     User,
 )
@@ -27,10 +30,15 @@ from .yamlpos import KeyPath
 
 TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
 COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "git-key",
-               "users", "log-lines", "absolute-flow-files")
+               "users", "log-lines", "absolute-flow-files", "retention", "secrets-file",
+               "notify")
 USER_KEYS = ("name", "role", "password-hash")
+RETENTION_KEYS = ("keep", "days")
+NOTIFY_KEYS = ("url", "on", "timeout", "retries")
+NOTIFY_RESULTS = ("good", "bad")
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
-             "triggers", "tasks")
+             "triggers", "tasks", "secrets", "retention", "notify")
 NODE_KEYS = ("id", "name", "class", "type", "listen", "wait", "good", "ignore-fail",
              "use-status", "opts")
 STORE_TYPES = ("memory", "local")
@@ -108,7 +116,72 @@ def build_common(raw: Any, reader: Reader) -> Common:
         workspace_root=workspace_root, store_type=store_type, store_root=store_root,
         git_key=reader.string(m, path, "git-key"), users=_users(m, path, reader),
         absolute_flow_files=reader.boolean(m, path, "absolute-flow-files"),
+        retention=build_retention(m, path, reader) or Retention(),
+        secrets_file=reader.string(m, path, "secrets-file"),
+        notify=build_notify(m, path, reader) or (),
     )
+
+
+def build_retention(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> Retention | None:
+    """`retention: {keep: N, days: D}` (None when absent)."""
+    if m.get("retention") is None:
+        return None
+    rpath = (*path, "retention")
+    r = reader.mapping(m.get("retention"), rpath, "retention")
+    if not r:
+        return Retention()
+    reader.known_keys(r, rpath, RETENTION_KEYS)
+    keep = reader.integer(r, rpath, "keep")
+    days = r.get("days", 0)
+    if isinstance(days, bool) or not isinstance(days, int | float):
+        reader.error((*rpath, "days"), "expected a number of days")
+        days = 0
+    if keep < 0:
+        reader.error((*rpath, "keep"), "must be 0 (no limit) or more")
+    if days < 0:
+        reader.error((*rpath, "days"), "must be 0 (no limit) or more")
+    return Retention(keep=max(keep, 0), days=max(float(days), 0.0))
+
+
+def build_notify(m: Mapping[str, Any], path: KeyPath,
+                 reader: Reader) -> tuple[Notify, ...] | None:
+    """`notify: [{url, on: [good, bad], timeout, retries}]` (None when absent)."""
+    if m.get("notify") is None:
+        return None
+    hooks = []
+    for k, raw in enumerate(reader.items(m, path, "notify", "a list of webhooks")):
+        npath = (*path, "notify", k)
+        h = reader.mapping(raw, npath, "a webhook") if raw is not None else None
+        if not h:
+            reader.error(npath, "expected a webhook (a mapping with a url)")
+            continue
+        reader.known_keys(h, npath, NOTIFY_KEYS)
+        url = reader.string(h, npath, "url")
+        if not url.startswith(("http://", "https://")):
+            reader.error((*npath, "url"), "a webhook needs an http:// or https:// url")
+        on = reader.strings(h, npath, "on") or NOTIFY_RESULTS
+        for i, result in enumerate(on):
+            if result not in NOTIFY_RESULTS:
+                reader.error((*npath, "on", i), f"'{result}' is not good or bad")
+        timeout = h.get("timeout", 10)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            reader.error((*npath, "timeout"), "expected a number of seconds above 0")
+            timeout = 10
+        retries = reader.integer(h, npath, "retries", 2)
+        if not 0 <= retries <= 10:
+            reader.error((*npath, "retries"), "must be from 0 to 10")
+        hooks.append(Notify(url=url, on=tuple(on), timeout=float(timeout),
+                            retries=min(max(retries, 0), 10)))
+    return tuple(hooks)
+
+
+def _secret_names(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> tuple[str, ...]:
+    names = reader.strings(m, path, "secrets")
+    for k, name in enumerate(names):
+        if not SECRET_NAME.fullmatch(name):
+            reader.error((*path, "secrets", k), f"'{name}' is not a secret name "
+                                                "(letters, digits and _)")
+    return names
 
 
 def _users(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> tuple[User, ...]:
@@ -159,6 +232,8 @@ def build_flow(raw: Any, path: KeyPath, index: int, reader: Reader,
         host_tags=reader.strings(m, path, "host-tags"),
         resource_tags=reader.strings(m, path, "resource-tags"), env=env,
         triggers=tuple(p.node for p in triggers), tasks=tuple(p.node for p in tasks),
+        secrets=_secret_names(m, path, reader), retention=build_retention(m, path, reader),
+        notify=build_notify(m, path, reader),
     )
 
 
@@ -228,7 +303,8 @@ def build_node(nm: Mapping[str, Any], path: KeyPath, context: str, default_class
         if wait:
             reader.error(at("wait"), f"{context} - task nodes can not have waits")
         if not listen:
-            reader.warn(path, "the task has no listen tag, so it never runs")
+            # Nothing can ever fire it: a step that silently never runs (issue 22).
+            reader.error(path, "the task has no listen tag, so it can never run")
     elif class_ != CLASS_TRIGGER:
         reader.warn(at("class"), f"unknown class '{class_}': only trigger, task and merge "
                                  "nodes ever run")

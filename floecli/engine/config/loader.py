@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, Problem
@@ -40,7 +41,7 @@ def check_app(text: str, file: str = "<string>", types: TypeCatalog | None = Non
     problems = sorted([*loaded.problems, *reader.problems], key=lambda p: p.line)
     if any(p.severity == ERROR for p in problems):
         return None, problems
-    return config, problems
+    return replace(config, warnings=tuple(problems)), problems
 
 
 def parse_app(text: str, file: str = "<string>", types: TypeCatalog | None = None) -> AppConfig:

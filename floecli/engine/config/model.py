@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import Problem
 from ..events import FlowRef
 
 CLASS_TRIGGER = "trigger"
@@ -52,6 +53,11 @@ class Flow:
     env: tuple[str, ...] = ()
     triggers: tuple[Node, ...] = ()
     tasks: tuple[Node, ...] = ()
+    # Beyond the reference, and not in its JSON: the names of the secrets (common.secrets-file)
+    # its tasks get, and its own retention and notify settings (None: common's).
+    secrets: tuple[str, ...] = ()
+    retention: Retention | None = None
+    notify: tuple[Notify, ...] | None = None
 
     @property
     def ref(self) -> FlowRef:
@@ -92,6 +98,30 @@ DEFAULT_LOG_LINES = 10_000
 
 
 @dataclass(frozen=True)
+class Retention:
+    """`retention`: which archived runs are kept (engine/retention.py). A run goes when it is
+    beyond the newest `keep` of its flow or older than `days`; 0 means no such limit."""
+
+    keep: int = 0
+    days: float = 0
+
+    @property
+    def active(self) -> bool:
+        return self.keep > 0 or self.days > 0
+
+
+@dataclass(frozen=True)
+class Notify:
+    """One `notify` webhook (engine/notify.py): POSTed the run's summary when a run ends
+    with a result in `on` (good, bad)."""
+
+    url: str
+    on: tuple[str, ...] = ("good", "bad")
+    timeout: float = 10.0
+    retries: int = 2
+
+
+@dataclass(frozen=True)
 class Common:
     """The `common` section (floe-reference §1.2); store-type defaults to `local` (SQLite)."""
 
@@ -106,6 +136,9 @@ class Common:
     log_lines: int = DEFAULT_LOG_LINES
     # Local flow-files may name any path (else only below the app document's directory).
     absolute_flow_files: bool = False
+    retention: Retention = field(default_factory=Retention)
+    secrets_file: str = ""  # KEY=value lines or YAML (engine/secrets.py)
+    notify: tuple[Notify, ...] = ()
 
     @property
     def api_base(self) -> str:
@@ -133,6 +166,22 @@ class AppConfig:
     description: str = ""
     imports: tuple[str, ...] = ()
     source: str = ""  # the file it was loaded from, for messages
+    # the warnings found while loading it: the engine prints them at start
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
+
+    def retention(self, flow_id: str) -> Retention:
+        """The flow's own retention, else common's."""
+        flow = self.latest_flow(flow_id)
+        if flow is not None and flow.retention is not None:
+            return flow.retention
+        return self.common.retention
+
+    def notify(self, flow_id: str) -> tuple[Notify, ...]:
+        """The flow's own webhooks, else common's."""
+        flow = self.latest_flow(flow_id)
+        if flow is not None and flow.notify is not None:
+            return flow.notify
+        return self.common.notify
 
     def flow(self, ref: FlowRef) -> Flow | None:
         for f in self.flows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +24,12 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value)
+
+
+def near_miss(word: str, known: Iterable[str]) -> str:
+    """The known word `word` is most likely a typo of, or "" when none is close."""
+    found = difflib.get_close_matches(word.lower(), list(known), n=1, cutoff=0.8)
+    return found[0] if found else ""
 
 
 class Reader:
@@ -57,11 +64,17 @@ class Reader:
         return None
 
     def known_keys(self, m: Mapping[str, Any], path: KeyPath, known: Iterable[str]) -> None:
-        # The reference ignores unknown keys silently; a warning catches typos without
-        # refusing a config the reference accepts.
-        allowed = set(known)
+        # The reference ignores unknown keys silently; a warning keeps the configs written
+        # for it loading. A near-miss of a known key (`listn`) is a typo that would leave a
+        # step silently dead, so it is an error that names the key meant.
+        allowed = list(known)
         for key in m:
-            if key not in allowed:
+            if key in allowed:
+                continue
+            meant = near_miss(str(key), allowed)
+            if meant:
+                self.error((*path, key), f"unknown key '{key}': did you mean '{meant}'?")
+            else:
                 self.warn((*path, key), f"unknown key '{key}'")
 
     def string(self, m: Mapping[str, Any], path: KeyPath, key: str, default: str = "") -> str:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..events import (
     RunRef,
     is_system,
 )
+from ..nodes.api import get_opt
 from ..runs import (
     ExecNode,
     Pend,
@@ -32,9 +34,11 @@ from ..runs import (
     pend_summary,
     submission,
 )
+from ..secrets import NO_SECRETS, Secrets
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
 from .logs import NodeLog
+from .masked import MaskedNodeLog
 from .opts import trigger_opts
 from .reaper import Reaper, kill_marked, root_tag
 from .resume import resume_run
@@ -63,8 +67,11 @@ class Hub:
         counter_floor: int = 0,
         cache_dir: Path | None = None,
         spawn_journal: Path | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         self.config = config
+        # given to the tasks of flows that name them; None (the tester's hubs): none at all
+        self.secrets = secrets or NO_SECRETS
         self.store = store
         self.registry = registry
         self.workspace_root = workspace_root
@@ -200,8 +207,21 @@ class Hub:
             except Exception as e:
                 self._flow_file_failed(flow, trigger, e)
                 return None
+        flow = self.run_flow(flow, trigger.id)
         audit = submission(flow, trigger, user, dict(fired)) if trigger.type == "data" else {}
         return await self.state.adopt(flow, trigger, trigger_opts(trigger, fired), audit)
+
+    @staticmethod
+    def run_flow(flow: Flow, trigger_id: str) -> Flow:
+        """The flow a run of `flow` started by trigger `trigger_id` runs: the trigger's
+        `opts.env` joins the flow's env, so every task of the run gets it after the flow's
+        and before its own (floe-reference §1.10). Only the app document's env: a value
+        pushed with a form never sets env (DECISIONS §2)."""
+        trigger = next((t for t in flow.triggers if t.id == trigger_id), None)
+        env = get_opt(trigger.opts, "env") if trigger is not None else None
+        if not isinstance(env, list) or not env:
+            return flow
+        return replace(flow, env=(*flow.env, *(str(v) for v in env)))
 
     def _load_flow_file(self, flow: Flow, trigger_opts: Mapping[str, Any],
                         polled: Mapping[str, Any]) -> Flow:
@@ -308,13 +328,22 @@ class Hub:
                 if not run.record.ended:
                     self.store.append_log(run.run_id, node_id, text)
 
-            node_log = NodeLog(
+            node_log = MaskedNodeLog(  # secrets masked before anything sees a line
                 run.record.exec_nodes.setdefault(node_id, ExecNode()),
                 cap=self.config.common.log_lines, emit=emit, store=store,
                 file=Path(os.path.join(self.workspace_root, "logs", run.flow.id, run.run_id,
                                        f"{node_id}.log")))
             run.logs[node_id] = node_log
         return node_log
+
+    def secret_env(self, flow: Flow) -> dict[str, str]:
+        """The secrets `flow` names, as environment variables (engine/secrets.py). A run
+        record read back keeps no secret names: the configured flow's are used."""
+        names = flow.secrets
+        if not names:
+            configured = self.config.flow(flow.ref)
+            names = configured.secrets if configured is not None else ()
+        return self.secrets.env(names) if names else {}
 
     def close_log(self, run: ActiveRun, node_id: str) -> None:
         node_log = run.logs.pop(node_id, None)

@@ -55,8 +55,10 @@ def input_env(values: Mapping[str, Any]) -> dict[str, str]:
 
 def trigger_opts(trigger: Node, fired: Mapping[str, Any]) -> dict[str, Any]:
     """The opts a run starts with: the trigger's own, overlaid by what it fired with (the
-    values of a form, a git ref); `env` lists are appended (floe-reference §2.5)."""
+    values of a form, a git ref). `env` is the trigger's own only: a pushed value never sets
+    env (DECISIONS §2); the trigger's env joins the run's flow env (Hub.run_flow)."""
     merged = {**trigger.opts, **fired}
-    if isinstance(trigger.opts.get("env"), list) and isinstance(fired.get("env"), list):
-        merged["env"] = [*trigger.opts["env"], *fired["env"]]
+    merged.pop("env", None)
+    if "env" in trigger.opts:
+        merged["env"] = trigger.opts["env"]
     return merged

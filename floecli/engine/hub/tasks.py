@@ -162,9 +162,11 @@ class TaskRunner:
         inputs = contribution.descriptor.inputs if contribution is not None else ()
         opts = task_opts(run.flow, node, event_opts, inputs, hub.config.common.git_key)
         app_env = task_env(opts.get("env") or [], run.workspace)
-        # The run's inputs (every value pushed into it so far), then what the event that
-        # fired this node carries (a checkout's hash, say): data, never spliced into opts.
-        env = {**app_env, **input_env(run.record.inputs), **input_env(event_opts)}
+        # The flow's named secrets (engine/secrets.py), the run's inputs (every value pushed
+        # into it so far), then what the event that fired this node carries (a checkout's
+        # hash, say): in the environment only, never spliced into opts.
+        env = {**app_env, **hub.secret_env(run.flow), **input_env(run.record.inputs),
+               **input_env(event_opts)}
         env[MARKER] = marker(hub.root_tag, run.run_id, node.id)  # found even past setsid
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from ..errors import RequestError
 from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
+from ..store.base import KEPT_PREFIX
 from .appcookie import CLEAR_MARKER
 from .auth import COOKIE, app_marker, is_secure, require
 from .context import ARCHIVE_PAGE, ServerContext
@@ -47,6 +48,7 @@ class Api:
             ("/flows/{flow_id}/runs/{run_id}", self.run, ["GET"]),
             ("/flows/{flow_id}/runs/{run_id}/stop", self.stop, ["POST"]),
             ("/flows/{flow_id}/runs/{run_id}/logs", self.logs, ["GET"]),
+            ("/flows/{flow_id}/runs/{run_id}/keep", self.keep, ["POST", "DELETE"]),
             ("/push/data", self.push_data, ["GET", "POST"]),
             ("/openapi.json", self.openapi, ["GET"]),
             ("/p2p/flows/exec", self.p2p_exec, ["POST"]),
@@ -160,6 +162,19 @@ class Api:
         await self.ctx.hub.stop_run(found.flow.id, found.run_id)
         return reply(None, "stopped")
 
+    async def keep(self, request: Request) -> Response:
+        """POST marks the run kept (retention never removes it), DELETE unmarks it."""
+        await require(request, self.ctx.sessions)  # a write: admins only
+        found = await self._find(request, remote=False)
+        key = KEPT_PREFIX + found.run_id
+        if request.method == "DELETE":
+            self.ctx.hub.store.delete(key)
+            await self.ctx.hub.store.flush()
+            return reply({"Kept": False}, "not kept")
+        self.ctx.hub.store.put(key, True)
+        await self.ctx.hub.store.flush()
+        return reply({"Kept": True}, "kept")
+
     async def logs(self, request: Request) -> Response:
         await require(request, self.ctx.sessions)
         found = await self._find(request, remote=False)
@@ -240,7 +255,7 @@ class Api:
         if own is None or pend.ref.flow_ref != own.ref:
             raise RequestError(400, f"not a pend: flow {pend.flow.id!r} ver {pend.flow.ver} "
                                     f"is not configured on this host")
-        pend = replace(pend, flow=own)
+        pend = replace(pend, flow=self.ctx.hub.run_flow(own, pend.triggered_node.id))
         reason = await self.ctx.hub.execute_pend(pend)
         if reason:
             raise RequestError(409, "host has resource conflicting active flows", reason)
@@ -280,8 +295,7 @@ class Api:
 
     def _hosts(self) -> dict[str, Any]:
         hub = self.ctx.hub
-        me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags),
-              "Store": hub.store.problem or "ok"}
+        me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
         peers = {}
         for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
             peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}

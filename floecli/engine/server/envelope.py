@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..errors import RequestError, RunError, RunLimit, RunNotFound, StoreError
+from ..secrets import mask
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,13 @@ class JSONReply(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        text = json.dumps(content, indent=2, ensure_ascii=False)
+        text = mask(json.dumps(content, indent=2, ensure_ascii=False))  # secrets: ***
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate from somewhere we did not guard: \ud800 escapes, still JSON,
             # rather than a plain-text 500 on every later read of it.
-            return json.dumps(content, indent=2).encode("ascii")
+            return mask(json.dumps(content, indent=2)).encode("ascii")
 
 
 def reply(payload: Any = None, message: str = "OK", status: int = 200,

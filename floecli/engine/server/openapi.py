@@ -88,6 +88,11 @@ def document(base: str) -> dict[str, Any]:
             "Stop a pending or active run: archived bad with reason stopped", "stopped",
             params=[FLOW_ID, RUN_ID],
             errors={"404": "run not found", "409": "the run has already ended"})},
+        f"{b}/flows/{{flow_id}}/runs/{{run_id}}/keep": {
+            "post": _op("Keep an archived run: retention never removes it (admin)", "kept",
+                        params=[FLOW_ID, RUN_ID], errors={"404": "run not found"}),
+            "delete": _op("Let retention remove the run again (admin)", "not kept",
+                          params=[FLOW_ID, RUN_ID], errors={"404": "run not found"})},
         f"{b}/flows/{{flow_id}}/runs/{{run_id}}/logs": {"get": _op(
             "The run's log lines per node: the last 1000 unless offset/limit say", "OK",
             payload={"type": "object", "additionalProperties": {

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import RequestError
 from ..events import SYS_NODE_UPDATE, Event, EventQueue
+from ..secrets import mask
 from .auth import Sessions, require
 from .envelope import error_reply
 
@@ -124,7 +125,7 @@ class EventStream:
                 continue
             if not text:  # encoded once for every client
                 as_json = event.to_json()
-                text = json.dumps(as_json)
+                text = mask(json.dumps(as_json))  # secrets: *** (engine/secrets.py)
             client.put(event, as_json, text)
 
     async def endpoint(self, websocket: WebSocket) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,19 @@ class StoreState:
     counter: int = 0
     pends: list[Pend] = field(default_factory=list)
     active: list[RunRecord] = field(default_factory=list)
+
+
+KEPT_PREFIX = "kept/"  # kv key marking an archived run retention never removes
+
+
+@dataclass(frozen=True)
+class ArchivedRun:
+    """One archived run as retention sees it (engine/retention.py)."""
+
+    run_id: str
+    flow_id: str
+    start_time: float  # seconds since the epoch (the end time of a run that never started)
+    kept: bool = False
 
 
 class RunStore(ABC):
@@ -123,3 +136,14 @@ class RunStore(ABC):
 
     @abstractmethod
     def delete(self, key: str) -> None: ...
+
+    # retention (engine/retention.py)
+    async def archive_index(self) -> list[ArchivedRun]:
+        """Every archived run, per flow newest first, with whether it is kept."""
+        raise NotImplementedError
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> int:
+        """Remove archived runs (their records, log lines and kept marks) in one
+        transaction, durable when this returns; an id that is not archived is left alone.
+        How many runs went."""
+        raise NotImplementedError

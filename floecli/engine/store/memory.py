@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..runs import Pend, RunRecord
-from .base import RunStore, StoreState
+from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState
 from .codec import copy_logs, dumps, pend_text, run_from_text, run_text, sort_time
 
 ACTIVE = "active"
@@ -109,6 +110,25 @@ class MemoryStore(RunStore):
 
     def delete(self, key: str) -> None:
         self._kv.pop(key, None)
+
+    async def archive_index(self) -> list[ArchivedRun]:
+        rows = [(r.flow_id, -r.sort_time, -i, run_id, r)
+                for i, (run_id, r) in enumerate(self._runs.items()) if r.state == ARCHIVE]
+        rows.sort()
+        return [ArchivedRun(run_id, r.flow_id, r.sort_time, KEPT_PREFIX + run_id in self._kv)
+                for _, _, _, run_id, r in rows]
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> int:
+        gone = 0
+        for run_id in run_ids:
+            r = self._runs.get(run_id)
+            if r is None or r.state != ARCHIVE:
+                continue
+            del self._runs[run_id]
+            self._logs.pop(run_id, None)
+            self._kv.pop(KEPT_PREFIX + run_id, None)
+            gone += 1
+        return gone
 
     def _record(self, run_id: str, r: _Run) -> RunRecord:
         logs = self._logs.get(run_id, {})

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..runs import Pend, RunRecord
-from .base import RunStore, StoreState
+from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState
 from .codec import (
     dumps,
     group_logs,
@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
-# logs.seq is a plain INTEGER PRIMARY KEY: rows are never deleted, so it already grows with
-# every insert, without AUTOINCREMENT's extra bookkeeping table.
+# logs.seq is a plain INTEGER PRIMARY KEY: a new row takes max + 1, so it grows with every
+# insert without AUTOINCREMENT's extra table (retention deletes the lines of old runs only,
+# so a number reused after the top rows went still sorts after every line kept).
 SCHEMA = f"""
 BEGIN;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
@@ -275,6 +276,13 @@ class SqliteStore(RunStore):
             row = c.execute("SELECT json FROM kv WHERE key = ?", (key,)).fetchone()
             return json.loads(row[0]) if row else None
         return await self._call(op)
+
+    async def archive_index(self) -> list[ArchivedRun]:
+        return await self._call(archive_index)
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> int:
+        ids = list(run_ids)
+        return await self._call(lambda c: delete_runs(c, ids))
 
     # ---- the queue -------------------------------------------------------------------
 
@@ -551,6 +559,37 @@ class Journal:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+ARCHIVE_INDEX = f"""SELECT r.run_id, r.flow_id, r.start_time, k.key IS NOT NULL
+FROM runs r LEFT JOIN kv k ON k.key = '{KEPT_PREFIX}' || r.run_id
+WHERE r.state = 'archive' ORDER BY r.flow_id, r.start_time DESC, r.rowid DESC"""
+
+
+def archive_index(conn: sqlite3.Connection) -> list[ArchivedRun]:
+    """Every archived run, per flow newest first (also read by `floe prune` from outside)."""
+    return [ArchivedRun(run_id, flow_id, float(start), bool(kept))
+            for run_id, flow_id, start, kept in conn.execute(ARCHIVE_INDEX)]
+
+
+def delete_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> int:
+    """Remove archived runs with their log lines and kept marks, in the caller's
+    transaction (the worker's batch, or `floe prune`'s own)."""
+    gone = 0
+    for i in range(0, len(run_ids), 500):  # SQLite's bound-parameter limit
+        chunk = list(run_ids[i:i + 500])
+        marks = ",".join("?" * len(chunk))
+        archived = [r for (r,) in conn.execute(
+            f"SELECT run_id FROM runs WHERE state = 'archive' AND run_id IN ({marks})", chunk)]
+        if not archived:
+            continue
+        marks = ",".join("?" * len(archived))
+        conn.execute(f"DELETE FROM logs WHERE run_id IN ({marks})", archived)
+        conn.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", archived)
+        conn.execute(f"DELETE FROM kv WHERE key IN ({marks})",
+                     [KEPT_PREFIX + r for r in archived])
+        gone += len(archived)
+    return gone
 
 
 def make_dirs(path: Path) -> None:

@@ -164,6 +164,7 @@ class TestMergeRules:
         assert [p.message for p in e.value.problems] == [
             "flow 0 - id and name can not both be empty",
             "flow 0 - task 0 - a specified id can not contain spaces or full stops",
+            "the task has no listen tag, so it can never run",
         ]
 
 

@@ -51,8 +51,8 @@ def test_deep_nesting(file: str, depth: int) -> None:
 
 def test_nesting_to_the_limit_loads() -> None:
     deep = "[" * (MAX_DEPTH - 6) + "]" * (MAX_DEPTH - 6)
-    config = parse_app(f'{{"flows": [{{"id": "f", "tasks": [{{"id": "a", "opts": {{"x": {deep}}}'
-                       "}]}]}\n", "app.yml")
+    config = parse_app(f'{{"flows": [{{"id": "f", "tasks": [{{"id": "a", "listen": "trigger.good", '
+                       f'"opts": {{"x": {deep}}}' "}]}]}\n", "app.yml")
     assert config.flows[0].id == "f"
 
 

@@ -103,7 +103,7 @@ class TestTypes:
             "app.yml:3: flows[0].ver: expected an integer, not 1.5",
             "app.yml:4: flows[0].reuse-space: expected true or false, not 'yes please'",
             "app.yml:5: flows[0].host-tags: expected a list of strings, not 'linux'",
-            "app.yml:7: flows[0].tasks[0]: warning: the task has no listen tag, so it never runs",
+            "app.yml:7: flows[0].tasks[0]: the task has no listen tag, so it can never run",
             "app.yml:8: flows[0].tasks[0].listen: expected a string, not a list",
             "app.yml:9: flows[0].tasks[0].wait: expected a list of strings, not 'task.b.good'",
             "app.yml:10: flows[0].tasks[0].good[1]: expected an integer, not 'one'",
@@ -185,11 +185,36 @@ class TestNodes:
             """) == ["app.yml:7: flows[0].tasks[0].use-status: ignore-fail and use-status can "
                      "not both be set"]
 
-    def test_task_without_listen_is_a_warning(self) -> None:
+    def test_task_without_listen_is_an_error(self) -> None:
+        # It can never fire: a silently dead step (issue 22).
         config, found = check_app("flows:\n  - id: f\n    tasks:\n      - name: a\n", "app.yml")
-        assert config is not None
+        assert config is None
         assert [str(p) for p in found] == [
-            "app.yml:4: flows[0].tasks[0]: warning: the task has no listen tag, so it never runs"]
+            "app.yml:4: flows[0].tasks[0]: the task has no listen tag, so it can never run"]
+
+    def test_merge_without_wait_is_an_error(self) -> None:
+        config, found = check_app("flows:\n  - id: f\n    tasks:\n      - {name: a, listen: "
+                                  "trigger.good}\n      - {name: m, class: merge}\n", "app.yml")
+        assert config is None
+        assert [str(p) for p in found] == [
+            "app.yml:5: flows[0].tasks[1]: a merge node needs a wait list of tags"]
+
+    def test_listn_is_an_error_with_a_suggestion(self) -> None:
+        config, found = check_app("flows:\n  - id: f\n    tasks:\n      - name: a\n"
+                                  "        listn: trigger.good\n", "app.yml")
+        assert config is None
+        assert "app.yml:5: flows[0].tasks[0].listn: unknown key 'listn': did you mean " \
+               "'listen'?" in [str(p) for p in found]
+
+    def test_warnings_are_kept_with_the_config(self) -> None:
+        config, found = check_app("flows:\n  - id: f\n    tasks:\n      - name: a\n"
+                                  "        listen: task.nobody.good\n        colour: red\n",
+                                  "app.yml")
+        assert config is not None
+        assert [str(p) for p in config.warnings] == [str(p) for p in found] == [
+            "app.yml:5: flows[0].tasks[0].listen: warning: listen tag task.nobody.good names "
+            "no node, so it is never published",
+            "app.yml:6: flows[0].tasks[0].colour: warning: unknown key 'colour'"]
 
     def test_classes(self) -> None:
         assert problems("""\
@@ -410,10 +435,11 @@ class TestUnknownKeys:
                     Listen: trigger.good
             """) == [
             "app.yml:1: colour: warning: unknown key 'colour'",
-            "app.yml:3: common.store-typ: warning: unknown key 'store-typ'",
+            "app.yml:3: common.store-typ: unknown key 'store-typ': did you mean 'store-type'?",
             "app.yml:4: common.users[0].email: warning: unknown key 'email'",
             "app.yml:7: flows[0].subs: warning: unknown key 'subs'",
-            "app.yml:11: flows[0].tasks[0].Listen: warning: unknown key 'Listen'",
+            "app.yml:11: flows[0].tasks[0].Listen: unknown key 'Listen': did you mean "
+            "'listen'?",
         ]
 
     def test_flogo_metadata_is_known(self) -> None:
@@ -463,7 +489,8 @@ class TestAllAtOnce:
         assert str(e.value).count("\n") == 6
 
     def test_warnings_do_not_fail(self) -> None:
-        config = parse_app("flows:\n  - id: f\n    junk: 1\n    tasks: [{name: a}]\n")
+        config = parse_app("flows:\n  - id: f\n    junk: 1\n"
+                           "    tasks: [{name: a, listen: task.x.good}]\n")
         assert config.flows[0].id == "f"
 
 

@@ -1,0 +1,43 @@
+"""`floe prune [--dry-run]`: remove the archived runs retention no longer keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..application import APP
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def prune(
+        dry_run: bool = typer.Option(False, "--dry-run", "-n",
+                                     help="say what would go, remove nothing"),
+        conf: Path | None = typer.Option(None, "--conf", "-c",
+                                         help="the engine's app document (as -conf)"),
+        root: str = typer.Option("", "--root", help="the engine's -root, if it has one"),
+    ) -> None:
+        """Apply common.retention (and each flow's own) now: archived runs, their node logs,
+        log files and workspaces. A running engine does this by itself in the background."""
+        from floecli.engine.errors import FloeError
+        from floecli.engine.retention import describe
+        from floecli.engine.store.maintenance import locate, prune_candidates
+        from floecli.engine.store.maintenance import prune as remove
+
+        from ..application import fail
+        from .store import load_config
+
+        config = load_config(conf)
+        try:
+            loc = locate(config, root)  # type: ignore[arg-type]
+            victims = prune_candidates(loc.db, config)  # type: ignore[arg-type]
+            if dry_run:
+                for line in describe(victims):
+                    APP.echo(line)
+                APP.echo(f"would remove {len(victims)} archived runs (dry run)")
+                return
+            gone = remove(loc, victims)
+        except FloeError as e:
+            fail("pruning the run store", e)
+        APP.echo(f"removed {gone} archived runs")

@@ -1,0 +1,50 @@
+"""`floe store backup FILE`: a consistent copy of an engine's SQLite run store, running or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..application import APP, EXIT_INVALID, fail
+
+
+def load_config(conf: Path | None) -> object:
+    """The app document the engine runs (as `floe run` finds it), types unchecked."""
+    from floecli.engine.config.loader import load_app
+    from floecli.engine.engine import find_config
+    from floecli.engine.errors import ConfigError
+
+    try:
+        return load_app(conf or find_config(""))
+    except ConfigError as e:
+        fail("reading the app document", e, EXIT_INVALID)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Work on the engine's run store.", no_args_is_help=True)
+    app.add_typer(group, name="store")
+
+    @group.command()
+    def backup(
+        file: Path = typer.Argument(..., help="the backup file to write"),
+        conf: Path | None = typer.Option(None, "--conf", "-c",
+                                         help="the engine's app document (as -conf)"),
+        root: str = typer.Option("", "--root", help="the engine's -root, if it has one"),
+        db: Path | None = typer.Option(None, "--db", help="the store file itself (instead "
+                                       "of --conf/--root)"),
+    ) -> None:
+        """Copy the run store with SQLite's online backup: consistent while the engine
+        runs. Restore: stop the engine, put the copy at the store's path (see
+        docs/operations.md)."""
+        from floecli.engine.errors import FloeError
+        from floecli.engine.store.maintenance import backup as take
+        from floecli.engine.store.maintenance import locate
+
+        try:
+            source = db or locate(load_config(conf), root).db  # type: ignore[arg-type]
+            result = take(Path(source), file)
+        except FloeError as e:
+            fail("backing up the run store", e)
+        APP.echo(f"backed up {source} to {result.path}: {result.archived} archived runs, "
+                 f"integrity {result.integrity}")

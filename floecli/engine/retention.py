@@ -1,0 +1,169 @@
+"""Retention (`common.retention`, or a flow's own): archived runs beyond the newest `keep` of
+their flow, or older than `days`, go with their node logs, log files and workspaces.
+
+A kept run (`POST …/runs/:rid/keep`) never goes and does not count toward `keep`. Only
+archived runs are ever chosen, so an active or pending run is never touched, and a flow's
+shared `reuse-space` workspace (`ws/single`) is never removed. The engine prunes in the
+background: at start, after runs end (at most once per MIN_GAP) and every INTERVAL, BATCH runs
+per store transaction with a yield to the loop between batches, so the API keeps answering.
+`floe prune` runs the same selection from the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config.model import AppConfig
+from .events import SYS_END_ALL, Event
+from .store.base import KEPT_PREFIX, ArchivedRun
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+INTERVAL = 3600.0  # a pass at least this often: `days` ages runs while nothing ends
+MIN_GAP = 10.0  # run ends within this of a pass wait for the next one
+DAY = 86400.0
+
+__all__ = ["BATCH", "KEPT_PREFIX", "PruneReport", "Pruner", "remove_run_files", "select"]
+
+
+def select(index: Iterable[ArchivedRun], config: AppConfig, at: float) -> list[ArchivedRun]:
+    """The archived runs retention removes, given every archived run newest first per flow
+    (store.archive_index) and the time `at` (seconds since the epoch)."""
+    victims: list[ArchivedRun] = []
+    position: dict[str, int] = {}
+    for run in index:
+        rule = config.retention(run.flow_id)
+        if not rule.active or run.kept:
+            continue
+        position[run.flow_id] = n = position.get(run.flow_id, 0) + 1
+        too_many = rule.keep > 0 and n > rule.keep
+        too_old = rule.days > 0 and run.start_time < at - rule.days * DAY
+        if too_many or too_old:
+            victims.append(run)
+    return victims
+
+
+def run_paths(workspace_root: Path, run: ArchivedRun) -> list[Path]:
+    """The run's own workspace and log files directory (never `ws/single`)."""
+    if run.run_id in ("", ".", "..", "single") or os.sep in run.run_id:
+        return []
+    if not run.flow_id or run.flow_id in (".", "..") or os.sep in run.flow_id:
+        return []
+    return [workspace_root / "spaces" / run.flow_id / "ws" / run.run_id,
+            workspace_root / "logs" / run.flow_id / run.run_id]
+
+
+def remove_run_files(workspace_root: Path, runs: Iterable[ArchivedRun]) -> int:
+    """Remove the runs' workspaces and log files; how many directories went."""
+    gone = 0
+    for run in runs:
+        for path in run_paths(workspace_root, run):
+            if path.is_symlink():
+                path.unlink(missing_ok=True)
+                gone += 1
+            elif path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+                gone += 1
+    return gone
+
+
+@dataclass
+class PruneReport:
+    runs: int = 0
+    dirs: int = 0
+    by_flow: dict[str, int] = field(default_factory=dict)
+
+
+class Pruner:
+    """The engine's background pruning."""
+
+    def __init__(self, hub: Hub, *, batch: int = BATCH) -> None:
+        self._hub = hub
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.passes = 0  # finished passes, for tests and the curious
+        self.pruned = 0
+
+    @property
+    def wanted(self) -> bool:
+        config = self._hub.config
+        return config.common.retention.active or any(
+            f.retention is not None and f.retention.active for f in config.flows)
+
+    def start(self) -> None:
+        if not self.wanted:
+            return
+        self._hub.queue.subscribe(self._on_event)
+        self._task = asyncio.create_task(self._serve(), name="retention")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._hub.queue.unsubscribe(self._on_event)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+
+    def _on_event(self, event: Event) -> None:
+        if event.tag == SYS_END_ALL:
+            self._wake.set()
+
+    async def _serve(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next pass tries again
+                log.exception("retention: pruning failed")
+            await asyncio.sleep(MIN_GAP)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), INTERVAL - MIN_GAP)
+
+    async def prune(self, at: float | None = None) -> PruneReport:
+        """One pass: choose, then remove in batches."""
+        hub = self._hub
+        index = await hub.store.archive_index()
+        victims = select(index, hub.config, time.time() if at is None else at)
+        report = PruneReport()
+        for i in range(0, len(victims), self._batch):
+            batch = [v for v in victims[i:i + self._batch]
+                     if hub.state.active(v.run_id) is None]  # never a run that is active
+            report.runs += await hub.store.delete_runs([v.run_id for v in batch])
+            report.dirs += await asyncio.to_thread(remove_run_files, hub.workspace_root, batch)
+            for v in batch:
+                report.by_flow[v.flow_id] = report.by_flow.get(v.flow_id, 0) + 1
+            await asyncio.sleep(0)  # let the API and the runs have the loop between batches
+        self.passes += 1
+        self.pruned += report.runs
+        if report.runs:
+            log.info("retention: removed %d archived runs (%s)", report.runs,
+                     ", ".join(f"{f}: {n}" for f, n in sorted(report.by_flow.items())))
+        return report
+
+
+def describe(victims: Sequence[ArchivedRun]) -> list[str]:
+    """`floe prune --dry-run`'s lines: how many of each flow, then each run."""
+    counts: dict[str, int] = {}
+    for v in victims:
+        counts[v.flow_id] = counts.get(v.flow_id, 0) + 1
+    lines = [f"{f}: {n} archived run{'s' if n != 1 else ''}" for f, n in sorted(counts.items())]
+    lines += [f"  {v.flow_id} {v.run_id} started "
+              f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(v.start_time))}"
+              for v in victims]
+    return lines

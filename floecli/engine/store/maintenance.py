@@ -1,0 +1,136 @@
+"""Work on an engine's SQLite run store from outside the engine, while it runs or not:
+`floe store backup` (SQLite's online backup) and `floe prune`.
+
+Both open the database file with their own connection. WAL lets them read beside a running
+engine; pruning's writes wait their turn (busy_timeout) and go in small transactions.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config.expand import expand_path
+from ..config.model import AppConfig
+from ..errors import StoreError
+from .base import ArchivedRun
+from .sqlite import archive_index, delete_runs
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    db: Path
+    workspace_root: Path
+
+
+def locate(config: AppConfig, root: str = "") -> StoreLocation:
+    """Where the engine of `config` (with `-root=root`) keeps its store and workspaces,
+    as Engine resolves them."""
+    common = config.common
+    if common.store_type != "local":
+        raise StoreError(f"store-type {common.store_type} keeps nothing on disk",
+                         hint="backup and prune work on the SQLite store (store-type: local)")
+    try:
+        ws_root = expand_path(root or common.workspace_root)
+        raw_store = root or common.effective_store_root
+        store_root = ws_root if raw_store == (root or common.workspace_root) else expand_path(
+            raw_store)
+    except ValueError as e:
+        raise StoreError(f"common.workspace-root: {e}") from None
+    return StoreLocation(Path(store_root).resolve() / "store" / "floe.db",
+                         Path(ws_root).resolve())
+
+
+def _connect(db: Path) -> sqlite3.Connection:
+    if not db.is_file():
+        raise StoreError(f"no run store at {db}",
+                         hint="give the engine's -conf and -root (--conf, --root)")
+    try:
+        conn = sqlite3.connect(db, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open the run store {db}: {e}") from None
+    return conn
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    archived: int
+    integrity: str
+
+
+def backup(db: Path, dest: Path) -> BackupResult:
+    """A consistent copy of the store at `dest`, taken with SQLite's online backup in one
+    step (one read snapshot, whatever the engine writes meanwhile), checked with
+    `PRAGMA integrity_check` before it is moved into place."""
+    src = _connect(db)
+    dest = dest.resolve()
+    if dest == db.resolve():
+        raise StoreError("the backup file must not be the store itself")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)  # sessions are in it
+        os.close(fd)
+        out = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            src.backup(out)  # pages=-1: every page in one step, one snapshot
+            # A self-contained file: the copy is not a WAL database needing its -wal.
+            out.execute("PRAGMA journal_mode = DELETE")
+            integrity = out.execute("PRAGMA integrity_check").fetchone()[0]
+            archived = out.execute(
+                "SELECT count(*) FROM runs WHERE state = 'archive'").fetchone()[0]
+        finally:
+            out.close()
+        if integrity != "ok":
+            raise StoreError(f"the backup failed its integrity check: {integrity}")
+        os.replace(tmp, dest)
+    except (OSError, sqlite3.Error) as e:
+        raise StoreError(f"backing up {db} to {dest} failed: {e}") from None
+    finally:
+        src.close()
+        tmp.unlink(missing_ok=True)
+    return BackupResult(dest, archived, integrity)
+
+
+def prune_candidates(db: Path, config: AppConfig, at: float | None = None
+                     ) -> list[ArchivedRun]:
+    from ..retention import select
+
+    conn = _connect(db)
+    try:
+        return select(archive_index(conn), config, time.time() if at is None else at)
+    except sqlite3.Error as e:
+        raise StoreError(f"reading the run store {db} failed: {e}") from None
+    finally:
+        conn.close()
+
+
+def prune(loc: StoreLocation, victims: list[ArchivedRun], batch: int = 200) -> int:
+    """Remove `victims` (from prune_candidates) in small transactions, then their files."""
+    from ..retention import remove_run_files
+
+    conn = _connect(loc.db)
+    gone = 0
+    try:
+        for i in range(0, len(victims), batch):
+            chunk = victims[i:i + batch]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                gone += delete_runs(conn, [v.run_id for v in chunk])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            remove_run_files(loc.workspace_root, chunk)
+    except sqlite3.Error as e:
+        raise StoreError(f"pruning the run store {loc.db} failed: {e}") from None
+    finally:
+        conn.close()
+    return gone

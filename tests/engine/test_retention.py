@@ -1,0 +1,94 @@
+"""Retention through a real engine (SQLite store, real subprocesses): which archived runs go,
+and that their node logs, log files and workspaces go with them, never a kept run's, an active
+run's or a shared reuse-space workspace."""
+
+from __future__ import annotations
+
+import time
+
+from floecli.engine.config.loader import parse_app
+from floecli.engine.retention import select
+from floecli.engine.store.base import KEPT_PREFIX, ArchivedRun
+
+APP = """
+common:
+  store-type: local
+  retention: {keep: 2}
+flows:
+  - id: a
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: work, listen: trigger.good, type: exec,
+         opts: {shell: "echo out > f.txt; echo logged"}}
+  - id: shared
+    ver: 1
+    reuse-space: true
+    retention: {keep: 1}
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: work, listen: trigger.good, type: exec, opts: {shell: "echo x >> f.txt"}}
+  - id: wait
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: form, listen: trigger.good, type: data,
+         opts: {form: {title: T, fields: [{id: x, type: string}]}}}
+"""
+
+
+async def test_keep_newest_n_with_logs_and_workspaces(engine_factory):
+    h = await engine_factory(APP)
+    hub = h.hub
+    runs = [(await h.run_to_end("a")).run_ref.run_id for _ in range(5)]
+    for _ in range(3):
+        await h.run_to_end("shared")
+    waiting = await h.start_run("wait")
+    await h.wait_tag("sys.data.required", waiting)
+    hub.store.put(KEPT_PREFIX + runs[0], True)  # as POST …/runs/:rid/keep does
+    await h.engine.pruner.prune()
+
+    archive, total = await hub.archive_summaries("a")
+    left = {f"{s['Ref']['Run']['HostID']}-{s['Ref']['Run']['ID']}" for s in archive}
+    assert left == {runs[0], runs[3], runs[4]} and total == 3
+    spaces = hub.workspace_root / "spaces"
+    for run in runs[1:3]:
+        assert await hub.store.load_run(run) is None
+        assert await hub.node_logs(run) == {}
+        assert not (spaces / "a" / "ws" / run).exists()
+    for run in (runs[0], *runs[3:]):
+        assert (await hub.node_logs(run))["work"][-1] == "logged"
+        assert (spaces / "a" / "ws" / run / "f.txt").is_file()
+    # the shared workspace stays, with what all three runs wrote; one archived run is left
+    assert (spaces / "shared" / "ws" / "single" / "f.txt").read_text() == "x\nx\nx\n"
+    assert (await hub.archive_summaries("shared"))[1] == 1
+    # the active run is untouched
+    assert hub.state.active(waiting) is not None
+    assert (spaces / "wait" / "ws" / waiting).is_dir()
+
+
+async def test_the_engine_prunes_at_start(engine_factory):
+    h = await engine_factory(APP.replace("keep: 2", "keep: 1"))
+    first = [(await h.run_to_end("a")).run_ref.run_id for _ in range(3)]
+    await h.engine.stop()
+    h2 = await engine_factory(APP.replace("keep: 2", "keep: 1"))
+    await h2.wait_until(lambda: h2.engine.pruner.passes >= 1, what="a first pass")
+    archive, total = await h2.hub.archive_summaries("a")
+    assert total == 1 and archive[0]["Ref"]["Run"]["ID"] == int(first[-1].split("-")[1])
+
+
+def test_select_by_age_and_count():
+    config = parse_app("""
+common: {store-type: memory, retention: {days: 1}}
+flows:
+  - {id: a, tasks: [{name: t, listen: trigger.good}]}
+  - {id: b, retention: {keep: 1, days: 0}, tasks: [{name: t, listen: trigger.good}]}
+  - {id: c, retention: {}, tasks: [{name: t, listen: trigger.good}]}
+""")
+    now = time.time()
+    day = 86400
+    index = [ArchivedRun("h1-3", "a", now - 10), ArchivedRun("h1-2", "a", now - 2 * day),
+             ArchivedRun("h1-1", "a", now - 3 * day, kept=True),
+             ArchivedRun("h1-6", "b", now - 3 * day), ArchivedRun("h1-5", "b", now - 4 * day),
+             ArchivedRun("h1-9", "c", now - 9 * day)]
+    assert [v.run_id for v in select(index, config, now)] == ["h1-2", "h1-5"]
