@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ..errors import RequestError
 from ..events import FlowRef, HostedID
@@ -18,10 +18,10 @@ from ..runs import Pend, RunRecord
 from .appcookie import CLEAR_MARKER
 from .auth import COOKIE, app_marker, is_secure, require
 from .context import ARCHIVE_PAGE, ServerContext
+from .effects import OPEN, READ, SESSION, WRITE, Operation, routes_of
 from .envelope import (
     JSONReply,
     check_types,
-    endpoint,
     fields,
     object_body,
     read_json,
@@ -37,25 +37,32 @@ class Api:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
 
-    def routes(self) -> list[BaseRoute]:
-        r = [
-            ("/login", self.login, ["POST"]),
-            ("/logout", self.logout, ["POST"]),
-            ("/flows", self.flows, ["GET"]),
-            ("/flows/{flow_id}", self.flow, ["GET"]),
-            ("/flows/{flow_id}/triggers", self.triggers, ["GET"]),
-            ("/flows/{flow_id}/runs/{run_id}", self.run, ["GET"]),
-            ("/flows/{flow_id}/runs/{run_id}/stop", self.stop, ["POST"]),
-            ("/flows/{flow_id}/runs/{run_id}/logs", self.logs, ["GET"]),
-            ("/push/data", self.push_data, ["GET", "POST"]),
-            ("/openapi.json", self.openapi, ["GET"]),
-            ("/p2p/flows/exec", self.p2p_exec, ["POST"]),
-            ("/p2p/flows/{flow_id}/runs", self.p2p_runs, ["GET"]),
-            ("/p2p/flows/{flow_id}/runs/{run_id}", self.p2p_run, ["GET"]),
-            ("/p2p/config", self.p2p_config, ["GET"]),
-            ("/hosts", self.hosts, ["GET"]),
+    def operations(self) -> list[Operation]:
+        """Every (path, method) served under `base-url`, with what it does: the effect, not
+        the method's name, decides who may call it (auth.require)."""
+        return [
+            Operation("/login", "POST", self.login, OPEN),
+            Operation("/logout", "POST", self.logout, SESSION),
+            Operation("/flows", "GET", self.flows, READ),
+            Operation("/flows/{flow_id}", "GET", self.flow, READ),
+            Operation("/flows/{flow_id}/triggers", "GET", self.triggers, READ),
+            Operation("/flows/{flow_id}/runs/{run_id}", "GET", self.run, READ),
+            Operation("/flows/{flow_id}/runs/{run_id}/stop", "POST", self.stop, WRITE),
+            Operation("/flows/{flow_id}/runs/{run_id}/logs", "GET", self.logs, READ),
+            # GET is the reference's no-op; only POST pushes (a HEAD is the GET's, so a
+            # viewer's HEAD with a body does nothing).
+            Operation("/push/data", "GET", self.push_data_noop, READ),
+            Operation("/push/data", "POST", self.push_data, WRITE),
+            Operation("/openapi.json", "GET", self.openapi, OPEN),
+            Operation("/p2p/flows/exec", "POST", self.p2p_exec, WRITE),
+            Operation("/p2p/flows/{flow_id}/runs", "GET", self.p2p_runs, READ),
+            Operation("/p2p/flows/{flow_id}/runs/{run_id}", "GET", self.p2p_run, READ),
+            Operation("/p2p/config", "GET", self.p2p_config, READ),
+            Operation("/hosts", "GET", self.hosts, READ),
         ]
-        return [Route(path, endpoint(fn), methods=methods) for path, fn, methods in r]
+
+    def routes(self) -> list[BaseRoute]:
+        return routes_of(self.operations())
 
     # ---- sessions -----------------------------------------------------------------------
 
@@ -72,7 +79,7 @@ class Api:
                       "Token": principal.token})
 
     async def logout(self, request: Request) -> Response:
-        principal = await require(request, self.ctx.sessions, write_ok=True)
+        principal = await require(request, self.ctx.sessions)
         self.ctx.sessions.logout(principal)
         request.scope["state"]["floe_cookie"] = f"{COOKIE}=; Path=/; Max-Age=0"
         request.scope["state"]["floe_marker"] = CLEAR_MARKER
@@ -169,10 +176,12 @@ class Api:
         logs = await self.ctx.hub.node_logs(found.run_id, node)
         return reply({n: page_of(lines, offset, limit) for n, lines in logs.items()})
 
+    async def push_data_noop(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        return reply(None)  # the reference answers GET with a no-op; the body is never read
+
     async def push_data(self, request: Request) -> Response:
         principal = await require(request, self.ctx.sessions)
-        if request.method == "GET":
-            return reply(None)  # the reference answers GET with a no-op
         body = object_body(await read_json(request, failed="decoding json failed"))
         raw_ref, form = fields(body.get("ref")), fields(body.get("form"))
         check_types("PushData", [
