@@ -213,7 +213,8 @@ class Api:
         # The bare document (no envelope, no auth) so OpenAPI tools can read it directly.
         from .openapi import document
 
-        return JSONReply(document(self.ctx.base))
+        return JSONReply(document(self.ctx.base, {(op.method, op.path): op.effect
+                                                  for op in self.operations()}))
 
     # ---- p2p (floe-reference §5) -----------------------------------------------------------
 

@@ -50,7 +50,10 @@ def _op(summary: str, ok: str, *, payload: dict[str, Any] | None = None,
     return op
 
 
-def document(base: str) -> dict[str, Any]:
+def document(base: str, effects: dict[tuple[str, str], str] | None = None
+             ) -> dict[str, Any]:
+    """`effects`: (METHOD, path under base) -> the operation's effect (effects.py), shown as
+    `x-floe-effect` so clients (and the route x method x role test) know what each does."""
     b = base.rstrip("/")
     obj = {"type": "object"}
     paths: dict[str, Any] = {
@@ -130,6 +133,7 @@ def document(base: str) -> dict[str, Any]:
         f"{b}/hosts": {"get": _op("This host and the hosts it knows, as p2p/config, for any "
                                   "logged-in user", "OK", payload=obj)},
         "/ws": {"get": {
+            "x-floe-effect": "read",
             "summary": "Websocket: every event of this host as JSON text frames; "
                        "?flow=ID, ?run=RID and ?tag=PREFIX filter",
             "parameters": [{"name": n, "in": "query", "required": False,
@@ -138,6 +142,10 @@ def document(base: str) -> dict[str, Any]:
                           "401": _resp("missing session / invalid session"),
                           "404": _resp("not a websocket upgrade request")}}},
     }
+    for (method, path), effect in (effects or {}).items():
+        op = paths.get(b + path, {}).get(method.lower())
+        if op is not None:
+            op["x-floe-effect"] = effect
     return {
         "openapi": "3.0.3",
         "info": {"title": "floe engine API", "version": "1",
