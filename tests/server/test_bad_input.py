@@ -36,7 +36,7 @@ def test_deep_json_is_a_400(engine, path, body):
 
 def test_deep_json_to_the_tester(engine):
     with httpx.Client(base_url=engine.url("tester"), timeout=30) as c:
-        r = c.post("/flow/start", content=DEEP)
+        r = c.post("/flow/start", content=DEEP, headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and "nested deeper than" in r.json()["Message"]
 
 
