@@ -20,6 +20,7 @@ from .auth import COOKIE, app_marker, is_secure, require
 from .context import ARCHIVE_PAGE, ServerContext
 from .effects import OPEN, READ, SESSION, WRITE, Operation, routes_of
 from .envelope import (
+    LOGIN_BODY,
     JSONReply,
     check_types,
     fields,
@@ -67,7 +68,8 @@ class Api:
     # ---- sessions -----------------------------------------------------------------------
 
     async def login(self, request: Request) -> Response:
-        body = object_body(await read_json(request))
+        # Nobody is authenticated yet: a small body only (a name and a password).
+        body = object_body(await read_json(request, limit=LOGIN_BODY))
         address = request.client.host if request.client else ""
         principal = await self.ctx.sessions.login(str(body.get("user") or ""),
                                                   str(body.get("password") or ""), address)
