@@ -78,18 +78,21 @@ def check_shape(body: bytes) -> None:
     """ValueError unless `body` holds at most MAX_JSON_VALUES values, found from bytes
     counts (C speed) before anything is parsed. Commas and brackets inside strings do not
     count: a form value holding CSV text is one value."""
-    upper = body.count(b",") + body.count(b"[") + body.count(b"{")
-    if upper <= MAX_JSON_VALUES:
+    if _structure(body) <= MAX_JSON_VALUES:
         return
-    # Escapes first (left to right, as JSON pairs them), then every `"` opens or closes a
-    # string and the even pieces are what lies outside strings.
-    plain = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    strings = plain.count(b'"') // 2
-    if strings <= MAX_JSON_VALUES:
-        outside = b"".join(plain.split(b'"')[::2])
-        if outside.count(b",") + outside.count(b"[") + outside.count(b"{") <= MAX_JSON_VALUES:
+    if b'"' in body:
+        # Escapes first (left to right, as JSON pairs them), then every `"` opens or closes
+        # a string and the even pieces are what lies outside strings.
+        plain = body.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in body else body
+        if (plain.count(b'"') // 2 <= MAX_JSON_VALUES  # else too many strings already
+                and _structure(b"".join(plain.split(b'"')[::2])) <= MAX_JSON_VALUES):
             return
     raise ValueError(f"over {MAX_JSON_VALUES} JSON values")
+
+
+def _structure(text: bytes) -> int:
+    """Commas and opening brackets: one more than the values they separate or open."""
+    return text.count(b",") + text.count(b"[") + text.count(b"{")
 
 
 def walk_needed(body: bytes) -> tuple[bool, bool]:
