@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from ..errors import RequestError
-from ..events import FlowRef, HostedID
+from ..events import FlowRef
 from ..runs import Pend, RunRecord
 from .appcookie import CLEAR_MARKER
 from .auth import COOKIE, app_marker, is_secure, require
@@ -32,6 +32,12 @@ from .runview import run_view
 
 LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
 HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
+# `<host>-<n>` as the engine makes them: a printable host id and a counter that fits Go's
+# int (the store's too), in ASCII digits (str.isdigit takes "²", which int() refuses)
+RUN_ID = re.compile(r"([^\x00-\x1f\x7f]{1,255})-([1-9][0-9]{0,18})")
+MAX_INT = 2**63 - 1
+MAX_PAGE = 10**9  # offset and limit: far past any archive, far below any store's integer
+PAGE_NUMBER = re.compile(r"-?[0-9]{1,10}")
 
 
 class Api:
@@ -139,7 +145,7 @@ class Api:
 
     async def _find(self, request: Request, *, remote: bool = True) -> RunRecord | Pend:
         flow_id = request.path_params["flow_id"]
-        run_id = request.path_params["run_id"]
+        run_id = checked_run_id(request.path_params["run_id"], 404)
         found = await self.ctx.hub.find_run(flow_id, run_id)
         if found is None and remote and self.ctx.peers.roots:
             raw = await self.ctx.peers.find_run(flow_id, run_id)
@@ -196,9 +202,10 @@ class Api:
         values = form.get("values") or {}
         run = str(body.get("run") or "")
         hub = self.ctx.hub
+        if not 0 <= ref.ver <= MAX_INT:
+            raise RequestError(400, f"Ref.Ver must be an integer from 0 to {MAX_INT}")
         if run:
-            if HostedID.parse(run) is None:
-                raise RequestError(400, f"Run {run!r} is not a run id such as h1-3")
+            checked_run_id(run, 400)
             hub.push_data(ref, run, node_id, values, principal.user)
             return reply(None)
         if ref.id and self.ctx.config.latest_flow(ref.id) is None:
@@ -263,8 +270,8 @@ class Api:
 
     async def p2p_run(self, request: Request) -> Response:
         await self._require_host(request)
-        found = await self.ctx.hub.find_run(request.path_params["flow_id"],
-                                            request.path_params["run_id"])
+        found = await self.ctx.hub.find_run(
+            request.path_params["flow_id"], checked_run_id(request.path_params["run_id"], 404))
         if found is None:
             raise RequestError(404, "not found")
         return reply(found.to_json())
@@ -288,15 +295,32 @@ class Api:
         return {"Config": me, "AllHosts": peers}
 
 
+def checked_run_id(text: str, status: int) -> str:
+    """`text` if it is a run id the engine could have made, else a RequestError with
+    `status` (404 for a path, 400 for a body) that echoes only a short, quoted prefix."""
+    match = RUN_ID.fullmatch(text)
+    if match is None or int(match[2]) > MAX_INT:
+        shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+        raise RequestError(status, f"{'run not found: ' if status == 404 else 'Run '}"
+                                   f"{shown} is not a run id such as h1-3")
+    return text
+
+
 def page(request: Request, default_limit: int, *, tail: bool = False) -> tuple[int, int]:
     """`?offset=&limit=` as integers; without an offset a `tail` page is the last lines
-    (offset -1). limit 0 means all."""
+    (offset -1). limit 0 means all. Checked here, at the edge: the store never sees a
+    number it cannot take."""
     params = request.query_params
-    try:
-        offset = int(params["offset"]) if "offset" in params else (-1 if tail else 0)
-        limit = int(params["limit"]) if "limit" in params else default_limit
-    except ValueError:
-        raise RequestError(400, "offset and limit must be integers") from None
+    numbers = []
+    for name, default in (("offset", -1 if tail else 0), ("limit", default_limit)):
+        text = params.get(name)
+        if text is None:
+            numbers.append(default)
+        elif PAGE_NUMBER.fullmatch(text) and -1 <= int(text) <= MAX_PAGE:
+            numbers.append(int(text))
+        else:
+            raise RequestError(400, f"{name} must be an integer from 0 to {MAX_PAGE}")
+    offset, limit = numbers
     if limit < 0 or offset < -1 or (offset == -1 and not tail):
         raise RequestError(400, "offset and limit must not be negative")
     return offset, limit

@@ -125,8 +125,10 @@ def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
             return reply(None, str(e), 409)
         except StoreError as e:
             # The run store cannot take the request now (a full disk, say): nothing was done.
+            # The reply names no file of the host: the log has the store's own words.
             log.error("%s %s: %s", request.method, request.url.path, e)
-            return reply(None, str(e), 503)
+            return reply(None, "the run store cannot take this request now (the engine log "
+                               "says why): nothing was done", 503)
         except ClientDisconnect:
             # The client went away (or was dropped for a body too slow): nobody reads this.
             log.debug("%s %s: the client disconnected", request.method, request.url.path)

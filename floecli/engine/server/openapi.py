@@ -21,15 +21,15 @@ ERRORS = {"401": _resp("missing session / invalid session"),
 FLOW_ID = {"name": "flow_id", "in": "path", "required": True, "schema": {"type": "string"}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "example": "h1-3"}, "description": "`<host>-<n>`"}
-RUN_PATTERN = "^.+-[1-9][0-9]*$"  # `<host>-<n>`: HostedID.parse
+RUN_PATTERN = "^[^\\x00-\\x1f\\x7f]{1,255}-[1-9][0-9]{0,18}$"  # `<host>-<n>`: api.RUN_ID
 SUMMARIES = {"type": "object", "properties": {
     **{k: {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}}
        for k in ("Active", "Pending", "Archive")},
     "ArchiveTotal": {"type": "integer", "minimum": 0}}}
 PAGE = [{"name": "offset", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 0}},
+         "schema": {"type": "integer", "minimum": 0, "maximum": 10**9}},
         {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 0}, "description": "0: all"}]
+         "schema": {"type": "integer", "minimum": 0, "maximum": 10**9}, "description": "0: all"}]
 
 
 def _op(summary: str, ok: str, *, payload: dict[str, Any] | None = None,
