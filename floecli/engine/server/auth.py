@@ -123,7 +123,10 @@ class Sessions:
     async def login(self, user: str, password: str, address: str = "") -> Principal:
         if not self.users and not self.admin_token:
             raise RequestError(401, NO_USERS)
-        keys = [k for k in (f"user:{user}", f"address:{address}" if address else "") if k]
+        # Failures slow the address they come from, and the user *from that address*: never
+        # the user everywhere, or anyone could lock an admin out by guessing wrong for it.
+        # Guessing from many addresses is bounded by the hashing itself (HASHING at once).
+        keys = [f"user:{user}@{address}", *([f"address:{address}"] if address else [])]
         wait = max(self.by_user.wait(keys[0]),
                    self.by_address.wait(keys[1]) if len(keys) > 1 else 0.0)
         if wait > 0:
