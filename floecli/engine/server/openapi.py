@@ -15,6 +15,7 @@ def _resp(description: str, payload: dict[str, Any] | None = None) -> dict[str, 
     return {"description": description, **_envelope(payload)}
 
 
+BUSY = "the engine holds 64 MiB of unfinished request bodies: retry after Retry-After"
 ERRORS = {"401": _resp("missing session / invalid session"),
           "403": _resp("a viewer asked to change something, or a session cookie was sent "
                        "from another origin")}
@@ -65,8 +66,9 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
             body={"type": "object", "properties": {"User": {"type": "string"},
                                                    "Password": {"type": "string"}}},
             errors={"400": "the body is not JSON", "401": "username or password were wrong",
-                    "429": "too many failed logins: wait Retry-After seconds",
-                    "413": "body too large"},
+                    "429": "too many failed logins from this address: wait Retry-After "
+                           "seconds",
+                    "413": "body over 16 KiB", "503": BUSY},
             auth=False)},
         f"{b}/logout": {"post": _op("End this session", "logged out")},
         f"{b}/flows": {"get": _op("The whole config: {Common, Flows}", "OK", payload=obj)},
@@ -108,9 +110,10 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
                 body={"$ref": "#/components/schemas/DataPush"},
                 errors={"400": "decoding json failed, or a bad Run id",
                         "404": "unknown flow or run",
-                        "409": "the node is not waiting for data", "413": "body too large",
+                        "409": "the node is not waiting for data",
+                        "413": "body over 4 MiB or 20,000 JSON values",
                         "503": "the run store cannot make the run durable now (nothing was "
-                               "started)"}),
+                               "started), or " + BUSY}),
         },
         f"{b}/openapi.json": {"get": {
             "summary": "This document", "security": [],
@@ -120,7 +123,7 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
             "Run a pend another host adopted", "started",
             body={"$ref": "#/components/schemas/Pend"},
             errors={"400": "not a pend", "409": "host has resource conflicting active flows",
-                    "413": "body too large",
+                    "413": "body over 4 MiB or 20,000 JSON values", "503": BUSY,
                     "500": "the run could not start"})},
         f"{b}/p2p/flows/{{flow_id}}/runs": {"get": _op(
             "This host's run summaries of a flow", "OK", payload=SUMMARIES,
@@ -150,7 +153,10 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
         "openapi": "3.0.3",
         "info": {"title": "floe engine API", "version": "1",
                  "description": "Wire-compatible with the Floe engine: replies are "
-                                "{Message, Payload}; OPTIONS on any path answers CORS."},
+                                "{Message, Payload}; OPTIONS on any path answers CORS. "
+                                "x-floe-effect says what an operation does (open, read, "
+                                "session, write): a viewer may read and log out only; a "
+                                "method a path does not take is 405 with Allow."},
         "paths": paths,
         "security": [{"header": []}, {"cookie": []}],
         "components": {
