@@ -43,6 +43,13 @@ def test_bad_run_ids_are_4xx_everywhere(engine):
         for ver in (-1, 2**63, 10**30):
             body = {"Ref": {"ID": "f", "Ver": ver}, "Form": {"ID": "start"}}
             _refused(c.post("/push/data", json=body), engine, 400)
+        for flow in ("%00", "%ED%A0%80", "x" * 8000, "..%2F..%2Fetc", "%FF"):
+            for path in (f"/flows/{flow}", f"/flows/{flow}/triggers",
+                         f"/flows/{flow}/runs/{run}", f"/flows/{flow}/runs/{run}/logs",
+                         f"/p2p/flows/{flow}/runs", f"/p2p/flows/{flow}/runs/{run}"):
+                r = c.get(path)
+                assert r.status_code in (200, 404), (path[:60], r.status_code, r.text[:200])
+                _refused(r, engine, r.status_code)
         assert c.get(f"/flows/f/runs/{run}").status_code == 200
     assert engine.proc.poll() is None
 

@@ -52,7 +52,7 @@ async def read_body(request: Request, limit: int = MAX_BODY,
     byte is read), 503 when the engine holds too many bodies already. A refused body is not
     read further: the server drops the rest as it arrives, and the client reads the reply."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and len(declared) < 20 and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and len(declared) < 20 and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     held = 0
