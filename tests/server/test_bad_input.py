@@ -30,13 +30,18 @@ def _message(r: httpx.Response) -> str:
 @pytest.mark.parametrize("path", ["/push/data", "/login", "/p2p/flows/exec"])
 @pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
 def test_deep_json_is_a_400(engine, path, body):
+    # 100,000 deep is also too many values (or, to /login, too many bytes): refused before
+    # it is parsed
     with engine.client() as c:
-        assert "nested deeper than" in _message(c.post(path, content=body))
+        message = _message(c.post(path, content=body))
+        assert "nested deeper than" in message or (
+            body is DEEP and "request body too large" in message), message
 
 
 def test_deep_json_to_the_tester(engine):
     with httpx.Client(base_url=engine.url("tester"), timeout=30) as c:
-        r = c.post("/flow/start", content=DEEP)
+        r = c.post("/flow/start", content=DEEP_OBJECT,
+                   headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and "nested deeper than" in r.json()["Message"]
 
 

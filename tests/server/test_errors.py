@@ -26,13 +26,23 @@ def _envelope(r):
     return body
 
 
-def test_unknown_routes_and_methods_are_404_json(engine):
+def test_unknown_routes_are_404_and_wrong_methods_405_json(engine):
     with engine.client() as c:
-        for method, path in [("GET", "/nope"), ("GET", "/flows/f/runs"),
-                             ("DELETE", "/flows"), ("PUT", "/login"), ("POST", "/flows")]:
+        for method, path in [("GET", "/nope"), ("GET", "/flows/f/runs")]:
             r = c.request(method, path)
             assert r.status_code == 404, (method, path)
             assert _envelope(r)["Message"] == "not found"
+            assert r.headers["access-control-allow-origin"] == "*"
+        for method, path, allow in [("DELETE", "/flows", "GET, HEAD"),
+                                    ("PUT", "/login", "POST"), ("POST", "/flows", "GET, HEAD"),
+                                    ("HEAD", "/push/data", None)]:
+            r = c.request(method, path)
+            if allow is None:  # HEAD is the GET's no-op there
+                assert r.status_code == 200
+                continue
+            assert r.status_code == 405, (method, path)
+            assert r.headers["allow"] == allow
+            assert _envelope(r)["Message"].startswith("method not allowed")
             assert r.headers["access-control-allow-origin"] == "*"
     with httpx.Client(base_url=engine.url()) as c:
         r = c.get("/elsewhere")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
 import pytest
+from servertest import ADMIN
 
 from floecli.engine.config.model import User
 from floecli.engine.errors import RequestError
@@ -89,7 +91,7 @@ async def test_unknown_users_cost_a_password_hash_too() -> None:
     assert len(checked) == 2 and all(c.startswith("scrypt$") for c in checked)
 
 
-async def test_failed_logins_back_off_per_user_and_per_address() -> None:
+async def test_failed_logins_back_off_per_address_and_user_there() -> None:
     clock = Clock()
     sessions = Sessions(MemoryStore(), [ANN], clock=clock)
     sessions.by_user.clock = sessions.by_address.clock = clock
@@ -97,11 +99,13 @@ async def test_failed_logins_back_off_per_user_and_per_address() -> None:
         with pytest.raises(RequestError) as e:
             await sessions.login("ann", "wrong", "10.0.0.1")
         assert e.value.status == 401
-    with pytest.raises(RequestError) as e:  # even with the right password, from anywhere
-        await sessions.login("ann", "s3cret", "10.0.0.2")
+    with pytest.raises(RequestError) as e:  # even the right password, from there
+        await sessions.login("ann", "s3cret", "10.0.0.1")
     assert e.value.status == 429 and e.value.headers["Retry-After"] == "1"
-    clock.now += 1.5
+    # never from another address: a guesser cannot lock a user out
     assert (await sessions.login("ann", "s3cret", "10.0.0.2")).role == "admin"
+    clock.now += 1.5
+    assert (await sessions.login("ann", "s3cret", "10.0.0.1")).role == "admin"
     # one address guessing many names is slowed as well
     for k in range(sessions.by_address.free):
         with pytest.raises(RequestError):
@@ -109,6 +113,7 @@ async def test_failed_logins_back_off_per_user_and_per_address() -> None:
     with pytest.raises(RequestError) as e:
         await sessions.login("ann", "s3cret", "10.0.0.3")
     assert e.value.status == 429
+    assert (await sessions.login("ann", "s3cret", "10.0.0.4")).role == "admin"
 
 
 def test_concurrent_guesses_are_refused_not_all_processed(start_engine):
@@ -133,3 +138,19 @@ def test_concurrent_guesses_are_refused_not_all_processed(start_engine):
     # The user's free attempts, plus those let through as the backoff lapsed during the
     # burst; the rest were refused before any hash work.
     assert codes.count(401) <= 20
+
+
+def test_wrong_passwords_from_one_address_never_lock_out_another(start_engine):
+    """Hammer admin with wrong passwords from 127.0.0.2, then log in from 127.0.0.1 at once."""
+    engine = start_engine("common: {store-type: memory}\nflows: []\n")
+    url = engine.url() + "/build/api/login"
+    attacker = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(transport=attacker, timeout=30) as c:
+        codes = [c.post(url, json={"User": "admin", "Password": f"guess-{i}"}).status_code
+                 for i in range(40)]
+        assert set(codes) == {401, 429} and codes[-1] == 429
+        r = c.post(url, json={"User": "admin", "Password": ADMIN})  # slowed there
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+    r = httpx.post(url, json={"User": "admin", "Password": ADMIN}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["Payload"]["Role"] == "ADMIN"

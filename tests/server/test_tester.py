@@ -55,7 +55,8 @@ def test_posted_inline_flow_runs_and_replies_with_node_logs(start_engine, tmp_pa
         # refusals
         assert c.post("/flow/start", json={"flowUri": "res://flow:nope"}).status_code == 404
         assert c.post("/flow/start", json={}).status_code == 400
-        assert c.post("/flow/start", content=b"{").status_code == 400
+        assert c.post("/flow/start", content=b"{",
+                      headers={"Content-Type": "application/json"}).status_code == 400
         r = c.post("/flow/start", json={"flow": {"id": "x", "tasks": [{"id": "a",
                                                                        "type": "nosuch"}]}})
         assert r.status_code == 400

@@ -10,19 +10,20 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ..errors import RequestError
-from ..events import FlowRef, HostedID
+from ..events import FlowRef
 from ..runs import Pend, RunRecord
 from ..store.base import KEPT_PREFIX
 from .appcookie import CLEAR_MARKER
 from .auth import COOKIE, app_marker, is_secure, require
 from .context import ARCHIVE_PAGE, ServerContext
+from .effects import OPEN, READ, SESSION, WRITE, Operation, routes_of
 from .envelope import (
+    LOGIN_BODY,
     JSONReply,
     check_types,
-    endpoint,
     fields,
     object_body,
     read_json,
@@ -32,38 +33,53 @@ from .runview import run_view
 
 LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
 HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
+# `<host>-<n>` as the engine makes them: a printable host id and a counter that fits Go's
+# int (the store's too), in ASCII digits (str.isdigit takes "²", which int() refuses)
+RUN_ID = re.compile(r"([^\x00-\x1f\x7f]{1,255})-([1-9][0-9]{0,18})")
+MAX_INT = 2**63 - 1
+MAX_PAGE = 10**9  # offset and limit: far past any archive, far below any store's integer
+PAGE_NUMBER = re.compile(r"-?[0-9]{1,10}")
 
 
 class Api:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
 
-    def routes(self) -> list[BaseRoute]:
-        r = [
-            ("/login", self.login, ["POST"]),
-            ("/logout", self.logout, ["POST"]),
-            ("/flows", self.flows, ["GET"]),
-            ("/flows/{flow_id}", self.flow, ["GET"]),
-            ("/flows/{flow_id}/triggers", self.triggers, ["GET"]),
-            ("/flows/{flow_id}/runs/{run_id}", self.run, ["GET"]),
-            ("/flows/{flow_id}/runs/{run_id}/stop", self.stop, ["POST"]),
-            ("/flows/{flow_id}/runs/{run_id}/logs", self.logs, ["GET"]),
-            ("/flows/{flow_id}/runs/{run_id}/keep", self.keep, ["POST", "DELETE"]),
-            ("/push/data", self.push_data, ["GET", "POST"]),
-            ("/openapi.json", self.openapi, ["GET"]),
-            ("/p2p/flows/exec", self.p2p_exec, ["POST"]),
-            ("/p2p/flows/{flow_id}/runs", self.p2p_runs, ["GET"]),
-            ("/p2p/flows/{flow_id}/runs/{run_id}", self.p2p_run, ["GET"]),
-            ("/p2p/config", self.p2p_config, ["GET"]),
-            ("/hosts", self.hosts, ["GET"]),
-            ("/health", self.health, ["GET"]),
+    def operations(self) -> list[Operation]:
+        """Every (path, method) served under `base-url`, with what it does: the effect, not
+        the method's name, decides who may call it (auth.require)."""
+        return [
+            Operation("/login", "POST", self.login, OPEN),
+            Operation("/logout", "POST", self.logout, SESSION),
+            Operation("/flows", "GET", self.flows, READ),
+            Operation("/flows/{flow_id}", "GET", self.flow, READ),
+            Operation("/flows/{flow_id}/triggers", "GET", self.triggers, READ),
+            Operation("/flows/{flow_id}/runs/{run_id}", "GET", self.run, READ),
+            Operation("/flows/{flow_id}/runs/{run_id}/stop", "POST", self.stop, WRITE),
+            Operation("/flows/{flow_id}/runs/{run_id}/logs", "GET", self.logs, READ),
+            Operation("/flows/{flow_id}/runs/{run_id}/keep", "POST", self.keep, WRITE),
+            Operation("/flows/{flow_id}/runs/{run_id}/keep", "DELETE", self.keep, WRITE),
+            # GET is the reference's no-op; only POST pushes (a HEAD is the GET's, so a
+            # viewer's HEAD with a body does nothing).
+            Operation("/push/data", "GET", self.push_data_noop, READ),
+            Operation("/push/data", "POST", self.push_data, WRITE),
+            Operation("/openapi.json", "GET", self.openapi, OPEN),
+            Operation("/p2p/flows/exec", "POST", self.p2p_exec, WRITE),
+            Operation("/p2p/flows/{flow_id}/runs", "GET", self.p2p_runs, READ),
+            Operation("/p2p/flows/{flow_id}/runs/{run_id}", "GET", self.p2p_run, READ),
+            Operation("/p2p/config", "GET", self.p2p_config, READ),
+            Operation("/hosts", "GET", self.hosts, READ),
+            Operation("/health", "GET", self.health, READ),
         ]
-        return [Route(path, endpoint(fn), methods=methods) for path, fn, methods in r]
+
+    def routes(self) -> list[BaseRoute]:
+        return routes_of(self.operations())
 
     # ---- sessions -----------------------------------------------------------------------
 
     async def login(self, request: Request) -> Response:
-        body = object_body(await read_json(request))
+        # Nobody is authenticated yet: a small body only (a name and a password).
+        body = object_body(await read_json(request, limit=LOGIN_BODY))
         address = request.client.host if request.client else ""
         principal = await self.ctx.sessions.login(str(body.get("user") or ""),
                                                   str(body.get("password") or ""), address)
@@ -75,7 +91,7 @@ class Api:
                       "Token": principal.token})
 
     async def logout(self, request: Request) -> Response:
-        principal = await require(request, self.ctx.sessions, write_ok=True)
+        principal = await require(request, self.ctx.sessions)
         self.ctx.sessions.logout(principal)
         request.scope["state"]["floe_cookie"] = f"{COOKIE}=; Path=/; Max-Age=0"
         request.scope["state"]["floe_marker"] = CLEAR_MARKER
@@ -133,7 +149,7 @@ class Api:
 
     async def _find(self, request: Request, *, remote: bool = True) -> RunRecord | Pend:
         flow_id = request.path_params["flow_id"]
-        run_id = request.path_params["run_id"]
+        run_id = checked_run_id(request.path_params["run_id"], 404)
         found = await self.ctx.hub.find_run(flow_id, run_id)
         if found is None and remote and self.ctx.peers.roots:
             raw = await self.ctx.peers.find_run(flow_id, run_id)
@@ -185,10 +201,12 @@ class Api:
         logs = await self.ctx.hub.node_logs(found.run_id, node)
         return reply({n: page_of(lines, offset, limit) for n, lines in logs.items()})
 
+    async def push_data_noop(self, request: Request) -> Response:
+        await require(request, self.ctx.sessions)
+        return reply(None)  # the reference answers GET with a no-op; the body is never read
+
     async def push_data(self, request: Request) -> Response:
         principal = await require(request, self.ctx.sessions)
-        if request.method == "GET":
-            return reply(None)  # the reference answers GET with a no-op
         body = object_body(await read_json(request, failed="decoding json failed"))
         raw_ref, form = fields(body.get("ref")), fields(body.get("form"))
         check_types("PushData", [
@@ -201,9 +219,10 @@ class Api:
         values = form.get("values") or {}
         run = str(body.get("run") or "")
         hub = self.ctx.hub
+        if not 0 <= ref.ver <= MAX_INT:
+            raise RequestError(400, f"Ref.Ver must be an integer from 0 to {MAX_INT}")
         if run:
-            if HostedID.parse(run) is None:
-                raise RequestError(400, f"Run {run!r} is not a run id such as h1-3")
+            checked_run_id(run, 400)
             hub.push_data(ref, run, node_id, values, principal.user)
             return reply(None)
         if ref.id and self.ctx.config.latest_flow(ref.id) is None:
@@ -220,7 +239,8 @@ class Api:
         # The bare document (no envelope, no auth) so OpenAPI tools can read it directly.
         from .openapi import document
 
-        return JSONReply(document(self.ctx.base))
+        return JSONReply(document(self.ctx.base, {(op.method, op.path): op.effect
+                                                  for op in self.operations()}))
 
     # ---- p2p (floe-reference §5) -----------------------------------------------------------
 
@@ -267,8 +287,8 @@ class Api:
 
     async def p2p_run(self, request: Request) -> Response:
         await self._require_host(request)
-        found = await self.ctx.hub.find_run(request.path_params["flow_id"],
-                                            request.path_params["run_id"])
+        found = await self.ctx.hub.find_run(
+            request.path_params["flow_id"], checked_run_id(request.path_params["run_id"], 404))
         if found is None:
             raise RequestError(404, "not found")
         return reply(found.to_json())
@@ -302,15 +322,32 @@ class Api:
         return {"Config": me, "AllHosts": peers}
 
 
+def checked_run_id(text: str, status: int) -> str:
+    """`text` if it is a run id the engine could have made, else a RequestError with
+    `status` (404 for a path, 400 for a body) that echoes only a short, quoted prefix."""
+    match = RUN_ID.fullmatch(text)
+    if match is None or int(match[2]) > MAX_INT:
+        shown = repr(text[:40]) + ("..." if len(text) > 40 else "")
+        raise RequestError(status, f"{'run not found: ' if status == 404 else 'Run '}"
+                                   f"{shown} is not a run id such as h1-3")
+    return text
+
+
 def page(request: Request, default_limit: int, *, tail: bool = False) -> tuple[int, int]:
     """`?offset=&limit=` as integers; without an offset a `tail` page is the last lines
-    (offset -1). limit 0 means all."""
+    (offset -1). limit 0 means all. Checked here, at the edge: the store never sees a
+    number it cannot take."""
     params = request.query_params
-    try:
-        offset = int(params["offset"]) if "offset" in params else (-1 if tail else 0)
-        limit = int(params["limit"]) if "limit" in params else default_limit
-    except ValueError:
-        raise RequestError(400, "offset and limit must be integers") from None
+    numbers = []
+    for name, default in (("offset", -1 if tail else 0), ("limit", default_limit)):
+        text = params.get(name)
+        if text is None:
+            numbers.append(default)
+        elif PAGE_NUMBER.fullmatch(text) and -1 <= int(text) <= MAX_PAGE:
+            numbers.append(int(text))
+        else:
+            raise RequestError(400, f"{name} must be an integer from 0 to {MAX_PAGE}")
+    offset, limit = numbers
     if limit < 0 or offset < -1 or (offset == -1 and not tail):
         raise RequestError(400, "offset and limit must not be negative")
     return offset, limit

@@ -21,10 +21,16 @@ GZIP_MIN = 500  # smaller replies gain nothing from compression
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    # Wrong method or unknown path: the reference answers 404 "not found" for both.
+    # An unknown path is the reference's 404 "not found". A known path asked with a method
+    # it does not serve is a 405 naming the ones it does: HEAD on a write route included.
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status in (404, 405):
+    if status == 404:
         return reply(None, "not found", 404)
+    if status == 405:
+        allow = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
+        allow = ", ".join(sorted(m for m in allow.split(", ") if m))  # Starlette's is a set
+        return reply(None, f"method not allowed: {request.method} (this path takes {allow})",
+                     405, headers={"Allow": allow} if allow else None)
     return reply(None, getattr(exc, "detail", "error"), status)
 
 

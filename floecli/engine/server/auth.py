@@ -16,6 +16,7 @@ from starlette.requests import HTTPConnection
 from ..config.model import User
 from ..errors import RequestError
 from ..store.base import RunStore
+from .effects import READ, SESSION, WRITE, effect_of
 from .origin import OriginPolicy
 from .passwords import hash_password, verify_password
 from .ratelimit import Backoff
@@ -28,7 +29,6 @@ SESSION_TTL = SESSION_IDLE  # the name older code used
 TOUCH_EVERY = 60.0  # write a session's last use back to the store at most this often
 ROLE_ADMIN = "admin"
 ROLE_VIEWER = "viewer"
-READ_METHODS = ("GET", "HEAD")
 NO_USERS = ("no users can log in: add one to common.users (make its password-hash with "
             "`floe passwd`), or start the engine with -admin=TOKEN")
 KIND_USER = "user"  # opened with a password of common.users
@@ -123,7 +123,10 @@ class Sessions:
     async def login(self, user: str, password: str, address: str = "") -> Principal:
         if not self.users and not self.admin_token:
             raise RequestError(401, NO_USERS)
-        keys = [k for k in (f"user:{user}", f"address:{address}" if address else "") if k]
+        # Failures slow the address they come from, and the user *from that address*: never
+        # the user everywhere, or anyone could lock an admin out by guessing wrong for it.
+        # Guessing from many addresses is bounded by the hashing itself (HASHING at once).
+        keys = [f"user:{user}@{address}", *([f"address:{address}"] if address else [])]
         wait = max(self.by_user.wait(keys[0]),
                    self.by_address.wait(keys[1]) if len(keys) > 1 else 0.0)
         if wait > 0:
@@ -230,17 +233,18 @@ def is_secure(conn: HTTPConnection) -> bool:
     return conn.url.scheme in ("https", "wss")
 
 
-async def require(conn: HTTPConnection, sessions: Sessions, *, write_ok: bool = False) -> Principal:
-    """The caller, or a 401/403 RequestError. Viewers may only read (and log out: `write_ok`).
-    A session cookie is only honoured for writes and websockets from an allowed Origin
-    (CSRF). The session cookie is refreshed on the reply (see middleware); the admin token
-    is never put in one."""
+async def require(conn: HTTPConnection, sessions: Sessions, effect: str = "") -> Principal:
+    """The caller, or a 401/403 RequestError. `effect` is what the route declared
+    (effects.py; read from the request when not given): a viewer may READ and end its own
+    SESSION, only the admin role may WRITE, whatever the method is called. A session cookie
+    is only honoured for writes and websockets from an allowed Origin (CSRF). The session
+    cookie is refreshed on the reply (see middleware); the admin token is never put in one."""
+    effect = effect or effect_of(conn)
     by_cookie = not conn.headers.get(AUTH_HEADER)
     principal = await sessions.authenticate(token_of(conn))
-    method = conn.scope.get("method", "GET")
-    if by_cookie and (conn.scope["type"] == "websocket" or method not in READ_METHODS):
+    if by_cookie and (conn.scope["type"] == "websocket" or effect in (WRITE, SESSION)):
         sessions.origins.check(conn)
-    if principal.role != ROLE_ADMIN and method not in READ_METHODS and not write_ok:
+    if principal.role != ROLE_ADMIN and effect not in (READ, SESSION):
         raise RequestError(403, f"user {principal.user} has role {principal.role}: "
                                 "it may only read")
     if not principal.admin_token:

@@ -13,15 +13,17 @@ from starlette.responses import Response
 
 from ..errors import RequestError, RunError, RunLimit, RunNotFound, StoreError
 from ..secrets import mask
+from .bodies import (  # noqa: F401 (MAX_BODY, LOGIN_BODY: the limits, named here too)
+    LOGIN_BODY,
+    MAX_BODY,
+    MAX_JSON_DEPTH,
+    check_json,
+    check_shape,
+    read_body,
+    walk_needed,
+)
 
 log = logging.getLogger(__name__)
-
-MAX_BODY = 4 << 20  # a push or a p2p pend is kilobytes; anything near this is a mistake
-# A pend carries its flow: as deep as an app document may be (config.safeyaml.MAX_DEPTH).
-MAX_JSON_DEPTH = 128
-DRAIN_LIMIT = 64 << 20  # read (and drop) up to this much of a refused body so the client
-# sees our 413 instead of a reset connection halfway through its upload
-
 
 class JSONReply(Response):
     """Go's `json.MarshalIndent(v, "", "  ")`: two-space indent, keys as given."""
@@ -48,28 +50,21 @@ def error_reply(exc: RequestError) -> JSONReply:
     return reply(exc.payload, exc.message, exc.status, headers=exc.headers or None)
 
 
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        elif size > DRAIN_LIMIT:
-            break
-    if size > limit:
-        raise RequestError(413, f"request body too large: over {limit} bytes")
-    return b"".join(chunks)
-
-
 async def read_json(request: Request, *, failed: str = "", limit: int = MAX_BODY) -> Any:
     """The decoded body. Undecodable → 400 whose Message is the decoder's message (or
-    `failed`, with the decoder's message as Payload, as the reference's push/data does)."""
+    `failed`, with the decoder's message as Payload, as the reference's push/data does).
+    Its size and number of values are bounded before it is parsed (bodies.py), so no body
+    keeps the event loop busy for long."""
     body = await read_body(request, limit)
+    try:
+        check_shape(body)
+    except ValueError as e:
+        raise RequestError(413, f"request body too large: {e}") from None
     try:
         # Decoded strictly first: json.loads(bytes) lets CESU-encoded surrogates through.
         value = json.loads(body.decode("utf-8"))
-        check_json(value)
+        depth, strings = walk_needed(body)
+        check_json(value, depth=depth, strings=strings)
     except UnicodeDecodeError as e:
         detail = f"invalid UTF-8 at byte {e.start}"
     except RecursionError:
@@ -81,29 +76,6 @@ async def read_json(request: Request, *, failed: str = "", limit: int = MAX_BODY
     if failed:
         raise RequestError(400, failed, detail) from None
     raise RequestError(400, detail) from None
-
-
-def check_json(value: Any) -> None:
-    """ValueError for a string (or key) with an unpaired surrogate, which nothing can store
-    or send; RecursionError past MAX_JSON_DEPTH. Iterative, so depth costs no stack."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if not item.isascii():
-                try:
-                    item.encode("utf-8")
-                except UnicodeEncodeError as e:
-                    raise ValueError(f"unpaired surrogate {item[e.start]!r} in a string: "
-                                     "not valid Unicode") from None
-        elif isinstance(item, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                raise RecursionError
-            if isinstance(item, dict):
-                stack.extend((k, depth) for k in item)
-                stack.extend((v, depth + 1) for v in item.values())
-            else:
-                stack.extend((v, depth + 1) for v in item)
 
 
 def fields(value: Any) -> dict[str, Any]:
@@ -156,8 +128,10 @@ def endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
             return reply(None, str(e), 409)
         except StoreError as e:
             # The run store cannot take the request now (a full disk, say): nothing was done.
+            # The reply names no file of the host: the log has the store's own words.
             log.error("%s %s: %s", request.method, request.url.path, e)
-            return reply(None, str(e), 503)
+            return reply(None, "the run store cannot take this request now (the engine log "
+                               "says why): nothing was done", 503)
         except ClientDisconnect:
             # The client went away (or was dropped for a body too slow): nobody reads this.
             log.debug("%s %s: the client disconnected", request.method, request.url.path)

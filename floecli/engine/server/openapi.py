@@ -15,21 +15,22 @@ def _resp(description: str, payload: dict[str, Any] | None = None) -> dict[str, 
     return {"description": description, **_envelope(payload)}
 
 
+BUSY = "the engine holds 64 MiB of unfinished request bodies: retry after Retry-After"
 ERRORS = {"401": _resp("missing session / invalid session"),
           "403": _resp("a viewer asked to change something, or a session cookie was sent "
                        "from another origin")}
 FLOW_ID = {"name": "flow_id", "in": "path", "required": True, "schema": {"type": "string"}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "example": "h1-3"}, "description": "`<host>-<n>`"}
-RUN_PATTERN = "^.+-[1-9][0-9]*$"  # `<host>-<n>`: HostedID.parse
+RUN_PATTERN = "^[^\\x00-\\x1f\\x7f]{1,255}-[1-9][0-9]{0,18}$"  # `<host>-<n>`: api.RUN_ID
 SUMMARIES = {"type": "object", "properties": {
     **{k: {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}}
        for k in ("Active", "Pending", "Archive")},
     "ArchiveTotal": {"type": "integer", "minimum": 0}}}
 PAGE = [{"name": "offset", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 0}},
+         "schema": {"type": "integer", "minimum": 0, "maximum": 10**9}},
         {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 0}, "description": "0: all"}]
+         "schema": {"type": "integer", "minimum": 0, "maximum": 10**9}, "description": "0: all"}]
 
 
 def _op(summary: str, ok: str, *, payload: dict[str, Any] | None = None,
@@ -50,7 +51,10 @@ def _op(summary: str, ok: str, *, payload: dict[str, Any] | None = None,
     return op
 
 
-def document(base: str) -> dict[str, Any]:
+def document(base: str, effects: dict[tuple[str, str], str] | None = None
+             ) -> dict[str, Any]:
+    """`effects`: (METHOD, path under base) -> the operation's effect (effects.py), shown as
+    `x-floe-effect` so clients (and the route x method x role test) know what each does."""
     b = base.rstrip("/")
     obj = {"type": "object"}
     paths: dict[str, Any] = {
@@ -62,8 +66,9 @@ def document(base: str) -> dict[str, Any]:
             body={"type": "object", "properties": {"User": {"type": "string"},
                                                    "Password": {"type": "string"}}},
             errors={"400": "the body is not JSON", "401": "username or password were wrong",
-                    "429": "too many failed logins: wait Retry-After seconds",
-                    "413": "body too large"},
+                    "429": "too many failed logins from this address: wait Retry-After "
+                           "seconds",
+                    "413": "body over 16 KiB", "503": BUSY},
             auth=False)},
         f"{b}/logout": {"post": _op("End this session", "logged out")},
         f"{b}/flows": {"get": _op("The whole config: {Common, Flows}", "OK", payload=obj)},
@@ -110,9 +115,10 @@ def document(base: str) -> dict[str, Any]:
                 body={"$ref": "#/components/schemas/DataPush"},
                 errors={"400": "decoding json failed, or a bad Run id",
                         "404": "unknown flow or run",
-                        "409": "the node is not waiting for data", "413": "body too large",
+                        "409": "the node is not waiting for data",
+                        "413": "body over 4 MiB or 20,000 JSON values",
                         "503": "the run store cannot make the run durable now (nothing was "
-                               "started)"}),
+                               "started), or " + BUSY}),
         },
         f"{b}/openapi.json": {"get": {
             "summary": "This document", "security": [],
@@ -122,7 +128,7 @@ def document(base: str) -> dict[str, Any]:
             "Run a pend another host adopted", "started",
             body={"$ref": "#/components/schemas/Pend"},
             errors={"400": "not a pend", "409": "host has resource conflicting active flows",
-                    "413": "body too large",
+                    "413": "body over 4 MiB or 20,000 JSON values", "503": BUSY,
                     "500": "the run could not start"})},
         f"{b}/p2p/flows/{{flow_id}}/runs": {"get": _op(
             "This host's run summaries of a flow", "OK", payload=SUMMARIES,
@@ -142,6 +148,7 @@ def document(base: str) -> dict[str, Any]:
             errors={"503": "the run store cannot take writes now (a full disk): they are "
                            "kept and retried, new runs are refused"})},
         "/ws": {"get": {
+            "x-floe-effect": "read",
             "summary": "Websocket: every event of this host as JSON text frames; "
                        "?flow=ID, ?run=RID and ?tag=PREFIX filter",
             "parameters": [{"name": n, "in": "query", "required": False,
@@ -150,11 +157,18 @@ def document(base: str) -> dict[str, Any]:
                           "401": _resp("missing session / invalid session"),
                           "404": _resp("not a websocket upgrade request")}}},
     }
+    for (method, path), effect in (effects or {}).items():
+        op = paths.get(b + path, {}).get(method.lower())
+        if op is not None:
+            op["x-floe-effect"] = effect
     return {
         "openapi": "3.0.3",
         "info": {"title": "floe engine API", "version": "1",
                  "description": "Wire-compatible with the Floe engine: replies are "
-                                "{Message, Payload}; OPTIONS on any path answers CORS."},
+                                "{Message, Payload}; OPTIONS on any path answers CORS. "
+                                "x-floe-effect says what an operation does (open, read, "
+                                "session, write): a viewer may read and log out only; a "
+                                "method a path does not take is 405 with Allow."},
         "paths": paths,
         "security": [{"header": []}, {"cookie": []}],
         "components": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import tempfile
 from collections import OrderedDict
 from dataclasses import replace
@@ -13,10 +14,13 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.loader import parse_app
 from ..config.model import AppConfig, Common, Flow, Node
@@ -27,11 +31,11 @@ from ..events import SYS_END_ALL, Event
 from ..hub import Hub
 from ..runs import REASON_STOPPED, RunRecord
 from ..store.memory import MemoryStore
-from .envelope import JSONReply, endpoint, object_body, read_json
-from .middleware import ApiHeaders
+from .envelope import JSONReply, endpoint, object_body, read_json, reply
 from .runview import node_view
 
 DEFAULT_TIMEOUT = 300.0
+MAX_TIMEOUT = 24 * 3600.0  # a design-time run; longer is a mistake (and inf never fires)
 KEEP_RESULTS = 100  # replies kept for GET /flow/runs/<id>, oldest dropped first
 FETCH_TIMEOUT = 10.0
 PARSE_TIMEOUT = 10.0  # loading a posted flow may take this long
@@ -56,7 +60,10 @@ class Tester:
         routes = [Route("/status", endpoint(self.status), methods=["GET"]),
                   Route("/flow/start", endpoint(self.start), methods=["POST"]),
                   Route("/flow/runs/{run_id}", endpoint(self.get_run), methods=["GET"])]
-        return Starlette(routes=routes, middleware=[Middleware(ApiHeaders, base="/")])
+        # No CORS middleware: no web page may read a reply, and none may send a JSON POST
+        # (that takes a preflight, which nothing here answers).
+        return Starlette(routes=routes, middleware=[Middleware(Unforgeable)],
+                         exception_handlers={HTTPException: _http_error})
 
     async def status(self, request: Request) -> Response:
         return JSONReply({"status": "ok"})
@@ -79,10 +86,7 @@ class Tester:
         data = body.get("data") or body.get("attrs") or {}
         if not isinstance(data, dict):
             raise RequestError(400, "data must be a JSON object")
-        try:
-            timeout = float(body.get("timeout") or DEFAULT_TIMEOUT)
-        except (TypeError, ValueError):
-            raise RequestError(400, "timeout must be a number of seconds") from None
+        timeout = _timeout(body.get("timeout"))
         return JSONReply(await self.run_once(flow, data, timeout))
 
     async def _flow(self, body: dict[str, Any]) -> Flow:
@@ -207,6 +211,83 @@ class Tester:
 
     async def close(self) -> None:
         pass
+
+
+def _timeout(value: Any) -> float:
+    """A finite positive number of seconds (a number, or a string of one); none: the default.
+    NaN or infinity would never fire, so the run would never be stopped."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+        raise RequestError(400, f"timeout must be a number of seconds above 0 and at most "
+                                f"{MAX_TIMEOUT:g}, not {str(value)[:40]!r}")
+    return seconds
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return reply(None, "not found" if status == 404 else
+                 f"method not allowed: {request.method}" if status == 405 else "error", status)
+
+
+class Unforgeable:
+    """Only requests a web page cannot make (DECISIONS §3, tester): the listener runs any
+    posted command, with no login, for the developer on this machine.
+
+    - a Host that is not the listener's own address is refused (421), so a page of a domain
+      rebound to 127.0.0.1 cannot reach it;
+    - a POST must say `Content-Type: application/json` (415 otherwise): a cross-site form or
+      `fetch` without a preflight can only send text/plain, form or multipart bodies;
+    - OPTIONS (a preflight) is refused and no reply carries CORS headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def refusal(scope: Scope) -> Response | None:
+        headers = Headers(scope=scope)
+        host = headers.get("host", "").lower()
+        if host not in own_hosts(scope.get("server")):
+            return reply(None, f"this is the tester listener: Host {host[:100]!r} is not its "
+                               "own address (use 127.0.0.1 or localhost and its port)", 421)
+        method = scope["method"]
+        if method == "OPTIONS":
+            return reply(None, "the tester answers no preflight (no cross-origin use)", 405,
+                         headers={"Allow": "GET, HEAD, POST"})
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if method == "POST" and media != "application/json":
+            return reply(None, "the tester takes POST bodies with Content-Type: "
+                               f"application/json only, not {media or 'none'!r}", 415)
+        return None
+
+
+def own_hosts(server: Any) -> frozenset[str]:
+    """The Host values that name this listener: loopback names and the bound address, with
+    its port (an HTTP/1.1 client always sends the port of a non-default one)."""
+    if not server:
+        return frozenset()
+    bound, port = str(server[0]).lower(), server[1]
+    names = {"127.0.0.1", "localhost", "[::1]", f"[{bound}]" if ":" in bound else bound}
+    names.discard("0.0.0.0")
+    names.discard("[::]")
+    return frozenset(f"{n}:{port}" for n in names)
 
 
 def _is_json(text: str) -> bool:

@@ -15,6 +15,7 @@ from ..errors import RequestError
 from ..events import SYS_NODE_UPDATE, Event, EventQueue
 from ..secrets import mask
 from .auth import Sessions, require
+from .effects import READ
 from .envelope import error_reply
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class EventStream:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         try:
-            await require(websocket, self.sessions)
+            await require(websocket, self.sessions, READ)
         except RequestError as e:
             await websocket.send_denial_response(error_reply(e))
             return
