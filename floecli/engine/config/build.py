@@ -30,7 +30,7 @@ COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root"
                "users", "log-lines", "absolute-flow-files")
 USER_KEYS = ("name", "role", "password-hash")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
-             "triggers", "tasks")
+             "triggers", "tasks", "artifacts")
 NODE_KEYS = ("id", "name", "class", "type", "listen", "wait", "good", "ignore-fail",
              "use-status", "opts")
 STORE_TYPES = ("memory", "local")
@@ -153,12 +153,18 @@ def build_flow(raw: Any, path: KeyPath, index: int, reader: Reader,
         reader.warn(path, "the flow has no tasks")
     env = reader.strings(m, path, "env")
     _check_env(env, (*path, "env"), reader)
+    artifacts = reader.strings(m, path, "artifacts")
+    for a in artifacts:
+        if a.startswith("/") or ".." in a.split("/"):
+            reader.error((*path, "artifacts"), f"artifact {a!r} must be a path inside the "
+                                                "workspace")
     return Flow(
         id=flow_id, name=name, ver=reader.integer(m, path, "ver"), flow_file=flow_file,
         reuse_space=reader.boolean(m, path, "reuse-space"),
         host_tags=reader.strings(m, path, "host-tags"),
         resource_tags=reader.strings(m, path, "resource-tags"), env=env,
         triggers=tuple(p.node for p in triggers), tasks=tuple(p.node for p in tasks),
+        artifacts=artifacts,
     )
 
 

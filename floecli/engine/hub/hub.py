@@ -236,9 +236,18 @@ class Hub:
         self.publish_for(run, Event(run.record.ref, "inbound.data",
                                     NodeRef("task", node_id), False, dict(values)))
 
-    async def stop_run(self, flow_id: str, run_id: str) -> None:
-        """Stop a pending or active run: its processes are killed and it is archived bad."""
-        await self.state.stop(flow_id, run_id)
+    async def stop_run(self, flow_id: str, run_id: str, user: str = "") -> None:
+        """Stop a pending or active run: its processes are killed and it is archived bad,
+        with the `user` who stopped it."""
+        await self.state.stop(flow_id, run_id, user)
+
+    async def rerun(self, flow_id: str, run_id: str, from_node: str = "", *,
+                    user: str = "") -> Pend:
+        """A new run of an ended run with the same inputs, or from one of its nodes with
+        the nodes before it carried over (hub/rerun.py)."""
+        from .rerun import rerun
+
+        return await rerun(self, flow_id, run_id, from_node, user=user)
 
     # ---- events -----------------------------------------------------------------------
 

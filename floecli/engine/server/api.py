@@ -16,7 +16,7 @@ from ..errors import RequestError
 from ..events import FlowRef, HostedID
 from ..runs import Pend, RunRecord
 from .appcookie import CLEAR_MARKER
-from .auth import COOKIE, app_marker, is_secure, require
+from .auth import COOKIE, ROLE_ADMIN, app_marker, is_secure, require
 from .context import ARCHIVE_PAGE, ServerContext
 from .envelope import (
     JSONReply,
@@ -24,9 +24,11 @@ from .envelope import (
     endpoint,
     fields,
     object_body,
+    read_body,
     read_json,
     reply,
 )
+from .files import file_path, serve
 from .runview import run_view
 
 LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
@@ -47,6 +49,9 @@ class Api:
             ("/flows/{flow_id}/runs/{run_id}", self.run, ["GET"]),
             ("/flows/{flow_id}/runs/{run_id}/stop", self.stop, ["POST"]),
             ("/flows/{flow_id}/runs/{run_id}/logs", self.logs, ["GET"]),
+            ("/flows/{flow_id}/runs/{run_id}/rerun", self.rerun, ["POST"]),
+            ("/flows/{flow_id}/runs/{run_id}/files", self.files, ["GET"]),
+            ("/flows/{flow_id}/runs/{run_id}/files/{path:path}", self.files, ["GET"]),
             ("/push/data", self.push_data, ["GET", "POST"]),
             ("/openapi.json", self.openapi, ["GET"]),
             ("/p2p/flows/exec", self.p2p_exec, ["POST"]),
@@ -152,12 +157,36 @@ class Api:
         return reply(view)
 
     async def stop(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        principal = await require(request, self.ctx.sessions)
         found = await self._find(request, remote=False)
         if isinstance(found, RunRecord) and found.ended:
             raise RequestError(409, f"run {found.run_id} has already ended ({found.status})")
-        await self.ctx.hub.stop_run(found.flow.id, found.run_id)
+        await self.ctx.hub.stop_run(found.flow.id, found.run_id, principal.user)
         return reply(None, "stopped")
+
+    async def rerun(self, request: Request) -> Response:
+        """A new run with the same inputs, or from `{"From": node}` (hub/rerun.py)."""
+        principal = await require(request, self.ctx.sessions)
+        if principal.role != ROLE_ADMIN:
+            raise RequestError(403, f"user {principal.user} has role {principal.role}: "
+                                    "only an admin may re-run")
+        text = await read_body(request, 64 * 1024)
+        body = object_body(json_body(text) if text.strip() else {})
+        check_types("Rerun", [("From", body.get("From"), str)])
+        await self._find(request, remote=False)
+        pend = await self.ctx.hub.rerun(request.path_params["flow_id"],
+                                        request.path_params["run_id"],
+                                        str(body.get("From") or ""), user=principal.user)
+        await self.ctx.hub.store.pends_durable()
+        return reply({"Run": pend.run_id, "Rerun": {k: pend.rerun.get(k)
+                                                    for k in ("Of", "From", "User")}},
+                     "re-run")
+
+    async def files(self, request: Request) -> Response:
+        """The run's workspace: a directory as JSON, a file as a streamed download."""
+        await require(request, self.ctx.sessions)
+        found = await self._find(request, remote=False)
+        return await serve(found, self.ctx.hub.workspace_root, file_path(request))
 
     async def logs(self, request: Request) -> Response:
         await require(request, self.ctx.sessions)
@@ -167,6 +196,11 @@ class Api:
             raise RequestError(404, f"flow {found.flow.id} has no node {node}")
         offset, limit = page(request, LOG_PAGE, tail=True)
         logs = await self.ctx.hub.node_logs(found.run_id, node)
+        if isinstance(found, RunRecord):
+            # A re-run's carried nodes keep their logs in the run they came from.
+            for nid, rec in found.exec_nodes.items():
+                if rec.carried and node in (None, nid):
+                    logs.update(await self.ctx.hub.node_logs(rec.carried, nid))
         return reply({n: page_of(lines, offset, limit) for n, lines in logs.items()})
 
     async def push_data(self, request: Request) -> Response:
@@ -274,6 +308,15 @@ class Api:
         for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
             peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}
         return {"Config": me, "AllHosts": peers}
+
+
+def json_body(text: bytes) -> object:
+    import json
+
+    try:
+        return json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise RequestError(400, "decoding json failed", str(e)) from None
 
 
 def page(request: Request, default_limit: int, *, tail: bool = False) -> tuple[int, int]:
