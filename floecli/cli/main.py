@@ -17,6 +17,8 @@ COMMANDS = {
     "list": "list_",
     "build": "build",
     "passwd": "passwd",
+    "graph": "graph",
+    "rerun": "rerun",
 }
 
 
