@@ -90,7 +90,6 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
     b.login(path="/app/flows/build")
     expect(page.get_by_role("heading", name="build project")).to_be_visible()
     expect(page.locator('#flow-graph [data-node="checks"]')).to_be_visible()
-    photograph(page, screenshots / "flow.png")
 
     page.get_by_label("Git ref").fill("main")
     page.get_by_role("button", name="Start run").click()
@@ -123,7 +122,6 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
         levels = c.get("/flows/build/runs/h1-1").json()["Payload"]["Levels"]
     js = page.evaluate("cfg => import('/static/js/graph.js').then(m => m.flowLevels(cfg))", config)
     assert js == levels
-    photograph(page, screenshots / "run.png")
 
     with engine.client() as c:  # more to see on the dashboard: running, pending and why
         start_run(c, "release")
@@ -133,7 +131,6 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
     expect(card.locator('[data-run="h1-1"]')).to_have_attribute("data-status", "good")
     expect(page.locator(f'[data-run="{holder}"]')).to_have_attribute("data-status", "running")
     expect(page.locator(f'[data-run="{waiter}"]')).to_contain_text("waits: resource tag db")
-    photograph(page, screenshots / "dash.png")
     assert not b.console_errors, b.console_errors
 
     phone = browse(engine, PHONE)

@@ -172,11 +172,11 @@ class Api:
                                     "only an admin may re-run")
         text = await read_body(request, 64 * 1024)
         body = object_body(json_body(text) if text.strip() else {})
-        check_types("Rerun", [("From", body.get("From"), str)])
+        check_types("Rerun", [("From", body.get("from"), str)])  # keys come lower-cased
         await self._find(request, remote=False)
         pend = await self.ctx.hub.rerun(request.path_params["flow_id"],
                                         request.path_params["run_id"],
-                                        str(body.get("From") or ""), user=principal.user)
+                                        str(body.get("from") or ""), user=principal.user)
         await self.ctx.hub.store.pends_durable()
         return reply({"Run": pend.run_id, "Rerun": {k: pend.rerun.get(k)
                                                     for k in ("Of", "From", "User")}},
