@@ -186,14 +186,16 @@ def test_stop_a_run_and_see_why_a_run_waits(start_engine, browse):
     page.goto(f"/app/flows/slow/runs/{first}")
     expect(node(page, "wait")).to_have_attribute("data-status", "running")
     page.get_by_role("button", name="Stop run").click()
-    expect(page.locator("#run-status")).to_have_text("bad")
-    expect(page.locator("#run-result")).to_have_text("Result: bad — stopped")
+    page.get_by_role("button", name="Yes, stop it").click()  # a stop is confirmed
+    expect(page.locator("#run-status")).to_have_text("stopped")
+    expect(page.locator("#run-result")).to_have_text(f"Result: stopped — stopped by {USER}")
     expect(node(page, "wait")).to_have_attribute("data-status", "bad")
     # the pend it held back starts at once, and its page shows so without a reload
     page.goto(f"/app/flows/slow/runs/{second}")
     expect(page.locator("#run-status")).to_have_text("running")
     page.get_by_role("button", name="Stop run").click()
-    expect(page.locator("#run-status")).to_have_text("bad")
+    page.get_by_role("button", name="Yes, stop it").click()
+    expect(page.locator("#run-status")).to_have_text("stopped")
     assert not b.console_errors, b.console_errors
 
 
@@ -256,6 +258,8 @@ def test_failed_request_is_shown(start_engine, browse):
     b.login(path="/app/flows/no-such-flow")
     alert = page.get_by_role("alert").first
     expect(alert).to_contain_text("There is no flow no-such-flow")
+    expect(page.get_by_text("There is no flow no-such-flow")).to_have_count(1)  # said once
+    expect(page.locator("main h2")).to_have_count(0)  # above no empty sections
     page.goto("/app/flows/build/runs/h1-99")
     expect(page.get_by_role("alert").first).to_contain_text("There is no run h1-99 of flow build")
 

@@ -367,7 +367,7 @@ export function mount(root, [fid, rid], { navigate } = {}) {
       const what = e.status === 404 ? `There is no run ${rid} of flow ${fid}.` : `Could not load run ${rid}: ${e.message}`;
       // Said once, with no empty sections under it; a later failure is a notice.
       if (!view) clear(page, h('p', {}, h('a', { href: `/app/flows/${encodeURIComponent(fid)}`, text: `← ${fid}` })),
-        h('h1', { text: e.status === 404 ? 'Run not found' : `${fid} ${rid}` }), h('p', { class: 'form-error', id: 'run-error', text: what }));
+        h('h1', { text: e.status === 404 ? 'Run not found' : `${fid} ${rid}` }), h('p', { class: 'form-error', role: 'alert', id: 'run-error', text: what }));
       else notify(what, { key: 'run' });
       return;
     }
