@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+from harness import wait_until
 from servertest import ADMIN, BASE, run_view, start_run, wait_ended
 
 from floecli.engine.server.passwords import hash_password
@@ -16,6 +19,7 @@ common:
 flows:
   - id: f
     ver: 1
+    artifacts: [a.txt]
     triggers: [{{id: start, type: data}}]
     tasks:
       - {{id: a, listen: trigger.good, type: exec, opts: {{shell: "echo a > a.txt"}}}}
@@ -58,3 +62,12 @@ def test_rerun_over_http_and_the_command_line(start_engine, tmp_path, script_run
                            "--token", ADMIN])
     assert r.returncode == 1
     assert r.stderr.strip() == f"Error re-running {again}: flow f has no task 'zz' to re-run from"
+
+    # the flow's artifacts outlive the workspace (retention prunes it)
+    kept = wait_until(lambda: next(engine.root.rglob(f"artifacts/f/{first}/a.txt"), None),
+                      what="the artifact to be kept")
+    shutil.rmtree(next(engine.root.rglob(f"spaces/f/ws/{first}")))
+    with engine.client() as c:
+        assert c.get(f"/flows/f/runs/{first}/files/a.txt").content == kept.read_bytes()
+        listing = c.get(f"/flows/f/runs/{first}/files").json()["Payload"]
+        assert listing["KeptOnly"] and [e["Name"] for e in listing["Entries"]] == ["a.txt"]

@@ -14,6 +14,7 @@ from ..config.model import AppConfig, Flow, Node
 from ..contributions.registry import Registry
 from ..errors import ContributionError, RunError, RunNotFound
 from ..events import (
+    SYS_END_ALL,
     SYS_NODE_UPDATE,
     SYS_TRIGGER_ERROR,
     Event,
@@ -265,6 +266,19 @@ class Hub:
     def _on_event(self, event: Event) -> None:
         if event.run_ref.adopted and not is_system(event.tag):
             self._inbox.put_nowait(event)
+        elif event.tag == SYS_END_ALL and event.run_ref.adopted:
+            self._keep_artifacts(event.run_ref)
+
+    def _keep_artifacts(self, ref: RunRef) -> None:
+        """A run ended: its flow's artifacts are copied where they outlive its workspace
+        (hub/artifacts.py)."""
+        flow = self.config.flow(ref.flow_ref)
+        if flow is None or not flow.artifacts:
+            return
+        from .artifacts import keep_artifacts
+
+        self._spawn(asyncio.to_thread(keep_artifacts, self.workspace_root, flow, ref.run_id),
+                    f"keep artifacts of {ref.run_id}")
 
     async def _consume(self) -> None:
         while True:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from ..errors import RequestError
+from ..hub.artifacts import artifacts_path
 from ..hub.workspace import workspace_path
 from ..runs import Pend, RunRecord, fmt_time
 from .envelope import reply
@@ -57,9 +58,14 @@ def _mtime(t: float) -> Any:
 async def serve(found: RunRecord | Pend, root: Path, rel: str) -> Response:
     """The listing or the file at `rel` of the run's workspace."""
     workspace = workspace_path(root, found.flow, found.run_id)
+    kept = False
     if not workspace.is_dir():
-        raise RequestError(404, f"the workspace of run {found.run_id} is gone (or was never "
-                                "made)")
+        # Pruned (retention): what the flow named as its artifacts was kept apart.
+        workspace = artifacts_path(root, found.flow.id, found.run_id)
+        kept = True
+        if not workspace.is_dir():
+            raise RequestError(404, f"the workspace of run {found.run_id} is gone (or was "
+                                    "never made)")
     target = inside(workspace, rel)
     if target is None:
         raise RequestError(404, f"no file {rel!r} in the workspace of run {found.run_id}")
@@ -67,7 +73,7 @@ async def serve(found: RunRecord | Pend, root: Path, rel: str) -> Response:
     if target.is_dir():
         shown = "" if target == base else str(target.relative_to(base))
         return reply({"Path": shown, "Entries": _entries(base, target, shown),
-                      "Artifacts": list(found.flow.artifacts) or None})
+                      "Artifacts": list(found.flow.artifacts) or None, "KeptOnly": kept})
     if not target.is_file():
         raise RequestError(404, f"{rel!r} is not a file")
     # Always a download, never rendered: a workspace file is not the dashboard's content.

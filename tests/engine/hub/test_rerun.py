@@ -94,3 +94,28 @@ async def test_stop_records_who(engine_factory, tmp_path):
     await h.hub.stop_run("pipe", run, "ann")
     record = await h.hub.find_run("pipe", run)
     assert (record.state, record.why, record.reason) == ("stopped", "stopped by ann", "stopped")
+
+
+REUSED = """
+flows:
+  - id: same
+    ver: 1
+    reuse-space: true
+    triggers: [{{name: start, type: data}}]
+    tasks:
+      - {{name: make, listen: trigger.good, type: exec, opts: {{shell: "echo $$ > made.txt"}}}}
+      - {{name: use, listen: task.make.good, type: exec,
+         opts: {{shell: "cat made.txt; test -e {gate}"}}}}
+"""
+
+
+async def test_rerun_of_a_reuse_space_flow_uses_its_one_workspace(engine_factory, tmp_path):
+    h = await engine_factory(REUSED.format(gate=tmp_path / "gate"))
+    first = await h.start_run("same")
+    assert not (await h.wait_tag(SYS_END_ALL, first)).good
+    record = await h.hub.find_run("same", first)
+    made = (workspace_path(h.hub.workspace_root, record.flow, first) / "made.txt").read_text()
+    (tmp_path / "gate").touch()
+    pend = await h.hub.rerun("same", first, "use")
+    assert (await h.wait_tag(SYS_END_ALL, pend.run_id)).good
+    assert h.lines(pend.run_id, "use")[-1] == made.strip()  # the same file, not made again

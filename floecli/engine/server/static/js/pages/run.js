@@ -343,7 +343,9 @@ export function mount(root, [fid, rid], { navigate } = {}) {
       h('td', { class: 'size' }, e.Dir ? '' : size(e.Size))));
     clear(els.files, h('h2', { text: 'Files' }),
       artifacts.length ? h('div', { id: 'artifacts' }, h('h3', { text: 'Artifacts' }), h('ul', {}, artifacts)) : null,
-      h('p', { class: 'muted', text: `Workspace${dir ? `: ${dir}/` : ''}` }),
+      h('p', { class: 'muted', id: 'files-where', text: listing.KeptOnly
+        ? `The workspace is gone; its artifacts were kept${dir ? `: ${dir}/` : ''}.`
+        : `Workspace${dir ? `: ${dir}/` : ''}` }),
       rows.length || up ? h('div', { class: 'scroll-x' }, h('table', { class: 'files' }, h('tbody', {}, up, rows)))
         : h('p', { class: 'empty', text: 'The workspace is empty.' }));
   }
