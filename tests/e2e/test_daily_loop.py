@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+from harness import wait_until
 from playwright.sync_api import expect
 from servertest import ADMIN, run_view, start_run, wait_ended
 
@@ -139,6 +140,8 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
     assert not b.console_errors, b.console_errors
 
     # the original's workspace pruned: a re-run from test is refused, saying why
+    wait_until(lambda: next(engine.root.rglob(f"artifacts/ci/{first}/build.tgz"), None),
+               what="the artifacts to be kept")  # copied out when the run ended
     workspace = next(engine.root.rglob(f"spaces/ci/ws/{first}"))
     shutil.rmtree(workspace)
     page.goto(f"/app/flows/ci/runs/{first}")
@@ -146,8 +149,13 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
     expect(page.locator("#rerun-error")).to_contain_text(
         f"cannot re-run {first} from test: its workspace is gone")
     expect(page).to_have_url(re.compile(rf"/runs/{first}$"))
-    expect(page.locator("#files")).to_contain_text("No workspace")
-    # the browser logs the refused requests themselves (no files: 404, the re-run: 409)
+    # the flow's artifacts outlived the workspace
+    expect(page.locator("#files-where")).to_have_text(
+        "The workspace is gone; its artifacts were kept.")
+    with page.expect_download() as got:
+        page.locator('#artifacts a[data-artifact="build.tgz"]').click()
+    assert Path(got.value.path()).read_bytes() == b"tgz\x01\x02bytes"
+    # the browser logs the refused request itself (the re-run: 409)
     assert all(re.search(r"status of (404|409)", e) for e in b.console_errors), b.console_errors
 
 
