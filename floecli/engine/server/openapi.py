@@ -208,7 +208,9 @@ def document(base: str) -> dict[str, Any]:
                         "Dir": {"type": "boolean"}, "Size": {"type": "integer"},
                         "Modified": {"type": "string"}}}},
                     "Artifacts": {"type": "array", "nullable": True,
-                                  "items": {"type": "string"}}}},
+                                  "items": {"type": "string"}},
+                    "KeptOnly": {"type": "boolean", "description": "the workspace is gone: "
+                                 "these are the artifacts kept when the run ended"}}},
                 "RunView": {"type": "object", "properties": {
                     "FlowName": {"type": "string"}, "Name": {"type": "string"},
                     "Triggers": {"type": "array", "items": obj},
