@@ -19,6 +19,8 @@ COMMANDS = {
     "passwd": "passwd",
     "prune": "prune",
     "store": "store",
+    "graph": "graph",
+    "rerun": "rerun",
 }
 
 

@@ -24,6 +24,14 @@ STATUS_BAD = "bad"
 REASON_STOPPED = "stopped"
 REASON_INTERRUPTED = "interrupted"
 REASON_TIMED_OUT = "timed out"
+REASON_HOST_LOST = "host lost"
+
+# What a run came to, in one word each, shown with its own look (outcome.py words the why).
+STATE_GOOD = "good"
+STATE_BAD = "bad"
+STATE_STOPPED = "stopped"
+STATE_INTERRUPTED = "interrupted"
+STATE_HOST_LOST = "host lost"
 
 
 def now() -> datetime:
@@ -87,6 +95,7 @@ class Pend:
     created: datetime | None = None
     reason: str = ""
     submission: dict[str, Any] = field(default_factory=dict)  # the form that started it
+    rerun: dict[str, Any] = field(default_factory=dict)  # hub/rerun.py: what it re-runs
 
     @property
     def run_id(self) -> str:
@@ -97,14 +106,19 @@ class Pend:
         return {"Ref": self.ref.to_json(), **({"Flow": self.flow.to_json()} if flow else {}),
                 "TriggeredNode": self.triggered_node.to_json(), "Opts": self.opts,
                 "Created": fmt_time(self.created), "Reason": self.reason,
-                "Submission": self.submission or None}
+                "Submission": self.submission or None,
+                **({"Rerun": self.rerun} if self.rerun else {})}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Pend:
         return cls(RunRef.from_json(d.get("Ref")), flow_from_json(d.get("Flow") or {}),
                    NodeRef.from_json(d.get("TriggeredNode")), dict(d.get("Opts") or {}),
                    parse_time(d.get("Created")), d.get("Reason", ""),
-                   dict(d.get("Submission") or {}))
+                   dict(d.get("Submission") or {}), dict(d.get("Rerun") or {}))
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return run_inputs(self.flow, self.triggered_node.id, self.opts, self.submission)
 
 
 @dataclass
@@ -122,12 +136,14 @@ class ExecNode:
     log_file: str = ""  # where lines past the node's log cap went (hub/logs.py)
     spilled: int = 0  # how many lines went there
     opts: dict[str, Any] = field(default_factory=dict)  # what the task output (its result's)
+    carried: str = ""  # a re-run's copy of this node's result: the run whose logs it has
 
     def to_json(self, *, logs: bool = True) -> dict[str, Any]:
         return {"Started": fmt_time(self.started), "Stopped": fmt_time(self.stopped),
                 "Good": self.good, "Status": self.status, "Opts": self.opts or None,
                 "Logs": list(self.logs) if logs else [], "Input": self.input,
-                "Reason": self.reason, "LogFile": self.log_file, "LogFileLines": self.spilled}
+                "Reason": self.reason, "LogFile": self.log_file, "LogFileLines": self.spilled,
+                **({"CarriedFrom": self.carried} if self.carried else {})}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ExecNode:
@@ -135,7 +151,7 @@ class ExecNode:
                    bool(d.get("Good")), d.get("Status"), list(d.get("Logs") or []),
                    dict(d.get("Input") or {}), str(d.get("Reason") or ""),
                    str(d.get("LogFile") or ""), int(d.get("LogFileLines") or 0),
-                   dict(d.get("Opts") or {}))
+                   dict(d.get("Opts") or {}), str(d.get("CarriedFrom") or ""))
 
     @property
     def running(self) -> bool:
@@ -202,13 +218,18 @@ class RunRecord:
     # events published for this run and not yet routed: saved with the change that made them,
     # so a restart routes what the last engine could not (hub/resume.py)
     queued: list[Event] = field(default_factory=list)
+    rerun: dict[str, Any] = field(default_factory=dict)  # Of, From, User: what it re-runs
+    stopped_by: str = ""  # the user who stopped it
+    state: str = ""  # once ended: good, bad, stopped, interrupted, host lost (outcome.py)
+    why: str = ""  # once ended: the reason in words a person reads (outcome.py)
 
     @classmethod
     def from_pend(cls, pend: Pend, ref: RunRef | None = None, **more: Any) -> RunRecord:
         """The record of a pend's run: its trigger, opts and start-form audit carried over."""
+        link = {k: v for k, v in pend.rerun.items() if k in ("Of", "From", "User")}
         return cls(ref=ref or pend.ref, flow=pend.flow, trigger=pend.triggered_node,
                    trigger_opts=dict(pend.opts), trigger_submission=dict(pend.submission),
-                   inputs=input_values(pend.opts), **more)
+                   inputs=input_values(pend.inputs), rerun=link, **more)
 
     def add_inputs(self, values: Mapping[str, Any]) -> None:
         """Values pushed into the run join its inputs, replacing earlier ones of their name."""
@@ -228,7 +249,27 @@ class RunRecord:
         return {"Ref": self.ref.to_json(), "ExecHost": self.ref.exec_host,
                 "Status": self.status, "StartTime": fmt_time(self.start_time),
                 "EndTime": fmt_time(self.end_time), "Ended": self.ended, "Good": self.good,
-                "Reason": self.reason, "Inputs": self.inputs}
+                "Reason": self.reason, **self.context()}
+
+    def context(self) -> dict[str, Any]:
+        """What a person reads about the run beyond the reference's fields: its state and
+        reason in words, who stopped it, its inputs, what it re-runs."""
+        return {"State": self.state or self.status, "Why": self.why or self.reason,
+                "StoppedBy": self.stopped_by, "Inputs": self.inputs or None,
+                "Rerun": self.rerun or None, "Waiting": self.waiting() or None}
+
+    def waiting(self) -> list[dict[str, str]]:
+        """The forms the run waits for: node id and the form's title."""
+        out = []
+        for node_id, d in self.data_nodes.items():
+            if not d.enabled or self.ended:
+                continue
+            node = self.flow.node(node_id)
+            form = node.opts.get("form") if node is not None else None
+            title = form.get("title") if isinstance(form, dict) else ""
+            out.append({"Node": node_id,
+                        "Title": str(title or (node.name if node is not None else node_id))})
+        return out
 
     def to_json(self, *, logs: bool = True, flow: bool = True) -> dict[str, Any]:
         """Go-style JSON; `logs=False` leaves node logs out (stores keep them apart),
@@ -240,11 +281,12 @@ class RunRecord:
             "Reason": self.reason, "Trigger": self.trigger.to_json(),
             "TriggerOpts": self.trigger_opts,
             "TriggerSubmission": self.trigger_submission or None,
-            "Inputs": self.inputs,
             "ExecNodes": {k: v.to_json(logs=logs) for k, v in self.exec_nodes.items()},
             "MergeNodes": {k: v.to_json() for k, v in self.merge_nodes.items()},
             "DataNodes": {k: v.to_json() for k, v in self.data_nodes.items()},
             "Queued": [e.to_json() for e in self.queued],
+            "Inputs": self.inputs or None, "Rerun": self.rerun or None,
+            "StoppedBy": self.stopped_by, "State": self.state, "Why": self.why,
         }
 
     @classmethod
@@ -256,20 +298,36 @@ class RunRecord:
             trigger=NodeRef.from_json(d.get("Trigger")),
             trigger_opts=dict(d.get("TriggerOpts") or {}),
             trigger_submission=dict(d.get("TriggerSubmission") or {}),
-            inputs=dict(d.get("Inputs") or {}),
             exec_nodes={k: ExecNode.from_json(v) for k, v in (d.get("ExecNodes") or {}).items()},
             merge_nodes={k: MergeNode.from_json(v)
                          for k, v in (d.get("MergeNodes") or {}).items()},
             data_nodes={k: DataNode.from_json(v) for k, v in (d.get("DataNodes") or {}).items()},
             queued=[Event.from_json(e) for e in d.get("Queued") or []],
+            inputs=dict(d.get("Inputs") or {}), rerun=dict(d.get("Rerun") or {}),
+            stopped_by=str(d.get("StoppedBy") or ""), state=str(d.get("State") or ""),
+            why=str(d.get("Why") or ""),
         )
 
 
 def pend_summary(p: Pend) -> dict[str, Any]:
     """A pending run as a summary row: status `pending` and the reason it waits."""
+    link = {k: v for k, v in p.rerun.items() if k in ("Of", "From", "User")}
     return {"Ref": p.ref.to_json(), "ExecHost": "", "Status": STATUS_PENDING,
             "StartTime": ZERO_TIME, "EndTime": ZERO_TIME, "Ended": False, "Good": False,
-            "Reason": p.reason, "Created": fmt_time(p.created), "Inputs": input_values(p.opts)}
+            "Reason": p.reason, "Created": fmt_time(p.created), "State": STATUS_PENDING,
+            "Why": p.reason, "StoppedBy": "", "Inputs": input_values(p.inputs) or None,
+            "Rerun": link or None, "Waiting": None}
+
+
+def run_inputs(flow: Flow, trigger_id: str, opts: dict[str, Any],
+               submission: dict[str, Any]) -> dict[str, Any]:
+    """The values pushed into a run when it started (a form's, a polled git ref), without
+    the trigger's own configured opts."""
+    if submission:
+        return dict(submission.get("Values") or {})
+    trigger = flow.node(trigger_id)
+    own = trigger.opts if trigger is not None else {}
+    return {k: v for k, v in opts.items() if k not in own or own[k] != v}
 
 
 def input_values(values: Mapping[str, Any]) -> dict[str, Any]:

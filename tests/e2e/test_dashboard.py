@@ -90,7 +90,6 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
     b.login(path="/app/flows/build")
     expect(page.get_by_role("heading", name="build project")).to_be_visible()
     expect(page.locator('#flow-graph [data-node="checks"]')).to_be_visible()
-    photograph(page, screenshots / "flow.png")
 
     page.get_by_label("Git ref").fill("main")
     page.get_by_role("button", name="Start run").click()
@@ -123,7 +122,6 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
         levels = c.get("/flows/build/runs/h1-1").json()["Payload"]["Levels"]
     js = page.evaluate("cfg => import('/static/js/graph.js').then(m => m.flowLevels(cfg))", config)
     assert js == levels
-    photograph(page, screenshots / "run.png")
 
     with engine.client() as c:  # more to see on the dashboard: running, pending and why
         start_run(c, "release")
@@ -133,7 +131,6 @@ def test_start_a_run_and_watch_it_live(start_engine, browse, screenshots, tmp_pa
     expect(card.locator('[data-run="h1-1"]')).to_have_attribute("data-status", "good")
     expect(page.locator(f'[data-run="{holder}"]')).to_have_attribute("data-status", "running")
     expect(page.locator(f'[data-run="{waiter}"]')).to_contain_text("waits: resource tag db")
-    photograph(page, screenshots / "dash.png")
     assert not b.console_errors, b.console_errors
 
     phone = browse(engine, PHONE)
@@ -189,14 +186,16 @@ def test_stop_a_run_and_see_why_a_run_waits(start_engine, browse):
     page.goto(f"/app/flows/slow/runs/{first}")
     expect(node(page, "wait")).to_have_attribute("data-status", "running")
     page.get_by_role("button", name="Stop run").click()
-    expect(page.locator("#run-status")).to_have_text("bad")
-    expect(page.locator("#run-result")).to_have_text("Result: bad — stopped")
+    page.get_by_role("button", name="Yes, stop it").click()  # a stop is confirmed
+    expect(page.locator("#run-status")).to_have_text("stopped")
+    expect(page.locator("#run-result")).to_have_text(f"Result: stopped — stopped by {USER}")
     expect(node(page, "wait")).to_have_attribute("data-status", "bad")
     # the pend it held back starts at once, and its page shows so without a reload
     page.goto(f"/app/flows/slow/runs/{second}")
     expect(page.locator("#run-status")).to_have_text("running")
     page.get_by_role("button", name="Stop run").click()
-    expect(page.locator("#run-status")).to_have_text("bad")
+    page.get_by_role("button", name="Yes, stop it").click()
+    expect(page.locator("#run-status")).to_have_text("stopped")
     assert not b.console_errors, b.console_errors
 
 
@@ -259,6 +258,8 @@ def test_failed_request_is_shown(start_engine, browse):
     b.login(path="/app/flows/no-such-flow")
     alert = page.get_by_role("alert").first
     expect(alert).to_contain_text("There is no flow no-such-flow")
+    expect(page.get_by_text("There is no flow no-such-flow")).to_have_count(1)  # said once
+    expect(page.locator("main h2")).to_have_count(0)  # above no empty sections
     page.goto("/app/flows/build/runs/h1-99")
     expect(page.get_by_role("alert").first).to_contain_text("There is no run h1-99 of flow build")
 

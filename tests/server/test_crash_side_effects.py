@@ -154,9 +154,11 @@ def test_tasks_queued_behind_the_spawner_start_after_kill_9_never_interrupted(st
     record = stored_runs(again.root)[run]
     interrupted = {n for n, rec in record["ExecNodes"].items()
                    if rec["Reason"] == "interrupted"}
-    assert interrupted == spawned
+    # Every task with a process at the kill is interrupted. The one spawner thread may have
+    # been between journaling a start and its fork: at most that one more (never run twice).
+    assert spawned <= interrupted and len(interrupted - spawned) <= 1, (interrupted, spawned)
     restarted = {n for n in record["ExecNodes"] if NOT_STARTED_LINE in logs.get(n, [])}
-    assert restarted == {f"w{n}" for n in range(150)} - spawned
+    assert restarted == {f"w{n}" for n in range(150)} - interrupted
     assert all(record["ExecNodes"][n]["Good"] for n in restarted)
     counts = Counter(lines(started))
     assert all(counts[n] == 1 for n in restarted)  # each queued task ran once, after the restart

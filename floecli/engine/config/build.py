@@ -38,7 +38,7 @@ NOTIFY_KEYS = ("url", "on", "timeout", "retries")
 NOTIFY_RESULTS = ("good", "bad")
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
-             "triggers", "tasks", "secrets", "retention", "notify")
+             "triggers", "tasks", "secrets", "retention", "notify", "artifacts")
 NODE_KEYS = ("id", "name", "class", "type", "listen", "wait", "good", "ignore-fail",
              "use-status", "opts")
 STORE_TYPES = ("memory", "local")
@@ -226,6 +226,11 @@ def build_flow(raw: Any, path: KeyPath, index: int, reader: Reader,
         reader.warn(path, "the flow has no tasks")
     env = reader.strings(m, path, "env")
     _check_env(env, (*path, "env"), reader)
+    artifacts = reader.strings(m, path, "artifacts")
+    for a in artifacts:
+        if a.startswith("/") or ".." in a.split("/"):
+            reader.error((*path, "artifacts"), f"artifact {a!r} must be a path inside the "
+                                                "workspace")
     return Flow(
         id=flow_id, name=name, ver=reader.integer(m, path, "ver"), flow_file=flow_file,
         reuse_space=reader.boolean(m, path, "reuse-space"),
@@ -233,7 +238,7 @@ def build_flow(raw: Any, path: KeyPath, index: int, reader: Reader,
         resource_tags=reader.strings(m, path, "resource-tags"), env=env,
         triggers=tuple(p.node for p in triggers), tasks=tuple(p.node for p in tasks),
         secrets=_secret_names(m, path, reader), retention=build_retention(m, path, reader),
-        notify=build_notify(m, path, reader),
+        notify=build_notify(m, path, reader), artifacts=artifacts,
     )
 
 

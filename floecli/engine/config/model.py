@@ -58,6 +58,7 @@ class Flow:
     secrets: tuple[str, ...] = ()
     retention: Retention | None = None
     notify: tuple[Notify, ...] | None = None
+    artifacts: tuple[str, ...] = ()  # workspace paths the flow keeps (files or dirs/)
 
     @property
     def ref(self) -> FlowRef:
@@ -82,6 +83,7 @@ class Flow:
             "ResourceTags": list(self.resource_tags) or None, "Env": list(self.env) or None,
             "Triggers": [n.to_json() for n in self.triggers] or None,
             "Tasks": [n.to_json() for n in self.tasks] or None,
+            **({"Artifacts": list(self.artifacts)} if self.artifacts else {}),
         }
 
 
@@ -262,4 +264,5 @@ def flow_from_json(d: Mapping[str, Any]) -> Flow:
         env=_opt_tuple(d.get("Env")),
         triggers=tuple(node_from_json(n) for n in d.get("Triggers") or ()),
         tasks=tuple(node_from_json(n) for n in d.get("Tasks") or ()),
+        artifacts=_opt_tuple(d.get("Artifacts")),
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..config.model import Flow
 from ..runs import Pend
+from .rerun import prepare_for
 from .state import Origin
 from .workspace import prepare_workspace, workspace_path
 
@@ -54,9 +55,10 @@ class Dispatcher:
     async def activate(self, pend: Pend, origin: Origin = Origin.LOCAL) -> ActiveRun | str:
         """Start `pend` here, or say why not."""
         workspace = workspace_path(self._hub.workspace_root, pend.flow, pend.run_id)
+        prepare = prepare_for(self._hub.workspace_root, pend,
+                              lambda ws, reuse: self.prepare(ws, reuse=reuse))
         return await self._hub.state.activate(
-            pend, origin, workspace=workspace, blocker=self.blocker,
-            prepare=lambda ws, reuse: self.prepare(ws, reuse=reuse))
+            pend, origin, workspace=workspace, blocker=self.blocker, prepare=prepare)
 
     def blocker(self, flow: Flow) -> str:
         """Why a run of `flow` cannot start on this host now ("" when it can)."""

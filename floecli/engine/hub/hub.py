@@ -15,6 +15,7 @@ from ..config.model import AppConfig, Flow, Node
 from ..contributions.registry import Registry
 from ..errors import ContributionError, RunError, RunNotFound
 from ..events import (
+    SYS_END_ALL,
     SYS_NODE_UPDATE,
     SYS_TRIGGER_ERROR,
     Event,
@@ -276,9 +277,18 @@ class Hub:
         self.publish_for(run, Event(run.record.ref, "inbound.data",
                                     NodeRef("task", node_id), False, dict(values)))
 
-    async def stop_run(self, flow_id: str, run_id: str) -> None:
-        """Stop a pending or active run: its processes are killed and it is archived bad."""
-        await self.state.stop(flow_id, run_id)
+    async def stop_run(self, flow_id: str, run_id: str, user: str = "") -> None:
+        """Stop a pending or active run: its processes are killed and it is archived bad,
+        with the `user` who stopped it."""
+        await self.state.stop(flow_id, run_id, user)
+
+    async def rerun(self, flow_id: str, run_id: str, from_node: str = "", *,
+                    user: str = "") -> Pend:
+        """A new run of an ended run with the same inputs, or from one of its nodes with
+        the nodes before it carried over (hub/rerun.py)."""
+        from .rerun import rerun
+
+        return await rerun(self, flow_id, run_id, from_node, user=user)
 
     # ---- events -----------------------------------------------------------------------
 
@@ -296,6 +306,19 @@ class Hub:
     def _on_event(self, event: Event) -> None:
         if event.run_ref.adopted and not is_system(event.tag):
             self._inbox.put_nowait(event)
+        elif event.tag == SYS_END_ALL and event.run_ref.adopted:
+            self._keep_artifacts(event.run_ref)
+
+    def _keep_artifacts(self, ref: RunRef) -> None:
+        """A run ended: its flow's artifacts are copied where they outlive its workspace
+        (hub/artifacts.py)."""
+        flow = self.config.flow(ref.flow_ref)
+        if flow is None or not flow.artifacts:
+            return
+        from .artifacts import keep_artifacts
+
+        self._spawn(asyncio.to_thread(keep_artifacts, self.workspace_root, flow, ref.run_id),
+                    f"keep artifacts of {ref.run_id}")
 
     async def _consume(self) -> None:
         while True:

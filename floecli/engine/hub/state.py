@@ -28,9 +28,11 @@ from ..events import (
     NodeRef,
     RunRef,
 )
+from ..outcome import settle
 from ..runs import REASON_STOPPED, Pend, RunRecord, now
 from ..store.base import RunStore, StoreState
 from .logs import NodeLog
+from .rerun import seed
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,8 @@ class RunState:
         self._pends = {p.run_id: p for p in state.pends}
 
     async def adopt(self, flow: Flow, trigger: Node, opts: Mapping[str, Any],
-                    audit: Mapping[str, Any] | None = None) -> Pend:
+                    audit: Mapping[str, Any] | None = None,
+                    rerun: Mapping[str, Any] | None = None) -> Pend:
         """Trigger → pend: a new run id, stored with the counter it took."""
         async with self._lock:
             self._counter += 1
@@ -135,7 +138,8 @@ class RunState:
                 self._counter += 1
             ref = RunRef(flow.ref, HostedID(self._host_id, self._counter))
             pend = Pend(ref, flow, NodeRef("trigger", trigger.id), dict(opts), created=now(),
-                        reason="waiting to be dispatched", submission=dict(audit or {}))
+                        reason="waiting to be dispatched", submission=dict(audit or {}),
+                        rerun=dict(rerun or {}))
             self._store.add_pend(pend, self._counter)  # first: if it fails, nothing was adopted
             self._pends[pend.run_id] = pend
         self._publish(Event(ref, SYS_STATE, good=True, opts={"action": "add-pend"}))
@@ -171,8 +175,11 @@ class RunState:
             record = RunRecord.from_pend(pend, ref, start_time=now())
             run = ActiveRun(record, workspace)
             # Saved with the activation, so a restart routes it; published (and so routed)
-            # only once the activation is committed.
-            fired = Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts))
+            # only once the activation is committed. A re-run from a node starts with the
+            # nodes before it carried over and the event that started that node
+            # (hub/rerun.py).
+            fired = seed(record, pend.rerun) or Event(ref, TRIGGER_GOOD, pend.triggered_node,
+                                                      True, dict(pend.opts))
             record.queued.append(fired)
             self._pends.pop(pend.run_id, None)
             self._active[run.run_id] = run
@@ -250,6 +257,7 @@ class RunState:
                     node.stopped, node.good = record.end_time, False
                     node.reason = (REASON_STOPPED if reason == REASON_STOPPED
                                    else REASON_ENDED_WITH_RUN)
+            settle(record)
             for t in list(run.tasks):
                 t.cancel()  # each task's ProcessGroup kills its processes
             self._on_ended(run)  # and what left the groups (a daemon) dies with the run
@@ -260,16 +268,18 @@ class RunState:
         self._on_change()
         return True
 
-    async def stop(self, flow_id: str, run_id: str) -> None:
-        """Stop a pending or active run: archived bad with reason `stopped`; an active run's
-        processes are killed before this returns."""
+    async def stop(self, flow_id: str, run_id: str, user: str = "") -> None:
+        """Stop a pending or active run: archived bad with reason `stopped` and the `user`
+        who stopped it; an active run's processes are killed before this returns."""
         async with self._lock:
             pend = self._pends.get(run_id)
             if pend is not None and pend.flow.id == flow_id:
                 del self._pends[run_id]
                 self._refused.pop(run_id, None)
                 record = RunRecord.from_pend(pend, ended=True, good=False,
-                                             reason=REASON_STOPPED, end_time=now())
+                                             reason=REASON_STOPPED, end_time=now(),
+                                             stopped_by=user)
+                settle(record)
                 self._store.finish(record)
                 self._publish(Event(pend.ref, SYS_STATE, good=True,
                                     opts={"action": "remove-pend"}))
@@ -279,6 +289,7 @@ class RunState:
             if run is None or run.flow.id != flow_id:
                 raise RunNotFound(f"run {run_id} of flow {flow_id} is not pending or active here")
         tasks = list(run.tasks)
+        run.record.stopped_by = user
         await self.finish(run, False, reason=REASON_STOPPED)
         await asyncio.gather(*tasks, return_exceptions=True)
 

@@ -17,7 +17,7 @@ from ..events import FlowRef
 from ..runs import Pend, RunRecord
 from ..store.base import KEPT_PREFIX
 from .appcookie import CLEAR_MARKER
-from .auth import COOKIE, app_marker, is_secure, require
+from .auth import COOKIE, ROLE_ADMIN, app_marker, is_secure, require
 from .context import ARCHIVE_PAGE, ServerContext
 from .effects import OPEN, READ, SESSION, WRITE, Operation, routes_of
 from .envelope import (
@@ -26,9 +26,11 @@ from .envelope import (
     check_types,
     fields,
     object_body,
+    read_body,
     read_json,
     reply,
 )
+from .files import file_path, serve
 from .runview import run_view
 
 LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
@@ -57,6 +59,10 @@ class Api:
             Operation("/flows/{flow_id}/runs/{run_id}", "GET", self.run, READ),
             Operation("/flows/{flow_id}/runs/{run_id}/stop", "POST", self.stop, WRITE),
             Operation("/flows/{flow_id}/runs/{run_id}/logs", "GET", self.logs, READ),
+            Operation("/flows/{flow_id}/runs/{run_id}/rerun", "POST", self.rerun, WRITE),
+            Operation("/flows/{flow_id}/runs/{run_id}/files", "GET", self.files, READ),
+            Operation("/flows/{flow_id}/runs/{run_id}/files/{path:path}", "GET", self.files,
+                      READ),
             Operation("/flows/{flow_id}/runs/{run_id}/keep", "POST", self.keep, WRITE),
             Operation("/flows/{flow_id}/runs/{run_id}/keep", "DELETE", self.keep, WRITE),
             # GET is the reference's no-op; only POST pushes (a HEAD is the GET's, so a
@@ -171,11 +177,11 @@ class Api:
         return reply(view)
 
     async def stop(self, request: Request) -> Response:
-        await require(request, self.ctx.sessions)
+        principal = await require(request, self.ctx.sessions)
         found = await self._find(request, remote=False)
         if isinstance(found, RunRecord) and found.ended:
             raise RequestError(409, f"run {found.run_id} has already ended ({found.status})")
-        await self.ctx.hub.stop_run(found.flow.id, found.run_id)
+        await self.ctx.hub.stop_run(found.flow.id, found.run_id, principal.user)
         return reply(None, "stopped")
 
     async def keep(self, request: Request) -> Response:
@@ -191,6 +197,30 @@ class Api:
         await self.ctx.hub.store.flush()
         return reply({"Kept": True}, "kept")
 
+    async def rerun(self, request: Request) -> Response:
+        """A new run with the same inputs, or from `{"From": node}` (hub/rerun.py)."""
+        principal = await require(request, self.ctx.sessions)
+        if principal.role != ROLE_ADMIN:
+            raise RequestError(403, f"user {principal.user} has role {principal.role}: "
+                                    "only an admin may re-run")
+        text = await read_body(request, 64 * 1024)
+        body = object_body(json_body(text) if text.strip() else {})
+        check_types("Rerun", [("From", body.get("from"), str)])  # keys come lower-cased
+        await self._find(request, remote=False)
+        pend = await self.ctx.hub.rerun(request.path_params["flow_id"],
+                                        request.path_params["run_id"],
+                                        str(body.get("from") or ""), user=principal.user)
+        await self.ctx.hub.store.pends_durable()
+        return reply({"Run": pend.run_id, "Rerun": {k: pend.rerun.get(k)
+                                                    for k in ("Of", "From", "User")}},
+                     "re-run")
+
+    async def files(self, request: Request) -> Response:
+        """The run's workspace: a directory as JSON, a file as a streamed download."""
+        await require(request, self.ctx.sessions)
+        found = await self._find(request, remote=False)
+        return await serve(found, self.ctx.hub.workspace_root, file_path(request))
+
     async def logs(self, request: Request) -> Response:
         await require(request, self.ctx.sessions)
         found = await self._find(request, remote=False)
@@ -199,6 +229,11 @@ class Api:
             raise RequestError(404, f"flow {found.flow.id} has no node {node}")
         offset, limit = page(request, LOG_PAGE, tail=True)
         logs = await self.ctx.hub.node_logs(found.run_id, node)
+        if isinstance(found, RunRecord):
+            # A re-run's carried nodes keep their logs in the run they came from.
+            for nid, rec in found.exec_nodes.items():
+                if rec.carried and node in (None, nid):
+                    logs.update(await self.ctx.hub.node_logs(rec.carried, nid))
         return reply({n: page_of(lines, offset, limit) for n, lines in logs.items()})
 
     async def push_data_noop(self, request: Request) -> Response:
@@ -331,6 +366,14 @@ def checked_run_id(text: str, status: int) -> str:
         raise RequestError(status, f"{'run not found: ' if status == 404 else 'Run '}"
                                    f"{shown} is not a run id such as h1-3")
     return text
+
+def json_body(text: bytes) -> object:
+    import json
+
+    try:
+        return json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise RequestError(400, "decoding json failed", str(e)) from None
 
 
 def page(request: Request, default_limit: int, *, tail: bool = False) -> tuple[int, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -71,4 +73,6 @@ def all_routes(app: Starlette) -> list[tuple[str, str]]:
                         out.append((m, prefix + r.path))
 
     walk(app.routes, "")
+    # `{path:path}` is Starlette's; OpenAPI writes `{path}`.
+    out = [(m, re.sub(r"\{(\w+):\w+\}", r"{\1}", p)) for m, p in out]
     return out

@@ -95,8 +95,11 @@ class ServerContext:
     def reply_key(self, flow_id: str) -> Any:
         """Take it before reading what a reply shows: a change meanwhile makes it stale.
         Pends change their reason without an event; runs change with one (_on_event)."""
+        hub = self.engine.hub
         return (self._changes.get(flow_id, 0),
-                tuple(p.reason for p in self.engine.hub.pends if p.flow.id == flow_id))
+                tuple(p.reason for p in hub.pends if p.flow.id == flow_id),
+                tuple((r.run_id, n) for r in hub.state.active_runs() if r.flow.id == flow_id
+                      for n, d in r.record.data_nodes.items() if d.enabled))
 
     def data_types(self) -> frozenset[str]:
         """The task types that wait for a form."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -98,6 +99,34 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
                         params=[FLOW_ID, RUN_ID], errors={"404": "run not found"}),
             "delete": _op("Let retention remove the run again (admin)", "not kept",
                           params=[FLOW_ID, RUN_ID], errors={"404": "run not found"})},
+        f"{b}/flows/{{flow_id}}/runs/{{run_id}}/rerun": {"post": {**_op(
+            "A new run of an ended run with the same inputs, linked to it; with From, "
+            "from that node: the nodes it does not lead to are carried over (results, logs "
+            "by reference, merge state), the workspace copied, only From and what follows "
+            "it run. Admin only", "re-run",
+            payload={"type": "object", "properties": {
+                "Run": {"type": "string"}, "Rerun": {"type": "object", "properties": {
+                    "Of": {"type": "string"}, "From": {"type": "string"},
+                    "User": {"type": "string"}}}}},
+            params=[FLOW_ID, RUN_ID],
+            errors={"400": "the body is not JSON, or From is not a string",
+                    "404": "run not found",
+                    "409": "the run has not ended; From names no task that ran; or the "
+                           "original's workspace is gone and From needs it"}),
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"From": {"type": "string"}}}}}}}},
+        f"{b}/flows/{{flow_id}}/runs/{{run_id}}/files": {"get": _op(
+            "The root of the run's workspace: its entries and the flow's artifacts", "OK",
+            payload={"$ref": "#/components/schemas/FileListing"}, params=[FLOW_ID, RUN_ID],
+            errors={"404": "run not found, or its workspace is gone"})},
+        f"{b}/flows/{{flow_id}}/runs/{{run_id}}/files/{{path}}": {"get": {**_op(
+            "A directory of the run's workspace as a listing, or a file as a streamed "
+            "download; a path leaving the workspace (symlinks included) is not found", "OK",
+            payload={"$ref": "#/components/schemas/FileListing"},
+            params=[FLOW_ID, RUN_ID, {"name": "path", "in": "path", "required": True,
+                                      "schema": {"type": "string"}}],
+            errors={"404": "run, workspace or file not found, or outside the workspace"}),
+            }},
         f"{b}/flows/{{flow_id}}/runs/{{run_id}}/logs": {"get": _op(
             "The run's log lines per node: the last 1000 unless offset/limit say", "OK",
             payload={"type": "object", "additionalProperties": {
@@ -158,6 +187,7 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
                           "404": _resp("not a websocket upgrade request")}}},
     }
     for (method, path), effect in (effects or {}).items():
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", path)  # Starlette's {path:path}: {path}
         op = paths.get(b + path, {}).get(method.lower())
         if op is not None:
             op["x-floe-effect"] = effect
@@ -186,7 +216,29 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
                     "Ref": obj, "ExecHost": {"type": "string"}, "Status": {"type": "string"},
                     "StartTime": {"type": "string"}, "EndTime": {"type": "string"},
                     "Ended": {"type": "boolean"}, "Good": {"type": "boolean"},
-                    "Reason": {"type": "string"}, "Inputs": obj}},
+                    "Reason": {"type": "string"},
+                    "State": {"type": "string", "description": "good, bad, stopped, "
+                              "interrupted, host lost; pending or running before it ends"},
+                    "Why": {"type": "string", "description": "the reason in words: "
+                            "`test failed (exit 1)`, `stopped by admin`"},
+                    "StoppedBy": {"type": "string"},
+                    "Inputs": {"type": "object", "nullable": True},
+                    "Rerun": {"type": "object", "nullable": True, "properties": {
+                        "Of": {"type": "string"}, "From": {"type": "string"},
+                        "User": {"type": "string"}}},
+                    "Waiting": {"type": "array", "nullable": True, "items": {
+                        "type": "object", "properties": {"Node": {"type": "string"},
+                                                         "Title": {"type": "string"}}}}}},
+                "FileListing": {"type": "object", "properties": {
+                    "Path": {"type": "string"},
+                    "Entries": {"type": "array", "items": {"type": "object", "properties": {
+                        "Name": {"type": "string"}, "Path": {"type": "string"},
+                        "Dir": {"type": "boolean"}, "Size": {"type": "integer"},
+                        "Modified": {"type": "string"}}}},
+                    "Artifacts": {"type": "array", "nullable": True,
+                                  "items": {"type": "string"}},
+                    "KeptOnly": {"type": "boolean", "description": "the workspace is gone: "
+                                 "these are the artifacts kept when the run ended"}}},
                 "RunView": {"type": "object", "properties": {
                     "FlowName": {"type": "string"}, "Name": {"type": "string"},
                     "Triggers": {"type": "array", "items": obj},

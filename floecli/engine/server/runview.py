@@ -6,63 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config.model import CLASS_MERGE, CLASS_TASK, Flow, Node
+from ..graph import levels
 from ..nodes.api import get_opt
 from ..runs import Pend, RunRecord, fmt_time, pend_summary
 
-TRIGGER_GOOD = "trigger.good"
 VIEW_LOG_TAIL = 1000  # lines of each node's log in a run view
 
 
 def graph(flow: Flow) -> tuple[list[list[str]], list[str]]:
-    """The flow's node ids by level (0: triggers, 1: `trigger.good` listeners, then by longest
-    path) and the problems found on the way, worded as the reference."""
-    problems: list[str] = []
-    ids = [n.id for n in (*flow.triggers, *flow.tasks)]
-    seen: set[str] = set()
-    for n in flow.triggers:
-        if n.id in seen:
-            problems.append(f"duplicate trigger id: {n.id}")
-        seen.add(n.id)
-    for n in flow.tasks:
-        if n.id in seen:
-            problems.append(f"duplicate node id: {n.id}")
-        seen.add(n.id)
-    first: list[str] = []
-    children: dict[str, list[str]] = {}
-    for node in flow.tasks:
-        tags = [node.listen] if node.listen else []
-        if node.class_ == CLASS_MERGE:
-            tags += list(node.wait)
-        for tag in tags:
-            if tag == TRIGGER_GOOD:
-                if node.id not in first:
-                    first.append(node.id)
-                continue
-            parts = tag.split(".")
-            if len(parts) != 3:
-                problems.append(f"nodes are listening to invalid event: {tag}")
-            elif parts[1] not in ids:
-                problems.append(f"nodes are listening to invalid event: {tag}, "
-                                "that does not match a node")
-            else:
-                children.setdefault(parts[1], []).append(node.id)
-    level = {n: 1 for n in first}
-    # Longest path by relaxation; bounded by the node count, so a cycle cannot loop forever.
-    for _ in range(len(ids)):
-        changed = False
-        for parent in list(level):
-            for child in children.get(parent, ()):
-                if level.get(child, 0) < level[parent] + 1:
-                    level[child] = level[parent] + 1
-                    changed = True
-        if not changed:
-            break
-    depth = max(level.values(), default=0)
-    levels: list[list[str]] = [[n.id for n in flow.triggers]]
-    levels.append([n for n in first if level[n] == 1])
-    for d in range(2, depth + 1):
-        levels.append(sorted(n for n, lv in level.items() if lv == d))
-    return levels, problems
+    """The flow's node ids by level and the problems found (engine/graph.py)."""
+    return levels(flow)
 
 
 def _fields(node: Node, values: Mapping[str, Any]) -> list[dict[str, Any]] | None:
@@ -115,10 +68,14 @@ def node_view(node: Node, record: RunRecord | None, data_node: bool) -> dict[str
             view.update(Started=fmt_time(rec.started), Stopped=fmt_time(rec.stopped),
                         Logs=rec.logs[-VIEW_LOG_TAIL:], LogsTotal=len(rec.logs),
                         LogsTruncated=rec.spilled)
+            if rec.carried:
+                # A re-run's copy of the original's result; its log is the original's.
+                view.update(CarriedFrom=rec.carried, Logs=None, LogsTotal=0)
             if rec.stopped:
                 # The reference left Status "" here (§9.7); "finished" matches other nodes.
                 view.update(Status="finished",
-                            Result="success" if rec.good else rec.reason or "failed")
+                            Result="success" if rec.good else rec.reason or "failed",
+                            ExitStatus=rec.status)
             elif rec.started:
                 view["Status"] = "running"
     return view
@@ -134,6 +91,9 @@ def run_view(found: RunRecord | Pend, run_id: str, data_types: frozenset[str]) -
     triggers = []
     for t in flow.triggers:
         view = {**_node(t), "Class": ""}
+        if t.id == trigger_id and record is not None:
+            view.update(Status="finished", Result="success", Started=fmt_time(record.start_time),
+                        Stopped=fmt_time(record.start_time))
         if t.id == trigger_id and submission:
             # The initiating form and who filled it (the reference never recorded it, §9.6).
             view.update(Fields=_fields(t, submission.get("Values") or {}),

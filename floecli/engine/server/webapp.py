@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 PACKAGED = Path(__file__).parent / "static"
 DEV_DIR = "webapp"  # -dev: the web app root in the engine's working directory (§6.9)
 API_BASE_MARK = "__FLOE_API_BASE__"  # index.html learns `base-url` from this placeholder
+VERSION_MARK = "__FLOE_VERSION__"  # and the engine's version, for its footer
 # The packaged dashboard loads nothing from elsewhere; the policy makes that a promise.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; "
@@ -56,7 +57,10 @@ class AppIndex:
             text = self.index.read_text(encoding="utf-8")
         except OSError:
             return None
-        body = text.replace(API_BASE_MARK, self.api_base).encode("utf-8")
+        from floecli import __version__
+
+        body = (text.replace(API_BASE_MARK, self.api_base)
+                .replace(VERSION_MARK, __version__).encode("utf-8"))
         if self.packaged:
             self._cached = body
         return body

@@ -61,12 +61,17 @@ def run_from_text(text: str, logs: Iterable[tuple[str, str]] = ()) -> RunRecord:
 
 def summary_from_row(row: list[Any]) -> dict[str, Any]:
     """RunRecord.summary() of an archived run from its Ref, ExecHost, StartTime, EndTime,
-    Good, Reason and Inputs, as SQLite's json_extract returns them."""
-    ref, host, start, end, good, reason, inputs = row
+    Good, Reason, State, Why, StoppedBy, Inputs and Rerun, as SQLite's json_extract
+    returns them."""
+    ref, host, start, end, good, reason, *more = row
+    state, why, stopped_by, inputs, rerun = (*more, None, None, None, None, None)[:5]
+    status = STATUS_GOOD if good else STATUS_BAD
     return {"Ref": ref, "ExecHost": host or "",
-            "Status": STATUS_GOOD if good else STATUS_BAD, "StartTime": start or ZERO_TIME,
+            "Status": status, "StartTime": start or ZERO_TIME,
             "EndTime": end or ZERO_TIME, "Ended": True, "Good": bool(good),
-            "Reason": reason or "", "Inputs": inputs or {}}
+            "Reason": reason or "", "State": state or status, "Why": why or reason or "",
+            "StoppedBy": stopped_by or "", "Inputs": inputs or None, "Rerun": rerun or None,
+            "Waiting": None}
 
 
 def sort_time(run: RunRecord) -> float:

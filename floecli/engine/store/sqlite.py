@@ -97,7 +97,8 @@ RUN_LOGS = "SELECT node_id, line FROM logs WHERE run_id = ? ORDER BY seq"
 # each record are never parsed in Python. The page's rows are picked from the index alone,
 # so a deep offset skips index entries, not records.
 ARCHIVE_PAGE = """SELECT json_extract(json, '$.Ref', '$.ExecHost', '$.StartTime', '$.EndTime',
-                          '$.Good', '$.Reason', '$.Inputs')
+                          '$.Good', '$.Reason', '$.State', '$.Why', '$.StoppedBy',
+                          '$.Inputs', '$.Rerun')
 FROM runs WHERE rowid IN (
     SELECT rowid FROM runs WHERE flow_id = ? AND state = 'archive'
     ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?)

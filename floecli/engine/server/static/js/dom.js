@@ -82,7 +82,7 @@ export function tick(root) {
 
 export function badge(status) {
   const s = status || 'idle';
-  return h('span', { class: `badge s-${s}`, 'data-status': s, text: s });
+  return h('span', { class: `badge s-${s.replace(/\s+/g, '-')}`, 'data-status': s, text: s });
 }
 
 // A visible message for every failure; `ok` messages fade on their own.

@@ -21,18 +21,49 @@ export function runRows(fid, runs, archived = LATEST) {
   return rows.map((r) => runRow(fid, r));
 }
 
+// The run's state in one word: good, bad, stopped, interrupted, host lost (or its status).
+export function runState(r) { return r.Ended ? (r.State || r.Status) : r.Status; }
+
+// "ref: main, env: prod": what was pushed into the run when it started.
+export function inputsText(inputs) {
+  return Object.entries(inputs || {}).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
+}
+
+export const runHref = (fid, rid) => `/app/flows/${encodeURIComponent(fid)}/runs/${encodeURIComponent(rid)}`;
+
+// "Waiting for input: <form title>" banners of the runs that wait for a form, each a link to it.
+export function waitingBanners(fid, runs) {
+  const out = [];
+  for (const r of runs || []) {
+    for (const w of r.Waiting || []) {
+      const rid = runId(r.Ref);
+      out.push(h('div', { class: 'banner', role: 'status', 'data-waiting': `${rid}/${w.Node}` },
+        'Waiting for input: ', h('a', { href: `${runHref(fid, rid)}?node=${encodeURIComponent(w.Node)}`, text: w.Title }),
+        h('span', { class: 'muted', text: ` (${fid} ${rid})` })));
+    }
+  }
+  return out;
+}
+
 // One run as its own <tbody>: its row, and under it, across the table, why it waits or failed.
 export function runRow(fid, r) {
   const rid = runId(r.Ref);
   const start = r.Status === 'pending' ? r.Created : r.StartTime;
-  const reason = r.Reason
-    ? h('tr', {}, h('td', { colspan: '4', class: `reason-cell ${r.Status === 'bad' ? 'reason bad' : 'reason'}` },
-      r.Status === 'pending' ? `waits: ${r.Reason}` : r.Reason))
+  const state = runState(r);
+  const why = r.Why || r.Reason;
+  const inputs = inputsText(r.Inputs);
+  const reasonClass = { bad: 'reason bad', stopped: 'reason stopped', interrupted: 'reason interrupted', 'host lost': 'reason host-lost' }[state] || 'reason';
+  const reason = why || inputs || r.Rerun
+    ? h('tr', {}, h('td', { colspan: '4', class: 'reason-cell' },
+      why ? h('div', { class: reasonClass, title: r.Reason && r.Reason !== why ? r.Reason : null },
+        r.Status === 'pending' ? `waits: ${why}` : why) : null,
+      r.Rerun ? h('div', { class: 'muted', text: `re-run of ${r.Rerun.Of}${r.Rerun.From ? ` from ${r.Rerun.From}` : ''}` }) : null,
+      inputs ? h('div', { class: 'inputs', 'data-inputs': '', text: inputs }) : null))
     : null;
-  return h('tbody', { 'data-run': rid, 'data-status': r.Status },
+  return h('tbody', { 'data-run': rid, 'data-status': r.Status, 'data-state': state },
     h('tr', {},
-      h('td', {}, badge(r.Status)),
-      h('td', {}, h('a', { href: `/app/flows/${encodeURIComponent(fid)}/runs/${encodeURIComponent(rid)}`, text: rid })),
+      h('td', {}, badge(state)),
+      h('td', {}, h('a', { href: runHref(fid, rid), text: rid })),
       h('td', {}, timeEl(start)),
       h('td', { class: 'hide-narrow' }, r.Status === 'pending' ? '' : durationEl(r.StartTime, r.Ended ? r.EndTime : ''))),
     reason);
@@ -48,7 +79,10 @@ export function runTable(rows, empty) {
 
 export function mount(root) {
   const cards = h('div', { class: 'cards', id: 'flows' });
-  root.append(h('h1', { text: 'Flows' }), cards);
+  const banners = h('div', { id: 'waiting' });
+  const waiting = new Map(); // flow id -> its banners
+  root.append(h('h1', { text: 'Flows' }), banners, cards);
+  const drawBanners = () => clear(banners, [...waiting.values()].flat());
   const shown = new Map(); // flow id -> card element
   let flows = [];
   let gone = false;
@@ -64,6 +98,8 @@ export function mount(root) {
       const payload = await get(`${flowPath(f.ID)}?limit=${LATEST}`); // only what is shown
       if (gone) return;
       const runs = payload.Runs || {};
+      waiting.set(f.ID, waitingBanners(f.ID, runs.Active));
+      drawBanners();
       const active = (runs.Active || []).length, pending = (runs.Pending || []).length;
       clear(card,
         h('h2', {}, h('a', { href: `/app/flows/${encodeURIComponent(f.ID)}`, text: f.Name || f.ID })),
@@ -97,7 +133,8 @@ export function mount(root) {
   loadAll();
   return {
     onEvent(evt) {
-      if (evt.Tag === 'sys.state' || evt.Tag === 'sys.end.all' || evt.Tag === 'trigger.good') {
+      // Runs start, end, and ask for or get a form's values: anything but log lines.
+      if (evt.Tag && evt.Tag !== 'sys.node.update' && evt.Tag !== 'sys.node.start') {
         if (flows.some((f) => f.ID === eventFlow(evt)) || evt.Tag === 'sys.end.all') refresh();
       }
     },

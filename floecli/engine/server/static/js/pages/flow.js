@@ -107,8 +107,11 @@ export function mount(root, [fid], { navigate }) {
     } catch (e) {
       if (e.status === 401 || gone) return;
       const what = e.status === 404 ? `There is no flow ${fid}.` : `Could not load flow ${fid}: ${e.message}`;
-      if (!last) clear(graph, h('p', { class: 'form-error', text: what }));
-      notify(what, { key: 'flow' });
+      // Said once, with no empty sections under it; a later failure is a notice.
+      if (!last) clear(root, h('p', {}, h('a', { href: '/app/dash', text: '← Flows' })),
+        h('h1', { text: e.status === 404 ? 'Flow not found' : fid }),
+        h('p', { class: 'form-error', role: 'alert', id: 'flow-error', text: what }));
+      else notify(what, { key: 'flow' });
       return;
     }
     if (gone) return;

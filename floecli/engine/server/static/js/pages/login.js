@@ -13,6 +13,8 @@ export function mount(root, _params, { navigate }) {
   const button = h('button', { type: 'submit', class: 'primary', text: 'Log in' });
   const form = h('form', { class: 'floe-form card', 'aria-describedby': 'login-error' },
     h('h1', { text: 'Log in to floe' }),
+    h('p', { class: 'how', id: 'login-how', text: 'Use a user and password from the app document (common.users), '
+      + 'or user admin with the engine\'s admin token (its -admin flag) as the password.' }),
     h('div', { class: 'field' }, h('label', { for: 'login-user', text: 'User' }), user),
     h('div', { class: 'field' }, h('label', { for: 'login-password', text: 'Password' }), pass),
     error, h('div', {}, button));

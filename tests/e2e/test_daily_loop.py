@@ -1,0 +1,246 @@
+"""The daily loop of a CI user in headless chromium: re-run from the failed node, re-run with
+the same inputs, artifacts, honest states and reasons, the waiting-for-input banner; and the
+README's screenshots, taken from the default app."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from harness import wait_until
+from playwright.sync_api import expect
+from servertest import ADMIN, run_view, start_run, wait_ended
+
+ROOT = Path(__file__).resolve().parents[2]
+
+APP = """\
+common:
+  store-type: local
+flows:
+  - id: ci
+    name: ci
+    ver: 1
+    artifacts: [build.tgz, reports/]
+    triggers:
+      - id: start
+        type: data
+        opts:
+          form:
+            title: Start CI
+            fields: [{{id: ref, prompt: Git ref, type: text}}]
+    tasks:
+      - id: build
+        listen: trigger.good
+        type: exec
+        opts:
+          shell: >-
+            echo building; echo built >> {count}; printf 'tgz\\001\\002bytes' > build.tgz;
+            mkdir -p reports; echo fine > reports/unit.txt; ln -s /etc/hostname leak
+      - id: test
+        listen: task.build.good
+        type: exec
+        opts: {{shell: "test -e {gate} || {{ echo missing {gate}; exit 1; }}"}}
+      - {{id: deploy, listen: task.test.good, type: exec, opts: {{shell: "echo deployed"}}}}
+  - id: slow
+    name: slow
+    ver: 1
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - {{id: wait, listen: trigger.good, type: exec, opts: {{shell: "echo waiting; sleep 120"}}}}
+  - id: release
+    name: release
+    ver: 1
+    triggers: [{{id: go, type: data}}]
+    tasks:
+      - {{id: prepare, listen: trigger.good, type: exec, opts: {{shell: "echo prepared"}}}}
+      - id: sign-off
+        listen: task.prepare.good
+        type: data
+        opts:
+          form:
+            title: Sign off
+            fields: [{{id: approver, prompt: Approved by, type: text}}]
+      - {{id: ship, listen: task.sign-off.good, type: exec, opts: {{shell: "echo shipping"}}}}
+"""
+
+
+def app(tmp_path: Path) -> str:
+    return APP.format(count=tmp_path / "count", gate=tmp_path / "gate")
+
+
+def node(page, nid: str):
+    return page.locator(f'#run-graph [data-node="{nid}"]')
+
+
+def row(page, nid: str):
+    return page.locator(f'#nodes tr[data-node="{nid}"]')
+
+
+def login_admin(b, path: str) -> None:
+    b.login(user="admin", password=ADMIN, path=path)  # the -admin token as the password
+
+
+def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, browse, tmp_path):
+    engine = start_engine(app(tmp_path))
+    with engine.client() as c:
+        first = start_run(c, "ci", {"ref": "main"})
+        view = wait_ended(c, "ci", first)
+    assert view["Summary"]["State"] == "bad"
+    b = browse(engine)
+    page = b.page
+    login_admin(b, f"/app/flows/ci/runs/{first}")
+    expect(page.locator("#run-status")).to_have_text("bad")
+    expect(page.locator("#run-result")).to_have_text("Result: bad — test failed (exit 1)")
+    expect(page.locator("#engine-reason")).to_have_text("task.test.bad was not handled")
+    expect(page.locator("#run-inputs")).to_contain_text("ref: main")
+    expect(node(page, "start")).to_have_attribute("data-status", "good")  # the trigger fired
+    expect(node(page, "test")).to_have_attribute("data-status", "bad")
+
+    (tmp_path / "gate").touch()  # the missing file the test needs
+    page.get_by_role("button", name="Re-run from test").click()
+    expect(page).to_have_url(re.compile(r"/app/flows/ci/runs/h1-2$"))
+    expect(page.locator("#run-status")).to_have_text("good")
+    expect(page.locator("#run-rerun-of")).to_contain_text(f"Re-run of{first} from test by admin")
+    expect(row(page, "build")).to_have_attribute("data-carried", first)
+    expect(row(page, "build")).to_contain_text(f"carried over from {first}")
+    expect(node(page, "build")).to_have_attribute("data-status", "carried")
+    expect(node(page, "build")).to_contain_text("carried over")
+    expect(node(page, "deploy")).to_have_attribute("data-status", "good")
+    assert (tmp_path / "count").read_text() == "built\n"  # build ran once, in the first run
+    node(page, "build").click()  # its log is the original run's, by reference
+    expect(page.locator("#carried-note")).to_contain_text(f"Carried over from run {first}")
+    expect(page.locator("#log pre")).to_contain_text("building")
+
+    page.get_by_role("button", name="Re-run", exact=True).click()  # the same inputs, all again
+    expect(page).to_have_url(re.compile(r"/app/flows/ci/runs/h1-3$"))
+    expect(page.locator("#run-status")).to_have_text("good")
+    expect(page.locator("#run-rerun-of")).to_contain_text("with the same inputs")
+    expect(page.locator("#run-inputs")).to_contain_text("ref: main")
+    assert (tmp_path / "count").read_text() == "built\nbuilt\n"
+
+    # the artifact downloads from the run page, byte for byte
+    artifact = page.locator('#artifacts a[data-artifact="build.tgz"]')
+    with page.expect_download() as got:
+        artifact.click()
+    assert Path(got.value.path()).read_bytes() == b"tgz\x01\x02bytes"
+    page.locator("#artifacts").get_by_role("button", name="reports/").click()
+    expect(page.locator('[data-file="reports/unit.txt"]')).to_be_visible()
+    with engine.client() as c:
+        r = c.get("/flows/ci/runs/h1-3/files/reports/unit.txt")
+        assert r.status_code == 200 and r.content == b"fine\n"
+        assert "attachment" in r.headers["content-disposition"]
+        assert c.get("/flows/ci/runs/h1-3/files/leak").status_code == 404  # symlink out
+        assert c.get("/flows/ci/runs/h1-3/files/%2E%2E/h1-1/build.tgz").status_code == 404
+        assert c.get("/flows/ci/runs/h1-3/files//etc/hostname").status_code == 404
+        listing = c.get("/flows/ci/runs/h1-3/files").json()["Payload"]
+        assert "leak" not in [e["Name"] for e in listing["Entries"]]
+        assert run_view(c, "ci", first)["Summary"]["Why"] == "test failed (exit 1)"
+
+    assert not b.console_errors, b.console_errors
+
+    # the original's workspace pruned: a re-run from test is refused, saying why
+    wait_until(lambda: next(engine.root.rglob(f"artifacts/ci/{first}/build.tgz"), None),
+               what="the artifacts to be kept")  # copied out when the run ended
+    workspace = next(engine.root.rglob(f"spaces/ci/ws/{first}"))
+    shutil.rmtree(workspace)
+    page.goto(f"/app/flows/ci/runs/{first}")
+    page.get_by_role("button", name="Re-run from test").click()
+    expect(page.locator("#rerun-error")).to_contain_text(
+        f"cannot re-run {first} from test: its workspace is gone")
+    expect(page).to_have_url(re.compile(rf"/runs/{first}$"))
+    # the flow's artifacts outlived the workspace
+    expect(page.locator("#files-where")).to_have_text(
+        "The workspace is gone; its artifacts were kept.")
+    with page.expect_download() as got:
+        page.locator('#artifacts a[data-artifact="build.tgz"]').click()
+    assert Path(got.value.path()).read_bytes() == b"tgz\x01\x02bytes"
+    # the browser logs the refused request itself (the re-run: 409)
+    assert all(re.search(r"status of (404|409)", e) for e in b.console_errors), b.console_errors
+
+
+def test_stop_asks_and_says_who_and_the_waiting_banner(start_engine, browse, tmp_path):
+    engine = start_engine(app(tmp_path))
+    with engine.client() as c:
+        slow = start_run(c, "slow")
+    b = browse(engine)
+    page = b.page
+    login_admin(b, f"/app/flows/slow/runs/{slow}")
+    expect(page.locator("#run-status")).to_have_text("running")
+    page.get_by_role("button", name="Stop run").click()
+    confirm = page.locator("#stop-confirm")
+    expect(confirm).to_contain_text(f"Stop run {slow}?")
+    page.get_by_role("button", name="Keep it running").click()  # asked, and declined
+    expect(confirm).to_be_hidden()
+    expect(page.locator("#run-status")).to_have_text("running")
+    page.get_by_role("button", name="Stop run").click()
+    page.get_by_role("button", name="Yes, stop it").click()
+    expect(page.locator("#run-status")).to_have_text("stopped")
+    expect(page.locator("#run-result")).to_have_text("Result: stopped — stopped by admin")
+    with engine.client() as c:
+        summary = run_view(c, "slow", slow)["Summary"]
+        assert (summary["State"], summary["StoppedBy"], summary["Reason"]) == (
+            "stopped", "admin", "stopped")
+        release = start_run(c, "release")
+
+    page.goto("/app/dash")
+    banner = page.locator(f'[data-waiting="{release}/sign-off"]')
+    expect(banner).to_contain_text("Waiting for input: Sign off")
+    expect(page.locator(f'[data-flow="slow"] [data-run="{slow}"]')).to_have_attribute(
+        "data-state", "stopped")
+    banner.get_by_role("link", name="Sign off").click()
+    expect(page).to_have_url(re.compile(rf"/app/flows/release/runs/{release}\?node=sign-off$"))
+    expect(page.locator("#run-waiting")).to_contain_text("Waiting for input: Sign off")
+    form = page.locator("#form-sign-off")
+    expect(form).to_be_in_viewport()
+    form.get_by_label("Approved by").fill("ann")
+    form.get_by_role("button", name="Submit").click()
+    expect(page.locator("#run-status")).to_have_text("good")
+    expect(page.locator("#run-waiting")).to_be_empty()
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator(f'[data-flow="release"] [data-run="{release}"]')).to_have_attribute(
+        "data-status", "good")
+    expect(page.locator("[data-waiting]")).to_have_count(0)
+    assert not b.console_errors, b.console_errors
+
+
+def test_login_footer_and_a_missing_run(start_engine, browse, tmp_path):
+    engine = start_engine(app(tmp_path))
+    b = browse(engine)
+    page = b.page
+    page.goto("/app/login")
+    expect(page.locator("#login-how")).to_contain_text("user admin with the engine's admin token")
+    from floecli import __version__
+
+    expect(page.locator("#footer")).to_have_text(f"floe {__version__}")
+    login_admin(b, "/app/flows/ci/runs/h1-99")
+    expect(page.locator("#run-error")).to_have_text("There is no run h1-99 of flow ci.")
+    expect(page.get_by_text("There is no run h1-99 of flow ci.")).to_have_count(1)
+    expect(page.locator("main h2")).to_have_count(0)  # no empty sections under it
+
+
+def photograph(page, path: Path) -> None:
+    page.evaluate("document.getElementById('notices').replaceChildren()")  # passing toasts
+    page.screenshot(path=path)
+
+
+def test_readme_screenshots_of_the_default_app(start_engine, browse, screenshots):
+    engine = start_engine((ROOT / "default-app.json").read_text())
+    b = browse(engine)
+    page = b.page
+    login_admin(b, "/app/flows/build-project")
+    expect(page.locator('#flow-graph [data-node="checks"]')).to_be_visible()
+    photograph(page, screenshots / "flow.png")
+    page.get_by_label("Branch or tag").fill("main")
+    page.get_by_role("button", name="Start run").click()
+    expect(page).to_have_url(re.compile(r"/app/flows/build-project/runs/h1-1$"))
+    expect(page.locator("#run-status")).to_have_text("good")
+    node(page, "unit-tests").click()
+    expect(page.locator("#log pre")).to_contain_text("test 3 ok")
+    expect(page.locator('#artifacts a[data-artifact="build.tgz"]')).to_be_visible()
+    photograph(page, screenshots / "run.png")
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator('[data-run="h1-1"]')).to_have_attribute("data-status", "good")
+    expect(page.locator('[data-run="h1-1"]')).to_contain_text("ref: main")
+    photograph(page, screenshots / "dash.png")
+    assert not b.console_errors, b.console_errors
