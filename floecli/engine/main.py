@@ -7,12 +7,11 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import eventloop
+from . import eventloop, platform
 from .engine import Engine, options_from
 from .errors import ConfigError, FloeError, ListenError
 from .events import SYS_END_ALL, Event, FlowRef
@@ -20,7 +19,11 @@ from .events import SYS_END_ALL, Event, FlowRef
 log = logging.getLogger("floe")
 
 EXIT_BAD_CONFIG = 2
-DEFAULT_PUB_BIND = ":443"
+# Not the original's ":443": that needs root and listens on every interface. A deliberate
+# change (docs/cli.md): an engine started with environment only, as a design-time server
+# starts a built binary, must come up as an ordinary user and expose nothing by default.
+DEFAULT_PUB_BIND = "127.0.0.1:8080"
+VERSION_FLAGS = ("-v", "--version", "-version", "-V")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,7 +67,10 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-body_timeout", type=float, default=None, help=argparse.SUPPRESS)
     add("-event_loop", default="auto", choices=eventloop.CHOICES,
         help="the event loop: uvloop when installed (auto), or asyncio's own")
-    add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
+    add("-verbose", dest="verbose", action="store_true", help="debug logging (also "
+        "FLOE_LOG_LEVEL=DEBUG)")
+    add("-v", "-version", "--version", dest="version", action="store_true",
+        help="print the version and exit")
     return p
 
 
@@ -74,12 +80,18 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
     document text frozen in by `floe build -e`."""
     args = build_parser().parse_args(argv)
+    if args.version:
+        from floecli import __version__
+
+        print(f"floe version {__version__}")
+        return 0
     logging.basicConfig(level=logging.DEBUG if args.verbose else _log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    from .server.connguard import GuardedH11Protocol, raise_open_file_limit
+    from .server.connguard import GuardedH11Protocol
 
-    raise_open_file_limit()  # before any socket: connections, pipes and the store share it
+    # before any socket: connections, pipes and the store share the limit
+    platform.raise_open_file_limit()
     if args.header_timeout:
         GuardedH11Protocol.header_timeout = args.header_timeout
     if args.body_timeout:
@@ -123,8 +135,10 @@ def admin_token(args: argparse.Namespace) -> str:
 
 
 def _log_level() -> int:
-    """FLOE_LOG_LEVEL (flogo's TRACE|DEBUG|INFO|WARN|ERROR), default INFO."""
-    name = os.environ.get("FLOE_LOG_LEVEL", "").strip().upper()
+    """FLOE_LOG_LEVEL, else flogo's FLOGO_LOG_LEVEL (TRACE|DEBUG|INFO|WARN|ERROR), default
+    INFO."""
+    name = (os.environ.get("FLOE_LOG_LEVEL", "").strip()
+            or os.environ.get("FLOGO_LOG_LEVEL", "").strip()).upper()
     return {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "WARN": logging.WARNING,
             "WARNING": logging.WARNING, "ERROR": logging.ERROR}.get(name, logging.INFO)
 
@@ -140,6 +154,11 @@ def tester_bind(args: argparse.Namespace) -> str:
                               "to the tester's port (or pass -tester_port=PORT)")
     if port and ":" not in port:
         port = f"127.0.0.1:{port}"
+    if port and os.environ.get("TESTER_SR_SERVER", "").strip():
+        # flogo-web passes its state recorder's address; the tester's reply carries every
+        # node's state itself, so there is nothing to record to: accepted, unused.
+        log.debug("TESTER_SR_SERVER=%s is accepted and not used (floe has no state recorder)",
+                  os.environ["TESTER_SR_SERVER"].strip())
     return port
 
 
@@ -159,8 +178,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.debug("event loop: %s", eventloop.loop_name(loop))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    platform.on_stop_signals(loop, stop.set)
     result: dict[str, bool] = {}
     watched: set[str] = set()
 
