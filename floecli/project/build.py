@@ -28,7 +28,7 @@ import floecli
 
 from ..engine.contributions.registry import scan
 from .dists import remove_dist
-from .errors import BuildError
+from .errors import BuildError, os_failure
 from .fsutil import CACHE_NAMES, copy_package
 from .layout import EngineProject
 from .lockfile import Lock
@@ -113,21 +113,7 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
     try:
         return _build(project, opts, step, echo, notify)
     except OSError as e:
-        raise disk_error(e, "building the binary") from None
-
-
-def disk_error(e: OSError, doing: str) -> BuildError:
-    """An OSError as the user reads it: what failed, on which path, and for a full disk
-    what to do."""
-    import errno
-
-    where = f" ({e.filename})" if e.filename else ""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return BuildError(f"no space left while {doing}: {e.strerror}{where}; the project and "
-                          "bin/ were left as they were",
-                          hint="free some disk space (or point TMPDIR and FLOE_CACHE_DIR at a "
-                               "larger file system) and build again")
-    return BuildError(f"{doing} failed: {e.strerror or e}{where}")
+        raise os_failure(e, "building the binary", BuildError) from None
 
 
 def _build(project: EngineProject, opts: BuildOptions, step: Step, echo: Echo | None,
