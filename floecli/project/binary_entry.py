@@ -51,13 +51,12 @@ def _isolate(here: Path) -> None:
     first, the interpreter's own paths after it, the contributions last (the engine adds
     them); PYTHONPATH's directories and the user site-packages only when asked."""
     if os.environ.get("FLOE_USE_PYTHONPATH", "").strip().lower() in ("1", "true", "yes"):
-        outside: set[str] = set()
-    else:
-        outside = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(
-            os.pathsep) if p}
-        user = site.getusersitepackages() if hasattr(site, "getusersitepackages") else ""
-        if isinstance(user, str) and user:
-            outside.add(os.path.abspath(user))
+        return  # asked for: Python's own order, PYTHONPATH first
+    outside = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+               if p}
+    user = site.getusersitepackages() if hasattr(site, "getusersitepackages") else ""
+    if isinstance(user, str) and user:
+        outside.add(os.path.abspath(user))
     mine = str(here)
     rest = [p for p in sys.path if p and os.path.abspath(p) not in outside
             and os.path.abspath(p) != mine]
@@ -83,11 +82,9 @@ def _prune_unpacked(here: Path) -> None:
                   and (d / "site-packages").is_dir()]
     except OSError:
         return
-    copies.sort(key=lambda d: d.stat().st_mtime, reverse=True)
-    keep = {unpacked, *copies[:KEEP_UNPACKED - 1]}
-    for old in copies:
-        if old in keep:
-            continue
+    others = sorted((d for d in copies if d != unpacked), key=lambda d: d.stat().st_mtime,
+                    reverse=True)
+    for old in others[KEEP_UNPACKED - 1:]:
         shutil.rmtree(old, ignore_errors=True)
         for lock in root.glob(f".{old.name}*lock"):
             lock.unlink(missing_ok=True)

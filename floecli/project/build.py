@@ -293,7 +293,7 @@ def _shiv(site: Path, output: Path, echo: Echo | None) -> None:
     _echo_output(proc, echo)
     if proc.returncode != 0 or not output.is_file():
         said = (proc.stderr + proc.stdout).strip() or f"exit status {proc.returncode}"
-        raise BuildError(f"shiv could not make the zipapp:\n{said}")
+        raise _tool_failure("shiv could not make the zipapp", said)
 
 
 def _add_windows_launcher(archive: Path, target: Target) -> None:
@@ -338,7 +338,7 @@ def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | N
     built = work / "dist" / name
     if proc.returncode != 0 or not built.is_file():
         said = proc.stderr.strip() or f"exit status {proc.returncode}"
-        raise BuildError(f"PyInstaller could not build {name}:\n{said}")
+        raise _tool_failure(f"PyInstaller could not build {name}", said)
     shutil.move(built, output)
 
 
@@ -346,3 +346,16 @@ def _echo_output(proc: subprocess.CompletedProcess[str], echo: Echo | None) -> N
     if echo:
         for line in (proc.stdout + proc.stderr).splitlines():
             echo(line)
+
+
+def _tool_failure(what: str, said: str) -> BuildError:
+    """A builder's failure; when it ran out of disk (or hit a file size limit) the same
+    clear error as our own writes give, not its traceback."""
+    import errno
+
+    for code, marks in ((errno.ENOSPC, ("[Errno 28]", "No space left on device")),
+                        (errno.EFBIG, ("[Errno 27]", "File too large"))):
+        if any(m in said for m in marks):
+            return os_failure(OSError(code, os.strerror(code)), "packing the binary",
+                              BuildError)  # type: ignore[return-value]
+    return BuildError(f"{what}:\n{said}")
