@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-VERSION_FLAGS = ("--version", "-V", "-v", "-version")
+# and `-v` on its own: with seed flags after it, `-v` is the engine's debug logging
+VERSION_FLAGS = ("--version", "-V", "-version")
 
 # verb -> module under floecli.cli.commands defining `register(app)`; imported only when used
 COMMANDS = {
@@ -24,7 +25,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _flogo_spellings(list(sys.argv[1:] if argv is None else argv))
-    if args[:1] and args[0] in VERSION_FLAGS:
+    if args == ["-v"] or (args[:1] and args[0] in VERSION_FLAGS):
         # flogo's `-v` and `--version`: anywhere, a project's directory included, and never
         # the engine (whose seed flags also start with one dash)
         from floecli import __version__
@@ -68,7 +69,7 @@ _LIST_SPELLINGS = {"-json": "--json", "-j": "--json", **{
 
 
 def _is_seed_flag(arg: str) -> bool:
-    return arg.startswith("-") and not arg.startswith("--") and arg not in ("-h", *VERSION_FLAGS)
+    return arg.startswith("-") and not arg.startswith("--") and arg not in ("-h", "-V")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ EXIT_BAD_CONFIG = 2
 # change (docs/cli.md): an engine started with environment only, as a design-time server
 # starts a built binary, must come up as an ordinary user and expose nothing by default.
 DEFAULT_PUB_BIND = "127.0.0.1:8080"
-VERSION_FLAGS = ("-v", "--version", "-version", "-V")
+VERSION_FLAGS = ("-version", "--version", "-V")  # and `-v` on its own (flogo's spelling)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,9 +67,9 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-body_timeout", type=float, default=None, help=argparse.SUPPRESS)
     add("-event_loop", default="auto", choices=eventloop.CHOICES,
         help="the event loop: uvloop when installed (auto), or asyncio's own")
-    add("-verbose", dest="verbose", action="store_true", help="debug logging (also "
-        "FLOE_LOG_LEVEL=DEBUG)")
-    add("-v", "-version", "--version", dest="version", action="store_true",
+    add("-verbose", "-v", dest="verbose", action="store_true", help="debug logging (also "
+        "FLOE_LOG_LEVEL=DEBUG); -v alone prints the version, as flogo's -v does")
+    add("-version", "--version", dest="version", action="store_true",
         help="print the version and exit")
     return p
 
@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     """Run the engine. A built binary or an engine project passes its `vendor` directories with
     `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
     document text frozen in by `floe build -e`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["-v"] or (argv[:1] and argv[0] in VERSION_FLAGS):
+        argv = ["-version"]
     args = build_parser().parse_args(argv)
     if args.version:
         from floecli import __version__
