@@ -85,7 +85,9 @@ def test_a_task_is_stopped_without_process_group_calls(tmp_path):
                             timeout: 1}''')
     (tmp_path / "app.yml").write_text(app % sys.executable)
     proc = engine_without_posix("-conf=app.yml", f"-root={tmp_path / 'root'}",
-                                "-event_loop=asyncio", "-start=hello", "-once",
+                                "-event_loop=asyncio", "-start=hello", "-once", "-events",
                                 "-pub_bind=127.0.0.1:0", cwd=tmp_path)
-    _out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err
+    assert "timed out after 1 s: stopped" in out, err
     assert proc.returncode == 1, err  # the task timed out: the run is bad, and it ended
