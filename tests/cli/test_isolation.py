@@ -207,3 +207,23 @@ def test_version_flag_prints_the_version_anywhere(floe, project, tmp_path):
             r = floe(flag, cwd=where)
             assert (r.returncode, r.stdout, r.stderr) == (
                 0, f"floe version {floecli.__version__}\n", ""), (where, flag)
+
+
+def test_running_out_of_space_during_an_install_is_a_clear_error(project, env):
+    """A file size limit stands in for a full disk: every write past it fails (EFBIG), in
+    floe and in the pip it runs."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+    before = tree_digest(project)
+    proc = subprocess.run([FLOE, "install", "floe-hello"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error installing "), proc.stderr
+    assert "no space left" in proc.stderr.splitlines()[0]
+    assert "Traceback" not in proc.stderr
+    assert tree_digest(project) == before
