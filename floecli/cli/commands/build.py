@@ -116,7 +116,12 @@ def _build_file(file: str, opts: BuildOptions, verbose: bool) -> None:
         except FloeError as e:
             fail("building temp project", e)
         dest = Path.cwd() / result.output.name
-        shutil.move(result.output, dest)
+        try:
+            shutil.move(result.output, dest)
+        except OSError as e:
+            from floecli.project.errors import BuildError, os_failure
+
+            fail("building temp project", os_failure(e, "moving the binary here", BuildError))
     _report(Path(dest.name), result.size, result.sha256)
 
 
