@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+# and `-v` on its own: with seed flags after it, `-v` is the engine's debug logging
+VERSION_FLAGS = ("--version", "-V", "-version")
+
 # verb -> module under floecli.cli.commands defining `register(app)`; imported only when used
 COMMANDS = {
     "validate": "validate",
@@ -26,7 +29,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _flogo_spellings(list(sys.argv[1:] if argv is None else argv))
-    if args[:1] in (["--version"], ["-V"]):
+    if args == ["-v"] or (args[:1] and args[0] in VERSION_FLAGS):
+        # flogo's `-v` and `--version`: anywhere, a project's directory included, and never
+        # the engine (whose seed flags also start with one dash)
         from floecli import __version__
 
         from .application import APP
@@ -50,15 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _flogo_spellings(args: list[str]) -> list[str]:
-    """flogo's habits: bare `floe` and `floe help [VERB]` print help (exit 0); `list -json` is
-    the legacy spelling of `list --json`."""
+    """flogo's habits: bare `floe` and `floe help [VERB]` print help (exit 0); `list -json`
+    and `list -j` are spellings of `list --json`, `list --json=false` of `list --text`."""
     if not args:
         return ["--help"]
     if args[0] == "help":
         return [*args[1:2], "--help"]
     if args[0] == "list":
-        return ["--json" if a == "-json" else a for a in args]
+        return [_LIST_SPELLINGS.get(a.lower() if "=" in a else a, a) for a in args]
     return args
+
+
+# flogo's `list`: `-j`/`--json` (default true) and `--json=false` for a text listing
+_LIST_SPELLINGS = {"-json": "--json", "-j": "--json", **{
+    f"{flag}={value}": ("--json" if value in ("true", "1", "t") else "--text")
+    for flag in ("--json", "-json", "-j") for value in ("true", "false", "1", "0", "t", "f")}}
 
 
 def _is_seed_flag(arg: str) -> bool:

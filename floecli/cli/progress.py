@@ -66,7 +66,7 @@ def run_changes(project: Any, doing: str, unchanged: str, count: int, verbose: b
     """Run `operation(installer)` (install, uninstall or update) with progress, print a line
     per changed contribution, and turn failures into `Error <doing> <ref>: <detail>`."""
     from floecli.project.contributions import Installer
-    from floecli.project.errors import InstallError, ProjectError
+    from floecli.project.errors import InstallError, ProjectError, os_failure
 
     from .application import change_line, fail
 
@@ -80,3 +80,5 @@ def run_changes(project: Any, doing: str, unchanged: str, count: int, verbose: b
         fail(f"{doing} {e.target or 'contribution'}", e)
     except ProjectError as e:
         fail(f"{doing} contribution", e)
+    except OSError as e:  # a full disk while copying vendor/, a file that cannot be read
+        fail(f"{doing} contribution", os_failure(e, doing))

@@ -8,12 +8,11 @@ import json
 import logging
 import logging.handlers
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import eventloop
+from . import eventloop, platform
 from .engine import Engine, options_from
 from .errors import ConfigError, FloeError, ListenError
 from .events import SYS_END_ALL, Event, FlowRef
@@ -22,7 +21,11 @@ from .secrets import mask
 log = logging.getLogger("floe")
 
 EXIT_BAD_CONFIG = 2
-DEFAULT_PUB_BIND = ":443"
+# Not the original's ":443": that needs root and listens on every interface. A deliberate
+# change (docs/cli.md): an engine started with environment only, as a design-time server
+# starts a built binary, must come up as an ordinary user and expose nothing by default.
+DEFAULT_PUB_BIND = "127.0.0.1:8080"
+VERSION_FLAGS = ("-version", "--version", "-V")  # and `-v` on its own (flogo's spelling)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,7 +69,10 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
     add("-body_timeout", type=float, default=None, help=argparse.SUPPRESS)
     add("-event_loop", default="auto", choices=eventloop.CHOICES,
         help="the event loop: uvloop when installed (auto), or asyncio's own")
-    add("-v", "-verbose", dest="verbose", action="store_true", help="debug logging")
+    add("-verbose", "-v", dest="verbose", action="store_true", help="debug logging (also "
+        "FLOE_LOG_LEVEL=DEBUG); -v alone prints the version, as flogo's -v does")
+    add("-version", "--version", dest="version", action="store_true",
+        help="print the version and exit")
     add("-log_file", default="", help="append the engine's log to this file (reopened when "
         "logrotate moves it) instead of stderr")
     return p
@@ -77,8 +83,16 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     """Run the engine. A built binary or an engine project passes its `vendor` directories with
     `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
     document text frozen in by `floe build -e`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["-v"] or (argv[:1] and argv[0] in VERSION_FLAGS):
+        argv = ["-version"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version:
+        from floecli import __version__
+
+        print(f"floe version {__version__}")
+        return 0
     if args.once and not args.start:
         # Nothing would ever end the engine: a usage error, not a run forever (issue 22).
         parser.print_usage(sys.stderr)
@@ -95,9 +109,10 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     logging.basicConfig(level=logging.DEBUG if args.verbose else _log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=[handler])
-    from .server.connguard import GuardedH11Protocol, raise_open_file_limit
+    from .server.connguard import GuardedH11Protocol
 
-    raise_open_file_limit()  # before any socket: connections, pipes and the store share it
+    # before any socket: connections, pipes and the store share the limit
+    platform.raise_open_file_limit()
     if args.header_timeout:
         GuardedH11Protocol.header_timeout = args.header_timeout
     if args.body_timeout:
@@ -141,8 +156,10 @@ def admin_token(args: argparse.Namespace) -> str:
 
 
 def _log_level() -> int:
-    """FLOE_LOG_LEVEL (flogo's TRACE|DEBUG|INFO|WARN|ERROR), default INFO."""
-    name = os.environ.get("FLOE_LOG_LEVEL", "").strip().upper()
+    """FLOE_LOG_LEVEL, else flogo's FLOGO_LOG_LEVEL (TRACE|DEBUG|INFO|WARN|ERROR), default
+    INFO."""
+    name = (os.environ.get("FLOE_LOG_LEVEL", "").strip()
+            or os.environ.get("FLOGO_LOG_LEVEL", "").strip()).upper()
     return {"TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "WARN": logging.WARNING,
             "WARNING": logging.WARNING, "ERROR": logging.ERROR}.get(name, logging.INFO)
 
@@ -158,6 +175,11 @@ def tester_bind(args: argparse.Namespace) -> str:
                               "to the tester's port (or pass -tester_port=PORT)")
     if port and ":" not in port:
         port = f"127.0.0.1:{port}"
+    if port and os.environ.get("TESTER_SR_SERVER", "").strip():
+        # flogo-web passes its state recorder's address; the tester's reply carries every
+        # node's state itself, so there is nothing to record to: accepted, unused.
+        log.debug("TESTER_SR_SERVER=%s is accepted and not used (floe has no state recorder)",
+                  os.environ["TESTER_SR_SERVER"].strip())
     return port
 
 
@@ -211,8 +233,7 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.debug("event loop: %s", eventloop.loop_name(loop))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    platform.on_stop_signals(loop, stop.set)
     result: dict[str, bool] = {}
     watched: set[str] = set()
 

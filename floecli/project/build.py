@@ -1,8 +1,11 @@
 """`floe build`: an engine project packed into one file that runs with only a Python interpreter.
 
 The archive is a shiv zipapp (a PEP 441 zip behind a shebang) holding the engine runtime
-(`floecli.engine` only), its dependencies as wheels for the target, the project's contributions
-and a small entry module. shiv unpacks the archive once into a per-build cache dir
+(`floecli.engine` only) and its dependencies as wheels for the target at the top of its
+site-packages, the project's contributions and their dependencies in `floe_vendor/` below it
+(exactly the files floe.lock lists, every hash checked), and a small entry module that puts
+the engine first on sys.path and the vendor directory after it, so nothing a contribution
+brings can shadow the engine. shiv unpacks the archive once into a per-build cache dir
 (~/.shiv/<name>_<build id>) on first start, which is what lets native wheels such as rpds-py
 load; later starts import straight from that dir.
 """
@@ -25,19 +28,20 @@ import floecli
 
 from ..engine.contributions.registry import scan
 from .dists import remove_dist
-from .errors import BuildError
+from .errors import BuildError, os_failure
 from .fsutil import CACHE_NAMES, copy_package
 from .layout import EngineProject
 from .lockfile import Lock
 from .pip import Echo
 from .runtime import WHEEL_STEM, Runtime, ensure_runtime, own_runtime, runtime_dir, verify_wheel
-from .targets import Target, host_target
+from .targets import Target, check_python_for, host_target
 from .validation import read_text, require_valid
 from .verify import verify_vendor
 from .wheels import engine_requirements, install_wheels, native_distributions, runtime_pins
 
 FORMATS = ("zipapp", "native")
 ENTRY_MODULE = "floe_binary"  # the archive's entry: floecli/project/binary_entry.py
+VENDOR_DIR = "floe_vendor"  # the contributions and their dependencies, below the engine's
 APP_FILE = "floe_app.json"  # the embedded app document (-e), beside the entry module
 SHEBANG = "/usr/bin/env python3"
 WINDOWS_SHEBANG = b"#!/usr/bin/env python.exe\r\n"  # the launcher finds python.exe on PATH
@@ -60,7 +64,8 @@ class BuildResult:
     output: Path
     sha256: str
     size: int
-    removed: list[str] = field(default_factory=list)  # contributions left out by -o
+    removed: list[str] = field(default_factory=list)  # `task exec`: left out by -o
+    notes: list[str] = field(default_factory=list)  # what the user should know (-o kept all)
 
 
 Step = Callable[[str], None]
@@ -81,6 +86,19 @@ def check_python_version(text: str) -> str:
     return f"{int(major)}.{int(minor)}"
 
 
+def check_options(opts: BuildOptions) -> None:
+    """ValueError for a combination of options that cannot build: a native binary for
+    another machine, a target with no wheels for the chosen Python (naming the one that
+    works). Checked before any work."""
+    check_format(opts.format)
+    target = opts.target or host_target()
+    if opts.format == "native" and target != host_target():
+        raise ValueError(f"--format native builds for this machine only "
+                         f"({host_target().name}), not {target.name}: use --format zipapp "
+                         "for other targets")
+    check_python_for(target, opts.python_version)
+
+
 def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = None,
           echo: Echo | None = None, notify: Step | None = None) -> BuildResult:
     """Make the binary; `step` hears each stage starting, `echo` (verbose) every line pip and
@@ -89,13 +107,18 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
     against floe.lock, under the project lock; the rest works on that staged copy."""
     step = step or (lambda _message: None)
     try:
-        check_format(opts.format)
+        check_options(opts)
     except ValueError as e:
         raise BuildError(str(e)) from None
+    try:
+        return _build(project, opts, step, echo, notify)
+    except OSError as e:
+        raise os_failure(e, "building the binary", BuildError) from None
+
+
+def _build(project: EngineProject, opts: BuildOptions, step: Step, echo: Echo | None,
+           notify: Step | None) -> BuildResult:
     target = opts.target or host_target()
-    if opts.format == "native" and target != host_target():
-        raise BuildError(f"--format native builds for this machine only ({host_target().name}),"
-                         f" not {target.name}: use --format zipapp for other targets")
     out_dir = project.bin_dir / target.name if opts.target else project.bin_dir
     output = out_dir / target.binary_name(project.name)
     with tempfile.TemporaryDirectory(prefix="floe-build-") as tmp:
@@ -106,8 +129,10 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
             step("Checking the app document and vendor/")
             lock = project.lock()
             if opts.verify:
-                verify_vendor(project.vendor_dir, lock)
-            copy_package(project.vendor_dir, vendor)
+                _copy_files(project.vendor_dir, vendor,
+                            verify_vendor(project.vendor_dir, lock))
+            else:
+                copy_package(project.vendor_dir, vendor)
             app_text = read_text(project.app_file)
         config = require_valid(app_text, str(project.app_file), [vendor])
         step(f"Collecting the engine runtime for {target.name}")
@@ -115,26 +140,81 @@ def build(project: EngineProject, opts: BuildOptions, *, step: Step | None = Non
                        site, echo=echo)
         _copy_engine(lock, site, echo)
         step("Adding contributions")
-        _copy_vendor(vendor, site, target, opts, echo)
-        used = {(n.class_, n.type) for f in config.flows for n in (*f.triggers, *f.tasks)
-                if n.type}
-        removed = _optimize(used, site) if opts.optimize else []
+        _copy_vendor(vendor, site / VENDOR_DIR, target, opts, echo)
+        removed: list[str] = []
+        notes: list[str] = []
+        if opts.optimize:
+            used, notes = used_types(config, project.root)
+            if used is not None:
+                removed = _optimize(used, site / VENDOR_DIR)
         _write_entry(app_text, site, opts.embed)
         staged = Path(tmp) / "out"
         if opts.format == "native":
             step("Freezing with PyInstaller")
-            _pyinstaller(site, staged, project.name, Path(tmp), echo,
-                         {e.name for e in vendor.iterdir()})
+            _pyinstaller(site, staged, project.name, Path(tmp), echo)
         else:
             step("Packing the zipapp")
             _shiv(site, staged, echo)
             if target.is_windows:
                 _add_windows_launcher(staged, target)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.move(staged, output)
-    output.chmod(0o755)
+        _install_output(staged, output)
     data = output.read_bytes()
-    return BuildResult(output, hashlib.sha256(data).hexdigest(), len(data), removed)
+    return BuildResult(output, hashlib.sha256(data).hexdigest(), len(data), removed, notes)
+
+
+def _copy_files(src: Path, dest: Path, files: list[str]) -> None:
+    """Exactly `files` (POSIX paths relative to `src`) copied to `dest`."""
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / rel, target)
+    dest.mkdir(parents=True, exist_ok=True)
+
+
+def _install_output(staged: Path, output: Path) -> None:
+    """Put the binary in place all at once: copied to a temporary file beside `output`, then
+    renamed over it, so a full disk leaves the old binary (or none), never a torn one."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".floe-tmp",
+                               dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as f, staged.open("rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def used_types(config: object, root: Path) -> tuple[set[tuple[str, str]] | None, list[str]]:
+    """(class, type) of every node the app's flows use, their local flow-files' included
+    (read now, as the engine will read them); None (keep everything) when a flow-file is
+    remote or git, with a note saying so."""
+    from ..engine.config.flowfile import LOCAL, flow_file_kind, load_flow_file, parse_flow
+
+    flows = getattr(config, "flows", [])
+    common = getattr(config, "common", None)
+    absolute_ok = bool(getattr(common, "absolute_flow_files", False))
+    used = {(n.class_, n.type) for f in flows for n in (*f.triggers, *f.tasks) if n.type}
+    notes: list[str] = []
+    keep_all = False
+    for f in flows:
+        ref = getattr(f, "flow_file", "")
+        if not ref:
+            continue
+        if flow_file_kind(ref) != LOCAL:
+            keep_all = True
+            notes.append(f"flow {f.id} reads its tasks from {ref} when it runs: -o keeps "
+                         "every contribution")
+            continue
+        with tempfile.TemporaryDirectory(prefix="floe-flowfile-") as cache:
+            body = parse_flow(load_flow_file(ref, root, Path(cache), absolute_ok=absolute_ok),
+                              ref)
+        used |= {(n.class_, n.type) for n in (*body.triggers, *body.tasks) if n.type}
+    return (None if keep_all else used), notes
 
 
 def _copy_engine(lock: Lock, site: Path, echo: Echo | None) -> None:
@@ -162,8 +242,10 @@ def _copy_engine(lock: Lock, site: Path, echo: Echo | None) -> None:
 
 def _copy_vendor(vendor: Path, site: Path, target: Target, opts: BuildOptions,
                  echo: Echo | None) -> None:
-    """The project's vendor/ as is; a native distribution in it, installed for this machine,
-    is replaced by the same version's wheel for another target."""
+    """The checked copy of vendor/ into `site` (the archive's floe_vendor/); a native
+    distribution in it, installed for this machine, is replaced by the same version's wheel
+    for another target."""
+    site.mkdir(parents=True, exist_ok=True)
     for entry in sorted(vendor.iterdir()):
         if entry.name in ("bin", *CACHE_NAMES):  # pip's console scripts, byte-code
             continue
@@ -181,12 +263,13 @@ def _copy_vendor(vendor: Path, site: Path, target: Target, opts: BuildOptions,
 
 
 def _optimize(used: set[tuple[str, str]], site: Path) -> list[str]:
-    """-o: drop every contribution whose node type no flow uses; the names dropped."""
+    """-o: drop every contribution whose node type no flow uses; `kind name` of each one
+    dropped (a task and a trigger may share a name)."""
     removed = []
     for c in scan(site):
         if (c.descriptor.kind, c.name) not in used:
             shutil.rmtree(c.descriptor.path)
-            removed.append(c.name)
+            removed.append(f"{c.descriptor.kind} {c.name}")
     return sorted(removed)
 
 
@@ -210,7 +293,7 @@ def _shiv(site: Path, output: Path, echo: Echo | None) -> None:
     _echo_output(proc, echo)
     if proc.returncode != 0 or not output.is_file():
         said = (proc.stderr + proc.stdout).strip() or f"exit status {proc.returncode}"
-        raise BuildError(f"shiv could not make the zipapp:\n{said}")
+        raise _tool_failure("shiv could not make the zipapp", said)
 
 
 def _add_windows_launcher(archive: Path, target: Target) -> None:
@@ -226,7 +309,7 @@ def _add_windows_launcher(archive: Path, target: Target) -> None:
 
 
 def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | None,
-                 from_vendor: set[str]) -> None:
+                 ) -> None:
     """--format native: a PyInstaller one-file executable for this machine. Everything that
     came from vendor/ (contributions and their pip dependencies) goes in as plain files, since
     contributions are found by descriptor at run time, which import analysis cannot follow, and
@@ -237,14 +320,12 @@ def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | N
     except ImportError:
         raise BuildError("--format native needs PyInstaller, which is not installed: "
                          "pip install 'floecli-engine[native]'") from None
-    contribs = {c.descriptor.path.name for c in scan(site)}
-    args = []
+    args = ["--add-data", f"{site / VENDOR_DIR}{os.pathsep}{VENDOR_DIR}"]
     for entry in sorted(site.iterdir()):
-        top = entry.name
-        if top in contribs or top in from_vendor:
-            args += ["--add-data", f"{entry}{os.pathsep}{top if entry.is_dir() else '.'}"]
-        elif (entry / "__init__.py").is_file():
-            args += ["--collect-all", top]
+        if entry.name == VENDOR_DIR:
+            continue
+        if (entry / "__init__.py").is_file():
+            args += ["--collect-all", entry.name]
     if (site / APP_FILE).is_file():
         args += ["--add-data", f"{site / APP_FILE}{os.pathsep}."]
     cmd = [sys.executable, "-m", "PyInstaller", "--onefile", "--noconfirm", "--clean",
@@ -257,7 +338,7 @@ def _pyinstaller(site: Path, output: Path, name: str, work: Path, echo: Echo | N
     built = work / "dist" / name
     if proc.returncode != 0 or not built.is_file():
         said = proc.stderr.strip() or f"exit status {proc.returncode}"
-        raise BuildError(f"PyInstaller could not build {name}:\n{said}")
+        raise _tool_failure(f"PyInstaller could not build {name}", said)
     shutil.move(built, output)
 
 
@@ -265,3 +346,16 @@ def _echo_output(proc: subprocess.CompletedProcess[str], echo: Echo | None) -> N
     if echo:
         for line in (proc.stdout + proc.stderr).splitlines():
             echo(line)
+
+
+def _tool_failure(what: str, said: str) -> BuildError:
+    """A builder's failure; when it ran out of disk (or hit a file size limit) the same
+    clear error as our own writes give, not its traceback."""
+    import errno
+
+    for code, marks in ((errno.ENOSPC, ("[Errno 28]", "No space left on device")),
+                        (errno.EFBIG, ("[Errno 27]", "File too large"))):
+        if any(m in said for m in marks):
+            return os_failure(OSError(code, os.strerror(code)), "packing the binary",
+                              BuildError)  # type: ignore[return-value]
+    return BuildError(f"{what}:\n{said}")

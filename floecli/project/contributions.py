@@ -2,8 +2,12 @@
 `imports` and floe.lock in step. All or nothing and one at a time: each command holds the
 project lock, works on a staged copy of vendor/, and the project changes only when every ref
 succeeded. The pip requirements of all installed contributions are resolved together, in one
-pip run, so two contributions that need different versions of a dependency are a conflict pip
-reports, never a vendor/ holding only one of them."""
+pip run with the engine runtime's own pins as constraints, so two contributions that need
+different versions of a dependency, or one that needs another version of an engine library,
+are a conflict reported with both requirements, never a vendor/ holding only one of them.
+The engine's libraries never land in vendor/ (the runtime provides them), no dependency may
+ship a package named like a contribution's or an engine library, and every contribution
+installed or updated is imported in a subprocess before anything is kept."""
 
 from __future__ import annotations
 
@@ -23,6 +27,13 @@ from .appdoc import AppDocument
 from .bundles import DESCRIPTOR_FILE
 from .errors import InstallError
 from .fsutil import copy_package, file_hashes, file_sha256, remove, tree_hash
+from .isolation import (
+    check_dependencies,
+    check_package_name,
+    engine_names,
+    engine_pins,
+    prove_imports,
+)
 from .layout import EngineProject
 from .lockfile import Lock, LockedContribution, LockedDistribution
 from .pip import Echo, PipError, run_pip
@@ -141,9 +152,18 @@ class Installer:
                         resolve = resolve or bool(entry.requires)
                     else:
                         pending.append(_Pending(ref, spec))
-                if pending or resolve:
-                    for e in self._resolve(stage, lock, pending):
-                        changes.append(Change("installed", e))
+                try:
+                    if pending or resolve:
+                        for e in self._resolve(stage, lock, pending):
+                            changes.append(Change("installed", e))
+                except InstallError as e:
+                    # a resolution is about every ref of the command: name them
+                    fresh = [c.entry.ref for c in changes if c.action == "installed"]
+                    fresh += [p.ref.text for p in pending]
+                    e.target = e.target or ", ".join(dict.fromkeys(fresh))
+                    raise
+                prove_imports(stage.vendor, {c.entry.package: c.entry.ref for c in changes
+                                             if c.action == "installed"})
                 imports = doc.imports + [r for r in recorded if r not in doc.imports]
                 stage.commit(doc.with_imports(imports), lock)
         return changes
@@ -213,6 +233,8 @@ class Installer:
                         e.version, e.sha256, e.distributions)
                     changes.append(Change("unchanged" if same else "updated", e,
                                           prev.version if prev else ""))
+                prove_imports(stage.vendor, {c.entry.package: c.entry.ref for c in changes
+                                             if c.action == "updated"})
                 stage.commit(doc, lock)
         return changes
 
@@ -281,6 +303,7 @@ class Installer:
         if not package.isidentifier():
             raise InstallError(f"the directory name {package!r} is not an importable package "
                                "name; rename it (the engine imports the contribution by it)")
+        check_package_name(package, f"{descriptor.kind} {descriptor.name}")
         self._check_clash(descriptor.name, descriptor.type, package, stage, lock)
         dest = stage.vendor / package
         copy_package(src, dest)
@@ -316,6 +339,12 @@ class Installer:
                                     pending[0].ref.text if len(pending) == 1 else "")
             raise
         graph = _Graph(items)
+        # the engine runtime provides its own libraries (at the very versions the
+        # constraints held them to): they never land in vendor/
+        engine = engine_names()
+        for key, dist in dists.installed(target).items():
+            if key in engine:
+                dists.remove_dist(dist, target)
         pip_entries = [e for e in lock.contributions if e.source == PIP]
         # the pip contributions' package directories are part of their distributions
         lock.contributions = [e for e in lock.contributions if e.source != PIP]
@@ -342,12 +371,14 @@ class Installer:
                                    f"with a valid {DESCRIPTOR_FILE}", target=ref.text)
             for top, d in found:
                 self._check_clash(d.name, d.type, top, None, lock)
+                check_package_name(top, f"{d.kind} {d.name}")
                 entry = LockedContribution(
                     recorded, d.name, d.type, d.version, top, tree_hash(target / top), PIP,
                     graph.closure([name]), (recorded,), files=file_hashes(target / top))
                 lock.contributions.append(entry)
                 if recorded in fresh:
                     new.append(entry)
+        self._check_isolation(in_target, lock, fresh)
         for dist in in_target.values():
             dists.move_dist(dist, target, stage.vendor)
         lock.distributions = [
@@ -355,6 +386,28 @@ class Installer:
                                if (d.info / "RECORD").is_file() else "")
             for d in dists.installed(stage.vendor).values()]
         return new
+
+    @staticmethod
+    def _check_isolation(in_target: dict[str, dists.Dist], lock: Lock, fresh: set[str],
+                         ) -> None:
+        """No distribution about to move into vendor/ may ship a package named like a
+        contribution's (other than its own) or an engine library."""
+        owners: dict[str, str] = {}  # distribution key → the contribution package it is
+        needed: dict[str, list[str]] = {}
+        for e in lock.contributions:
+            for pin in e.distributions:
+                needed.setdefault(dists.normalize(pin.split("==", 1)[0]), []).append(e.ref)
+            if e.source == PIP and e.distributions:
+                for pin in e.distributions:
+                    dist = in_target.get(dists.normalize(pin.split("==", 1)[0]))
+                    if dist is not None and e.package in dist.top_levels():
+                        owners[dists.normalize(dist.name)] = e.package
+        for key, dist in in_target.items():
+            packages = {e.package: f"the {e.kind} {e.name} (from {e.ref})"
+                        for e in lock.contributions if owners.get(key) != e.package}
+            refs = sorted(dict.fromkeys(needed.get(key, [])), key=lambda r: r not in fresh)
+            check_dependencies([(dist.pin, dist.top_levels(), ", ".join(refs) or "?")],
+                               packages)
 
     def _pip_arg(self, requirement: str) -> str:
         """A recorded requirement as pip must see it: a project-relative path made absolute."""
@@ -368,11 +421,19 @@ class Installer:
         report = target.with_suffix(".json")
         args = ["install", "--target", str(target), "--report", str(report), "--no-compile",
                 "--no-warn-script-location", *roots]
+        # the engine runtime's pins hold for every contribution: one set of libraries
+        pinned = target.with_suffix(".engine.txt")
+        pinned.write_text("".join(f"{pin}\n" for pin in engine_pins()), encoding="utf-8")
+        args += ["-c", str(pinned)]
         if keep:
             constraints = target.with_suffix(".constraints.txt")
             constraints.write_text("".join(f"{d.pin}\n" for d in keep), encoding="utf-8")
             args += ["-c", str(constraints)]
-        run_pip(args, echo=self.echo, cwd=self.project.root)
+        try:
+            run_pip(args, echo=self.echo, cwd=self.project.root)
+        except PipError as e:
+            e.message = _engine_conflict(e.message) or e.message
+            raise
         raw = json.loads(report.read_text(encoding="utf-8"))
         items = [{"name": i["metadata"]["name"], "version": i["metadata"]["version"],
                   "requires": i["metadata"].get("requires_dist") or [],
@@ -510,3 +571,37 @@ def _requirement_lines(path: Path) -> tuple[str, ...]:
         if line and not line.startswith(("#", "-")):
             lines.append(line)
     return tuple(lines)
+
+
+def _engine_conflict(message: str) -> str:
+    """pip's conflict account rewritten when one side is the engine runtime's pin: who needs
+    what, against what the engine runs with ('' when the engine is not part of it)."""
+    import re
+
+    pins = {dists.normalize(p.split("==", 1)[0]): p for p in engine_pins()}
+    wants = re.findall(r"^\s*(\S+ \S+) depends on (.+?)\s*$", message, re.M)
+    held = re.findall(r"The user requested \(constraint\) (\S+)", message)
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for constraint in held:
+        try:
+            key = dists.normalize(Requirement(constraint).name)
+        except InvalidRequirement:
+            continue
+        if key not in pins:
+            continue
+        who = [f"{w} requires {r}" for w, r in wants
+               if _req_name(r) == key]
+        if who:
+            return (f"{'; '.join(who)}, but the engine runtime needs {pins[key]}: a "
+                    "contribution cannot change a library the engine uses")
+    return ""
+
+
+def _req_name(text: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return dists.normalize(Requirement(text).name)
+    except InvalidRequirement:
+        return ""

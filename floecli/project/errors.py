@@ -26,3 +26,22 @@ class InstallError(ProjectError):
 
 class BuildError(ProjectError):
     ref = "build-failed"
+
+
+def os_failure(e: OSError, doing: str, cls: type[ProjectError] = ProjectError) -> ProjectError:
+    """An OSError as the user reads it: what failed and on which path, and for a full disk
+    (or a file size limit) what to do; the project was left as it was."""
+    import errno
+    import re
+
+    if e.errno is None and e.args and isinstance(e.args[0], list) and e.args[0]:
+        # shutil.Error from a copy: a list of (src, dst, reason); the first one says it
+        _src, dst, why = e.args[0][0]
+        found = re.match(r"\[Errno (\d+)\] ([^:]+)", str(why))
+        e = OSError(int(found[1]), found[2], dst) if found else OSError(str(why))
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return cls(f"no space left while {doing}: {e.strerror}{where}; the project was left "
+                   "as it was", hint="free some disk space (or point TMPDIR and "
+                   "FLOE_CACHE_DIR at a larger file system) and try again")
+    return cls(f"{e.strerror or e}{where}")

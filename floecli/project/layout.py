@@ -3,7 +3,7 @@ app document uses."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +80,36 @@ class EngineProject:
 
     def locked(self, notify: Callable[[str], None] | None = None,
                ) -> AbstractContextManager[None]:
+        """Hold the project lock; what an interrupted command left behind (a staged copy of
+        vendor/, a half-written binary) is removed first, since only a command holding the
+        lock makes such files."""
+        from contextlib import contextmanager
+
         from .projectlock import project_lock
 
-        return project_lock(self.lock_path, notify=notify)
+        @contextmanager
+        def held() -> Iterator[None]:
+            with project_lock(self.lock_path, notify=notify):
+                self.remove_leftovers()
+                yield
+
+        return held()
+
+    def remove_leftovers(self) -> list[Path]:
+        """Delete the `.floe-stage-*` directories and `bin/` temporary files an interrupted
+        install or build left (call only while holding the project lock); what was
+        removed."""
+        import shutil
+
+        found = [d for d in self.root.glob(".floe-stage-*") if d.is_dir()]
+        if self.bin_dir.is_dir():
+            found += [f for f in self.bin_dir.rglob(".*.floe-tmp") if f.is_file()]
+        for path in found:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return found
 
     @property
     def bin_dir(self) -> Path:

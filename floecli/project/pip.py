@@ -35,7 +35,12 @@ def run_pip(args: Sequence[str], *, echo: Echo | None = None, cwd: Path | None =
 def pip_failure(output: str, code: int) -> str:
     """pip's `ERROR:` lines (what went wrong, without its progress chatter), else its output."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if "No space left on device" in output or "[Errno 28]" in output:
+        return ("pip failed: no space left on device; the project was left as it was (free "
+                "some disk space, or point TMPDIR at a larger file system)")
     errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
+    if errors and all(e.rstrip(":") == "Exception" for e in errors) and lines:
+        errors = [lines[-1]]  # pip printed a traceback: its last line says what went wrong
     detail = "; ".join(errors) or "\n".join(lines[-10:])
     if "The conflict is caused by:" in lines:
         # the resolver's own account of who needs what

@@ -1,6 +1,8 @@
 """Checking vendor/ against floe.lock before a build: each contribution's files against the
-hashes the lock recorded, each pip distribution's RECORD against the lock and its files
-against that RECORD. A file changed since install is named."""
+hashes the lock recorded and the contribution's own hash, each pip distribution's RECORD
+against the lock and its files against that RECORD, and nothing else in vendor/. A file
+changed since install, missing, or not installed by floe at all is named. The files the lock
+accounts for are what a build packs."""
 
 from __future__ import annotations
 
@@ -21,7 +23,10 @@ class VendorTampered(BuildError):
     ref = "vendor-modified"
 
 
-def verify_vendor(vendor: Path, lock: Lock) -> None:
+def verify_vendor(vendor: Path, lock: Lock) -> list[str]:
+    """The POSIX paths (relative to vendor/) of every file floe.lock accounts for, once each
+    was checked; VendorTampered naming the first one that differs, is missing, or is in
+    vendor/ without the lock knowing it."""
     for c in lock.contributions:
         root = vendor / c.package
         if not root.is_dir():
@@ -33,8 +38,9 @@ def verify_vendor(vendor: Path, lock: Lock) -> None:
                     what = "is missing" if rel not in have else (
                         "is not in floe.lock" if rel not in want else "differs from floe.lock")
                     _fail(f"vendor/{c.package}/{rel} {what} (installed from {c.ref})")
-        elif tree_hash(root) != c.sha256:
-            _fail(f"vendor/{c.package} differs from floe.lock (installed from {c.ref})")
+        if tree_hash(root) != c.sha256:
+            _fail(f"vendor/{c.package} differs from the sha256 floe.lock records for it "
+                  f"(installed from {c.ref})")
     present = dists.installed(vendor)
     for d in lock.distributions:
         dist = present.get(dists.normalize(d.name))
@@ -49,6 +55,53 @@ def verify_vendor(vendor: Path, lock: Lock) -> None:
                 _fail(f"vendor/{rel} is missing (part of {d.pin})")
             if _record_digest(path) != digest:
                 _fail(f"vendor/{rel} differs from floe.lock (part of {d.pin})")
+    listed = locked_files(vendor, lock)
+    known = set(listed)
+    for rel in _vendor_files(vendor):
+        if rel not in known:
+            raise VendorTampered(
+                f"vendor/{rel} is not in floe.lock: no installed contribution or "
+                "distribution has it", hint="remove it (vendor/ holds only what floe "
+                "install put there), or install what it belongs to with floe install")
+    return listed
+
+
+def locked_files(vendor: Path, lock: Lock) -> list[str]:
+    """The POSIX paths, relative to vendor/, of the files floe.lock accounts for: each
+    contribution's files and each distribution's RECORD entries (byte-code left out)."""
+    found: set[str] = set()
+    for c in lock.contributions:
+        if c.files:
+            found.update(f"{c.package}/{rel}" for rel, _ in c.files)
+        else:
+            root = vendor / c.package
+            found.update(f"{c.package}/{p.relative_to(root).as_posix()}"
+                         for p in _walk(root))
+    present = dists.installed(vendor)
+    for d in lock.distributions:
+        dist = present.get(dists.normalize(d.name))
+        if dist is not None:
+            found.update(rel for rel in dist.files() if not _is_cache(rel))
+            found.add(f"{dist.info.name}/RECORD")
+    return sorted(rel for rel in found if (vendor / rel).is_file())
+
+
+def _vendor_files(vendor: Path) -> list[str]:
+    return sorted(p.relative_to(vendor).as_posix() for p in _walk(vendor))
+
+
+def _walk(root: Path) -> list[Path]:
+    import os
+
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        files += [Path(dirpath) / f for f in filenames if not f.endswith((".pyc", ".pyo"))]
+    return files
+
+
+def _is_cache(rel: str) -> bool:
+    return "__pycache__" in rel.split("/") or rel.endswith((".pyc", ".pyo"))
 
 
 def _record_rows(record: Path) -> list[tuple[str, str]]:

@@ -119,9 +119,6 @@ def _no_wheel(e: PipError, target: Target, python_version: str) -> BuildError:
     missing = re.findall(r"No matching distribution found for (\S+)", e.message)
     if not missing:
         return BuildError(f"cannot get wheels for {target.name}: {e.message}")
-    hint = ""
-    if target.name == "windows_arm64" and tuple(map(int, python_version.split("."))) < (3, 12):
-        hint = ("windows_arm64 wheels mostly exist for newer Pythons: try --python-version "
-                "3.12 (the binary then needs Python 3.12 on that machine)")
+    # (a target known to lack wheels for this Python is refused before: targets.MIN_PYTHON)
     return BuildError(f"cannot get wheels for {target.name}: {', '.join(missing)} has no wheel "
-                      f"for {target.name} and Python {python_version} ({e.message})", hint=hint)
+                      f"for {target.name} and Python {python_version} ({e.message})")

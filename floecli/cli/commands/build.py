@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option(
             "", "--target", metavar="OS_ARCH",
             help="linux_amd64, linux_arm64, darwin_amd64, darwin_arm64, windows_amd64, "
-                 "windows_arm64 (default: this machine; output then goes to bin/OS_ARCH/)"),
+                 "windows_arm64 (default: GOOS/GOARCH from the environment, else this "
+                 "machine; with either, output goes to bin/OS_ARCH/)"),
         fmt: str = typer.Option("zipapp", "--format", help="zipapp (any target) or native "
                                 "(a PyInstaller executable for this machine)"),
         python_version: str = typer.Option(
@@ -34,23 +35,34 @@ def register(app: typer.Typer) -> None:
             "", "-f", "--file", metavar="FILE|URL",
             help="build this app document outside any project; the binary lands in ./"),
         no_verify: bool = typer.Option(False, "--no-verify",
-                                       help="build even if vendor/ differs from floe.lock"),
+                                       help="pack vendor/ as it is, unchecked against "
+                                            "floe.lock"),
         verbose: bool = typer.Option(False, "--verbose", help="show pip and builder output"),
     ) -> None:
         """Build bin/<project> (or bin/<os>_<arch>/<project>): a self-contained engine binary
         that needs only a Python interpreter."""
-        from floecli.project.build import BuildOptions, check_format, check_python_version
-        from floecli.project.targets import parse_target
+        from floecli.project.build import (
+            BuildOptions,
+            check_format,
+            check_options,
+            check_python_version,
+        )
+        from floecli.project.targets import parse_target, target_from_env
 
         try:
             check_format(fmt)
-            opts = BuildOptions(embed=embed, optimize=optimize, format=fmt,
-                                target=parse_target(target) if target else None,
+            # --target wins over GOOS/GOARCH, which flogo-web passes in the environment
+            chosen = parse_target(target) if target else target_from_env()
+            opts = BuildOptions(embed=embed, optimize=optimize, format=fmt, target=chosen,
                                 verify=not no_verify)
             if python_version:
                 opts.python_version = check_python_version(python_version)
+            check_options(opts)
         except ValueError as e:
             fail("building project", e, EXIT_INVALID)
+        if no_verify:
+            APP.note("--no-verify: vendor/ is not checked against floe.lock; it is packed as "
+                     "it is")
         loud = is_verbose(ctx, verbose)
         if file:
             _build_file(file, opts, loud)
@@ -104,7 +116,12 @@ def _build_file(file: str, opts: BuildOptions, verbose: bool) -> None:
         except FloeError as e:
             fail("building temp project", e)
         dest = Path.cwd() / result.output.name
-        shutil.move(result.output, dest)
+        try:
+            shutil.move(result.output, dest)
+        except OSError as e:
+            from floecli.project.errors import BuildError, os_failure
+
+            fail("building temp project", os_failure(e, "moving the binary here", BuildError))
     _report(Path(dest.name), result.size, result.sha256)
 
 
@@ -117,8 +134,11 @@ def _build_with_progress(project: EngineProject, opts: BuildOptions, verbose: bo
     with Progress(verbose=verbose) as progress:
         result = build(project, opts, step=progress.step, echo=progress.echo_or_none,
                        notify=progress.echo)
-        for name in result.removed:
-            progress.result(f"Removing unused contribution: {name}")
+        for note in result.notes:
+            progress.echo(f"note: {note}")
+        for removed in result.removed:
+            kind, _, name = removed.partition(" ")
+            progress.result(f"Removing unused {kind}: {name}")
     return result
 
 

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 
         from floecli.engine.errors import ConfigError
         from floecli.project.create import create_project, load_app_source, project_name
-        from floecli.project.errors import ProjectError
+        from floecli.project.errors import ProjectError, os_failure
         from floecli.project.runtime import requested_version
 
         from ..progress import Progress
@@ -48,3 +48,5 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(EXIT_INVALID) from None
         except ProjectError as e:
             fail("creating project", e)
+        except OSError as e:  # a full disk, a directory that cannot be written
+            fail("creating project", os_failure(e, "creating the project"))

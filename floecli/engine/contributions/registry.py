@@ -83,14 +83,16 @@ class Registry:
     @classmethod
     def discover(cls, vendor_dirs: Iterable[Path] = (), *, builtin: bool = True) -> Registry:
         """The built-in bundles plus contributions installed in each vendor directory (which
-        is put on sys.path, as pip --target lays packages out)."""
+        is put on sys.path, as pip --target lays packages out). A vendor directory goes at
+        the end of sys.path: the engine's own libraries come first, so a contribution's
+        dependency can never replace one of them."""
         found: list[Contribution] = []
         if builtin:
             found += scan(BUNDLES_DIR, BUNDLES_PACKAGE + ".")
         for v in vendor_dirs:
             v = Path(v).resolve()
             if str(v) not in sys.path:
-                sys.path.insert(0, str(v))
+                sys.path.append(str(v))
             found += scan(v)
         return cls(found)
 

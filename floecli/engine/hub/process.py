@@ -7,12 +7,13 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import signal
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
+
+from .. import platform
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Child:
         try:
             self._popen = subprocess.Popen(
                 argv, cwd=cwd, env=env, stdin=devnull(), stdout=write_end, stderr=write_end,
-                start_new_session=True)
+                **platform.new_process_group())
         except BaseException:
             os.close(read_end)
             raise
@@ -245,17 +246,16 @@ class ProcessGroup:
 
     @staticmethod
     async def _kill(proc: Child) -> None:
-        _signal_group(proc.pid, signal.SIGTERM)
+        _signal_group(proc.pid, platform.TERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), KILL_GRACE)
         # whatever is left of the group, the leader's children included
-        _signal_group(proc.pid, signal.SIGKILL)
+        _signal_group(proc.pid, platform.KILL)
         await proc.wait()
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+    platform.signal_group(pgid, sig)
 
 
 async def read_lines(stream: Readable, sink: LineSink, pace: Pace = no_pace

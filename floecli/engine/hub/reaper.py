@@ -12,13 +12,13 @@ environment (`env -i`) escapes this; document, do not pretend.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
-import signal
 import time
 from pathlib import Path
+
+from .. import platform
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,9 @@ def kill_marked(*markers: str) -> list[int]:
             environ = (PROC / entry / "environ").read_bytes()
         except OSError:
             continue  # gone, or not ours to read
-        if any(_marked(var, needles) for var in environ.split(b"\0")):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+        if any(_marked(var, needles) for var in environ.split(b"\0")) \
+                and platform.kill_process(pid):
+            killed.append(pid)
     if killed:
         log.info("killed %d left-over task processes (%s...)", len(killed), markers[0])
         _wait_gone(killed)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import resource
 import time
 from collections import OrderedDict
 from typing import Any
@@ -220,13 +219,7 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def raise_open_file_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit (the default 1024 is soon reached by
-    connections, subprocess pipes and the store); the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            return hard
-    return soft
+    """Kept for callers of this module; the portable version is engine/platform.py's."""
+    from ..platform import raise_open_file_limit
+
+    return raise_open_file_limit()
