@@ -124,18 +124,27 @@ class Child:
             raise
         finally:
             os.close(write_end)
-        os.set_blocking(read_end, False)
         self._out: int | None = read_end
         self.pid = self._popen.pid
+        # A loop that cannot watch a pipe (Windows' proactor; set_blocking on a pipe before
+        # Python 3.12 there) reads it with blocking reads on a worker thread instead.
+        self._threaded = not _nonblocking(read_end)
 
     async def read(self, n: int) -> bytes:
         """Up to n bytes of the output, b"" at its end (StreamReader.read's contract)."""
         while self._out is not None:
-            try:
-                data = os.read(self._out, n)
-            except BlockingIOError:
-                await _readable(self._loop, self._out)
-                continue
+            if self._threaded:
+                data = await self._loop.run_in_executor(None, os.read, self._out, n)
+            else:
+                try:
+                    data = os.read(self._out, n)
+                except BlockingIOError:
+                    try:
+                        await _readable(self._loop, self._out)
+                    except NotImplementedError:
+                        os.set_blocking(self._out, True)
+                        self._threaded = True
+                    continue
             if not data:
                 self.close()
             return data
@@ -160,6 +169,14 @@ class Child:
         if self._out is not None:
             os.close(self._out)
             self._out = None
+
+
+def _nonblocking(fd: int) -> bool:
+    try:
+        os.set_blocking(fd, False)
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 def _spawn(on_spawn: Callable[[], None] | None, loop: asyncio.AbstractEventLoop,

@@ -162,3 +162,22 @@ async def test_no_descriptor_is_left_open_after_a_run(tmp_path: Path):
                                  sink=Lines(lambda _: None))
     after = set(os.listdir("/proc/self/fd"))
     assert after - before <= {str(process.devnull())}  # the one shared /dev/null
+
+
+@pytest.mark.parametrize("missing", ["add_reader", "set_blocking"])
+async def test_output_is_read_where_the_loop_cannot_watch_a_pipe(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                missing: str):
+    # Windows: the proactor loop has no add_reader, and before Python 3.12 a pipe cannot be
+    # made non-blocking. The output is then read on a worker thread, every line of it.
+    if missing == "add_reader":
+        def no_readers(*_: object) -> None:
+            raise NotImplementedError
+        monkeypatch.setattr(asyncio.get_running_loop(), "add_reader", no_readers)
+    else:
+        monkeypatch.delattr(os, "set_blocking")
+    lines: list[str] = []
+    status = await asyncio.wait_for(ProcessGroup().run(
+        ["sh", "-c", "sleep 0.1; seq 3; exit 2"], cwd=tmp_path, env=child_env({}),
+        sink=Lines(lines.append)), WAIT_S)
+    assert (status, lines) == (2, ["1", "2", "3"])
