@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .config.model import AppConfig
 from .events import SYS_END_ALL, Event
+from .hub.artifacts import artifacts_path
 from .store.base import KEPT_PREFIX, ArchivedRun
 
 if TYPE_CHECKING:
@@ -57,13 +58,15 @@ def select(index: Iterable[ArchivedRun], config: AppConfig, at: float) -> list[A
 
 
 def run_paths(workspace_root: Path, run: ArchivedRun) -> list[Path]:
-    """The run's own workspace and log files directory (never `ws/single`)."""
+    """The run's own workspace, log files directory and kept artifacts (never
+    `ws/single`): a run that goes takes everything of its own with it."""
     if run.run_id in ("", ".", "..", "single") or os.sep in run.run_id:
         return []
     if not run.flow_id or run.flow_id in (".", "..") or os.sep in run.flow_id:
         return []
     return [workspace_root / "spaces" / run.flow_id / "ws" / run.run_id,
-            workspace_root / "logs" / run.flow_id / run.run_id]
+            workspace_root / "logs" / run.flow_id / run.run_id,
+            artifacts_path(workspace_root, run.flow_id, run.run_id)]
 
 
 def remove_run_files(workspace_root: Path, runs: Iterable[ArchivedRun]) -> int:

@@ -17,6 +17,7 @@ common:
 flows:
   - id: a
     ver: 1
+    artifacts: [f.txt]
     triggers: [{name: start, type: data}]
     tasks:
       - {name: work, listen: trigger.good, type: exec,
@@ -56,9 +57,11 @@ async def test_keep_newest_n_with_logs_and_workspaces(engine_factory):
         assert await hub.store.load_run(run) is None
         assert await hub.node_logs(run) == {}
         assert not (spaces / "a" / "ws" / run).exists()
+        assert not (hub.workspace_root / "artifacts" / "a" / run).exists()  # kept with it
     for run in (runs[0], *runs[3:]):
         assert (await hub.node_logs(run))["work"][-1] == "logged"
         assert (spaces / "a" / "ws" / run / "f.txt").is_file()
+        assert (hub.workspace_root / "artifacts" / "a" / run / "f.txt").is_file()
     # the shared workspace stays, with what all three runs wrote; one archived run is left
     assert (spaces / "shared" / "ws" / "single" / "f.txt").read_text() == "x\nx\nx\n"
     assert (await hub.archive_summaries("shared"))[1] == 1
