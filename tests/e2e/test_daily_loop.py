@@ -204,6 +204,33 @@ def test_stop_asks_and_says_who_and_the_waiting_banner(start_engine, browse, tmp
     assert not b.console_errors, b.console_errors
 
 
+def test_keep_a_run_from_its_page(start_engine, browse, tmp_path):
+    # A kept run is one retention never removes: the run page marks and unmarks it.
+    engine = start_engine(app(tmp_path))
+    with engine.client() as c:
+        run = start_run(c, "release")  # any ended run: stop it at its form
+        wait_until(lambda: run_view(c, "release", run)["Graph"][1][0]["Enabled"],
+                   what="the sign-off form")
+        assert c.post(f"/flows/release/runs/{run}/stop").status_code == 200
+        assert run_view(c, "release", run)["Kept"] is False
+    b = browse(engine)
+    page = b.page
+    login_admin(b, f"/app/flows/release/runs/{run}")
+    keep = page.locator("#keep")
+    expect(keep).to_have_text("Keep")
+    keep.click()
+    expect(keep).to_have_text("Kept · unkeep")
+    with engine.client() as c:
+        assert run_view(c, "release", run)["Kept"] is True
+    page.reload()
+    expect(keep).to_have_text("Kept · unkeep")  # from the engine, not the page's memory
+    keep.click()
+    expect(keep).to_have_text("Keep")
+    with engine.client() as c:
+        assert run_view(c, "release", run)["Kept"] is False
+    assert not b.console_errors, b.console_errors
+
+
 def test_login_footer_and_a_missing_run(start_engine, browse, tmp_path):
     engine = start_engine(app(tmp_path))
     b = browse(engine)

@@ -170,6 +170,9 @@ class Api:
         found = await self._find(request)
         run_id = request.path_params["run_id"]
         view = run_view(found, run_id, self.ctx.data_types())
+        if isinstance(found, RunRecord) and found.ended:
+            # whether retention leaves it alone (POST/DELETE .../keep)
+            view = {**view, "Kept": bool(await self.ctx.hub.store.get(KEPT_PREFIX + run_id))}
         if request.query_params.get("export") in ("1", "true", "yes"):
             name = f"{found.flow.id}-{run_id}.json"
             return reply({"Run": found.to_json(), "View": view},

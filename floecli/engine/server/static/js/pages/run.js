@@ -3,7 +3,7 @@
 // the inputs, a banner while it waits for a form, the workspace's files and artifacts, and
 // who submitted which form when.
 
-import { API_BASE, enc, flowPath, get, post, runPath } from '../api.js';
+import { API_BASE, call, enc, flowPath, get, post, runPath } from '../api.js';
 import { badge, clear, durationEl, h, notify, timeEl } from '../dom.js';
 import { drawGraph, flowEdges } from '../graph.js';
 import { coalesce, eventFlow, eventRun } from '../live.js';
@@ -57,6 +57,8 @@ export function mount(root, [fid, rid], { navigate } = {}) {
     rerun: h('button', { type: 'button', class: 'plain', id: 'rerun', text: 'Re-run', hidden: true, disabled: !canWrite,
       title: 'a new run with the same inputs' }),
     rerunError: h('p', { class: 'form-error', id: 'rerun-error', role: 'alert' }),
+    keep: h('button', { type: 'button', class: 'plain', id: 'keep', hidden: true, disabled: !canWrite,
+      title: 'retention never removes a kept run' }),
     banner: h('div', { id: 'run-waiting' }),
     details: h('details', { id: 'run-details', hidden: true }),
     files: h('section', { id: 'files', 'aria-label': 'workspace files' }),
@@ -69,7 +71,7 @@ export function mount(root, [fid, rid], { navigate } = {}) {
   };
   const page = h('div', {}, h('p', {}, h('a', { href: `/app/flows/${encodeURIComponent(fid)}`, id: 'flow-link', text: `← ${fid}` })),
     els.banner,
-    h('div', { class: 'row' }, els.title, els.status, els.stop, els.confirm, els.rerun), els.rerunError,
+    h('div', { class: 'row' }, els.title, els.status, els.stop, els.confirm, els.rerun, els.keep), els.rerunError,
     els.meta, els.result, els.details, els.graph,
     h('div', { class: 'cols' }, h('div', {}, h('h2', { text: 'Nodes' }), els.nodes, els.merges, els.forms, els.files, els.subs),
       h('div', {}, els.detail)));
@@ -123,6 +125,19 @@ export function mount(root, [fid, rid], { navigate } = {}) {
   }
   els.rerun.addEventListener('click', () => rerun());
 
+  // Keep: retention (common.retention) never removes a kept run; the button says which it is.
+  els.keep.addEventListener('click', async () => {
+    const kept = !!view?.Kept;
+    try {
+      await call(kept ? 'DELETE' : 'POST', `${runPath(fid, rid)}/keep`);
+      view.Kept = !kept;
+      drawHeader();
+      notify(kept ? `Run ${rid} is no longer kept.` : `Run ${rid} is kept: retention leaves it.`, { ok: true });
+    } catch (e) {
+      if (e.status !== 401) notify(`Could not change whether run ${rid} is kept: ${e.message}`);
+    }
+  });
+
   function select(id) {
     selected = id;
     const q = new URLSearchParams(location.search);
@@ -142,6 +157,9 @@ export function mount(root, [fid, rid], { navigate } = {}) {
     if (s.Ended) els.confirm.hidden = true;
     els.stop.hidden = s.Ended || !els.confirm.hidden;
     els.rerun.hidden = !s.Ended || !canWrite;
+    els.keep.hidden = !s.Ended || !canWrite;
+    els.keep.textContent = view.Kept ? 'Kept · unkeep' : 'Keep';
+    els.keep.setAttribute('aria-pressed', view.Kept ? 'true' : 'false');
     clear(els.banner, s.Ended ? [] : waitingBanners(fid, [s]));
     const inputs = inputsText(s.Inputs);
     const from = s.Rerun;
