@@ -1,5 +1,7 @@
 """Retention (`common.retention`, or a flow's own): archived runs beyond the newest `keep` of
-their flow, or older than `days`, go with their node logs, log files and workspaces.
+their flow, or older than `days`, go with their node logs, log files, workspaces and kept
+artifacts; beyond the newest `workspaces`, a run's workspace alone goes (its record, logs and
+artifacts stay, so its files page serves the artifacts).
 
 A kept run (`POST …/runs/:rid/keep`) never goes and does not count toward `keep`. Only
 archived runs are ever chosen, so an active or pending run is never touched, and a flow's
@@ -37,7 +39,8 @@ INTERVAL = 3600.0  # a pass at least this often: `days` ages runs while nothing 
 MIN_GAP = 10.0  # run ends within this of a pass wait for the next one
 DAY = 86400.0
 
-__all__ = ["BATCH", "KEPT_PREFIX", "PruneReport", "Pruner", "remove_run_files", "select"]
+__all__ = ["BATCH", "KEPT_PREFIX", "PruneReport", "Pruner", "remove_run_files", "select",
+           "select_workspaces"]
 
 
 def select(index: Iterable[ArchivedRun], config: AppConfig, at: float) -> list[ArchivedRun]:
@@ -57,6 +60,23 @@ def select(index: Iterable[ArchivedRun], config: AppConfig, at: float) -> list[A
     return victims
 
 
+def select_workspaces(index: Iterable[ArchivedRun], config: AppConfig,
+                      removed: Iterable[ArchivedRun]) -> list[ArchivedRun]:
+    """The archived runs (not in `removed`, not kept) whose workspace goes: beyond the
+    newest `workspaces` of their flow. Their records, logs and kept artifacts stay."""
+    gone = {r.run_id for r in removed}
+    chosen: list[ArchivedRun] = []
+    position: dict[str, int] = {}
+    for run in index:
+        rule = config.retention(run.flow_id)
+        if rule.workspaces <= 0 or run.kept:
+            continue
+        position[run.flow_id] = n = position.get(run.flow_id, 0) + 1
+        if n > rule.workspaces and run.run_id not in gone:
+            chosen.append(run)
+    return chosen
+
+
 def run_paths(workspace_root: Path, run: ArchivedRun) -> list[Path]:
     """The run's own workspace, log files directory and kept artifacts (never
     `ws/single`): a run that goes takes everything of its own with it."""
@@ -67,6 +87,17 @@ def run_paths(workspace_root: Path, run: ArchivedRun) -> list[Path]:
     return [workspace_root / "spaces" / run.flow_id / "ws" / run.run_id,
             workspace_root / "logs" / run.flow_id / run.run_id,
             artifacts_path(workspace_root, run.flow_id, run.run_id)]
+
+
+def remove_workspaces(workspace_root: Path, runs: Iterable[ArchivedRun]) -> int:
+    """Remove the runs' workspaces only; how many there were."""
+    removed = 0
+    for run in runs:
+        paths = run_paths(workspace_root, run)
+        if paths and paths[0].is_dir():
+            shutil.rmtree(paths[0], ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def remove_run_files(workspace_root: Path, runs: Iterable[ArchivedRun]) -> int:
@@ -87,6 +118,7 @@ def remove_run_files(workspace_root: Path, runs: Iterable[ArchivedRun]) -> int:
 class PruneReport:
     runs: int = 0
     dirs: int = 0
+    workspaces: int = 0  # of runs that stay: their workspace alone went (`workspaces`)
     by_flow: dict[str, int] = field(default_factory=dict)
 
 
@@ -152,11 +184,17 @@ class Pruner:
             for v in batch:
                 report.by_flow[v.flow_id] = report.by_flow.get(v.flow_id, 0) + 1
             await asyncio.sleep(0)  # let the API and the runs have the loop between batches
+        spaces = [w for w in select_workspaces(index, hub.config, victims)
+                  if hub.state.active(w.run_id) is None]
+        report.workspaces = await asyncio.to_thread(remove_workspaces, hub.workspace_root, spaces)
         self.passes += 1
         self.pruned += report.runs
         if report.runs:
             log.info("retention: removed %d archived runs (%s)", report.runs,
                      ", ".join(f"{f}: {n}" for f, n in sorted(report.by_flow.items())))
+        if report.workspaces:
+            log.info("retention: removed the workspaces of %d older runs (kept: their "
+                     "records, logs and artifacts)", report.workspaces)
         return report
 
 

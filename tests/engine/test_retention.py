@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from floecli.engine.config.loader import parse_app
+from floecli.engine.errors import RunError
 from floecli.engine.retention import select
 from floecli.engine.store.base import KEPT_PREFIX, ArchivedRun
 
@@ -95,3 +98,39 @@ flows:
              ArchivedRun("h1-6", "b", now - 3 * day), ArchivedRun("h1-5", "b", now - 4 * day),
              ArchivedRun("h1-9", "c", now - 9 * day)]
     assert [v.run_id for v in select(index, config, now)] == ["h1-2", "h1-5"]
+
+
+WORKSPACES_APP = """
+common: {store-type: local}
+flows:
+  - id: ci
+    ver: 1
+    artifacts: [build.tgz]
+    retention: {workspaces: 1}
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: build, listen: trigger.good, type: exec,
+         opts: {shell: "echo tgz > build.tgz; echo scratch > scratch.txt"}}
+      - {name: test, listen: task.build.good, type: exec, opts: {shell: "cat scratch.txt"}}
+"""
+
+
+async def test_workspaces_retention_keeps_records_logs_and_artifacts(engine_factory):
+    # Workspaces are what fills a disk: beyond the newest `workspaces` runs of a flow only
+    # the workspace goes; the record, its logs and its kept artifacts stay.
+    h = await engine_factory(WORKSPACES_APP)
+    hub = h.hub
+    runs = [(await h.run_to_end("ci")).run_ref.run_id for _ in range(3)]
+    report = await h.engine.pruner.prune()
+    assert (report.runs, report.workspaces) == (0, 2)
+    spaces = hub.workspace_root / "spaces" / "ci" / "ws"
+    for run in runs[:2]:
+        assert not (spaces / run).exists()
+        assert (await hub.store.load_run(run)).ended
+        assert (await hub.node_logs(run))["test"][-1] == "scratch"
+        assert (hub.workspace_root / "artifacts" / "ci" / run / "build.tgz").read_text() == "tgz\n"
+    assert (spaces / runs[2] / "scratch.txt").is_file()
+    # a re-run from a node that needs the pruned workspace says so
+    with pytest.raises(RunError, match="its workspace is gone"):
+        await hub.rerun("ci", runs[0], "test")
+    await hub.rerun("ci", runs[2], "test")  # the newest still has its workspace

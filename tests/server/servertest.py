@@ -65,6 +65,14 @@ class EngineProcess:
         return self.proc.returncode
 
 
+def peak_rss(pid: int) -> int:
+    """The most resident memory process `pid` has had (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
 def write_app(path: Path, app_yaml: str) -> Path:
     path.write_text(textwrap.dedent(app_yaml))
     return path

@@ -7,24 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
-from servertest import ADMIN, BASE, ONE_FLOW_APP
+from servertest import ADMIN, BASE, ONE_FLOW_APP, peak_rss
 
 MiB = 1 << 20
 LOGIN_CLIENTS = 600
 BUDGET_CLIENTS = 40
 PEAK_BOUND = 300 * MiB  # the engine idles near 50 MB; unbounded, these attacks took GBs
 STEP = 30.0  # bound on each phase of a test (never asserted as a timing)
-
-
-def peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from servertest import run_view, start_run, wait_until
+from servertest import peak_rss, run_view, start_run, wait_until
 from test_runs import DATA_APP
 
 MB = 1 << 20
@@ -20,11 +18,6 @@ def waiting(c, run: str) -> dict:
                       and v, what="the sign-off form")
 
 
-def peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
-
-
 def test_partial_pushes_to_a_waiting_form_are_bounded_in_bytes(start_engine):
     engine = start_engine(DATA_APP)
     with engine.client() as c:
@@ -36,7 +29,7 @@ def test_partial_pushes_to_a_waiting_form_are_bounded_in_bytes(start_engine):
         assert "form submissions would hold" in r.json()["Message"]
         assert len(c.get(f"/flows/signed/runs/{run}").content) < 8 * MB
         assert push(c, run, {"ok": "yes"}).status_code == 200  # a real answer still fits
-    assert peak_rss_mb(engine.proc.pid) < 400
+    assert peak_rss(engine.proc.pid) < 400 * MB
 
 
 def test_form_submissions_per_run_are_bounded_in_count(start_engine):

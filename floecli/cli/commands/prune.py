@@ -31,13 +31,18 @@ def register(app: typer.Typer) -> None:
         config = load_config(conf)
         try:
             loc = locate(config, root)  # type: ignore[arg-type]
-            victims = prune_candidates(loc.db, config)  # type: ignore[arg-type]
+            victims, spaces = prune_candidates(loc.db, config)  # type: ignore[arg-type]
             if dry_run:
                 for line in describe(victims):
                     APP.echo(line)
                 APP.echo(f"would remove {len(victims)} archived runs (dry run)")
+                if spaces:
+                    APP.echo(f"would remove the workspaces of {len(spaces)} older runs, "
+                             "keeping their records, logs and artifacts (dry run)")
                 return
-            gone = remove(loc, victims)
+            gone = remove(loc, victims, spaces)
         except FloeError as e:
             fail("pruning the run store", e)
         APP.echo(f"removed {gone} archived runs")
+        if spaces:
+            APP.echo(f"removed the workspaces of {len(spaces)} older runs")

@@ -33,7 +33,7 @@ COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root"
                "users", "log-lines", "absolute-flow-files", "retention", "secrets-file",
                "notify")
 USER_KEYS = ("name", "role", "password-hash")
-RETENTION_KEYS = ("keep", "days")
+RETENTION_KEYS = ("keep", "days", "workspaces")
 NOTIFY_KEYS = ("url", "on", "timeout", "retries")
 NOTIFY_RESULTS = ("good", "bad")
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -123,7 +123,7 @@ def build_common(raw: Any, reader: Reader) -> Common:
 
 
 def build_retention(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> Retention | None:
-    """`retention: {keep: N, days: D}` (None when absent)."""
+    """`retention: {keep: N, days: D, workspaces: W}` (None when absent)."""
     if m.get("retention") is None:
         return None
     rpath = (*path, "retention")
@@ -136,11 +136,12 @@ def build_retention(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> Rete
     if isinstance(days, bool) or not isinstance(days, int | float):
         reader.error((*rpath, "days"), "expected a number of days")
         days = 0
-    if keep < 0:
-        reader.error((*rpath, "keep"), "must be 0 (no limit) or more")
-    if days < 0:
-        reader.error((*rpath, "days"), "must be 0 (no limit) or more")
-    return Retention(keep=max(keep, 0), days=max(float(days), 0.0))
+    workspaces = reader.integer(r, rpath, "workspaces")
+    for key, value in (("keep", keep), ("days", days), ("workspaces", workspaces)):
+        if value < 0:
+            reader.error((*rpath, key), "must be 0 (no limit) or more")
+    return Retention(keep=max(keep, 0), days=max(float(days), 0.0),
+                     workspaces=max(workspaces, 0))
 
 
 def build_notify(m: Mapping[str, Any], path: KeyPath,

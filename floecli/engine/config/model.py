@@ -106,10 +106,13 @@ class Retention:
 
     keep: int = 0
     days: float = 0
+    # the workspaces of only the newest `workspaces` archived runs are kept; an older run
+    # keeps its record, logs and artifacts (hub/artifacts.py)
+    workspaces: int = 0
 
     @property
     def active(self) -> bool:
-        return self.keep > 0 or self.days > 0
+        return self.keep > 0 or self.days > 0 or self.workspaces > 0
 
 
 @dataclass(frozen=True)

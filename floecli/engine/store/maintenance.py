@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,21 +101,27 @@ def backup(db: Path, dest: Path) -> BackupResult:
 
 
 def prune_candidates(db: Path, config: AppConfig, at: float | None = None
-                     ) -> list[ArchivedRun]:
-    from ..retention import select
+                     ) -> tuple[list[ArchivedRun], list[ArchivedRun]]:
+    """The archived runs retention removes, and the runs that stay whose workspace alone
+    goes (`retention.workspaces`)."""
+    from ..retention import select, select_workspaces
 
     conn = _connect(db)
     try:
-        return select(archive_index(conn), config, time.time() if at is None else at)
+        index = archive_index(conn)
+        victims = select(index, config, time.time() if at is None else at)
+        return victims, select_workspaces(index, config, victims)
     except sqlite3.Error as e:
         raise StoreError(f"reading the run store {db} failed: {e}") from None
     finally:
         conn.close()
 
 
-def prune(loc: StoreLocation, victims: list[ArchivedRun], batch: int = 200) -> int:
-    """Remove `victims` (from prune_candidates) in small transactions, then their files."""
-    from ..retention import remove_run_files
+def prune(loc: StoreLocation, victims: list[ArchivedRun],
+          spaces: Sequence[ArchivedRun] = (), batch: int = 200) -> int:
+    """Remove `victims` (from prune_candidates) in small transactions, then their files,
+    then the workspaces of `spaces`."""
+    from ..retention import remove_run_files, remove_workspaces
 
     conn = _connect(loc.db)
     gone = 0
@@ -133,4 +140,5 @@ def prune(loc: StoreLocation, victims: list[ArchivedRun], batch: int = 200) -> i
         raise StoreError(f"pruning the run store {loc.db} failed: {e}") from None
     finally:
         conn.close()
+    remove_workspaces(loc.workspace_root, spaces)
     return gone
