@@ -125,7 +125,7 @@ class RunState:
     def load(self, state: StoreState, counter_floor: int = 0) -> None:
         """Take what the store kept at start-up: the counter and the pends. Active runs are
         handed back one by one through `resume`."""
-        self._counter = max(state.counter, counter_floor)
+        self._counter = max(state.counter, state.highest.get(self._host_id, 0), counter_floor)
         self._pends = {p.run_id: p for p in state.pends}
 
     async def adopt(self, flow: Flow, trigger: Node, opts: Mapping[str, Any],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,19 @@ class StoreState:
     counter: int = 0
     pends: list[Pend] = field(default_factory=list)
     active: list[RunRecord] = field(default_factory=list)
+    # host id -> the highest run number among the ids the store holds: a new run id must be
+    # above it even when the counter was set back (a restored backup, runs written apart)
+    highest: dict[str, int] = field(default_factory=dict)
+
+
+def highest_run_numbers(run_ids: Iterable[str]) -> dict[str, int]:
+    """Host id -> the highest n of the `<host>-<n>` run ids given."""
+    highest: dict[str, int] = {}
+    for run_id in run_ids:
+        host, _, n = run_id.rpartition("-")
+        if host and n.isdigit() and n.isascii():
+            highest[host] = max(highest.get(host, 0), int(n))
+    return highest
 
 
 KEPT_PREFIX = "kept/"  # kv key marking an archived run retention never removes

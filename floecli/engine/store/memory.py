@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runs import Pend, RunRecord
-from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState
+from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState, highest_run_numbers
 from .codec import copy_logs, dumps, pend_text, run_from_text, run_text, sort_time
 
 ACTIVE = "active"
@@ -42,6 +42,7 @@ class MemoryStore(RunStore):
             pends=[Pend.from_json(json.loads(t)) for t in self._pends.values()],
             active=[self._record(run_id, r) for run_id, r in self._runs.items()
                     if r.state == ACTIVE],
+            highest=highest_run_numbers([*self._pends, *self._runs]),
         )
 
     async def close(self) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..runs import Pend, RunRecord
-from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState
+from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState, highest_run_numbers
 from .codec import (
     dumps,
     group_logs,
@@ -637,7 +637,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _load_state(conn: sqlite3.Connection) -> StoreState:
     row = conn.execute("SELECT value FROM meta WHERE key = 'counter'").fetchone()
-    state = StoreState(counter=int(row[0]) if row else 0)
+    ids = conn.execute("SELECT run_id FROM runs UNION ALL SELECT run_id FROM pends")
+    state = StoreState(counter=int(row[0]) if row else 0,
+                       highest=highest_run_numbers(run_id for (run_id,) in ids))
     for run_id, text in conn.execute("SELECT run_id, json FROM pends ORDER BY seq"):
         try:
             state.pends.append(Pend.from_json(json.loads(text)))

@@ -340,6 +340,32 @@ async def test_a_refused_activation_runs_nothing_until_the_store_takes_it(tmp_pa
         assert c.execute("SELECT run_id, state FROM runs").fetchall() == [(run, "archive")]
 
 
+async def test_a_new_run_id_is_above_every_run_the_store_holds(tmp_path):
+    # Runs written to the store apart from this engine's counter (a restored backup, a bench
+    # filling an archive): a new run never takes an id the store already holds, which would
+    # overwrite an archived run (and, now that starts are written ahead, never start).
+    db = tmp_path / "root" / "store" / "floe.db"
+    h = EngineHarness(make_engine(tmp_path, ONE_STORED_FLOW))
+    await h.engine.start()
+    first = await h.start_run("a")
+    await h.wait_tag(SYS_END_ALL, first)
+    await h.engine.stop()
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        (text,) = c.execute("SELECT json FROM runs WHERE run_id = ?", (first,)).fetchone()
+        for n in range(2, 6):  # h1-2 .. h1-5, archived, the counter left at 1
+            c.execute("INSERT INTO runs (run_id, flow_id, state, start_time, json) "
+                      "VALUES (?, 'a', 'archive', 0, ?)", (f"h1-{n}", text))
+        c.commit()
+    h = EngineHarness(make_engine(tmp_path, ONE_STORED_FLOW))
+    await h.engine.start()
+    try:
+        run = await h.start_run("a")
+        assert run == "h1-6"
+        assert (await h.wait_tag(SYS_END_ALL, run)).good
+    finally:
+        await h.engine.stop()
+
+
 async def test_submit_names_the_runs_it_started(engine_factory):
     h = await engine_factory(TWO_FLOWS)
     assert await h.hub.submit(FlowRef("a", 1)) == ["h1-1"]
