@@ -22,7 +22,11 @@ def zero_nid(name: str, id: str) -> tuple[str, str]:
         raise ValueError(ERR_BOTH_EMPTY)
     if not id:
         # Single spaces only: two spaces give `--`, as in the reference.
-        id = name.lower().strip().replace(" ", "-").replace(".", "-")
+        # Trimmed like a given id, so the derived one reads back as itself: a name ending in
+        # `.` before other white space (`0.\r`) would otherwise give `0-`, read back as `0`.
+        id = name.lower().strip().replace(" ", "-").replace(".", "-").strip(_TRIM)
+        if not id:  # a name of nothing but white space
+            raise ValueError(ERR_BOTH_EMPTY)
     if " " in id or "." in id:
         raise ValueError(ERR_BAD_ID)
     if not name:

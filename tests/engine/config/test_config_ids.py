@@ -115,3 +115,14 @@ class TestZeroNIDProperties:
             return
         assert got_id and " " not in got_id and "." not in got_id
         assert zero_nid(got_name, got_id) == (got_name, got_id)
+
+
+@pytest.mark.parametrize(("name", "want"), [("0.\r", ("0.\r", "0")), ("\r", None)])
+def test_a_derived_id_reads_back_as_itself(name: str, want: tuple[str, str] | None) -> None:
+    # found by the property above: `0.\r` gave the id `0-`, which reads back as `0`
+    if want is None:
+        with pytest.raises(ValueError, match=ERR_BOTH_EMPTY):
+            zero_nid(name, "")
+        return
+    assert zero_nid(name, "") == want
+    assert zero_nid(*want) == want
