@@ -65,7 +65,6 @@ class Checksum:
 @dataclass(frozen=True)
 class Fetched:
     path: Path  # the verified file in the cache
-    downloaded: bool  # False when the cache already had it
     digest: str = ""  # the verified checksum, "" without one
 
 
@@ -111,7 +110,7 @@ def fetch(url: str, cache_dir: Path, *, checksum: Checksum | None = None,
                 path.unlink(missing_ok=True)
                 raise DownloadError(f"checksum mismatch: {checksum.algo} of the download is "
                                     f"{digest}, not {checksum.hexdigest}; the file was deleted")
-        return Fetched(path, True, digest)
+        return Fetched(path, digest)
 
 
 def _reuse(client: object, url: str, cached: Path, checksum: Checksum | None,
@@ -120,7 +119,7 @@ def _reuse(client: object, url: str, cached: Path, checksum: Checksum | None,
         digest = checksum.of(cached)
         if digest == checksum.hexdigest:
             log(f"Using the cached {cached} ({checksum.algo} verified)")
-            return Fetched(cached, False, digest)
+            return Fetched(cached, digest)
         log(f"The cached {cached} fails its {checksum.algo} checksum: downloading it again")
         cached.unlink(missing_ok=True)
         return None
@@ -133,7 +132,7 @@ def _reuse(client: object, url: str, cached: Path, checksum: Checksum | None,
     size = r.headers.get("content-length") if r is not None and r.status_code < 300 else None
     if size is not None and size.isdigit() and int(size) == cached.stat().st_size:
         log(f"Using the cached {cached} (same size as the remote file)")
-        return Fetched(cached, False)
+        return Fetched(cached)
     cached.unlink(missing_ok=True)
     return None
 

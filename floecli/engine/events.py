@@ -111,10 +111,6 @@ class RunRef:
         # Asked for a score of times per task (lookups, logs, saves): formatted once.
         return str(self.run)
 
-    def same_run(self, other: RunRef) -> bool:
-        # ExecHost is ignored when comparing (floe-reference §2.1).
-        return self.flow_ref == other.flow_ref and self.run == other.run
-
     def to_json(self) -> dict[str, Any]:
         return {"FlowRef": self.flow_ref.to_json(), "Run": self.run.to_json(),
                 "ExecHost": self.exec_host}

@@ -40,10 +40,6 @@ class Reader:
         self.positions = positions or Positions()
         self.problems: list[Problem] = []
 
-    @property
-    def has_errors(self) -> bool:
-        return any(p.severity == ERROR for p in self.problems)
-
     def error(self, path: KeyPath, message: str) -> None:
         self._add(path, message, ERROR)
 

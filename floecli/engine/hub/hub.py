@@ -410,12 +410,6 @@ class Hub:
         """Active runs by id (a copy)."""
         return {r.run_id: r for r in self.state.active_runs()}
 
-    def blocker(self, flow: Flow) -> str:
-        return self.dispatcher.blocker(flow)
-
-    async def dispatch(self) -> None:
-        await self.dispatcher.dispatch()
-
     async def find_run(self, flow_id: str, run_id: str) -> RunRecord | Pend | None:
         pend = self.state.pend(run_id)
         if pend is not None:

@@ -212,7 +212,6 @@ class ProcessGroup:
     `on_spawn` is called on the spawner thread just before each process is forked."""
 
     def __init__(self, on_spawn: Callable[[], None] | None = None) -> None:
-        self._procs: set[Child] = set()
         self._on_spawn = on_spawn
 
     async def run(
@@ -246,7 +245,6 @@ class ProcessGroup:
             sink.line(start_error(argv[0] if argv else "", e))
             sink.line("")
             return 1
-        self._procs.add(proc)
         try:
             await read_lines(proc, sink, pace)
             status = await proc.wait()
@@ -255,11 +253,7 @@ class ProcessGroup:
             raise
         finally:
             proc.close()
-            self._procs.discard(proc)
         return status if status >= 0 else -1
-
-    async def kill_all(self) -> None:
-        await asyncio.gather(*(self._kill(p) for p in list(self._procs)))
 
     @staticmethod
     async def _kill(proc: Child) -> None:

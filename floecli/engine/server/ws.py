@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 BYTES_BEHIND = 16 << 20  # a client this far behind (encoded frames) is dropped
 MERGE_MAX = 64 << 10  # a coalesced sys.node.update frame grows up to about this
-CLIENT_QUEUE = BYTES_BEHIND  # the name older code used
 
 
 class _Frame:
