@@ -56,7 +56,7 @@ class ActiveRun:
     workspace: Path
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     logs: dict[str, NodeLog] = field(default_factory=dict)  # open node logs, by node id
-    # resolved once the store committed the activation ("" ) or refused it (the reason):
+    # resolved once the store committed the activation ("") or refused it (the reason):
     # nothing of the run executes before (write ahead)
     durable: asyncio.Future[str] | None = None
 
@@ -196,8 +196,8 @@ class RunState:
     async def _start(self, run: ActiveRun, pend: Pend | None, fired: Event,
                      committed: Awaitable[None]) -> None:
         """Once the activation is committed, the run starts (its trigger event is routed);
-        a refused activation puts the pend back with the store's reason, for the next
-        dispatch to try again (the sweep: not at once, or a refusing store would spin)."""
+        a refused activation puts the pend back with the store's reason, tried again after
+        a growing delay (_retry_later), never at once: a refusing store would spin."""
         assert run.durable is not None
         try:
             await committed
