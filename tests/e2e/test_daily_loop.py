@@ -159,6 +159,55 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
     assert all(re.search(r"status of (404|409)", e) for e in b.console_errors), b.console_errors
 
 
+LIVE = """\
+common:
+  store-type: local
+flows:
+  - id: live
+    name: live
+    ver: 1
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - {{id: quick, listen: trigger.good, type: exec, opts: {{shell: "echo quick"}}}}
+      - id: slow
+        listen: trigger.good
+        type: exec
+        opts: {{shell: "for i in $(seq 600); do test -e {gate1} && exit 0; sleep 0.1; done; exit 1"}}
+      - id: last
+        listen: task.slow.good
+        type: exec
+        opts: {{shell: "for i in $(seq 600); do test -e {gate2} && exit 0; sleep 0.1; done; exit 1"}}
+"""
+
+
+def test_a_click_and_focus_survive_the_live_redraw_under_them(start_engine, browse, tmp_path):
+    # The graph is redrawn whenever the run moves. A user whose press lands before a redraw
+    # and whose release lands after it clicked, and a node focused from the keyboard stays so.
+    gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
+    engine = start_engine(LIVE.format(gate1=gate1, gate2=gate2))
+    with engine.client() as c:
+        rid = start_run(c, "live")
+    b = browse(engine)
+    page = b.page
+    login_admin(b, f"/app/flows/live/runs/{rid}")
+    expect(node(page, "quick")).to_have_attribute("data-status", "good")
+    expect(node(page, "slow")).to_have_attribute("data-status", "running")
+    box = node(page, "quick").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    gate1.touch()
+    expect(node(page, "slow")).to_have_attribute("data-status", "good")  # redrawn under the press
+    page.mouse.up()
+    detail = page.get_by_role("region", name="selected node")
+    expect(detail.get_by_role("heading", level=2)).to_have_text("quick")
+    expect(node(page, "quick")).to_be_focused()
+    gate2.touch()
+    expect(node(page, "last")).to_have_attribute("data-status", "good")
+    expect(page.locator("#run-status")).to_have_text("good")
+    expect(node(page, "quick")).to_be_focused()
+    expect(detail.get_by_role("heading", level=2)).to_have_text("quick")
+
+
 def test_stop_asks_and_says_who_and_the_waiting_banner(start_engine, browse, tmp_path):
     engine = start_engine(app(tmp_path))
     with engine.client() as c:

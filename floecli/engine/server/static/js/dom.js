@@ -28,6 +28,42 @@ export function clear(el, ...children) {
   return el;
 }
 
+// Makes el show `children` while keeping every element still there (same tag, id and
+// data-node). A live redraw then loses nothing the user is doing: a click whose mousedown
+// landed on a replaced element and whose mouseup landed on its replacement is no click at all,
+// and focus would drop to the page. Kept elements keep their listeners; an element showing a
+// different node is replaced, so a listener always acts on the node its element shows.
+export function morph(el, ...children) {
+  patchChildren(el, h('div', {}, children));
+  return el;
+}
+
+function same(a, b) {
+  if (a.nodeType !== b.nodeType || a.nodeName !== b.nodeName) return false;
+  return a.nodeType !== Node.ELEMENT_NODE
+    || (a.id === b.id && a.getAttribute('data-node') === b.getAttribute('data-node'));
+}
+
+function patchChildren(old, next) {
+  const have = [...old.childNodes];
+  const want = [...next.childNodes];
+  if (have.length !== want.length || want.some((c, i) => !same(have[i], c))) {
+    old.replaceChildren(...want);
+    return;
+  }
+  want.forEach((c, i) => patch(have[i], c));
+}
+
+function patch(old, next) {
+  if (old.nodeType !== Node.ELEMENT_NODE) {
+    if (old.data !== next.data) old.data = next.data;
+    return;
+  }
+  for (const a of [...old.attributes]) if (!next.hasAttribute(a.name)) old.removeAttribute(a.name);
+  for (const a of next.attributes) if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+  patchChildren(old, next);
+}
+
 // Go's zero time means "not yet".
 export function parseTime(s) {
   if (!s || s.startsWith('0001-01-01')) return null;

@@ -4,7 +4,7 @@
 // who submitted which form when.
 
 import { API_BASE, call, enc, flowPath, get, post, runPath } from '../api.js';
-import { badge, clear, durationEl, h, notify, timeEl } from '../dom.js';
+import { badge, clear, durationEl, h, notify, morph, timeEl } from '../dom.js';
 import { drawGraph, flowEdges } from '../graph.js';
 import { coalesce, eventFlow, eventRun } from '../live.js';
 import { logBuffer, LogView } from '../logview.js';
@@ -200,9 +200,13 @@ export function mount(root, [fid, rid], { navigate } = {}) {
       nodes[n.ID] = { label: n.Name || n.ID, sub: stateText(n, st, !!view.Summary.Ended), state: carried(n) && st === 'good' ? 'carried' : st };
     }
     const ended = !!view.Summary.Ended;
-    clear(els.graph, drawGraph(view.Levels, edges, nodes, { selected, onSelect: select }));
+    morph(els.graph, drawGraph(view.Levels, edges, nodes, { selected, onSelect: select }));
+    morph(els.nodes, nodeTable(ended));
+  }
+
+  function nodeTable(ended) {
     const rows = allNodes().map((n) => {
-      const st = nodeState(n, !!view.Summary.Ended);
+      const st = nodeState(n, ended);
       return h('tr', { 'data-node': n.ID, 'data-status': st, 'data-carried': n.CarriedFrom || null, class: n.ID === selected ? 'selected' : null },
         h('td', {}, h('button', { type: 'button', class: 'link', text: n.Name || n.ID,
           'aria-pressed': n.ID === selected ? 'true' : 'false', onclick: () => select(n.ID) })),
@@ -214,9 +218,9 @@ export function mount(root, [fid, rid], { navigate } = {}) {
           ? h('button', { type: 'button', class: 'plain small', 'data-rerun-from': n.ID, 'aria-label': `Re-run from ${n.ID}`,
             text: 're-run from here', onclick: () => rerun(n.ID) }) : ''));
     });
-    clear(els.nodes, h('div', { class: 'scroll-x' }, h('table', {}, h('thead', {}, h('tr', {},
+    return h('div', { class: 'scroll-x' }, h('table', {}, h('thead', {}, h('tr', {},
       h('th', { text: 'Node' }), h('th', { class: 'hide-narrow', text: 'Type' }), h('th', { text: 'State' }),
-      h('th', { text: 'Took' }), h('th', { 'aria-label': 'actions' }))), h('tbody', {}, rows))));
+      h('th', { text: 'Took' }), h('th', { 'aria-label': 'actions' }))), h('tbody', {}, rows)));
   }
 
   function drawMerges() {
@@ -290,20 +294,12 @@ export function mount(root, [fid, rid], { navigate } = {}) {
   function showDetail() {
     const n = byId(selected);
     if (!n) {
-      clear(detailHead, h('h2', { text: 'Node' }), h('p', { class: 'empty', text: 'Pick a node in the graph or the list to see its log.' }));
+      morph(detailHead, h('h2', { text: 'Node' }), h('p', { class: 'empty', text: 'Pick a node in the graph or the list to see its log.' }));
       detailBody.replaceChildren();
       return;
     }
     const st = nodeState(n, !!view.Summary.Ended);
-    clear(detailHead, h('h2', { text: n.Name || n.ID }),
-      h('div', { class: 'meta' }, badge(st), h('div', {}, h('span', { text: 'type' }), n.Type),
-        h('div', {}, h('span', { text: 'started' }), timeEl(n.Started)),
-        h('div', {}, h('span', { text: 'took' }), durationEl(n.Started, n.Stopped))),
-      carried(n) ? h('p', { class: 'carried-note', id: 'carried-note' }, 'Carried over from run ',
-        h('a', { href: `${runHref(fid, n.CarriedFrom)}?node=${encodeURIComponent(n.ID)}`, text: n.CarriedFrom }),
-        ': not run again. Its log is that run\'s.') : null,
-      view.Summary.Ended && canWrite && rerunnable(n)
-        ? h('button', { type: 'button', class: 'plain small', id: 'rerun-from', text: `Re-run from ${n.Name || n.ID}`, onclick: () => rerun(n.ID) }) : null);
+    morph(detailHead, nodeHead(n, st));
     if (n.Class === 'merge') {
       clear(detailBody, h('ul', { class: 'waits' }, Object.entries(n.Waits || {}).map(([t, seen]) =>
         h('li', { class: seen ? 'seen' : null }, h('code', { text: t }), seen ? ' — arrived' : ' — waiting'))));
@@ -320,6 +316,18 @@ export function mount(root, [fid, rid], { navigate } = {}) {
         logView.show(fid, n.CarriedFrom || rid, n.ID, `${n.Name || n.ID} log${carried(n) ? ` (run ${n.CarriedFrom})` : ''}`, logs.get(n.ID));
       }
     }
+  }
+
+  function nodeHead(n, st) {
+    return [h('h2', { text: n.Name || n.ID }),
+      h('div', { class: 'meta' }, badge(st), h('div', {}, h('span', { text: 'type' }), n.Type),
+        h('div', {}, h('span', { text: 'started' }), timeEl(n.Started)),
+        h('div', {}, h('span', { text: 'took' }), durationEl(n.Started, n.Stopped))),
+      carried(n) ? h('p', { class: 'carried-note', id: 'carried-note' }, 'Carried over from run ',
+        h('a', { href: `${runHref(fid, n.CarriedFrom)}?node=${encodeURIComponent(n.ID)}`, text: n.CarriedFrom }),
+        ': not run again. Its log is that run\'s.') : null,
+      view.Summary.Ended && canWrite && rerunnable(n)
+        ? h('button', { type: 'button', class: 'plain small', id: 'rerun-from', 'data-node': n.ID, text: `Re-run from ${n.Name || n.ID}`, onclick: () => rerun(n.ID) }) : null];
   }
 
   // A carried node's log is the original run's: asked for once, by reference.
