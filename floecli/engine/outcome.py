@@ -60,7 +60,7 @@ def why(record: RunRecord) -> str:
     return f"{node_id} failed"
 
 
-def settle(record: RunRecord) -> None:
+def word_outcome(record: RunRecord) -> None:
     """Word an ended record: its State and Why, kept with it in the store."""
     record.state = state_of(record)
     record.why = why(record)

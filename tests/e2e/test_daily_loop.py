@@ -172,11 +172,11 @@ flows:
       - id: slow
         listen: trigger.good
         type: exec
-        opts: {{shell: "for i in $(seq 600); do test -e {gate1} && exit 0; sleep 0.1; done; exit 1"}}
+        opts: {{shell: "for i in $(seq 600); do test -e {gate1} && exit; sleep 0.1; done; exit 1"}}
       - id: last
         listen: task.slow.good
         type: exec
-        opts: {{shell: "for i in $(seq 600); do test -e {gate2} && exit 0; sleep 0.1; done; exit 1"}}
+        opts: {{shell: "for i in $(seq 600); do test -e {gate2} && exit; sleep 0.1; done; exit 1"}}
 """
 
 

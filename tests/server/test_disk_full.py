@@ -50,11 +50,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Write a filler file until the disk is full; the filler."""
     filler = disk / "filler"
-    with filler.open("wb") as f:
+    # Unbuffered: a buffered file would try its failed bytes again when closed, and raise.
+    with filler.open("wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * (64 << 10))
-                f.flush()
         except OSError as e:
             assert e.errno == errno.ENOSPC
     return filler

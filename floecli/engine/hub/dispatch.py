@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from ..config.model import Flow
 from ..runs import Pend
 from .rerun import prepare_for
-from .state import Origin
+from .state import ActiveRun, Origin, RunState
 from .workspace import prepare_workspace, workspace_path
-
-if TYPE_CHECKING:
-    from .hub import Hub
-    from .state import ActiveRun
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +19,11 @@ SWEEP_INTERVAL = 5.0  # the safety net; real dispatch is event driven
 
 
 class Dispatcher:
-    def __init__(self, hub: Hub, sweep_interval: float = SWEEP_INTERVAL) -> None:
-        self._hub = hub
+    def __init__(self, owner: RunState, *, tags: tuple[str, ...], workspace_root: Path,
+                 sweep_interval: float = SWEEP_INTERVAL) -> None:
+        self._owner = owner
+        self._tags = tags  # this host's
+        self._workspace_root = workspace_root
         self._wake = asyncio.Event()
         self._sweep_interval = sweep_interval
         self.prepare = prepare_workspace  # replaceable, so a test can hold one preparation
@@ -45,7 +44,7 @@ class Dispatcher:
             self._wake.set()
 
     async def dispatch(self) -> None:
-        for pend in self._hub.state.pends():
+        for pend in self._owner.pends():
             try:
                 await self.activate(pend)
             except Exception as e:  # one pend that cannot start never stops the others
@@ -54,19 +53,18 @@ class Dispatcher:
 
     async def activate(self, pend: Pend, origin: Origin = Origin.LOCAL) -> ActiveRun | str:
         """Start `pend` here, or say why not."""
-        workspace = workspace_path(self._hub.workspace_root, pend.flow, pend.run_id)
-        prepare = prepare_for(self._hub.workspace_root, pend,
+        workspace = workspace_path(self._workspace_root, pend.flow, pend.run_id)
+        prepare = prepare_for(self._workspace_root, pend,
                               lambda ws, reuse: self.prepare(ws, reuse=reuse))
-        return await self._hub.state.activate(
+        return await self._owner.activate(
             pend, origin, workspace=workspace, blocker=self.blocker, prepare=prepare)
 
     def blocker(self, flow: Flow) -> str:
         """Why a run of `flow` cannot start on this host now ("" when it can)."""
-        hub = self._hub
-        missing = [t for t in flow.host_tags if t not in hub.tags]
+        missing = [t for t in flow.host_tags if t not in self._tags]
         if missing:
             return f"no host has tags [{', '.join(missing)}]"
-        for run in hub.state.active_runs():
+        for run in self._owner.active_runs():
             shared = [t for t in flow.resource_tags if t in run.flow.resource_tags]
             if shared:
                 return f"resource tag {shared[0]} held by {run.flow.id} {run.run_id}"

@@ -1,11 +1,11 @@
-"""The hub: ties run state, dispatch, routing and task execution together on the engine's one
-asyncio loop, and is the one public way to start, feed, stop and read runs."""
+"""The hub: the one public way to start, feed, stop and read runs. A facade over the run owner
+(hub/state.py), the dispatcher, the router and the task runner, which it wires together on the
+engine's one asyncio loop; none of them knows the hub."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -13,40 +13,28 @@ from typing import Any
 
 from ..config.model import AppConfig, Flow, Node
 from ..contributions.registry import Registry
-from ..errors import ContributionError, RunError, RunNotFound
+from ..errors import ContributionError
 from ..events import (
     SYS_END_ALL,
-    SYS_NODE_UPDATE,
     SYS_TRIGGER_ERROR,
     Event,
     EventQueue,
     FlowRef,
     NodeRef,
     RunRef,
-    is_system,
 )
 from ..nodes.api import get_opt
-from ..runs import (
-    ExecNode,
-    Pend,
-    RunRecord,
-    check_submission_room,
-    now,
-    pend_summary,
-    submission,
-)
+from ..runs import Pend, RunRecord, now, pend_summary, submission
 from ..secrets import NO_SECRETS, Secrets
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
-from .logs import NodeLog
-from .masked import MaskedNodeLog
 from .opts import trigger_opts
 from .reaper import Reaper, kill_marked, root_tag
 from .resume import resume_run
 from .routing import Router
 from .spawned import SpawnJournal
-from .state import ActiveRun, Origin, RunState
-from .tasks import TaskRunner
+from .state import ActiveRun, LogPlace, Origin, RunState
+from .tasks import TaskHost, TaskRunner, ends_run
 from .triggers import HubTriggerContext
 
 log = logging.getLogger(__name__)
@@ -84,16 +72,20 @@ class Hub:
         # one download cache per host, shared by fetch tasks and web flow-files
         self.cache_dir = cache_dir or workspace_root / "fetch-cache"
         self.trigger_contexts: dict[tuple[str, str], HubTriggerContext] = {}
-        self.dispatcher = Dispatcher(self, sweep_interval)
-        self.state = RunState(store, self.queue, host_id, self.dispatcher.wake, self._reap)
         self.root_tag = root_tag(workspace_root)  # names this root's task processes
         self.reaper = Reaper()
         self.spawned = SpawnJournal(spawn_journal)
-        self.tasks = TaskRunner(self)
-        self.router = Router(self)
-        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self.state = RunState(store, self.queue, host_id, self._wake_dispatcher, self._reap,
+                              LogPlace(config.common.log_lines, workspace_root))
+        self.dispatcher = Dispatcher(self.state, tags=self.tags, workspace_root=workspace_root,
+                                     sweep_interval=sweep_interval)
+        self.tasks = TaskRunner(self.state, TaskHost(
+            registry=registry, git_key=config.common.git_key, secret_env=self.secret_env,
+            reaper=self.reaper, root_tag=self.root_tag, spawned=self.spawned,
+            cache_dir=self.cache_dir))
+        self.router = Router(self.state, self.tasks.start,
+                             lambda node: ends_run(registry, node))
         self._background: set[asyncio.Task[Any]] = set()
-        self._dirty: dict[str, ActiveRun] = {}
         self._stopped = False
 
     # ---- life cycle -------------------------------------------------------------------
@@ -105,11 +97,13 @@ class Hub:
         # A previous engine on this root may have died with its tasks still running: they
         # must not share a workspace with the runs that resume or reuse it.
         await asyncio.to_thread(kill_marked, self.root_tag + ":")
+        self.queue.subscribe(self.router.on_event)  # from now: resumed runs route too
         self.queue.subscribe(self._on_event)
-        self._spawn(self._consume(), "event router")
+        self._spawn(self.router.serve(), "event router")
         spawned = self.spawned.open()
         for record in stored.active:
-            await resume_run(self, record, spawned)
+            await resume_run(self.state, self.tasks.start, self.config.flow(record.flow.ref),
+                             self.workspace_root, record, spawned)
         self.spawned.reset()  # every resumed run has decided its tasks
         self._spawn(self.dispatcher.serve(), "dispatcher")
         self._spawn(self.dispatcher.sweep(), "sweeper")
@@ -127,12 +121,13 @@ class Hub:
             t.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.queue.unsubscribe(self._on_event)
+        self.queue.unsubscribe(self.router.on_event)
         tasks = [t for run in self.state.active_runs() for t in run.tasks]
         for t in tasks:
             t.cancel()  # each task's ProcessGroup kills its processes
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(kill_marked, self.root_tag + ":")  # and what left them
-        self._flush_saves()
+        await self.state.close()
         await self.store.close()
         self.spawned.close()
 
@@ -147,6 +142,9 @@ class Hub:
         if not task.cancelled() and task.exception():
             log.error("%s stopped: %r", task.get_name(), task.exception(),
                       exc_info=task.exception())
+
+    def _wake_dispatcher(self) -> None:
+        self.dispatcher.wake()
 
     def _reap(self, run: ActiveRun) -> None:
         """Kill what survives of an ended run's processes beyond their groups (a daemon a
@@ -168,7 +166,8 @@ class Hub:
                 except ContributionError as e:
                     log.error("flow %s trigger %s: %s", flow.id, node.id, e)
                     continue
-                ctx = HubTriggerContext(self, flow, node)
+                ctx = HubTriggerContext(self.fire, self.store, flow, node,
+                                        self.config.common.git_key)
                 self.trigger_contexts[(flow.id, node.id)] = ctx
                 self._spawn(trigger.watch(ctx), f"trigger {flow.id}/{node.id}")
 
@@ -262,20 +261,7 @@ class Hub:
     def push_data(self, flow_ref: FlowRef, run_id: str, node_id: str,
                   values: Mapping[str, Any], user: str = "") -> None:
         """Feed values to a data node that waits for them; `user` is recorded with them."""
-        run = self.state.active(run_id)
-        if run is None or (flow_ref.id and run.flow.id != flow_ref.id):
-            raise RunNotFound(f"run {run_id} is not active on this host")
-        node = run.flow.node(node_id)
-        if node is None:
-            raise RunError(f"flow {run.flow.id} has no node {node_id!r}")
-        rec = run.record.data_nodes.get(node_id)
-        if rec is None or not rec.enabled:
-            raise RunError(f"node {node_id!r} of run {run_id} is not waiting for data")
-        check_submission_room(run.record, values)
-        rec.submissions.append(submission(run.flow, node, user, dict(values)))
-        run.record.add_inputs(values)  # every task that starts from now on gets them
-        self.publish_for(run, Event(run.record.ref, "inbound.data",
-                                    NodeRef("task", node_id), False, dict(values)))
+        self.state.submit_form(flow_ref, run_id, node_id, values, user)
 
     async def stop_run(self, flow_id: str, run_id: str, user: str = "") -> None:
         """Stop a pending or active run: its processes are killed and it is archived bad,
@@ -288,25 +274,17 @@ class Hub:
         the nodes before it carried over (hub/rerun.py)."""
         from .rerun import rerun
 
-        return await rerun(self, flow_id, run_id, from_node, user=user)
+        found = await self.find_run(flow_id, run_id)
+        return await rerun(self.state, self.workspace_root, found, flow_id, run_id, from_node,
+                           user=user)
 
     # ---- events -----------------------------------------------------------------------
 
     def publish(self, event: Event) -> Event:
         return self.queue.publish(event)
 
-    def publish_for(self, run: ActiveRun, event: Event) -> Event:
-        """Publish an event the run's nodes will route; it is saved with the run until it
-        has been routed, so a restart routes it if this engine could not."""
-        event = self.publish(event)
-        run.record.queued.append(event)
-        self.save(run)
-        return event
-
     def _on_event(self, event: Event) -> None:
-        if event.run_ref.adopted and not is_system(event.tag):
-            self._inbox.put_nowait(event)
-        elif event.tag == SYS_END_ALL and event.run_ref.adopted:
+        if event.tag == SYS_END_ALL and event.run_ref.adopted:
             self._keep_artifacts(event.run_ref)
 
     def _keep_artifacts(self, ref: RunRef) -> None:
@@ -320,45 +298,6 @@ class Hub:
         self._spawn(asyncio.to_thread(keep_artifacts, self.workspace_root, flow, ref.run_id),
                     f"keep artifacts of {ref.run_id}")
 
-    async def _consume(self) -> None:
-        while True:
-            event = await self._inbox.get()
-            run = self.state.active(event.run_ref.run_id)
-            if run is None or not any(e.id == event.id for e in run.record.queued):
-                continue  # ended meanwhile, or not this host's to route
-            try:
-                await self.router.route(run, event)
-            except Exception:  # one bad event must never stop the engine
-                log.exception("routing %s failed", event.tag)
-
-    def log_line(self, run: ActiveRun, node_id: str, line: str) -> None:
-        """One output line of a node: an event for watchers and a line of the run log."""
-        self.node_log(run, node_id).line(line if isinstance(line, str) else str(line))
-
-    def node_log(self, run: ActiveRun, node_id: str) -> NodeLog:
-        """The node's log, capped at common.log-lines (hub/logs.py)."""
-        node_log = run.logs.get(node_id)
-        if node_log is None:
-            ref, source = run.record.ref, NodeRef("task", node_id)
-
-            def emit(text: str, lines: int) -> None:
-                opts: dict[str, Any] = {"update": text}
-                if lines > 1:
-                    opts["lines"] = lines
-                self.publish(Event(ref, SYS_NODE_UPDATE, source, True, opts))
-
-            def store(text: str) -> None:
-                if not run.record.ended:
-                    self.store.append_log(run.run_id, node_id, text)
-
-            node_log = MaskedNodeLog(  # secrets masked before anything sees a line
-                run.record.exec_nodes.setdefault(node_id, ExecNode()),
-                cap=self.config.common.log_lines, emit=emit, store=store,
-                file=Path(os.path.join(self.workspace_root, "logs", run.flow.id, run.run_id,
-                                       f"{node_id}.log")))
-            run.logs[node_id] = node_log
-        return node_log
-
     def secret_env(self, flow: Flow) -> dict[str, str]:
         """The secrets `flow` names, as environment variables (engine/secrets.py). A run
         record read back keeps no secret names: the configured flow's are used."""
@@ -367,36 +306,6 @@ class Hub:
             configured = self.config.flow(flow.ref)
             names = configured.secrets if configured is not None else ()
         return self.secrets.env(names) if names else {}
-
-    def close_log(self, run: ActiveRun, node_id: str) -> None:
-        node_log = run.logs.pop(node_id, None)
-        if node_log is not None:
-            node_log.close()
-
-    def save(self, run: ActiveRun) -> None:
-        """Saves of runs within one loop turn become one write each."""
-        if not self._dirty:
-            asyncio.get_running_loop().call_soon(self._flush_saves)
-        self._dirty[run.run_id] = run
-
-    def _flush_saves(self) -> None:
-        dirty, self._dirty = self._dirty, {}
-        for run in dirty.values():
-            if self.state.is_current(run):
-                self.store.save_run(run.record)
-
-    # ---- ending -----------------------------------------------------------------------
-
-    async def end_if_quiescent(self, run: ActiveRun) -> None:
-        if self.state.is_current(run) and run.quiescent():
-            # Nothing runs and nothing waits: every unhandled event was good (a bad one
-            # would have ended the run already).
-            await self.state.finish(run, True)
-
-    def check_quiescent(self, run: ActiveRun) -> None:
-        """end_if_quiescent from a callback, which cannot await."""
-        if self.state.is_current(run) and run.quiescent():
-            self._spawn(self.end_if_quiescent(run), f"end {run.run_id}")
 
     # ---- reading ----------------------------------------------------------------------
 

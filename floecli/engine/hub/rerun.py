@@ -13,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config.model import CLASS_TASK
 from ..errors import RunError, RunNotFound
-from ..events import Event, NodeRef
+from ..events import Event, NodeRef, RunRef
 from ..graph import downstream
 from ..runs import DataNode, ExecNode, MergeNode, Pend, RunRecord
 from .workspace import prepare_workspace, workspace_path
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from .state import RunState
 
 RERUN_TAG = "inbound.rerun"  # starts the chosen node of a re-run (routing.py: _input)
 
@@ -35,9 +36,9 @@ class RerunRefused(RunError):
     ref = "rerun-refused"
 
 
-async def rerun(hub: Hub, flow_id: str, run_id: str, from_node: str = "", *,
-                user: str = "") -> Pend:
-    found = await hub.find_run(flow_id, run_id)
+async def rerun(owner: RunState, workspace_root: Path, found: RunRecord | Pend | None,
+                flow_id: str, run_id: str, from_node: str = "", *, user: str = "") -> Pend:
+    """`found`: what this host knows of run `run_id` of `flow_id` (None: nothing)."""
     if found is None:
         raise RunNotFound(f"run {run_id} of flow {flow_id} not found")
     if not isinstance(found, RunRecord) or not found.ended:
@@ -49,12 +50,12 @@ async def rerun(hub: Hub, flow_id: str, run_id: str, from_node: str = "", *,
         raise RerunRefused(f"run {run_id} has no trigger to start again from")
     link: dict[str, Any] = {"Of": run_id, "From": from_node, "User": user}
     if from_node:
-        link.update(_plan(hub, found, from_node))
-    return await hub.state.adopt(flow, trigger, dict(found.trigger_opts),
+        link.update(_plan(workspace_root, found, from_node))
+    return await owner.adopt(flow, trigger, dict(found.trigger_opts),
                                  dict(found.trigger_submission), rerun=link)
 
 
-def _plan(hub: Hub, original: RunRecord, from_node: str) -> dict[str, Any]:
+def _plan(workspace_root: Path, original: RunRecord, from_node: str) -> dict[str, Any]:
     """The seed of a re-run from `from_node`: the carried records and the start event."""
     flow, run_id = original.flow, original.run_id
     node = flow.node(from_node)
@@ -72,7 +73,7 @@ def _plan(hub: Hub, original: RunRecord, from_node: str) -> dict[str, Any]:
     again = downstream(flow, from_node)
     execs = {k: v for k, v in original.exec_nodes.items() if k not in again}
     if execs:
-        workspace = workspace_path(hub.workspace_root, flow, run_id)
+        workspace = workspace_path(workspace_root, flow, run_id)
         if not workspace.is_dir():
             raise RerunRefused(
                 f"cannot re-run {run_id} from {from_node}: its workspace is gone (removed by "
@@ -104,22 +105,30 @@ def _plan(hub: Hub, original: RunRecord, from_node: str) -> dict[str, Any]:
                                           "Source": {"Class": CLASS_TASK, "ID": from_node}}}
 
 
-def seed(record: RunRecord, plan: Mapping[str, Any]) -> Event | None:
-    """Apply a re-run's seed to the new run's record: its first event, or None (a plain
-    re-run starts from its trigger)."""
+@dataclass(frozen=True)
+class Seed:
+    """What a re-run from a node starts with: the carried records and its first event."""
+
+    exec_nodes: dict[str, ExecNode]
+    data_nodes: dict[str, DataNode]
+    merge_nodes: dict[str, MergeNode]
+    start: Event
+
+
+def seed(ref: RunRef, plan: Mapping[str, Any]) -> Seed | None:
+    """A re-run's seed, read from its pend (`plan`: the pend's `Rerun`); None for a plain
+    re-run, which starts from its trigger."""
     start = plan.get("Start")
     if not plan.get("From") or not isinstance(start, Mapping):
         return None
     carried = plan.get("Carried") or {}
-    record.exec_nodes.update({k: ExecNode.from_json(v)
-                              for k, v in (carried.get("ExecNodes") or {}).items()})
-    record.data_nodes.update({k: DataNode.from_json(v)
-                              for k, v in (carried.get("DataNodes") or {}).items()})
-    record.merge_nodes.update({k: MergeNode.from_json(v)
-                               for k, v in (carried.get("MergeNodes") or {}).items()})
-    source = NodeRef.from_json(start.get("Source"))
-    return Event(record.ref, str(start.get("Tag") or ""), source, bool(start.get("Good")),
-                 dict(start.get("Opts") or {}))
+    return Seed(
+        exec_nodes={k: ExecNode.from_json(v) for k, v in (carried.get("ExecNodes") or {}).items()},
+        data_nodes={k: DataNode.from_json(v) for k, v in (carried.get("DataNodes") or {}).items()},
+        merge_nodes={k: MergeNode.from_json(v)
+                     for k, v in (carried.get("MergeNodes") or {}).items()},
+        start=Event(ref, str(start.get("Tag") or ""), NodeRef.from_json(start.get("Source")),
+                    bool(start.get("Good")), dict(start.get("Opts") or {})))
 
 
 Prepare = Callable[[Path, bool], Awaitable[None]]

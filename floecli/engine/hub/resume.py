@@ -11,16 +11,15 @@ A task that runs in the engine without a process (fetch, timer) is started again
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from ..config.model import CLASS_TASK
-from ..events import SYS_STATE, Event, NodeRef, result_tag
+from ..config.model import Flow
+from ..events import SYS_STATE, Event
 from ..nodes.api import get_opt
-from ..runs import REASON_INTERRUPTED, RunRecord, now
+from ..runs import REASON_INTERRUPTED, RunRecord
+from .routing import StartNode
+from .state import RunState
 from .workspace import workspace_path
-
-if TYPE_CHECKING:
-    from .hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +29,26 @@ NOT_STARTED_LINE = "the engine stopped before this task's process started: start
 RERUN_LINE = "the engine stopped while this task ran: running it again (opts.restart: rerun)"
 
 
-async def resume_run(hub: Hub, record: RunRecord, spawned: set[tuple[str, str]]) -> None:
-    """`spawned`: the (run, node) pairs whose process the last engine started
-    (hub/spawned.py)."""
-    state = hub.state
-    flow = hub.config.flow(record.flow.ref)
-    workspace = workspace_path(hub.workspace_root, record.flow, record.run_id)
-    run = await state.resume(record, workspace)
+async def resume_run(owner: RunState, start: StartNode, configured: Flow | None,
+                     workspace_root: Path, record: RunRecord,
+                     spawned: set[tuple[str, str]]) -> None:
+    """Take back `record`; `configured`: its flow as the app document has it now (None when
+    gone), `start`: the task runner's, `spawned`: the (run, node) pairs whose process the last
+    engine started (hub/spawned.py)."""
+    workspace = workspace_path(workspace_root, record.flow, record.run_id)
+    run = await owner.resume(record, workspace)
     if run is None:
         return
-    if flow is None:
+    if configured is None:
         log.warning("run %s: flow %s ver %d is no longer configured: archived as %s",
                     record.run_id, record.flow.id, record.flow.ver, REASON_INTERRUPTED)
-        await state.finish(run, False, reason=f"{REASON_INTERRUPTED}: flow {record.flow.id} "
-                                               f"ver {record.flow.ver} is no longer configured")
+        owner.decide(run, False, reason=f"{REASON_INTERRUPTED}: flow {record.flow.id} "
+                                        f"ver {record.flow.ver} is no longer configured")
+        await owner.settle(run)
         return
     log.info("run %s of %s resumed", record.run_id, record.flow.id)
-    hub.publish(Event(record.ref, SYS_STATE, good=True, opts={"action": "resume"}))
-    queued, record.queued = record.queued, []
+    owner.publish(Event(record.ref, SYS_STATE, good=True, opts={"action": "resume"}))
+    interrupted = []
     for node_id, rec in record.exec_nodes.items():
         node = record.flow.node(node_id)
         if not rec.running or node is None:
@@ -55,19 +56,17 @@ async def resume_run(hub: Hub, record: RunRecord, spawned: set[tuple[str, str]])
         if (record.run_id, node_id) not in spawned:
             # Its start was committed, its process never asked for or still queued: it
             # never ran, so it runs now (once: this start is journaled like any other).
-            hub.log_line(run, node_id, NOT_STARTED_LINE)
-            hub.tasks.start(run, node, dict(rec.input))
+            owner.log_line(run, node_id, NOT_STARTED_LINE)
+            start(run, node, dict(rec.input))
             continue
         if get_opt(node.opts, "restart") == RESTART_RERUN:
-            hub.log_line(run, node_id, RERUN_LINE)
-            hub.tasks.start(run, node, dict(rec.input))
+            owner.log_line(run, node_id, RERUN_LINE)
+            start(run, node, dict(rec.input))
             continue
-        hub.log_line(run, node_id, INTERRUPTED_LINE)
-        rec.stopped, rec.good, rec.status, rec.reason = now(), False, None, REASON_INTERRUPTED
-        queued.append(Event(record.ref, result_tag(CLASS_TASK, node_id, "bad"),
-                            NodeRef(CLASS_TASK, node_id), False, {}))
-    for event in queued:  # published again: the last engine saved them but did not route them
-        hub.publish_for(run, Event(event.run_ref, event.tag, event.source_node, event.good,
-                                   event.opts))
-    hub.save(run)
-    await hub.end_if_quiescent(run)
+        owner.log_line(run, node_id, INTERRUPTED_LINE)
+        interrupted.append(node_id)
+    owner.requeue(run)
+    for node_id in interrupted:  # then each interrupted task's bad event
+        owner.interrupted(run, node_id)
+    owner.save(run)
+    await owner.settle(run)

@@ -1,65 +1,75 @@
 """Routing one event through its run: tasks and merges that listen to it, `end` nodes, and
-the failures nobody handles (DECISIONS §2)."""
+the failures nobody handles (DECISIONS §2). The router says what an event does; the run owner
+(hub/state.py) records it and decides whether the run is over."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from ..config.model import CLASS_MERGE, CLASS_TASK, Node
-from ..errors import ContributionError
-from ..events import SYS_NODE_UPDATE, Event, NodeRef, is_inbound, result_tag
-from ..runs import REASON_INTERRUPTED, ExecNode, MergeNode, now
-from .state import ActiveRun
-
-if TYPE_CHECKING:
-    from .hub import Hub
+from ..events import Event, is_inbound, is_system
+from ..runs import REASON_INTERRUPTED
+from .state import ActiveRun, RunState
 
 log = logging.getLogger(__name__)
 
+StartNode = Callable[[ActiveRun, Node, dict[str, Any]], None]
+
 
 class Router:
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
+    def __init__(self, owner: RunState, start: StartNode,
+                 ends_run: Callable[[Node], bool]) -> None:
+        self._owner = owner
+        self._start = start  # the task runner's: starts a task or data node of a run
+        self._ends_run = ends_run  # whether a task type ends the run (`end`)
+        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+
+    def on_event(self, event: Event) -> None:
+        """The event queue's subscriber: a run's own events are routed in order."""
+        if event.run_ref.adopted and not is_system(event.tag):
+            self._inbox.put_nowait(event)
+
+    async def serve(self) -> None:
+        while True:
+            event = await self._inbox.get()
+            run = self._owner.active(event.run_ref.run_id)
+            if run is None or not self._owner.is_queued(run, event):
+                continue  # ended meanwhile, or not this host's to route
+            try:
+                await self.route(run, event)
+            except Exception:  # one bad event must never stop the engine
+                log.exception("routing %s failed", event.tag)
 
     async def route(self, run: ActiveRun, event: Event) -> None:
-        """Route an event of an active run, then take it off the run's queue: its effects
-        and its removal are saved together."""
-        hub = self._hub
+        """Route an event of an active run; then it leaves the run's queue, saved together
+        with its effects."""
         try:
             if is_inbound(event.tag):
                 self._input(run, event)
             else:
-                await self._to_nodes(run, event)
+                self._to_nodes(run, event)
         finally:
-            if hub.state.is_current(run):
-                run.record.queued = [e for e in run.record.queued if e.id != event.id]
-                hub.save(run)
-                await hub.end_if_quiescent(run)
+            await self._owner.routed(run, event)
 
-    async def _to_nodes(self, run: ActiveRun, event: Event) -> None:
+    def _to_nodes(self, run: ActiveRun, event: Event) -> None:
         nodes = run.flow.match_tag(event.tag)
         if not nodes:
             if not event.good:
                 # Nobody handles a failure: the run fails, with the failing node's reason.
-                await self._hub.state.finish(
-                    run, False, reason=self._unhandled_reason(run, event),
-                    source=event.source_node, opts=event.opts)
+                self._owner.decide(run, False, reason=self._unhandled_reason(run, event),
+                                   source=event.source_node, opts=event.opts)
             return
         for node in nodes:
             if node.class_ == CLASS_MERGE:
-                self._merge(run, node, event)
+                self._owner.merge_saw(run, node, event)
             elif node.class_ == CLASS_TASK:
                 if self._ends_run(node):
-                    # The end node is recorded as reached, with the result it ends the run on.
-                    at = now()
-                    run.record.exec_nodes[node.id] = ExecNode(started=at, stopped=at,
-                                                              good=event.good)
-                    await self._hub.state.finish(run, event.good, source=NodeRef(CLASS_TASK,
-                                                                                 node.id),
-                                                 opts=event.opts)
+                    self._owner.end_reached(run, node.id, event)
                     return
-                self._hub.tasks.start(run, node, dict(event.opts))
+                self._start(run, node, dict(event.opts))
 
     @staticmethod
     def _unhandled_reason(run: ActiveRun, event: Event) -> str:
@@ -68,32 +78,10 @@ class Router:
             return REASON_INTERRUPTED
         return f"{event.tag} was not handled"
 
-    def _ends_run(self, node: Node) -> bool:
-        try:
-            return bool(getattr(self._hub.registry.task_class(node.type), "ends_run", False))
-        except ContributionError:
-            return False
-
-    def _merge(self, run: ActiveRun, node: Node, event: Event) -> None:
-        rec = run.record.merge_nodes.setdefault(node.id, MergeNode(started=now()))
-        already = rec.stopped is not None  # a merge fires once
-        rec.waits[event.tag] = True
-        rec.opts.update(event.opts)
-        fired = not already and (
-            (node.type == "any" and len(rec.waits) == 1)
-            or (node.type == "all" and len(rec.waits) == len(set(node.wait))))
-        if fired:
-            rec.stopped = now()
-        ref, source = run.record.ref, NodeRef(CLASS_MERGE, node.id)
-        self._hub.publish(Event(ref, SYS_NODE_UPDATE, source, False, {"waits": dict(rec.waits)}))
-        if fired:
-            self._hub.publish_for(run, Event(ref, result_tag(CLASS_MERGE, node.id, "good"),
-                                             source, True, dict(rec.opts)))
-
     def _input(self, run: ActiveRun, event: Event) -> None:
         node = run.flow.node(event.source_node.id)
         if node is None or node.class_ != CLASS_TASK:
             log.warning("run %s: data for unknown node %s ignored", run.run_id,
                         event.source_node.id)
             return
-        self._hub.tasks.start(run, node, dict(event.opts))
+        self._start(run, node, dict(event.opts))

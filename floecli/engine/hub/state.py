@@ -1,9 +1,16 @@
-"""The one owner of run state: pends and active runs, and every transition between them.
+"""The run owner: pends, active runs and everything a run contains, and every change to them.
 
-Nobody else changes `pends` or `active`. Each transition (adopt, activate, finish, stop,
-resume) runs under one lock and is one atomic store write, so a crash leaves every run in
-exactly one of pending, active or archive, and a run id the host already knows is refused:
-that refusal is what makes p2p hand-off exactly-once.
+Nobody else changes them. The life cycle (adopt, activate, resume, settle, stop) runs under
+one lock and each transition is one atomic store write, so a crash leaves every run in exactly
+one of pending, active or archive, and a run id the host already knows is refused: that
+refusal is what makes p2p hand-off exactly-once.
+
+A run's contents change here too, through one method per kind of change: its queued events
+(`queue_event`, `routed`), node records (`node_started`, `node_finished`, `form_asked`,
+`merge_saw`, `interrupted`), form submissions (`submit_form`), node logs (`node_log`) and its
+saves (`save`: every change of one loop turn is one store write). The router, the task runner,
+resume and dispatch say what happened; the owner records it, and `settle` alone decides whether
+the run is over.
 """
 
 from __future__ import annotations
@@ -16,22 +23,37 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..config.model import Flow, Node
-from ..errors import RunNotFound, StoreError
+from ..config.model import CLASS_MERGE, CLASS_TASK, Flow, Node
+from ..errors import RunError, RunNotFound, StoreError
 from ..events import (
     SYS_END_ALL,
+    SYS_NODE_UPDATE,
     SYS_STATE,
     TRIGGER_GOOD,
     Event,
     EventQueue,
+    FlowRef,
     HostedID,
     NodeRef,
     RunRef,
+    result_tag,
 )
-from ..outcome import settle
-from ..runs import REASON_STOPPED, Pend, RunRecord, now
+from ..outcome import word_outcome
+from ..runs import (
+    REASON_INTERRUPTED,
+    REASON_STOPPED,
+    DataNode,
+    ExecNode,
+    MergeNode,
+    Pend,
+    RunRecord,
+    check_submission_room,
+    now,
+    submission,
+)
 from ..store.base import RunStore, StoreState
 from .logs import NodeLog
+from .masked import MaskedNodeLog
 from .rerun import seed
 
 log = logging.getLogger(__name__)
@@ -48,6 +70,17 @@ class Origin(enum.Enum):
     PEER = "peer"  # handed over by another host (p2p/flows/exec)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Why a run is over before it ran out of work: an end node reached, a failure nobody
+    handles, its flow gone, a stop."""
+
+    good: bool
+    reason: str = ""
+    source: NodeRef = field(default_factory=NodeRef)
+    opts: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass(eq=False)
 class ActiveRun:
     """A run executing on this host: its record plus what is in flight for it."""
@@ -59,6 +92,7 @@ class ActiveRun:
     # resolved once the store committed the activation ("") or refused it (the reason):
     # nothing of the run executes before (write ahead)
     durable: asyncio.Future[str] | None = None
+    verdict: Verdict | None = None  # set once the run must end whatever still runs
 
     @property
     def flow(self) -> Flow:
@@ -78,15 +112,28 @@ Blocker = Callable[[Flow], str]
 Prepare = Callable[[Path, bool], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class LogPlace:
+    """Where node logs go besides the store: a cap of lines kept per node, and the root under
+    which a node's lines past the cap are written (`logs/<flow>/<run>/<node>.log`)."""
+
+    cap: int
+    root: Path
+
+
 class RunState:
     def __init__(self, store: RunStore, queue: EventQueue, host_id: str,
                  on_change: Callable[[], None],
-                 on_ended: Callable[[ActiveRun], None] = lambda run: None) -> None:
+                 on_ended: Callable[[ActiveRun], None] = lambda run: None,
+                 logs: LogPlace | None = None) -> None:
         self._store = store
         self._queue = queue
         self._host_id = host_id
         self._on_change = on_change  # wakes the dispatcher: something may have unblocked
         self._on_ended = on_ended  # a run ended: reap what of its processes survives
+        self._logs = logs or LogPlace(cap=10_000, root=Path("."))
+        self._dirty: dict[str, ActiveRun] = {}  # saved at the end of this loop turn
+        self._settling: set[asyncio.Task[None]] = set()  # settles asked for from callbacks
         self._lock = asyncio.Lock()
         self._counter = 0
         self._pends: dict[str, Pend] = {}  # in adoption order
@@ -96,6 +143,10 @@ class RunState:
         self._refused: dict[str, tuple[float, float]] = {}
 
     # ---- reading --------------------------------------------------------------------------
+
+    @property
+    def store(self) -> RunStore:
+        return self._store
 
     @property
     def counter(self) -> int:
@@ -142,7 +193,7 @@ class RunState:
                         rerun=dict(rerun or {}))
             self._store.add_pend(pend, self._counter)  # first: if it fails, nothing was adopted
             self._pends[pend.run_id] = pend
-        self._publish(Event(ref, SYS_STATE, good=True, opts={"action": "add-pend"}))
+        self.publish(Event(ref, SYS_STATE, good=True, opts={"action": "add-pend"}))
         self._on_change()
         return pend
 
@@ -170,7 +221,7 @@ class RunState:
                 pend.reason = f"workspace {workspace} could not be made: {e}"
                 log.error("run %s: %s", pend.run_id, pend.reason)
                 return pend.reason
-            self._publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "activate"}))
+            self.publish(Event(pend.ref, SYS_STATE, good=True, opts={"action": "activate"}))
             ref = replace(pend.ref, exec_host=self._host_id)
             record = RunRecord.from_pend(pend, ref, start_time=now())
             run = ActiveRun(record, workspace)
@@ -178,8 +229,14 @@ class RunState:
             # only once the activation is committed. A re-run from a node starts with the
             # nodes before it carried over and the event that started that node
             # (hub/rerun.py).
-            fired = seed(record, pend.rerun) or Event(ref, TRIGGER_GOOD, pend.triggered_node,
-                                                      True, dict(pend.opts))
+            carried = seed(ref, pend.rerun)
+            if carried is None:
+                fired = Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts))
+            else:
+                record.exec_nodes.update(carried.exec_nodes)
+                record.data_nodes.update(carried.data_nodes)
+                record.merge_nodes.update(carried.merge_nodes)
+                fired = carried.start
             record.queued.append(fired)
             self._pends.pop(pend.run_id, None)
             self._active[run.run_id] = run
@@ -214,10 +271,10 @@ class RunState:
             return
         if self._active.get(run.run_id) is run:
             queued = run.record.queued
-            published = self._publish(fired)
+            published = self.publish(fired)
             queued[next(i for i, e in enumerate(queued) if e is fired)] = published
         self._refused.pop(run.run_id, None)
-        self._publish(Event(fired.run_ref, SYS_STATE, good=True,
+        self.publish(Event(fired.run_ref, SYS_STATE, good=True,
                             opts={"action": "remove-pend"}))
         run.durable.set_result("")
 
@@ -240,15 +297,47 @@ class RunState:
             self._store.save_run(record)
         return run
 
-    async def finish(self, run: ActiveRun, good: bool, *, reason: str = "",
-                     source: NodeRef = NodeRef(), opts: Mapping[str, Any] | None = None) -> bool:
+    # ---- the end of a run: one rule ---------------------------------------------------------
+
+    def decide(self, run: ActiveRun, good: bool, *, reason: str = "",
+               source: NodeRef = NodeRef(), opts: Mapping[str, Any] | None = None) -> None:
+        """The run must end with this result whatever still runs (the first verdict stands):
+        `settle` ends it."""
+        if run.verdict is None:
+            run.verdict = Verdict(good, reason, source, dict(opts or {}))
+
+    async def settle(self, run: ActiveRun) -> bool:
+        """The one rule that says a run is over: it has a verdict (an end node, a failure
+        nobody handles, its flow gone, a stop), or nothing runs, waits or is queued (good:
+        a bad event nobody handled would have given it a verdict). Then active → archive.
+        True when this call ended the run."""
+        if not self.is_current(run):
+            return False
+        verdict = run.verdict
+        if verdict is None:
+            if not run.quiescent():
+                return False
+            verdict = Verdict(True)
+        return await self._archive(run, verdict)
+
+    def settle_soon(self, run: ActiveRun) -> None:
+        """`settle` from a callback, which cannot await."""
+        if not self.is_current(run):
+            return
+        task = asyncio.get_running_loop().create_task(self.settle(run),
+                                                      name=f"settle {run.run_id}")
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _archive(self, run: ActiveRun, verdict: Verdict) -> bool:
         """Active → archive; False when the run had already ended."""
         async with self._lock:
             if self._active.get(run.run_id) is not run:
                 return False
             del self._active[run.run_id]
-            record = run.record
-            record.ended, record.good, record.reason, record.end_time = True, good, reason, now()
+            record, reason = run.record, verdict.reason
+            record.ended, record.good, record.reason = True, verdict.good, reason
+            record.end_time = now()
             record.queued.clear()
             for d in record.data_nodes.values():
                 d.enabled = False
@@ -257,14 +346,16 @@ class RunState:
                     node.stopped, node.good = record.end_time, False
                     node.reason = (REASON_STOPPED if reason == REASON_STOPPED
                                    else REASON_ENDED_WITH_RUN)
-            settle(record)
+            word_outcome(record)
             for t in list(run.tasks):
                 t.cancel()  # each task's ProcessGroup kills its processes
             self._on_ended(run)  # and what left the groups (a daemon) dies with the run
             for node_log in run.logs.values():
                 node_log.close()
+            run.logs.clear()
             self._store.finish(record)
-        self._publish(Event(record.ref, SYS_END_ALL, source, good, dict(opts or {})))
+        self.publish(Event(record.ref, SYS_END_ALL, verdict.source, verdict.good,
+                            dict(verdict.opts)))
         self._on_change()
         return True
 
@@ -279,19 +370,189 @@ class RunState:
                 record = RunRecord.from_pend(pend, ended=True, good=False,
                                              reason=REASON_STOPPED, end_time=now(),
                                              stopped_by=user)
-                settle(record)
+                word_outcome(record)
                 self._store.finish(record)
-                self._publish(Event(pend.ref, SYS_STATE, good=True,
+                self.publish(Event(pend.ref, SYS_STATE, good=True,
                                     opts={"action": "remove-pend"}))
-                self._publish(Event(pend.ref, SYS_END_ALL, good=False))
+                self.publish(Event(pend.ref, SYS_END_ALL, good=False))
                 return
             run = self._active.get(run_id)
             if run is None or run.flow.id != flow_id:
                 raise RunNotFound(f"run {run_id} of flow {flow_id} is not pending or active here")
         tasks = list(run.tasks)
         run.record.stopped_by = user
-        await self.finish(run, False, reason=REASON_STOPPED)
+        run.verdict = Verdict(False, REASON_STOPPED)  # a stop overrides any verdict
+        await self.settle(run)
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _publish(self, event: Event) -> Event:
+    async def close(self) -> None:
+        """The engine stops: what changed is saved; the runs stay active in the store."""
+        for task in list(self._settling):
+            task.cancel()
+        await asyncio.gather(*self._settling, return_exceptions=True)
+        self._flush_saves()
+
+    # ---- what a run contains ------------------------------------------------------------------
+
+    def save(self, run: ActiveRun) -> None:
+        """Every change of one loop turn to active runs becomes one write per run."""
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush_saves)
+        self._dirty[run.run_id] = run
+
+    def _flush_saves(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for run in dirty.values():
+            if self.is_current(run):
+                self._store.save_run(run.record)
+
+    def queue_event(self, run: ActiveRun, event: Event) -> Event:
+        """Publish an event the run's nodes will route; it is saved with the run until it has
+        been routed (`routed`), so a restart routes it if this engine could not."""
+        event = self.publish(event)
+        run.record.queued.append(event)
+        self.save(run)
+        return event
+
+    def requeue(self, run: ActiveRun) -> None:
+        """A resumed run's saved events, published again: the last engine saved them but did
+        not route them."""
+        saved, run.record.queued = run.record.queued, []
+        for event in saved:
+            self.queue_event(run, Event(event.run_ref, event.tag, event.source_node, event.good,
+                                        event.opts))
+
+    def is_queued(self, run: ActiveRun, event: Event) -> bool:
+        return any(e.id == event.id for e in run.record.queued)
+
+    async def routed(self, run: ActiveRun, event: Event) -> None:
+        """The event's effects are recorded: it leaves the queue (saved with them), and the
+        run may be over."""
+        if not self.is_current(run):
+            return
+        run.record.queued = [e for e in run.record.queued if e.id != event.id]
+        self.save(run)
+        await self.settle(run)
+
+    def node_started(self, run: ActiveRun, node_id: str, event_opts: Mapping[str, Any], *,
+                     form: bool = False) -> None:
+        """A node starts, with the opts of the event that started it: kept, so a restart knows
+        it was running (and can start it again: opts.restart)."""
+        if form:
+            data = run.record.data_nodes.setdefault(node_id, DataNode())
+            data.started = data.started or now()
+        else:
+            rec = run.record.exec_nodes.setdefault(node_id, ExecNode())
+            rec.started, rec.stopped, rec.reason = now(), None, ""
+            rec.input = dict(event_opts)
+        self.save(run)
+
+    def node_finished(self, run: ActiveRun, node_id: str, status: int | None, good: bool, *,
+                      reason: str = "", outputs: Mapping[str, Any] | None = None) -> None:
+        rec = run.record.exec_nodes.setdefault(node_id, ExecNode())
+        rec.stopped, rec.good, rec.status, rec.reason = now(), good, status, reason
+        rec.opts = dict(outputs or {})  # kept with the run: a fetch's verified digest, ...
+        self.save(run)
+
+    def end_reached(self, run: ActiveRun, node_id: str, event: Event) -> None:
+        """An end node: recorded as reached, and the run ends with the result it got."""
+        at = now()
+        run.record.exec_nodes[node_id] = ExecNode(started=at, stopped=at, good=event.good)
+        self.save(run)
+        self.decide(run, event.good, source=NodeRef(CLASS_TASK, node_id), opts=event.opts)
+
+    def interrupted(self, run: ActiveRun, node_id: str) -> None:
+        """A node that was running when the engine died: it ends interrupted, and its bad event
+        is queued so the flow's own failure handling applies."""
+        rec = run.record.exec_nodes.setdefault(node_id, ExecNode())
+        rec.stopped, rec.good, rec.status, rec.reason = now(), False, None, REASON_INTERRUPTED
+        self.queue_event(run, Event(run.record.ref, result_tag(CLASS_TASK, node_id, "bad"),
+                                    NodeRef(CLASS_TASK, node_id), False, {}))
+
+    def form_asked(self, run: ActiveRun, node_id: str, outputs: Mapping[str, Any],
+                   waiting: bool) -> None:
+        """A data node ran its form: it waits for a submission, or it is done."""
+        rec = run.record.data_nodes.setdefault(node_id, DataNode())
+        rec.opts = dict(outputs)
+        rec.enabled = waiting
+        rec.stopped = None if waiting else now()
+        self.save(run)
+
+    def submit_form(self, flow_ref: FlowRef, run_id: str, node_id: str,
+                    values: Mapping[str, Any], user: str = "") -> None:
+        """Values for a data node that waits for them: kept with who sent them, joined to the
+        run's inputs (every task that starts from now on gets them), and routed."""
+        run = self.active(run_id)
+        if run is None or (flow_ref.id and run.flow.id != flow_ref.id):
+            raise RunNotFound(f"run {run_id} is not active on this host")
+        node = run.flow.node(node_id)
+        if node is None:
+            raise RunError(f"flow {run.flow.id} has no node {node_id!r}")
+        rec = run.record.data_nodes.get(node_id)
+        if rec is None or not rec.enabled:
+            raise RunError(f"node {node_id!r} of run {run_id} is not waiting for data")
+        check_submission_room(run.record, values)
+        rec.submissions.append(submission(run.flow, node, user, dict(values)))
+        run.record.add_inputs(values)
+        self.queue_event(run, Event(run.record.ref, "inbound.data", NodeRef("task", node_id),
+                                    False, dict(values)))
+
+    def merge_saw(self, run: ActiveRun, node: Node, event: Event) -> None:
+        """A merge node saw one of the events it waits for; it fires (once) when it has seen
+        one (`any`) or all (`all`)."""
+        rec = run.record.merge_nodes.setdefault(node.id, MergeNode(started=now()))
+        already = rec.stopped is not None
+        rec.waits[event.tag] = True
+        rec.opts.update(event.opts)
+        fired = not already and (
+            (node.type == "any" and len(rec.waits) == 1)
+            or (node.type == "all" and len(rec.waits) == len(set(node.wait))))
+        if fired:
+            rec.stopped = now()
+        ref, source = run.record.ref, NodeRef(CLASS_MERGE, node.id)
+        self.publish(Event(ref, SYS_NODE_UPDATE, source, False, {"waits": dict(rec.waits)}))
+        if fired:
+            self.queue_event(run, Event(ref, result_tag(CLASS_MERGE, node.id, "good"), source,
+                                        True, dict(rec.opts)))
+        else:
+            self.save(run)
+
+    # ---- node logs ----------------------------------------------------------------------------
+
+    def log_line(self, run: ActiveRun, node_id: str, line: str) -> None:
+        """One output line of a node: an event for watchers and a line of the run log."""
+        self.node_log(run, node_id).line(line if isinstance(line, str) else str(line))
+
+    def node_log(self, run: ActiveRun, node_id: str) -> NodeLog:
+        """The node's log, capped at common.log-lines (hub/logs.py): its lines go to watchers
+        as events, to the run's record and to the store (never once the run ended)."""
+        node_log = run.logs.get(node_id)
+        if node_log is not None:
+            return node_log
+        ref, source = run.record.ref, NodeRef("task", node_id)
+
+        def emit(text: str, lines: int) -> None:
+            opts: dict[str, Any] = {"update": text}
+            if lines > 1:
+                opts["lines"] = lines
+            self.publish(Event(ref, SYS_NODE_UPDATE, source, True, opts))
+
+        def store(text: str) -> None:
+            if not run.record.ended:
+                self._store.append_log(run.run_id, node_id, text)
+
+        node_log = MaskedNodeLog(  # secrets masked before anything sees a line
+            run.record.exec_nodes.setdefault(node_id, ExecNode()),
+            cap=self._logs.cap, emit=emit, store=store,
+            file=self._logs.root / "logs" / run.flow.id / run.run_id / f"{node_id}.log")
+        run.logs[node_id] = node_log
+        return node_log
+
+    def close_log(self, run: ActiveRun, node_id: str) -> None:
+        node_log = run.logs.pop(node_id, None)
+        if node_log is not None:
+            node_log.close()
+
+    def publish(self, event: Event) -> Event:
+        """An event for watchers (and the router, for a run's own events)."""
         return self._queue.publish(event)

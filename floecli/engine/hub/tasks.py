@@ -10,21 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from ..config.model import CLASS_TASK, Node
+from ..config.model import CLASS_TASK, Flow, Node
+from ..contributions.registry import Registry
 from ..errors import ContributionError
 from ..events import SYS_DATA_REQUIRED, SYS_NODE_START, Event, NodeRef, result_tag, status_tag
 from ..nodes.api import NEEDS_INPUT, get_opt
-from ..runs import REASON_TIMED_OUT, DataNode, ExecNode, now
+from ..runs import REASON_TIMED_OUT
 from .context import RunTaskContext, task_env
 from .opts import input_env, task_opts
 from .process import ProcessGroup
-from .reaper import MARKER, marker
-from .state import ActiveRun
-
-if TYPE_CHECKING:
-    from .hub import Hub
+from .reaper import MARKER, Reaper, marker
+from .spawned import SpawnJournal
+from .state import ActiveRun, RunState
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +34,40 @@ STATUS_ERROR = 255  # the implementation failed, not the work it ran
 STATUS_KILLED = -1
 
 
+@dataclass(frozen=True)
+class TaskHost:
+    """What the tasks of this host's runs are given besides their run."""
+
+    registry: Registry
+    git_key: str
+    secret_env: Callable[[Flow], dict[str, str]]  # the secrets a flow names, as env
+    reaper: Reaper
+    root_tag: str  # names this workspace root's task processes (hub/reaper.py)
+    spawned: SpawnJournal
+    cache_dir: Path  # the host's download cache
+
+
+def ends_run(registry: Registry, node: Node) -> bool:
+    """Whether the node's task type ends its run when reached (`end`)."""
+    return _flag(registry, node, "ends_run")
+
+
+def _flag(registry: Registry, node: Node, name: str) -> bool:
+    try:
+        return bool(getattr(registry.task_class(node.type), name, False))
+    except ContributionError:
+        return False
+
+
 class TaskRunner:
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
+    def __init__(self, owner: RunState, host: TaskHost) -> None:
+        self._owner = owner
+        self._host = host
 
     def start(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> None:
         """Start `node` for `run`. Its start is recorded now, with the opts that started
         it, so a restart knows it was running (and can run it again: opts.restart)."""
-        if self._awaits_input(node):
-            rec = run.record.data_nodes.setdefault(node.id, DataNode())
-            rec.started = rec.started or now()
-        else:
-            exec_rec = run.record.exec_nodes.setdefault(node.id, ExecNode())
-            exec_rec.started, exec_rec.stopped, exec_rec.reason = now(), None, ""
-            exec_rec.input = dict(event_opts)
-        self._hub.save(run)
+        self._owner.node_started(run, node.id, event_opts, form=self._awaits_input(node))
         task = asyncio.create_task(self._execute(run, node, event_opts),
                                    name=f"{run.run_id}/{node.id}")
         run.tasks.add(task)
@@ -56,14 +77,15 @@ class TaskRunner:
         run.tasks.discard(task)
         if not task.cancelled() and task.exception():
             log.error("task %s crashed", task.get_name(), exc_info=task.exception())
-            self._hub.check_quiescent(run)
+            self._owner.settle_soon(run)
 
     async def _execute(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> None:
+        owner = self._owner
         try:
             # Write ahead: the node's start (and the event that fired it) is committed before
             # it does anything, so a restart knows it. Every node started in one loop turn
             # waits for the same commit.
-            await self._hub.store.flush()
+            await owner.store.flush()
             if self._awaits_input(node):
                 result = await self._perform_data(run, node, event_opts)
             else:
@@ -71,26 +93,23 @@ class TaskRunner:
         finally:
             # Discarded before the result is queued, so the run never looks idle between.
             run.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
-            self._hub.close_log(run, node.id)
-        if result is not None and self._hub.state.is_current(run):
-            self._hub.publish_for(run, result)
-        await self._hub.end_if_quiescent(run)
+            owner.close_log(run, node.id)
+        if result is not None and owner.is_current(run):
+            owner.queue_event(run, result)
+        await owner.settle(run)
 
     def _awaits_input(self, node: Node) -> bool:
-        try:
-            return bool(getattr(self._hub.registry.task_class(node.type), "awaits_input", False))
-        except ContributionError:
-            return False
+        return _flag(self._host.registry, node, "awaits_input")
 
     async def _perform(self, run: ActiveRun, node: Node,
                        event_opts: dict[str, Any]) -> Event | None:
         source = NodeRef(CLASS_TASK, node.id)
         try:
-            task = self._hub.registry.task_class(node.type)()
+            task = self._host.registry.task_class(node.type)()
         except Exception as e:  # not installed, or it cannot even be made
-            self._hub.log_line(run, node.id, f"error: {e}")
+            self._owner.log_line(run, node.id, f"error: {e}")
             return self._finish(run, node, STATUS_ERROR, error=True)
-        self._hub.publish(Event(run.record.ref, SYS_NODE_START, source))
+        self._owner.publish(Event(run.record.ref, SYS_NODE_START, source))
         ctx = self._context(run, node, event_opts)
         timeout = _timeout(node)
         try:
@@ -102,7 +121,7 @@ class TaskRunner:
             if deadline.expired():  # floe's own timer, not a TimeoutError of the task's
                 # Its process groups are killed; what left them (a daemon) carries the
                 # task's marker and dies too, as it would with a stop.
-                await self._hub.reaper.reap(marker(self._hub.root_tag, run.run_id, node.id))
+                await self._host.reaper.reap(marker(self._host.root_tag, run.run_id, node.id))
                 ctx.log(f"timed out after {timeout:g} s: stopped")
                 return self._finish(run, node, STATUS_KILLED, reason=REASON_TIMED_OUT,
                                     outputs=ctx.outputs)
@@ -130,49 +149,44 @@ class TaskRunner:
         else:
             tag, good = status_tag(node.id, status, good_statuses=node.good,
                                    ignore_fail=node.ignore_fail, use_status=node.use_status)
-        rec = run.record.exec_nodes.setdefault(node.id, ExecNode())
-        rec.stopped, rec.good, rec.status, rec.reason = now(), good, status, reason
-        rec.opts = dict(outputs or {})  # kept with the run: a fetch's verified digest, ...
+        self._owner.node_finished(run, node.id, status, good, reason=reason, outputs=outputs)
         return Event(run.record.ref, tag, NodeRef(CLASS_TASK, node.id), good, outputs or {})
 
     async def _perform_data(self, run: ActiveRun, node: Node,
                             event_opts: dict[str, Any]) -> Event | None:
-        rec = run.record.data_nodes.setdefault(node.id, DataNode())
         ctx = self._context(run, node, event_opts)
         try:
-            status = await self._hub.registry.task_class(node.type)().run(ctx)
+            status = await self._host.registry.task_class(node.type)().run(ctx)
         except Exception as e:
             ctx.log(f"error: {traceback.format_exception_only(e)[-1].strip()}")
             status = 1
-        rec.opts = dict(ctx.outputs)
-        rec.enabled = status == NEEDS_INPUT
-        rec.stopped = None if rec.enabled else now()
-        self._hub.save(run)
+        waiting = status == NEEDS_INPUT
+        self._owner.form_asked(run, node.id, ctx.outputs, waiting)
         ref, source = run.record.ref, NodeRef(CLASS_TASK, node.id)
-        if rec.enabled:
-            self._hub.publish(Event(ref, SYS_DATA_REQUIRED, source, True, dict(ctx.outputs)))
+        if waiting:
+            self._owner.publish(Event(ref, SYS_DATA_REQUIRED, source, True, dict(ctx.outputs)))
             return None
         suffix = "good" if status == 0 else "bad"
         return Event(ref, result_tag(CLASS_TASK, node.id, suffix), source, status == 0,
                      dict(ctx.outputs))
 
     def _context(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> RunTaskContext:
-        hub = self._hub
-        contribution = hub.registry.task(node.type)
+        host, owner = self._host, self._owner
+        contribution = host.registry.task(node.type)
         inputs = contribution.descriptor.inputs if contribution is not None else ()
-        opts = task_opts(run.flow, node, event_opts, inputs, hub.config.common.git_key)
+        opts = task_opts(run.flow, node, event_opts, inputs, host.git_key)
         app_env = task_env(opts.get("env") or [], run.workspace)
         # The flow's named secrets (engine/secrets.py), the run's inputs (every value pushed
         # into it so far), then what the event that fired this node carries (a checkout's
         # hash, say): in the environment only, never spliced into opts.
-        env = {**app_env, **hub.secret_env(run.flow), **input_env(run.record.inputs),
+        env = {**app_env, **host.secret_env(run.flow), **input_env(run.record.inputs),
                **input_env(event_opts)}
-        env[MARKER] = marker(hub.root_tag, run.run_id, node.id)  # found even past setsid
+        env[MARKER] = marker(host.root_tag, run.run_id, node.id)  # found even past setsid
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
-            env=env, app_env=app_env, sink=hub.node_log(run, node.id),
-            group=ProcessGroup(on_spawn=lambda: hub.spawned.started(run.run_id, node.id)),
-            pace=hub.store.room, cache_dir=hub.cache_dir)
+            env=env, app_env=app_env, sink=owner.node_log(run, node.id),
+            group=ProcessGroup(on_spawn=lambda: host.spawned.started(run.run_id, node.id)),
+            pace=owner.store.room, cache_dir=host.cache_dir)
 
 
 def _timeout(node: Node) -> float | None:

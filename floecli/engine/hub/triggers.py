@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config.model import Flow, Node
-
-if TYPE_CHECKING:
-    from .hub import Hub
+from ..store.base import RunStore
 
 log = logging.getLogger(__name__)
 
 
+Fire = Callable[[Flow, Node, Mapping[str, Any]], None]
+
+
 class HubTriggerContext:
-    def __init__(self, hub: Hub, flow: Flow, node: Node) -> None:
-        self._hub = hub
+    def __init__(self, fire: Fire, store: RunStore, flow: Flow, node: Node,
+                 git_key: str) -> None:
+        self._fire = fire  # starts a run of the flow, as if this trigger fired
+        self._store = store
         self._flow = flow
         self._node = node
         self.flow_id = flow.id
         self.node_id = node.id
         self.type = node.type
         self.opts: Mapping[str, Any] = node.opts
-        self.git_key = hub.config.common.git_key
+        self.git_key = git_key
         # What the API shows (`GET flows/:id/triggers`): the last error and its time, and
         # when the trigger last worked.
         self.last_error = ""
@@ -33,16 +36,16 @@ class HubTriggerContext:
         self.failures = 0  # in a row, 0 once it works again
 
     def fire(self, opts: Mapping[str, Any]) -> None:
-        self._hub.fire(self._flow, self._node, opts)
+        self._fire(self._flow, self._node, opts)
 
     def _key(self, key: str) -> str:
         return f"trigger/{self.flow_id}/{self.node_id}/{key}"
 
     async def load(self, key: str) -> Any | None:
-        return await self._hub.store.get(self._key(key))
+        return await self._store.get(self._key(key))
 
     def save(self, key: str, value: Any) -> None:
-        self._hub.store.put(self._key(key), value)
+        self._store.put(self._key(key), value)
 
     def report(self, error: str = "") -> None:
         now = datetime.now(UTC)
