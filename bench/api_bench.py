@@ -15,6 +15,13 @@ Prints one JSON line:
                       each starting a run of a one-task flow, sent on one kept-alive
                       connection while a second such burst runs (target <= 2 ms);
                       pushes_during_burst counts them, _total_s is their sum
+  fresh_pushes_during_burst_total_s  the same with a plain client: each push/data on a
+                      connection of its own (connect, request, reply, close), one after
+                      another while a third burst runs; the sum of their times (target
+                      <= 0.08 s for 100), and fresh_pushes_during_burst counts them
+  api_step_overhead_ms per step of a 40-step chain of `exec true` started by POST push/data
+                      and ended as the websocket tells: its wall time minus 40 bare spawns
+                      of /bin/true, divided by 40; the median of 5 (target <= 1.0 ms)
 Bounded: REQUESTS requests, 100 runs, and each phase gives up after LIMIT_S.
 """
 
@@ -34,7 +41,7 @@ import websockets
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_proc import ADMIN, start_engine
-from hub_burst import CHAIN, RUNS, bash_baseline, chain_app, measure
+from hub_burst import CHAIN, RUNS, SEQUENTIAL, bare_spawns, bash_baseline, chain_app, measure
 
 from floecli.engine import eventloop
 from floecli.engine.config.loader import parse_app
@@ -113,12 +120,15 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 PUSH_BODY = {"Ref": {"ID": "chain", "Ver": 1}, "Form": {"ID": "start"}}
 PING_BODY = {"Ref": {"ID": "ping", "Ver": 1}, "Form": {"ID": "start"}}
+SEQ_BODY = {"Ref": {"ID": "seq", "Ver": 1}, "Form": {"ID": "start"}}
 
 
 def bench_app() -> str:
-    """The 10-step `chain` flow, and `ping` (one `exec true`) for the pushes under load."""
+    """The 10-step `chain` flow, `ping` (one `exec true`) for the pushes under load, and the
+    40-step `seq`."""
     ping = chain_app("local", "ping", 1).split("flows:\n", 1)[1]
-    return chain_app("local") + ping
+    seq = chain_app("local", "seq", SEQUENTIAL).split("flows:\n", 1)[1]
+    return chain_app("local") + ping + seq
 
 
 def push_request(body: dict[str, object]) -> bytes:
@@ -155,6 +165,50 @@ async def ping_while(port: int, running: asyncio.Future[float], pushes: int
     return latencies, runs
 
 
+async def fresh_pings_while(port: int, running: asyncio.Future[float], pushes: int
+                            ) -> tuple[list[float], set[str]]:
+    """Up to `pushes` push/data of `ping`, one after another while `running` is not done,
+    each on a connection of its own, as a plain client (curl, a webhook) sends them: each
+    one's time from connecting to the reply."""
+    request = push_request(PING_BODY)
+    latencies: list[float] = []
+    runs: set[str] = set()
+    while len(latencies) < pushes and not running.done():
+        t = time.perf_counter()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            started = await push(reader, writer, request)
+        finally:
+            writer.close()
+        latencies.append(time.perf_counter() - t)
+        runs.update(started)
+    return latencies, runs
+
+
+async def step_overhead(port: int) -> float:
+    """api_step_overhead_ms: see the module's docstring."""
+    request = push_request(SEQ_BODY)
+    walls = []
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws?tag=sys.end",
+                                  additional_headers={"X-Floe-Auth": ADMIN},
+                                  max_queue=None) as ws:
+        for _ in range(5):
+            t = time.perf_counter()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                (run,) = await push(reader, writer, request)
+            finally:
+                writer.close()
+            async with asyncio.timeout(LIMIT_S):
+                while True:
+                    event = json.loads(await ws.recv())
+                    ref = event["RunRef"]["Run"]
+                    if event["Tag"] == "sys.end.all" and f"{ref['HostID']}-{ref['ID']}" == run:
+                        break
+            walls.append(time.perf_counter() - t)
+    return round((statistics.median(walls) - bare_spawns()) / SEQUENTIAL * 1000, 2)
+
+
 async def push_at_once(port: int, count: int) -> set[str]:
     """`count` push/data of `chain` at once, each on a connection of its own: the runs."""
     request = push_request(PUSH_BODY)
@@ -170,10 +224,12 @@ async def push_at_once(port: int, count: int) -> set[str]:
             for r in started}
 
 
-async def http_burst(port: int, *, pushes: int = 0) -> tuple[float, list[float]]:
+async def http_burst(port: int, *, pushes: int = 0, fresh: bool = False
+                     ) -> tuple[float, list[float]]:
     """RUNS POST push/data of `chain` at once, until the websocket reported the end of each
     run they started: the burst's wall time. With `pushes`, that many one-at-a-time
-    push/data of `ping` are sent while the burst runs: their latencies."""
+    push/data of `ping` are sent while the burst runs (`fresh`: each on a connection of its
+    own): their latencies."""
     ended: set[str] = set()
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws?tag=sys.end",
                                   additional_headers={"X-Floe-Auth": ADMIN},
@@ -192,7 +248,8 @@ async def http_burst(port: int, *, pushes: int = 0) -> tuple[float, list[float]]
         burst = await push_at_once(port, RUNS)
         assert len(burst) == RUNS, "every push/data starts one run"
         watcher = asyncio.ensure_future(watch(burst))
-        latencies, pinged = await ping_while(port, watcher, pushes)
+        pinger = fresh_pings_while if fresh else ping_while
+        latencies, pinged = await pinger(port, watcher, pushes)
         burst_end = await watcher
         await watch(pinged)  # nothing is left running when the engine is stopped
         return burst_end - t, latencies
@@ -211,6 +268,8 @@ def main() -> None:
             rps, kb = asyncio.run(flow_get_rps(port))
             burst, _ = asyncio.run(http_burst(port))
             _, pushes = asyncio.run(http_burst(port, pushes=SEQUENTIAL_PUSHES))
+            _, fresh = asyncio.run(http_burst(port, pushes=SEQUENTIAL_PUSHES, fresh=True))
+            per_step = asyncio.run(step_overhead(port))
         finally:
             proc.terminate()
             proc.wait(30)
@@ -225,7 +284,10 @@ def main() -> None:
                       "http_burst_to_bash": round(burst / bash, 2),
                       "pushes_during_burst": len(pushes),
                       "push_during_burst_median_ms": round(statistics.median(pushes) * 1e3, 2),
-                      "push_during_burst_total_s": round(sum(pushes), 3)}))
+                      "push_during_burst_total_s": round(sum(pushes), 3),
+                      "fresh_pushes_during_burst": len(fresh),
+                      "fresh_pushes_during_burst_total_s": round(sum(fresh), 3),
+                      "api_step_overhead_ms": per_step}))
 
 
 if __name__ == "__main__":

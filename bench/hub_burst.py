@@ -136,17 +136,22 @@ async def step_overhead(root: Path, store: str) -> float:
             walls.append(time.perf_counter() - t)
     finally:
         await engine.stop()
+    per_step = (statistics.median(walls) - bare_spawns()) / SEQUENTIAL
+    return round(per_step * 1000, 2)
+
+
+def bare_spawns() -> float:
+    """SEQUENTIAL bare spawns of /bin/true one after another, the median of 5: what a chain's
+    processes cost without an engine. Bare: subprocess.run, as the engine's processes are
+    Popen's too; not the loop's own subprocess_exec, which costs what that loop makes it cost
+    (uvloop's forks instead of vforking, and is slower than the engine's whole step)."""
     spawns = []
     for _ in range(5):
-        # Bare: subprocess.run, as the engine's processes are Popen's too. Not the loop's own
-        # subprocess_exec, which costs what that loop makes it cost (uvloop's forks instead
-        # of vforking, and is slower than the engine's whole step).
         t = time.perf_counter()
         for _ in range(SEQUENTIAL):
             subprocess.run(["/bin/true"], start_new_session=True, check=True)
         spawns.append(time.perf_counter() - t)
-    per_step = (statistics.median(walls) - statistics.median(spawns)) / SEQUENTIAL
-    return round(per_step * 1000, 2)
+    return statistics.median(spawns)
 
 
 def main() -> None:

@@ -52,6 +52,7 @@ from ..runs import (
     submission,
 )
 from ..store.base import RunStore, StoreState
+from . import merge
 from .logs import NodeLog
 from .masked import MaskedNodeLog
 from .rerun import seed
@@ -504,9 +505,7 @@ class RunState:
         already = rec.stopped is not None
         rec.waits[event.tag] = True
         rec.opts.update(event.opts)
-        fired = not already and (
-            (node.type == "any" and len(rec.waits) == 1)
-            or (node.type == "all" and len(rec.waits) == len(set(node.wait))))
+        fired = merge.fires(node, rec.waits, already)
         if fired:
             rec.stopped = now()
         ref, source = run.record.ref, NodeRef(CLASS_MERGE, node.id)
