@@ -396,10 +396,20 @@ class RunState:
     # ---- what a run contains ------------------------------------------------------------------
 
     def save(self, run: ActiveRun) -> None:
-        """Every change of one loop turn to active runs becomes one write per run."""
+        """The changes to a run over two loop turns become one write: a task's result in one
+        turn and the routing of its event in the next (which starts the next task) are one
+        write per step, not two. Whatever must be durable before it acts waits for it through
+        `durable()`."""
         if not self._dirty:
-            asyncio.get_running_loop().call_soon(self._flush_saves)
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._flush_saves)
         self._dirty[run.run_id] = run
+
+    async def durable(self) -> None:
+        """Every change made so far is committed (write ahead: a task's process starts only
+        after this). Every caller in a loop turn shares one commit."""
+        self._flush_saves()
+        await self._store.flush()
 
     def _flush_saves(self) -> None:
         dirty, self._dirty = self._dirty, {}

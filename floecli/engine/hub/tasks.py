@@ -85,7 +85,7 @@ class TaskRunner:
             # Write ahead: the node's start (and the event that fired it) is committed before
             # it does anything, so a restart knows it. Every node started in one loop turn
             # waits for the same commit.
-            await owner.store.flush()
+            await owner.durable()
             if self._awaits_input(node):
                 result = await self._perform_data(run, node, event_opts)
             else:
