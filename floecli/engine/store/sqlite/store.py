@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
-from ..runs import Pend, RunRecord
-from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState, highest_run_numbers
-from .codec import (
+from ...errors import StoreError
+from ...runs import Pend, RunRecord
+from ..base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState, highest_run_numbers
+from ..codec import (
     dumps,
     group_logs,
     pend_text,
