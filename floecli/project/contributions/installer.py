@@ -22,22 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 from floecli.engine.errors import FloeError, GitError
 
-from . import dists
-from .appdoc import AppDocument
-from .bundles import DESCRIPTOR_FILE
-from .errors import InstallError
-from .fsutil import copy_package, file_hashes, file_sha256, remove, tree_hash
-from .isolation import (
+from .. import dists
+from ..appdoc import AppDocument
+from ..bundles import DESCRIPTOR_FILE
+from ..errors import InstallError
+from ..fsutil import copy_package, file_hashes, file_sha256, remove, tree_hash
+from ..isolation import (
     check_dependencies,
     check_package_name,
     engine_names,
     engine_pins,
     prove_imports,
 )
-from .layout import EngineProject
-from .lockfile import Lock, LockedContribution, LockedDistribution
-from .pip import Echo, PipError, run_pip
-from .refs import BUNDLED, GIT, LOCAL, PIP, Ref, is_path_ref, parse_ref
+from ..layout import EngineProject
+from ..lockfile import Lock, LockedContribution, LockedDistribution
+from ..pip import Echo, PipError, run_pip
+from ..refs import BUNDLED, GIT, LOCAL, PIP, Ref, is_path_ref, parse_ref
 
 if TYPE_CHECKING:
     from floecli.engine.contributions.descriptor import Descriptor
