@@ -63,6 +63,8 @@ def write_app(tmp_path: Path) -> str:
 
 def run_row(db: Path, run: str) -> dict[str, Any] | None:
     """The run's record as the engine's store has committed it (read as another process)."""
+    if not db.exists():
+        return None  # the engine has not made its store yet (connecting would make a file)
     with contextlib.closing(sqlite3.connect(db, timeout=5)) as c:
         try:
             row = c.execute("SELECT json FROM runs WHERE run_id = ?", (run,)).fetchone()

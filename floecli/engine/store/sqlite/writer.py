@@ -65,7 +65,10 @@ class Writer:
     def __init__(self, path: Path, journal: Journal) -> None:
         self.path = path
         self._journal = journal
-        self._jobs: queue.SimpleQueue[_Write | _Read] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_Write | _Read]] = queue.SimpleQueue()
+        # Writes of this loop turn, handed to the worker together at its end: one wake-up of
+        # the worker (and one GIL hand-over) per turn, not one per write.
+        self._outbox: list[_Write | _Read] = []
         self._thread: threading.Thread | None = None
         # Each counter is written by one thread only, so their difference needs no lock.
         self._queued = 0  # jobs put, by the loop's thread
@@ -88,6 +91,7 @@ class Writer:
         if self._thread is not None:
             raise StoreError(f"the run store {self.path} is already open")
         self._jobs = queue.SimpleQueue()
+        self._outbox = []
         self._queued = self._done = 0
         opened: concurrent.futures.Future[StoreState] = concurrent.futures.Future()
         thread = threading.Thread(target=self._serve, args=(self._jobs, opened),
@@ -128,7 +132,19 @@ class Writer:
                         describe(statements[0]))
             return
         self._queued += 1
-        self._jobs.put(_Write(statements, journaled, reply))
+        if not self._outbox:
+            try:
+                asyncio.get_running_loop().call_soon(self._post)
+            except RuntimeError:  # no loop (a script filling a store): straight to the worker
+                self._jobs.put([_Write(statements, journaled, reply)])
+                return
+        self._outbox.append(_Write(statements, journaled, reply))
+
+    def _post(self) -> None:
+        """Hand this turn's writes to the worker, in the order they were made."""
+        if self._outbox:
+            jobs, self._outbox = self._outbox, []
+            self._jobs.put(jobs)
 
     async def call(self, op: Callable[[sqlite3.Connection], Any], *, stop: bool = False,
                    barrier: bool = False) -> Any:
@@ -138,12 +154,13 @@ class Writer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued += 1
-        self._jobs.put(_Read(op, replier(loop, future), stop, barrier))
+        self._post()  # it must see every write made before it
+        self._jobs.put([_Read(op, replier(loop, future), stop, barrier)])
         return await future
 
     # ---- the worker thread -------------------------------------------------------------
 
-    def _serve(self, jobs: queue.SimpleQueue[_Write | _Read],
+    def _serve(self, jobs: queue.SimpleQueue[list[_Write | _Read]],
                opened: concurrent.futures.Future[StoreState]) -> None:
         try:
             conn = connect(self.path)
@@ -324,17 +341,17 @@ def _commit(conn: sqlite3.Connection) -> None:
         raise _Transient(str(e)) from None
 
 
-def _drain(jobs: queue.SimpleQueue[_Write | _Read], timeout: float | None = None
+def _drain(jobs: queue.SimpleQueue[list[_Write | _Read]], timeout: float | None = None
            ) -> list[_Write | _Read]:
-    """Wait for one job (at most `timeout` seconds: then none), then take every job already
-    queued (up to MAX_BATCH)."""
+    """Wait for jobs (at most `timeout` seconds: then none), then take every job already
+    queued (up to about MAX_BATCH)."""
     try:
-        batch = [jobs.get(timeout=timeout)]
+        batch = jobs.get(timeout=timeout)
     except queue.Empty:
         return []
     while len(batch) < MAX_BATCH:
         try:
-            batch.append(jobs.get_nowait())
+            batch.extend(jobs.get_nowait())
         except queue.Empty:
             break
     return batch
