@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
+from flows import app, one_task
 from servertest import start_run, wait_ended
 
-APP = """\
-common: {store-type: local, log-lines: 3000}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "seq 5000"}}]
-"""
+APP = app(one_task("f", "seq 5000", task_id="a"), store_type="local", log_lines=3000)
 
 
 def test_logs_and_views_page_and_mark_what_the_cap_left_out(start_engine):
