@@ -40,8 +40,7 @@ def _node(id: str, type: str, *, listen: str | None = TRIGGER_GOOD,
           opts: dict[str, Any] | None = None, **fields: Any) -> Node:
     n: Node = {"id": id, "listen": listen, "type": type}
     n.update(_keys(fields))
-    if opts:
-        n["opts"] = _keys(opts)
+    n["opts"] = _keys(opts or {}) or None
     return {k: v for k, v in n.items() if v is not None}
 
 
@@ -175,4 +174,4 @@ TWO_FLOWS = (one_task("a", "true"), one_task("b", "true"))
 #: `slow`: its one task `wait` says "started" and sleeps a minute, for stops and restarts
 SLOW = one_task("slow", shell="echo started; sleep 60", task_id="wait")
 #: `release`: prepare, a sign-off form, ship
-RELEASE = signoff_release(name="release")
+RELEASE = signoff_release()
