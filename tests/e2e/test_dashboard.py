@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from servertest import start_run, wait_ended
 
 
-def app(tmp_path: Path) -> str:
+def app(tmp_path: Path, store: str = "memory") -> str:
     gate = tmp_path / "gate"
     build = flow(
         "build",
@@ -32,7 +32,7 @@ def app(tmp_path: Path) -> str:
     users = [{"name": name, "role": role, "password-hash": PASSWORD_HASH}
              for name, role in (("ann", "admin"), ("vic", "viewer"))]
     # log-lines: the chatty task's 100k lines all kept in the store
-    return flows.app(build, RELEASE, slow, chatty, store_type="memory", log_lines=200000,
+    return flows.app(build, RELEASE, slow, chatty, store_type=store, log_lines=200000,
                      users=users)
 
 
@@ -228,7 +228,7 @@ def test_failed_request_is_shown(start_engine, browse):
 
 
 def test_lost_websocket_reconnects_and_catches_up(start_engine, browse, tmp_path):
-    durable = app(Path("/nonexistent")).replace("store-type: memory", "store-type: local")
+    durable = app(Path("/nonexistent"), store="local")
     engine = start_engine(durable)
     b = browse(engine)
     page = b.page

@@ -83,8 +83,6 @@ def test_side_effects_at_most_once_across_kill_9(start_engine, tmp_path):
                     assert rec["Good"] or rec["Reason"] == "interrupted", (trial, line, rec)
 
 
-
-
 def marked_nodes(prefix: str) -> set[str]:
     """The nodes whose processes are alive, from the FLOE_TASK marker in their environment."""
     needle = f"FLOE_TASK={prefix}".encode()
@@ -117,9 +115,10 @@ def test_tasks_queued_behind_the_spawner_start_after_kill_9_never_interrupted(st
     # thread, so when the first has printed, most are still queued.
     started = tmp_path / "started"
     # (An interrupted task's bad event is handled, so the run goes on to its end.)
-    wide = app(flow("wide", *(node for n in range(150) for node in (
+    tasks = [t for n in range(150) for t in (
         task(f"w{n}", shell=f"echo w{n} >> {started}; sleep 2"),
-        task(f"h{n}", "true", listen=f"task.w{n}.bad")))), store_type="local")
+        task(f"h{n}", "true", listen=f"task.w{n}.bad"))]
+    wide = app(flow("wide", *tasks), store_type="local")
     engine = start_engine(wide, name="wide")
     with engine.client() as c:
         run = push(c, "wide")
