@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+import flows
 import pytest
+import yaml
+from flows import flow, one_task, task
 
 from floecli.bundles.exec import build_command
 
@@ -25,14 +28,8 @@ def test_cmd_and_args(opts, expected):
 
 
 def app(opts: str) -> str:
-    return f"""
-    flows:
-      - id: x
-        ver: 1
-        triggers: [{{name: start, type: data}}]
-        tasks:
-          - {{name: t, listen: trigger.good, type: exec, opts: {opts}}}
-    """
+    """Flow x of one exec task t, its opts given as an app author writes them in YAML."""
+    return flows.app(one_task("x", task_id="t", opts=yaml.safe_load(opts)))
 
 
 async def test_run_output_framing(engine_factory):
@@ -108,18 +105,11 @@ async def test_a_symlink_left_in_a_reused_workspace_is_not_followed_out(engine_f
                                                                          tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
-    h = await engine_factory(f"""
-    flows:
-      - id: x
-        ver: 1
-        reuse-space: true
-        triggers: [{{name: start, type: data}}]
-        tasks:
-          - {{name: plant, listen: trigger.good, type: exec,
-              opts: {{shell: "test -e src || ln -s {outside} src"}}}}
-          - {{name: t, listen: task.plant.good, type: exec,
-              opts: {{cmd: "touch escaped", sub-dir: src}}}}
-    """)
+    h = await engine_factory(flows.app(flow(
+        "x",
+        task("plant", shell=f"test -e src || ln -s {outside} src"),
+        task("t", "touch escaped", listen="task.plant.good", opts={"sub-dir": "src"}),
+        reuse_space=True)))
     end = await h.run_to_end("x")
     assert not end.good
     assert list(outside.iterdir()) == []

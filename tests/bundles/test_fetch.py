@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 
+import flows
 import pytest
 from fileserver import serve_files
+from flows import flow, task
 
 KNOWN = b"this is a file with known hashes"
 SHA256 = "864d6473d56d235de9ffb9d404e76f23e4d596ce77eae5b7ce5106f454fa7ee4"
@@ -15,14 +16,8 @@ BIG = bytes(range(256)) * 4096  # 1 MiB
 
 
 def app(**opts: str) -> str:
-    return f"""
-    flows:
-      - id: x
-        ver: 1
-        triggers: [{{name: start, type: data}}]
-        tasks:
-          - {{name: f, listen: trigger.good, type: fetch, opts: {json.dumps(opts)}}}
-    """
+    """Flow x of one fetch task f."""
+    return flows.app(flow("x", task("f", type="fetch", opts=opts)))
 
 
 async def fetch_once(h, flow="x"):
@@ -99,17 +94,11 @@ async def test_checksum_mismatch_deletes_and_fails(engine_factory):
 
 async def test_location_relative_to_workspace_and_directory(engine_factory):
     with serve_files({"/a/get-file.txt": KNOWN, "/b/get-file.txt": b"other"}) as srv:
-        h = await engine_factory(f"""
-        flows:
-          - id: x
-            ver: 1
-            triggers: [{{name: start, type: data}}]
-            tasks:
-              - {{name: f, listen: trigger.good, type: fetch,
-                  opts: {{url: "{srv.url('/a/get-file.txt')}", location: "dl/"}}}}
-              - {{name: g, listen: task.f.good, type: fetch,
-                  opts: {{url: "{srv.url('/b/get-file.txt')}", location: "other/name.txt"}}}}
-        """)
+        h = await engine_factory(flows.app(flow(
+            "x",
+            task("f", type="fetch", opts={"url": srv.url("/a/get-file.txt"), "location": "dl/"}),
+            task("g", type="fetch", listen="task.f.good",
+                 opts={"url": srv.url("/b/get-file.txt"), "location": "other/name.txt"}))))
         end = await h.run_to_end("x")
     assert end.good
     ws = h.hub.workspace_root / "spaces" / "x" / "ws" / end.run_ref.run_id
@@ -170,15 +159,7 @@ async def test_a_pushed_name_never_places_a_file_outside_the_workspace(engine_fa
     victim = tmp_path / "victim"
     victim.write_text("keep me")
     with serve_files({"/get-file.txt": KNOWN}) as srv:
-        h = await engine_factory(f"""
-        flows:
-          - id: x
-            ver: 1
-            triggers: [{{name: start, type: data}}]
-            tasks:
-              - {{name: f, listen: trigger.good, type: fetch,
-                  opts: {{url: "{srv.url('/get-file.txt')}", location: "./dl/$FLOE_IN_NAME"}}}}
-        """)
+        h = await engine_factory(app(url=srv.url("/get-file.txt"), location="./dl/$FLOE_IN_NAME"))
         end = await h.run_to_end("x", {"name": "../../../../../../../../" + str(victim)})
     assert end.good  # `$FLOE_IN_NAME` is not the engine's to expand: the file keeps that name
     assert victim.read_text() == "keep me"
@@ -193,17 +174,11 @@ async def test_a_location_outside_the_workspace_is_refused(engine_factory, tmp_p
     if where == "ABSOLUTE":
         where = str(victim)
     with serve_files({"/get-file.txt": KNOWN}) as srv:
-        h = await engine_factory(f"""
-        flows:
-          - id: x
-            ver: 1
-            triggers: [{{name: start, type: data}}]
-            tasks:
-              - {{name: plant, listen: trigger.good, type: exec,
-                  opts: {{shell: "ln -s {tmp_path} link"}}}}
-              - {{name: f, listen: task.plant.good, type: fetch,
-                  opts: {{url: "{srv.url('/get-file.txt')}", location: "{where}"}}}}
-        """)
+        h = await engine_factory(flows.app(flow(
+            "x",
+            task("plant", shell=f"ln -s {tmp_path} link"),
+            task("f", type="fetch", listen="task.plant.good",
+                 opts={"url": srv.url("/get-file.txt"), "location": where}))))
         end = await h.run_to_end("x")
     assert not end.good
     assert victim.read_text() == "keep me"

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
+import flows
 import pytest
 from gitrepo import Repo, git, git_http
 
 
-def app(task: str, opts: dict, *, trigger: str = "{name: start, type: data}",
+def app(task: str, opts: dict, *, trigger: flows.Node | None = None,
         reuse: bool = False) -> str:
-    return f"""
-    flows:
-      - id: g
-        ver: 1
-        reuse-space: {str(reuse).lower()}
-        triggers: [{trigger}]
-        tasks:
-          - {{name: t, listen: trigger.good, type: {task}, opts: {json.dumps(opts)}}}
-    """
+    """Flow g of one task t of type `task`, started by `trigger` (else a data trigger)."""
+    return flows.app(flows.flow("g", flows.task("t", type=task, opts=opts), reuse_space=reuse,
+                                triggers=[trigger or flows.data_trigger()]))
 
 
 def result(h, run):
@@ -105,7 +98,7 @@ async def test_checkout_from_a_remote_asking_for_a_password_fails_at_once(engine
 async def test_checkout_from_a_poll_git_trigger(engine_factory, repo):
     h = await engine_factory(app(
         "git-checkout", {"url": repo.url},
-        trigger=f'{{name: poll, type: poll-git, opts: {{url: "{repo.url}", period: 0.2}}}}'))
+        trigger=flows.trigger_node("poll", "poll-git", url=repo.url, period=0.2)))
     await h.next_poll("g", "poll")
     new = repo.commit({"new.txt": "x\n"}, branch="feature/y")
     started = await h.wait_for(lambda e: e.tag == "trigger.good")
@@ -200,17 +193,11 @@ async def test_a_symlinked_sub_dir_left_by_an_earlier_task_is_refused(engine_fac
                                                                       tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
-    h = await engine_factory(f"""
-    flows:
-      - id: g
-        ver: 1
-        triggers: [{{name: start, type: data}}]
-        tasks:
-          - {{name: plant, listen: trigger.good, type: exec,
-              opts: {{shell: "ln -s {outside} src"}}}}
-          - {{name: t, listen: task.plant.good, type: git-checkout,
-              opts: {{url: "{repo.url}", sub-dir: src}}}}
-    """)
+    h = await engine_factory(flows.app(flows.flow(
+        "g",
+        flows.task("plant", shell=f"ln -s {outside} src"),
+        flows.task("t", type="git-checkout", listen="task.plant.good",
+                   opts={"url": repo.url, "sub-dir": "src"}))))
     end = await h.run_to_end("g")
     assert not end.good
     assert list(outside.iterdir()) == []

@@ -6,7 +6,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import flows
 import pytest
+from flows import flow, one_task, task, trigger_node
 from gitrepo import Repo, git_daemon, git_http
 
 from floecli.engine.git import GitRef, changed_refs, parse_ls_remote
@@ -72,22 +74,10 @@ def test_changed_refs():
 
 
 def app(url: str, store: str = "memory") -> str:
-    return f"""
-    common:
-      store-type: {store}
-    flows:
-      - id: p
-        ver: 1
-        triggers:
-          - {{name: poll, type: poll-git,
-              opts: {{url: "{url}", period: 0.2, exclude-refs: "^refs/heads/skip"}}}}
-        tasks:
-          - {{name: show, listen: trigger.good, type: exec, opts: {{cmd: "echo $FLOEWS"}}}}
-      - id: d
-        ver: 1
-        triggers: [{{name: start, type: data}}]
-        tasks: [{{name: t, listen: trigger.good, type: exec, opts: {{cmd: "true"}}}}]
-    """
+    """Flow p polling `url` (refs/heads/skip* left out), and flow d started by data."""
+    poll = trigger_node("poll", "poll-git", url=url, period=0.2, exclude_refs="^refs/heads/skip")
+    return flows.app(flow("p", task("show", "echo $FLOEWS"), triggers=[poll]),
+                     one_task("d", "true", task_id="t"), store_type=store)
 
 
 def runs_started(h, flow="p"):
@@ -185,16 +175,9 @@ async def test_a_branch_name_is_data_never_a_command(engine_factory, tmp_path):
     marker = tmp_path / "m"
     repo = Repo(tmp_path)
     repo.commit({"README": "one"})
-    h = await engine_factory(f"""
-    flows:
-      - id: p
-        ver: 1
-        triggers:
-          - {{name: poll, type: poll-git, opts: {{url: "{repo.url}", period: 0.2}}}}
-        tasks:
-          - {{name: show, listen: trigger.good, type: exec,
-              opts: {{shell: "echo building $FLOE_IN_BRANCH"}}}}
-    """)
+    h = await engine_factory(flows.app(flow(
+        "p", task("show", shell="echo building $FLOE_IN_BRANCH"),
+        triggers=[trigger_node("poll", "poll-git", url=repo.url, period=0.2)])))
     await h.next_poll("p", "poll")
     evil = "x;touch${IFS}" + str(marker)
     pushed = repo.commit({"f": "x"}, branch=evil)

@@ -8,65 +8,30 @@ import re
 import shutil
 from pathlib import Path
 
+import flows
+from flows import RELEASE, data_trigger, flow, one_task, task
 from harness import wait_until
 from playwright.sync_api import expect
 from servertest import ADMIN, run_view, start_run, wait_ended
 
 ROOT = Path(__file__).resolve().parents[2]
 
-APP = """\
-common:
-  store-type: local
-flows:
-  - id: ci
-    name: ci
-    ver: 1
-    artifacts: [build.tgz, reports/]
-    triggers:
-      - id: start
-        type: data
-        opts:
-          form:
-            title: Start CI
-            fields: [{{id: ref, prompt: Git ref, type: text}}]
-    tasks:
-      - id: build
-        listen: trigger.good
-        type: exec
-        opts:
-          shell: >-
-            echo building; echo built >> {count}; printf 'tgz\\001\\002bytes' > build.tgz;
-            mkdir -p reports; echo fine > reports/unit.txt; ln -s /etc/hostname leak
-      - id: test
-        listen: task.build.good
-        type: exec
-        opts: {{shell: "test -e {gate} || {{ echo missing {gate}; exit 1; }}"}}
-      - {{id: deploy, listen: task.test.good, type: exec, opts: {{shell: "echo deployed"}}}}
-  - id: slow
-    name: slow
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks:
-      - {{id: wait, listen: trigger.good, type: exec, opts: {{shell: "echo waiting; sleep 120"}}}}
-  - id: release
-    name: release
-    ver: 1
-    triggers: [{{id: go, type: data}}]
-    tasks:
-      - {{id: prepare, listen: trigger.good, type: exec, opts: {{shell: "echo prepared"}}}}
-      - id: sign-off
-        listen: task.prepare.good
-        type: data
-        opts:
-          form:
-            title: Sign off
-            fields: [{{id: approver, prompt: Approved by, type: text}}]
-      - {{id: ship, listen: task.sign-off.good, type: exec, opts: {{shell: "echo shipping"}}}}
-"""
-
 
 def app(tmp_path: Path) -> str:
-    return APP.format(count=tmp_path / "count", gate=tmp_path / "gate")
+    count, gate = tmp_path / "count", tmp_path / "gate"
+    ci = flow(
+        "ci",
+        task("build", shell=(
+            f"echo building; echo built >> {count}; printf 'tgz\\001\\002bytes' > build.tgz; "
+            "mkdir -p reports; echo fine > reports/unit.txt; ln -s /etc/hostname leak")),
+        task("test", shell=f"test -e {gate} || {{ echo missing {gate}; exit 1; }}",
+             listen="task.build.good"),
+        task("deploy", shell="echo deployed", listen="task.test.good"),
+        artifacts=["build.tgz", "reports/"],
+        triggers=[data_trigger(title="Start CI",
+                               fields=[{"id": "ref", "prompt": "Git ref", "type": "text"}])])
+    slow = one_task("slow", shell="echo waiting; sleep 120", task_id="wait")
+    return flows.app(ci, slow, RELEASE, store_type="local")
 
 
 def node(page, nid: str):
@@ -159,32 +124,20 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
     assert all(re.search(r"status of (404|409)", e) for e in b.console_errors), b.console_errors
 
 
-LIVE = """\
-common:
-  store-type: local
-flows:
-  - id: live
-    name: live
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks:
-      - {{id: quick, listen: trigger.good, type: exec, opts: {{shell: "echo quick"}}}}
-      - id: slow
-        listen: trigger.good
-        type: exec
-        opts: {{shell: "for i in $(seq 600); do test -e {gate1} && exit; sleep 0.1; done; exit 1"}}
-      - id: last
-        listen: task.slow.good
-        type: exec
-        opts: {{shell: "for i in $(seq 600); do test -e {gate2} && exit; sleep 0.1; done; exit 1"}}
-"""
+def live_app(gate1: Path, gate2: Path) -> str:
+    def until(gate: Path) -> str:  # good once `gate` is there, bad after a minute
+        return f"for i in $(seq 600); do test -e {gate} && exit; sleep 0.1; done; exit 1"
+    return flows.app(flow("live", task("quick", shell="echo quick"),
+                          task("slow", shell=until(gate1)),
+                          task("last", shell=until(gate2), listen="task.slow.good")),
+                     store_type="local")
 
 
 def test_a_click_and_focus_survive_the_live_redraw_under_them(start_engine, browse, tmp_path):
     # The graph is redrawn whenever the run moves. A user whose press lands before a redraw
     # and whose release lands after it clicked, and a node focused from the keyboard stays so.
     gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
-    engine = start_engine(LIVE.format(gate1=gate1, gate2=gate2))
+    engine = start_engine(live_app(gate1, gate2))
     with engine.client() as c:
         rid = start_run(c, "live")
     b = browse(engine)

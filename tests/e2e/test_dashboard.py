@@ -5,73 +5,35 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import flows
 from browsing import PASSWORD_HASH, PHONE, USER
+from flows import RELEASE, data_trigger, end, flow, merge, one_task, task
 from playwright.sync_api import expect
 from servertest import start_run, wait_ended
 
-APP = """\
-common:
-  store-type: memory
-  log-lines: 200000  # the chatty task's 100k lines all kept in the store
-  users:
-    - {{name: ann, role: admin, password-hash: "{hash}"}}
-    - {{name: vic, role: viewer, password-hash: "{hash}"}}
-flows:
-  - id: build
-    name: build project
-    ver: 1
-    triggers:
-      - id: start
-        type: data
-        opts:
-          form:
-            title: Start a build
-            fields: [{{id: ref, prompt: Git ref, type: text}}]
-    tasks:
-      - {{id: checkout, listen: trigger.good, type: exec, opts: {{shell: "echo checked out"}}}}
-      - id: compile
-        listen: task.checkout.good
-        type: exec
-        opts:
-          shell: >-
-            echo compiling; until [ -e {gate} ]; do sleep 0.05; done;
-            echo compiled $((6*7)) units
-      - {{id: unit, listen: task.compile.good, type: exec, opts: {{shell: "echo unit ok"}}}}
-      - {{id: lint, listen: task.compile.good, type: exec, opts: {{shell: "echo lint ok"}}}}
-      - {{id: checks, class: merge, type: all, wait: [task.unit.good, task.lint.good]}}
-      - {{id: done, listen: merge.checks.good, type: end}}
-  - id: release
-    name: release
-    ver: 1
-    triggers: [{{id: go, type: data}}]
-    tasks:
-      - {{id: prepare, listen: trigger.good, type: exec, opts: {{shell: "echo prepared"}}}}
-      - id: sign-off
-        listen: task.prepare.good
-        type: data
-        opts:
-          form:
-            title: Sign off
-            fields: [{{id: approver, prompt: Approved by, type: text}}]
-      - {{id: ship, listen: task.sign-off.good, type: exec, opts: {{shell: "echo shipping"}}}}
-  - id: slow
-    name: slow job
-    ver: 1
-    resource-tags: [db]
-    triggers: [{{id: start, type: data}}]
-    tasks:
-      - {{id: wait, listen: trigger.good, type: exec, opts: {{shell: "echo waiting; sleep 120"}}}}
-  - id: chatty
-    name: chatty
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks:
-      - {{id: talk, listen: trigger.good, type: exec, opts: {{shell: "seq 1 100000"}}}}
-"""
 
-
-def app(tmp_path: Path) -> str:
-    return APP.format(hash=PASSWORD_HASH, gate=tmp_path / "gate")
+def app(tmp_path: Path, store: str = "memory") -> str:
+    gate = tmp_path / "gate"
+    build = flow(
+        "build",
+        task("checkout", shell="echo checked out"),
+        task("compile", shell=(f"echo compiling; until [ -e {gate} ]; do sleep 0.05; done; "
+                               "echo compiled $((6*7)) units"), listen="task.checkout.good"),
+        task("unit", shell="echo unit ok", listen="task.compile.good"),
+        task("lint", shell="echo lint ok", listen="task.compile.good"),
+        merge("checks", "task.unit.good", "task.lint.good"),
+        end(listen="merge.checks.good"),
+        name="build project",
+        triggers=[data_trigger(title="Start a build",
+                               fields=[{"id": "ref", "prompt": "Git ref", "type": "text"}])])
+    slow = one_task("slow", shell="echo waiting; sleep 120", task_id="wait", name="slow job",
+                    resource_tags=["db"])
+    chatty = one_task("chatty", shell="seq 1 100000", task_id="talk")
+    users = [{"name": name, "role": role, "password-hash": PASSWORD_HASH}
+             for name, role in (("ann", "admin"), ("vic", "viewer"))]
+    # log-lines: the chatty task's 100k lines all kept in the store
+    return flows.app(build, RELEASE, slow, chatty, store_type=store, log_lines=200000,
+                     users=users)
 
 
 def photograph(page, path: Path) -> None:
@@ -266,7 +228,7 @@ def test_failed_request_is_shown(start_engine, browse):
 
 
 def test_lost_websocket_reconnects_and_catches_up(start_engine, browse, tmp_path):
-    durable = app(Path("/nonexistent")).replace("store-type: memory", "store-type: local")
+    durable = app(Path("/nonexistent"), store="local")
     engine = start_engine(durable)
     b = browse(engine)
     page = b.page

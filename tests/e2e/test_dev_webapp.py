@@ -5,18 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from browsing import PASSWORD, PASSWORD_HASH, USER
+from flows import NOTHING, app
 from playwright.sync_api import expect
 
-APP = f"""\
-common:
-  store-type: memory
-  users: [{{name: {USER}, role: admin, password-hash: "{PASSWORD_HASH}"}}]
-flows:
-  - id: f
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks: [{{id: a, listen: trigger.good, type: exec, opts: {{cmd: "true"}}}}]
-"""
+APP = app(NOTHING, store_type="memory",
+          users=[{"name": USER, "role": "admin", "password-hash": PASSWORD_HASH}])
 
 INDEX = """<!doctype html>
 <html><head><title>dev web app</title><script type="module" src="/static/js/probe.js"></script>

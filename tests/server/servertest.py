@@ -14,20 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from flows import NOTHING, app
 from harness import wait_until
 
 ADMIN = "a-test-admin-token"
 BASE = "/build/api"
 START_TIMEOUT = 30.0
 
-ONE_FLOW_APP = """\
-common: {store-type: memory}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
-"""
+ONE_FLOW_APP = app(NOTHING, store_type="memory")
 
 
 class EngineProcess:

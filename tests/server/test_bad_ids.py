@@ -4,9 +4,10 @@ file of the host, on every route that takes them, with the default (SQLite) stor
 from __future__ import annotations
 
 import pytest
-from servertest import ONE_FLOW_APP, start_run, wait_ended
+from flows import NOTHING, app
+from servertest import start_run, wait_ended
 
-APP = ONE_FLOW_APP.replace("store-type: memory", "store-type: local")
+APP = app(NOTHING, store_type="local")
 BAD_RUNS = ["h1-²", "h1-" + "9" * 5000, "h1-9223372036854775808", "h1-0", "h1-01", "-3",
             "h1-", "h1-٣", "h1-1.5", "h1- 1", "h\x00-1", "x" * 300 + "-1"]
 BAD_NUMBERS = ["9223372036854775808", "-9223372036854775809", "1e3", "١٢", " 1", "1_000",

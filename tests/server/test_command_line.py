@@ -11,18 +11,17 @@ import sys
 from pathlib import Path
 
 import httpx
+from flows import app, one_task
 from servertest import BASE, launch, run_view, start_run, wait_until
 
-APP = """\
-common: {store-type: local}
-flows:
-  - id: slow
-    ver: 1
-    host-tags: [linux]
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: wait, listen: trigger.good, type: exec, opts: {shell: "echo started; sleep 60"}}
-"""
+
+def slow_app(shell: str) -> str:
+    return app(one_task("slow", shell=shell, task_id="wait", host_tags=["linux"]),
+               store_type="local")
+
+
+APP = slow_app("echo started; sleep 60")
+QUICK_APP = slow_app("echo started; true")
 
 
 def engine(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -108,7 +107,7 @@ def test_seed_quick_start_verbatim(tmp_path):
 
 def test_headless_once_does_not_listen(tmp_path):
     conf = tmp_path / "app.yml"
-    conf.write_text(APP.replace("sleep 60", "true"))
+    conf.write_text(QUICK_APP)
     r = engine(f"-conf={conf}", "-tags=linux", "-start=slow", "-once", f"-root={tmp_path}/r")
     assert r.returncode == 0, r.stderr
     assert "listening" not in r.stderr
@@ -116,7 +115,7 @@ def test_headless_once_does_not_listen(tmp_path):
 
 def test_the_engine_runs_on_uvloop_unless_asked_for_asyncios_loop(tmp_path):
     conf = tmp_path / "app.yml"
-    conf.write_text(APP.replace("sleep 60", "true"))
+    conf.write_text(QUICK_APP)
     for choice, used in (("auto", "uvloop"), ("asyncio", "asyncio")):
         r = engine(f"-conf={conf}", "-tags=linux", "-start=slow", "-once", "-v",
                    f"-event_loop={choice}", f"-root={tmp_path}/{choice}")
@@ -131,7 +130,7 @@ def test_asking_for_uvloop_where_it_is_missing_is_a_clear_error(tmp_path):
     hide.mkdir()
     (hide / "uvloop.py").write_text("raise ImportError('no uvloop here')\n")
     conf = tmp_path / "app.yml"
-    conf.write_text(APP.replace("sleep 60", "true"))
+    conf.write_text(QUICK_APP)
     env = {**os.environ, "PYTHONPATH": str(hide)}
     args = [sys.executable, "-m", "floecli.engine", f"-conf={conf}", "-tags=linux",
             "-start=slow", "-once", "-v", f"-root={tmp_path}/r"]

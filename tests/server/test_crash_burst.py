@@ -7,19 +7,10 @@ import contextlib
 import signal
 import sqlite3
 
+from flows import app, chain
 from servertest import wait_ended
 
-APP = """\
-common: {store-type: local}
-flows:
-  - id: burst
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-      - {id: b, listen: task.a.good, type: exec, opts: {cmd: "true"}}
-      - {id: c, listen: task.b.good, type: exec, opts: {cmd: "true"}}
-"""
+APP = app(chain("burst", 3), store_type="local")
 RUNS = 200
 KILL_AT = 120
 

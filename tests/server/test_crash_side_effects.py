@@ -13,6 +13,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from flows import app, chain, flow, task
 from servertest import wait_until
 
 from floecli.engine.hub.reaper import root_tag
@@ -21,13 +22,8 @@ NOT_STARTED_LINE = "the engine stopped before this task's process started: start
 
 
 def chain_app(side: Path, length: int) -> str:
-    tasks = []
-    for n in range(length):
-        listen = "trigger.good" if n == 0 else f"task.t{n - 1}.good"
-        tasks.append(f'      - {{id: t{n}, listen: {listen}, type: exec, '
-                     f'opts: {{shell: "echo $(basename $FLOEWS) t{n} >> {side}"}}}}')
-    return ("common: {store-type: local}\nflows:\n  - id: chain\n    ver: 1\n"
-            "    triggers: [{id: start, type: data}]\n    tasks:\n" + "\n".join(tasks) + "\n")
+    return app(chain("chain", length, shell=lambda n: f"echo $(basename $FLOEWS) t{n} >> {side}"),
+               store_type="local")
 
 
 def push(c, flow: str) -> str:
@@ -87,17 +83,6 @@ def test_side_effects_at_most_once_across_kill_9(start_engine, tmp_path):
                     assert rec["Good"] or rec["Reason"] == "interrupted", (trial, line, rec)
 
 
-QUEUED_APP = """\
-common: {{store-type: local}}
-flows:
-  - id: wide
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks:
-{tasks}
-"""
-
-
 def marked_nodes(prefix: str) -> set[str]:
     """The nodes whose processes are alive, from the FLOE_TASK marker in their environment."""
     needle = f"FLOE_TASK={prefix}".encode()
@@ -130,13 +115,11 @@ def test_tasks_queued_behind_the_spawner_start_after_kill_9_never_interrupted(st
     # thread, so when the first has printed, most are still queued.
     started = tmp_path / "started"
     # (An interrupted task's bad event is handled, so the run goes on to its end.)
-    tasks = "\n".join(
-        f'      - {{id: w{n}, listen: trigger.good, type: exec, '
-        f'opts: {{shell: "echo w{n} >> {started}; sleep 2"}}}}\n'
-        f'      - {{id: h{n}, listen: task.w{n}.bad, type: exec, opts: {{cmd: "true"}}}}'
-        for n in range(150))
-    app = QUEUED_APP.format(tasks=tasks)
-    engine = start_engine(app, name="wide")
+    tasks = [t for n in range(150) for t in (
+        task(f"w{n}", shell=f"echo w{n} >> {started}; sleep 2"),
+        task(f"h{n}", "true", listen=f"task.w{n}.bad"))]
+    wide = app(flow("wide", *tasks), store_type="local")
+    engine = start_engine(wide, name="wide")
     with engine.client() as c:
         run = push(c, "wide")
     wait_until(lambda: lines(started), 60, "the first task to start")
@@ -146,7 +129,7 @@ def test_tasks_queued_behind_the_spawner_start_after_kill_9_never_interrupted(st
     prefix = f"{root_tag(engine.root.resolve())}:{run}:"
     spawned = settled(lambda: marked_nodes(prefix), "the task processes to settle")
     assert 0 < len(spawned) < 150
-    again = start_engine(app, name="wide")
+    again = start_engine(wide, name="wide")
     with again.client() as c:
         wait_until(lambda: all_archived(c, "wide", 1), 120, "the run to end")
         logs = c.get(f"/flows/wide/runs/{run}/logs").json()["Payload"]

@@ -13,26 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flows import app, one_task
 from servertest import wait_until
 
 RUNS = 50
 LINES = 30
 
 
-def app(gate: Path) -> str:
+def gated_app(gate: Path) -> str:
     # Each run's task waits for the gate (outside the store's disk), then prints its lines.
-    return f"""\
-common: {{store-type: local}}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks:
-      - id: t
-        listen: trigger.good
-        type: exec
-        opts: {{shell: "until test -e {gate}; do sleep 0.05; done; seq {LINES} | sed s/^/line-/"}}
-"""
+    return app(one_task("f", shell=f"until test -e {gate}; do sleep 0.05; done; "
+                                  f"seq {LINES} | sed s/^/line-/", task_id="t"),
+               store_type="local")
 
 
 @pytest.fixture
@@ -71,7 +63,7 @@ def test_runs_that_finish_on_a_full_disk_are_saved_when_space_comes_back(
         raise AssertionError("this test mounts a tmpfs: run it as root, as CI does")
     gate = tmp_path / "gate"
     root = small_disk / "root"
-    engine = start_engine(app(gate), f"-root={root}", name="full")
+    engine = start_engine(gated_app(gate), f"-root={root}", name="full")
     with engine.client() as c:
         runs = []
         for _ in range(RUNS):
@@ -92,7 +84,7 @@ def test_runs_that_finish_on_a_full_disk_are_saved_when_space_comes_back(
         filler.unlink()  # space comes back
         if restart:
             assert engine.stop() == 0
-            engine = start_engine(app(gate), f"-root={root}", name="full")
+            engine = start_engine(gated_app(gate), f"-root={root}", name="full")
     with engine.client() as c:
         wait_until(lambda: c.get("/health").status_code == 200, 60, "the store to recover")
         for run in runs:

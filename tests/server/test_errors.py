@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from servertest import ONE_FLOW_APP, start_run, wait_ended
+from flows import NOTHING, app, one_task, trigger_node
+from servertest import start_run, wait_ended
 
-APP = ONE_FLOW_APP + """\
-  - id: no-data
-    ver: 1
-    triggers: [{id: tick, type: timer, opts: {period: 3600}}]
-    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
-"""
+NO_DATA = one_task("no-data", "true", task_id="a",
+                   triggers=[trigger_node("tick", "timer", period=3600)])
+APP = app(NOTHING, NO_DATA, store_type="memory")
 
 
 @pytest.fixture
@@ -158,14 +156,11 @@ def test_p2p_routes(engine):
 def test_sessions_login_logout_and_roles(start_engine):
     from floecli.engine.server.passwords import hash_password
 
-    app = APP.replace("common: {store-type: memory}", f"""\
-common:
-  store-type: local
-  users:
-    - {{name: ann, role: admin, password-hash: "{hash_password('s3cret')}"}}
-    - {{name: vic, role: viewer, password-hash: "{hash_password('look', method='pbkdf2')}"}}
-""")
-    engine = start_engine(app, admin="")
+    users_app = app(NOTHING, NO_DATA, store_type="local", users=[
+        {"name": "ann", "role": "admin", "password-hash": hash_password("s3cret")},
+        {"name": "vic", "role": "viewer",
+         "password-hash": hash_password("look", method="pbkdf2")}])
+    engine = start_engine(users_app, admin="")
     with engine.client(None) as c:
         r = c.post("/login", json={"User": "ann", "Password": "wrong"})
         assert r.status_code == 401
@@ -190,7 +185,7 @@ common:
         assert r.status_code == 401 and _envelope(r)["Message"] == "invalid session"
     # sessions are kept in the store: ann's survives a restart
     assert engine.stop() == 0
-    again = start_engine(app, admin="")
+    again = start_engine(users_app, admin="")
     with again.client(ann["Token"]) as c:
         assert c.get("/flows").status_code == 200
 

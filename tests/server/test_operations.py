@@ -11,35 +11,23 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import flows
 import httpx
+from flows import end, flow, one_task, task
 from harness import wait_until
 from servertest import launch, start_run, wait_ended
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-CHAIN = """\
-common:
-  store-type: local
-EXTRA
-flows:
-  - id: chain
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: t0, listen: trigger.good, type: exec, opts: {shell: "echo ran"}}
-      - {id: done, listen: task.t0.good, type: end}
-  - id: broken
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: t0, listen: trigger.good, type: exec, opts: {shell: "exit 3"}}
-"""
+CHAIN = flow("chain", task("t0", shell="echo ran"), end(listen="task.t0.good"))
+BROKEN = one_task("broken", shell="exit 3", task_id="t0")
 
 
-def app(extra: str = "") -> str:
-    return CHAIN.replace("EXTRA\n", extra)
+def app(**common: Any) -> str:
+    return flows.app(CHAIN, BROKEN, store_type="local", **common)
 
 
 def archive_total(c: httpx.Client, flow: str = "chain") -> int:
@@ -64,7 +52,7 @@ def test_keep_route_and_floe_prune(tmp_path, script_runner):
     finally:
         engine.stop()
     conf = tmp_path / "engine.yml"
-    conf.write_text(app("  retention: {keep: 1}\n"))
+    conf.write_text(app(retention={"keep": 1}))
     args = ["floe", "prune", "--conf", str(conf), "--root", str(engine.root)]
     dry = script_runner.run([*args, "--dry-run"])
     assert dry.returncode == 0, dry.stderr
@@ -75,7 +63,7 @@ def test_keep_route_and_floe_prune(tmp_path, script_runner):
     done = script_runner.run(args)
     assert done.returncode == 0 and "removed 2 archived runs" in done.stdout
     assert not (engine.root / "spaces" / "chain" / "ws" / runs[1]).exists()
-    engine = launch(tmp_path, app("  retention: {keep: 1}\n"))
+    engine = launch(tmp_path, app(retention={"keep": 1}))
     try:
         with engine.client() as c:
             archive = c.get("/flows/chain").json()["Payload"]["Runs"]["Archive"]
@@ -88,7 +76,7 @@ def test_keep_route_and_floe_prune(tmp_path, script_runner):
 def test_ten_thousand_archived_runs_pruned_while_the_api_answers(tmp_path):
     from retention_bench import ARCHIVED, KEEP, seed
 
-    text = app(f"  retention: {{keep: {KEEP}}}\n")
+    text = app(retention={"keep": KEEP})
     root = tmp_path / "engine-root"
     seed(root, text)
     engine = launch(tmp_path, text)
@@ -153,11 +141,10 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
     dead = f"http://127.0.0.1:{_closed_port()}/gone"
-    extra = ("  notify:\n"
-             f"    - {{url: '{hooks.url}', on: [bad], timeout: 5, retries: 1}}\n"
-             f"    - {{url: 'http://127.0.0.1:{silent.getsockname()[1]}/', timeout: 60}}\n"
-             f"    - {{url: '{dead}', retries: 0}}\n")
-    engine = launch(tmp_path, app(extra))
+    engine = launch(tmp_path, app(notify=[
+        {"url": hooks.url, "on": ["bad"], "timeout": 5, "retries": 1},
+        {"url": f"http://127.0.0.1:{silent.getsockname()[1]}/", "timeout": 60},
+        {"url": dead, "retries": 0}]))
     try:
         with engine.client() as c:
             good = [start_run(c, "chain", {"N": str(i)}) for i in range(5)]

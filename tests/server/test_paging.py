@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+from flows import app, one_task
 from servertest import start_run, wait_ended
 
-APP = """\
-common: {store-type: local, log-lines: 3000}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "seq 5000"}}]
-"""
+
+def paging_app(cmd: str) -> str:
+    return app(one_task("f", cmd, task_id="a"), store_type="local", log_lines=3000)
+
+
+APP = paging_app("seq 5000")
 
 
 def test_logs_and_views_page_and_mark_what_the_cap_left_out(start_engine):
@@ -32,7 +31,7 @@ def test_logs_and_views_page_and_mark_what_the_cap_left_out(start_engine):
 
 
 def test_a_flow_archive_pages_newest_first(start_engine):
-    engine = start_engine(APP.replace('"seq 5000"', '"true"'))
+    engine = start_engine(paging_app("true"))
     with engine.client() as c:
         runs = [start_run(c, "f") for _ in range(5)]
         for run in runs:

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
+from flows import app, one_task
 from servertest import launch, run_view, start_run, wait_ended
 
-APP = """\
-common:
-  store-type: memory
-  hosts: [{hosts}]
-flows:
-  - id: f
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks: [{{id: a, listen: trigger.good, type: exec, opts: {{shell: "echo on $HOSTNAME"}}}}]
-"""
+
+def peers_app(*hosts: str) -> str:
+    return app(one_task("f", shell="echo on $HOSTNAME", task_id="a"), store_type="memory",
+               hosts=list(hosts))
 
 
 def test_runs_of_other_hosts_are_shown_and_a_dead_one_is_skipped(tmp_path):
-    b = launch(tmp_path, APP.format(hosts=""), "-host_name=hb", name="b")
+    b = launch(tmp_path, peers_app(), "-host_name=hb", name="b")
     try:
         dead = "http://127.0.0.1:9"  # nothing listens on the discard port
-        peers = f"{dead}, {b.url()}, 127.0.0.1:{b.ports['pub']}"  # b twice: shown once
-        a = launch(tmp_path, APP.format(hosts=peers), "-host_name=ha", name="a")
+        peers = (dead, b.url(), f"127.0.0.1:{b.ports['pub']}")  # b twice: shown once
+        a = launch(tmp_path, peers_app(*peers), "-host_name=ha", name="a")
         try:
             with b.client() as cb, a.client() as ca:
                 run_b = start_run(cb, "f")

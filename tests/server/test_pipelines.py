@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flows import app, data_trigger, end, flow, task, trigger_node
+
 from floecli.engine.config.loader import check_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,18 +46,11 @@ def test_listn_is_refused_with_its_line_and_a_suggestion(tmp_path):
         in r.stderr
 
 
-INERT = """\
-common: {store-type: memory}
-flows:
-  - id: build
-    triggers:
-      - {name: start, type: data}
-      - {name: push, type: git-push, opts: {url: blah.blah}}
-    tasks:
-      - {name: lint, type: exec, listen: trigger.good, opts: {shell: echo linted}}
-      - {name: never, type: exec, listen: sub.git-push.good, opts: {shell: echo never}}
-      - {name: done, type: end, listen: task.lint.good}
-"""
+INERT = app(flow("build", task("lint", shell="echo linted"),
+                 task("never", shell="echo never", listen="sub.git-push.good"),
+                 end(listen="task.lint.good"),
+                 triggers=[data_trigger(), trigger_node("push", "git-push", url="blah.blah")],
+                 ver=None), store_type="memory")
 
 
 def test_an_inert_git_push_trigger_is_a_warning_printed_at_start(tmp_path):

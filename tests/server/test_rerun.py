@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
+from flows import app, flow, task
 from harness import wait_until
 from servertest import ADMIN, BASE, run_view, start_run, wait_ended
 
@@ -12,23 +14,16 @@ from floecli.engine.server.passwords import hash_password
 
 pytestmark = pytest.mark.script_launch_mode("subprocess")
 
-APP = """\
-common:
-  users:
-    - {{name: vic, role: viewer, password-hash: "{hash}"}}
-flows:
-  - id: f
-    ver: 1
-    artifacts: [a.txt]
-    triggers: [{{id: start, type: data}}]
-    tasks:
-      - {{id: a, listen: trigger.good, type: exec, opts: {{shell: "echo a > a.txt"}}}}
-      - {{id: b, listen: task.a.good, type: exec, opts: {{shell: "cat a.txt; test -e {gate}"}}}}
-"""
+
+def rerun_app(gate: Path) -> str:
+    return app(flow("f", task("a", shell="echo a > a.txt"),
+                    task("b", shell=f"cat a.txt; test -e {gate}", listen="task.a.good"),
+                    artifacts=["a.txt"]),
+               users=[{"name": "vic", "role": "viewer", "password-hash": hash_password("pw")}])
 
 
 def test_rerun_over_http_and_the_command_line(start_engine, tmp_path, script_runner):
-    engine = start_engine(APP.format(hash=hash_password("pw"), gate=tmp_path / "gate"))
+    engine = start_engine(rerun_app(tmp_path / "gate"))
     with engine.client() as c:
         first = start_run(c, "f", {"ref": "v2"})
         assert wait_ended(c, "f", first)["Summary"]["Why"] == "b failed (exit 1)"

@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from flows import app, ask, end, flow
 from harness import wait_until
 from servertest import ADMIN, run_view, start_run
 
 from floecli.engine.server.passwords import hash_password
 
-APP = f"""\
-common:
-  store-type: memory
-  users:
-    - {{name: ann, role: admin, password-hash: "{hash_password('s3cret', method='pbkdf2')}"}}
-    - {{name: vic, role: viewer, password-hash: "{hash_password('look', method='pbkdf2')}"}}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks:
-      - id: sign
-        listen: trigger.good
-        type: data
-        opts: {{form: {{title: Sign, fields: [{{id: ok, prompt: "OK?"}}]}}}}
-      - {{id: done, listen: task.sign.good, type: end}}
-"""
+APP = app(flow("f", ask("sign", "Sign", {"id": "ok", "prompt": "OK?"}),
+               end(listen="task.sign.good")),
+          store_type="memory", users=[
+              {"name": "ann", "role": "admin",
+               "password-hash": hash_password("s3cret", method="pbkdf2")},
+              {"name": "vic", "role": "viewer",
+               "password-hash": hash_password("look", method="pbkdf2")}])
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
 

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
+from flows import app, ask, data_trigger, flow, task
 from servertest import run_view, start_run, wait_ended, wait_until
 
-RELEASE_APP = """\
-common: {store-type: memory}
-flows:
-  - id: release
-    ver: 1
-    triggers:
-      - id: start
-        type: data
-        opts: {form: {title: Release, fields: [{id: ref, prompt: Ref}, {id: target}]}}
-    tasks:
-      - {id: build, listen: trigger.good, type: exec, opts: {shell: "echo building $FLOE_IN_REF"}}
-      - id: sign-off
-        listen: task.build.good
-        type: data
-        opts: {form: {title: Sign off, fields: [{id: target}, {id: approver}]}}
-      - id: deploy
-        listen: task.sign-off.good
-        type: exec
-        opts: {shell: 'echo "deploying $FLOE_IN_REF to $FLOE_IN_TARGET by $FLOE_IN_APPROVER"'}
-"""
+RELEASE_APP = app(flow(
+    "release",
+    task("build", shell="echo building $FLOE_IN_REF"),
+    ask("sign-off", "Sign off", {"id": "target"}, {"id": "approver"}, listen="task.build.good"),
+    task("deploy", shell='echo "deploying $FLOE_IN_REF to $FLOE_IN_TARGET by $FLOE_IN_APPROVER"',
+         listen="task.sign-off.good"),
+    triggers=[data_trigger(title="Release", fields=[{"id": "ref", "prompt": "Ref"},
+                                                    {"id": "target"}])]),
+    store_type="memory")
 
 
 def test_a_sign_off_forms_values_reach_the_tasks_after_it(start_engine):

@@ -6,25 +6,16 @@ import asyncio
 import json
 
 import websockets
+from flows import SLOW, app, ask, data_trigger, end, flow, task
 from servertest import ADMIN, run_view, start_run, wait_ended, wait_until
 
-DATA_APP = """\
-common: {store-type: memory}
-flows:
-  - id: signed
-    ver: 1
-    triggers:
-      - id: start
-        type: data
-        opts: {form: {title: Start, fields: [{id: ref, prompt: Ref}]}}
-    tasks:
-      - {id: build, listen: trigger.good, type: exec, opts: {shell: "echo built"}}
-      - id: sign-off
-        listen: task.build.good
-        type: data
-        opts: {form: {title: Sign off, fields: [{id: ok, prompt: "Tests passed?"}]}}
-      - {id: done, listen: task.sign-off.good, type: end}
-"""
+DATA_APP = app(flow(
+    "signed",
+    task("build", shell="echo built"),
+    ask("sign-off", "Sign off", {"id": "ok", "prompt": "Tests passed?"}, listen="task.build.good"),
+    end(listen="task.sign-off.good"),
+    triggers=[data_trigger(title="Start", fields=[{"id": "ref", "prompt": "Ref"}])]),
+    store_type="memory")
 
 
 def test_data_node_fed_through_push_data_is_audited(start_engine):
@@ -65,15 +56,7 @@ def test_data_node_fed_through_push_data_is_audited(start_engine):
         assert exported["Run"]["ExecNodes"]["build"]["Logs"][-1] == "built"
 
 
-STOP_APP = """\
-common: {store-type: memory}
-flows:
-  - id: slow
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: wait, listen: trigger.good, type: exec, opts: {shell: "echo started; sleep 60"}}
-"""
+STOP_APP = app(SLOW, store_type="memory")
 
 
 def test_stop_a_run_through_the_api(start_engine):
@@ -90,16 +73,9 @@ def test_stop_a_run_through_the_api(start_engine):
         assert c.post(f"/flows/other/runs/{run}/stop").status_code == 404
 
 
-LOG_APP = """\
-common: {store-type: memory}
-flows:
-  - id: chatty
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: count, listen: trigger.good, type: exec, opts: {shell: "seq 1 200"}}
-      - {id: tail, listen: task.count.good, type: exec, opts: {shell: "echo tail"}}
-"""
+LOG_APP = app(flow("chatty", task("count", shell="seq 1 200"),
+                   task("tail", shell="echo tail", listen="task.count.good")),
+              store_type="memory")
 
 
 def test_logs_route_and_websocket_stream_in_order(start_engine):

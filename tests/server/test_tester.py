@@ -5,16 +5,10 @@ from __future__ import annotations
 import json
 
 import httpx
+from flows import app, one_task
 from servertest import ADMIN
 
-APP = """\
-common: {store-type: memory}
-flows:
-  - id: hello
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks: [{id: greet, listen: trigger.good, type: exec, opts: {shell: "echo hello app"}}]
-"""
+APP = app(one_task("hello", shell="echo hello app", task_id="greet"), store_type="memory")
 
 INLINE = {
     "id": "posted", "ver": 1,

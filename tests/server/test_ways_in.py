@@ -3,16 +3,13 @@ flows; values a form pushes reach tasks as data only (DECISIONS §2)."""
 
 from __future__ import annotations
 
-from servertest import ONE_FLOW_APP, start_run, wait_ended
+from flows import NOTHING, app, one_task
+from servertest import start_run, wait_ended
 
 from floecli.engine.server.passwords import hash_password
 
-USERS_APP = ONE_FLOW_APP.replace("common: {store-type: memory}", f"""\
-common:
-  store-type: memory
-  users:
-    - {{name: ann, role: admin, password-hash: "{hash_password('s3cret')}"}}
-""")
+USERS_APP = app(NOTHING, store_type="memory", users=[
+    {"name": "ann", "role": "admin", "password-hash": hash_password("s3cret")}])
 
 
 def _pend(flow: dict, run_id: object = 4, host: str = "h9") -> dict:
@@ -51,15 +48,8 @@ def test_p2p_takes_the_host_token_and_runs_its_own_flow_once(start_engine, tmp_p
         assert host.post("/p2p/flows/exec", json=unknown_ver).status_code == 400
 
 
-ECHO_APP = """\
-common: {store-type: memory}
-flows:
-  - id: f
-    ver: 1
-    triggers: [{id: start, type: data}]
-    tasks:
-      - {id: a, listen: trigger.good, type: exec, opts: {shell: "echo safe; pwd; printenv"}}
-"""
+ECHO_APP = app(one_task("f", shell="echo safe; pwd; printenv", task_id="a"),
+               store_type="memory")
 
 
 def test_form_values_reach_tasks_as_data_only(start_engine, tmp_path):

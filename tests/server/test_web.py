@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flows import app, one_task
 from servertest import ADMIN, wait_ended, wait_until
 
 # The reference's integration config, with node types we ship (git-merge → exec) and an
@@ -108,18 +109,8 @@ def test_web_launch(start_engine):
 
 
 def test_flow_view_shows_local_runs_with_no_hosts(start_engine):
-    engine = start_engine("""\
-        common: {store-type: memory}
-        flows:
-          - id: f
-            ver: 0
-            triggers: [{id: start, type: data}]
-            tasks: [{id: a, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
-          - id: f
-            ver: 2
-            triggers: [{id: start, type: data}]
-            tasks: [{id: b, listen: trigger.good, type: exec, opts: {cmd: "true"}}]
-        """)
+    engine = start_engine(app(one_task("f", "true", task_id="a", ver=0),
+                              one_task("f", "true", task_id="b", ver=2), store_type="memory"))
     with engine.client() as c:
         flow = c.get("/flows/f").json()["Payload"]
         assert flow["Config"]["Ver"] == 2  # the highest ver, ver 0 included

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from flows import NOTHING, app
 from servertest import ADMIN, BASE, ONE_FLOW_APP
 
 
@@ -34,8 +35,7 @@ def test_app_routes_serve_the_packaged_dashboard(start_engine):
 
 
 def test_base_url_reaches_the_page(start_engine):
-    engine = start_engine(ONE_FLOW_APP.replace("store-type: memory",
-                                               "store-type: memory, base-url: /floe/api"))
+    engine = start_engine(app(NOTHING, store_type="memory", base_url="/floe/api"))
     r = httpx.get(engine.url() + "/app/dash")
     assert '<meta name="floe-api-base" content="/floe/api">' in r.text
 

@@ -9,6 +9,7 @@ import socket
 import httpx
 import pytest
 import websockets
+from flows import app, chain, one_task
 from servertest import ADMIN, wait_until
 from websockets.exceptions import InvalidStatus
 
@@ -17,10 +18,7 @@ CHAIN = 10
 
 
 def chain_app() -> str:
-    tasks = [f"      - {{id: t{i}, listen: {'trigger.good' if i == 0 else f'task.t{i - 1}.good'}"
-             f", type: exec, opts: {{cmd: \"true\"}}}}" for i in range(CHAIN)]
-    return ("common: {store-type: local}\nflows:\n  - id: chain\n    ver: 1\n"
-            "    triggers: [{id: start, type: data}]\n    tasks:\n" + "\n".join(tasks) + "\n")
+    return app(chain("chain", CHAIN), store_type="local")
 
 
 def test_websocket_needs_a_session(start_engine):
@@ -146,14 +144,8 @@ LINES = 100_000
 
 
 def test_a_reader_on_loopback_keeps_every_line_of_a_chatty_task(start_engine):
-    engine = start_engine(f"""\
-common: {{store-type: local}}
-flows:
-  - id: chatty
-    ver: 1
-    triggers: [{{id: start, type: data}}]
-    tasks: [{{id: talk, listen: trigger.good, type: exec, opts: {{cmd: "seq 1 {LINES}"}}}}]
-""")
+    engine = start_engine(app(one_task("chatty", f"seq 1 {LINES}", task_id="talk"),
+                              store_type="local"))
     lines: list[str] = []
 
     async def scenario() -> None:

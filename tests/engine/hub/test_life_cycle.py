@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from contribs import make_dir
+from flows import TWO_FLOWS, app, flow, merge, one_task, task, trigger_node
 from harness import EngineHarness, make_engine, wait_until
 
 from floecli.engine.errors import StoreError
@@ -20,33 +21,12 @@ from floecli.engine.events import SYS_END_ALL, TRIGGER_GOOD, FlowRef, HostedID, 
 from floecli.engine.hub.workspace import prepare_workspace
 from floecli.engine.runs import Pend, now
 
-ONE_STORED_FLOW = """
-common: {store-type: local}
-flows:
-  - id: a
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "echo ran"}}
-"""
-
-TWO_FLOWS = """
-flows:
-  - id: a
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-  - id: b
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-"""
+ONE_STORED_FLOW = app(one_task("a", "echo ran"), store_type="local")
+TWO_FLOWS_APP = app(*TWO_FLOWS)
 
 
 async def test_stopping_a_pend_while_dispatch_prepares_another_run(engine_factory):
-    h = await engine_factory(TWO_FLOWS)
+    h = await engine_factory(TWO_FLOWS_APP)
     entered, release = threading.Event(), threading.Event()
 
     async def prepare(path: Path, *, reuse: bool) -> None:
@@ -73,15 +53,7 @@ async def test_stopping_a_pend_while_dispatch_prepares_another_run(engine_factor
 
 
 async def test_stopping_a_pending_run(engine_factory):
-    h = await engine_factory("""
-    flows:
-      - id: gpu
-        ver: 1
-        host-tags: [gpu]
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: work, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-    """)
+    h = await engine_factory(app(one_task("gpu", "true", host_tags=["gpu"])))
     run = await h.start_run("gpu")
     await h.hub.stop_run("gpu", run)
     record = await h.hub.find_run("gpu", run)
@@ -95,7 +67,7 @@ def _peer_pend(flow, run_id: int = 5) -> Pend:
 
 
 async def test_a_p2p_pend_handed_over_twice_runs_once(engine_factory):
-    h = await engine_factory(TWO_FLOWS)
+    h = await engine_factory(TWO_FLOWS_APP)
     flow = h.hub.config.latest_flow("a")
     assert await h.hub.execute_pend(_peer_pend(flow)) == ""
     again = await h.hub.execute_pend(_peer_pend(flow))
@@ -144,16 +116,8 @@ def _vendor(tmp_path: Path) -> Path:
 
 
 def _broken_app(task_type: str, handled: bool) -> str:
-    handler = ('      - {name: handler, listen: task.t.error, type: exec, '
-               'opts: {cmd: "echo handled"}}\n') if handled else ""
-    return f"""
-flows:
-  - id: x
-    ver: 1
-    triggers: [{{name: start, type: data}}]
-    tasks:
-      - {{name: t, listen: trigger.good, type: {task_type}}}
-{handler}"""
+    handler = [task("handler", "echo handled", listen="task.t.error")] if handled else []
+    return app(flow("x", task("t", type=task_type), *handler))
 
 
 async def test_a_raising_contribution_publishes_its_error_event(engine_factory, tmp_path):
@@ -193,32 +157,20 @@ async def test_a_result_that_is_not_a_status_is_an_error(engine_factory, tmp_pat
 
 
 async def test_binary_garbage_output_is_logged_and_the_run_goes_on(engine_factory):
-    h = await engine_factory("""
-    flows:
-      - id: x
-        ver: 1
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: t, listen: trigger.good, type: exec,
-             opts: {shell: "printf 'a\\\\377\\\\000\\\\376b\\\\n'; head -c 5000 /dev/urandom"}}
-    """)
+    h = await engine_factory(app(one_task(
+        "x", shell=r"printf 'a\377\000\376b\n'; head -c 5000 /dev/urandom", task_id="t")))
     end = await h.run_to_end("x")
     assert end.good
     assert h.lines(end.run_ref.run_id, "t")[3] == "a\ufffd\x00\ufffdb"
 
 
 async def test_merge_any_fires_once(engine_factory):
-    h = await engine_factory("""
-    flows:
-      - id: m
-        ver: 1
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: one, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-          - {name: two, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-          - {name: either, class: merge, type: any, wait: [task.one.good, task.two.good]}
-          - {name: after, listen: merge.either.good, type: exec, opts: {cmd: "echo after"}}
-    """)
+    h = await engine_factory(app(flow(
+        "m",
+        task("one", "true"),
+        task("two", "true"),
+        merge("either", "task.one.good", "task.two.good", type="any"),
+        task("after", "echo after", listen="merge.either.good"))))
     end = await h.run_to_end("m")
     run = end.run_ref.run_id
     assert end.good
@@ -229,16 +181,8 @@ async def test_merge_any_fires_once(engine_factory):
 
 
 async def test_reuse_space_serialises_runs_and_keeps_the_workspace(engine_factory):
-    h = await engine_factory("""
-    flows:
-      - id: r
-        ver: 1
-        reuse-space: true
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: t, listen: trigger.good, type: exec,
-             opts: {shell: "ls; echo x >> runs.txt; wc -l < runs.txt"}}
-    """)
+    h = await engine_factory(app(one_task(
+        "r", shell="ls; echo x >> runs.txt; wc -l < runs.txt", task_id="t", reuse_space=True)))
     first = await h.start_run("r")
     second = await h.start_run("r")
     await h.wait_tag("sys.node.start", first)
@@ -273,18 +217,11 @@ async def test_a_trigger_fires_runs_and_keeps_its_state_across_restarts(tmp_path
                       "counter/descriptor.json": json.dumps({
                           "name": "counter", "type": "floe:trigger", "version": "1.0.0",
                           "main": "counter:Counter", "opts": {"type": "object"}})})
-    app = """
-    common: {store-type: local}
-    flows:
-      - id: counted
-        ver: 1
-        triggers: [{name: tick, type: counter}]
-        tasks:
-          - {name: t, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-    """
+    counted = app(flow("counted", task("t", "true"), triggers=[trigger_node("tick", "counter")]),
+                  store_type="local")
     seen = []
     for _ in range(2):
-        h = EngineHarness(make_engine(tmp_path, app, vendor=(vendor,)))
+        h = EngineHarness(make_engine(tmp_path, counted, vendor=(vendor,)))
         await h.engine.start()
         try:
             trigger = await h.wait_tag(TRIGGER_GOOD)
@@ -300,25 +237,17 @@ async def test_a_refused_activation_runs_nothing_until_the_store_takes_it(tmp_pa
     # store refuses the run's insert; the task's side effect (a line outside the workspace)
     # must not happen, and once the fault is gone the run runs once, without a restart.
     side = tmp_path / "side-effects"
-    app = f"""
-    common: {{store-type: local}}
-    flows:
-      - id: a
-        ver: 1
-        triggers: [{{name: start, type: data}}]
-        tasks:
-          - {{name: t, listen: trigger.good, type: exec,
-             opts: {{shell: "basename $FLOEWS >> {side}"}}}}
-    """
+    adopted = app(one_task("a", shell=f"basename $FLOEWS >> {side}", task_id="t"),
+                  store_type="local")
     db = tmp_path / "root" / "store" / "floe.db"
-    h = EngineHarness(make_engine(tmp_path, app))
+    h = EngineHarness(make_engine(tmp_path, adopted))
     await h.engine.start()
     await h.engine.stop()  # the store exists now
     with contextlib.closing(sqlite3.connect(db)) as c:
         c.execute("CREATE TRIGGER fail_activation BEFORE INSERT ON runs "
                   "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
         c.commit()
-    h = EngineHarness(make_engine(tmp_path, app))
+    h = EngineHarness(make_engine(tmp_path, adopted))
     await h.engine.start()
     try:
         run = await h.start_run("a")
@@ -367,7 +296,7 @@ async def test_a_new_run_id_is_above_every_run_the_store_holds(tmp_path):
 
 
 async def test_submit_names_the_runs_it_started(engine_factory):
-    h = await engine_factory(TWO_FLOWS)
+    h = await engine_factory(TWO_FLOWS_APP)
     assert await h.hub.submit(FlowRef("a", 1)) == ["h1-1"]
     assert await h.hub.submit(FlowRef("nope", 1)) == []
     assert sorted(await h.hub.submit(FlowRef(""))) == ["h1-2", "h1-3"]  # every data trigger
@@ -385,15 +314,7 @@ ESCAPE = "setsid bash -c 'echo $$ > escaped.pid; exec sleep 300' & echo started;
 
 async def test_a_stop_kills_processes_that_left_the_run_group(engine_factory, tmp_path):
     (tmp_path / "escape.sh").write_text(ESCAPE)
-    h = await engine_factory(f"""
-    flows:
-      - id: s
-        ver: 1
-        triggers: [{{name: start, type: data}}]
-        tasks:
-          - {{name: t, listen: trigger.good, type: exec,
-             opts: {{cmd: "bash {tmp_path}/escape.sh"}}}}
-    """)
+    h = await engine_factory(app(one_task("s", f"bash {tmp_path}/escape.sh", task_id="t")))
     run = await h.start_run("s")
     await h.wait_for(lambda e: e.opts.get("update") == "started")
     pid_file = h.hub.active[run].workspace / "escaped.pid"
@@ -422,15 +343,7 @@ async def daemon_pid(h, run: str) -> int:
     f"{DAEMON} until test -s daemon.pid; do sleep 0.01; done; echo done",
 ])
 async def test_a_daemon_a_task_left_dies_with_its_task_or_run(engine_factory, script):
-    h = await engine_factory(f"""
-    flows:
-      - id: s
-        ver: 1
-        triggers: [{{name: start, type: data}}]
-        tasks:
-          - {{name: t, listen: trigger.good, type: exec,
-             opts: {{shell: "{script}", timeout: 1}}}}
-    """)
+    h = await engine_factory(app(one_task("s", shell=script, task_id="t", opts={"timeout": 1})))
     run = await h.start_run("s")
     pid = await daemon_pid(h, run)
     end = await h.wait_tag("sys.end.all", run)
@@ -440,7 +353,7 @@ async def test_a_daemon_a_task_left_dies_with_its_task_or_run(engine_factory, sc
 
 
 async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_factory):
-    h = await engine_factory(TWO_FLOWS)
+    h = await engine_factory(TWO_FLOWS_APP)
 
     async def prepare(path: Path, *, reuse: bool) -> None:
         if "/spaces/a/" in str(path):

@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from flows import app, flow, one_task, task
+
 from floecli.engine.hub.process import LINES_PER_TURN, read_lines
 
 
 async def test_lines_past_the_cap_go_to_the_node_log_file(engine_factory):
-    h = await engine_factory("""
-    common: {store-type: local, log-lines: 100}
-    flows:
-      - id: chatty
-        ver: 1
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: talk, listen: trigger.good, type: exec, opts: {cmd: "seq 50000"}}
-    """)
+    h = await engine_factory(app(one_task("chatty", "seq 50000", task_id="talk"),
+                                 store_type="local", log_lines=100))
     end = await h.run_to_end("chatty", timeout=120)
     assert end.good
     run = end.run_ref.run_id
@@ -34,17 +29,9 @@ async def test_lines_past_the_cap_go_to_the_node_log_file(engine_factory):
 
 
 async def test_a_firehose_task_is_paced_and_the_engine_goes_on(engine_factory):
-    h = await engine_factory("""
-    common: {store-type: local, log-lines: 1000}
-    flows:
-      - id: firehose
-        ver: 1
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: yes, listen: trigger.good, type: exec,
-             opts: {shell: "yes | head -c 20000000"}}
-          - {name: other, listen: trigger.good, type: exec, opts: {cmd: "echo meanwhile"}}
-    """)
+    h = await engine_factory(app(flow("firehose", task("yes", shell="yes | head -c 20000000"),
+                                      task("other", "echo meanwhile")),
+                                 store_type="local", log_lines=1000))
     end = await h.run_to_end("firehose", timeout=120)
     run = end.run_ref.run_id
     record = await h.hub.find_run("firehose", run)

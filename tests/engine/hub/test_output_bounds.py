@@ -6,22 +6,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
+from flows import app, one_task
 from servertest import launch, peak_rss, run_view, start_run, wait_ended
 
 MB = 1024 * 1024
 
 
 def test_one_200_mb_line_is_cut_and_memory_stays_bounded(tmp_path):
-    engine = launch(tmp_path, """
-    common: {store-type: memory}
-    flows:
-      - id: f
-        ver: 1
-        triggers: [{id: start, type: data}]
-        tasks:
-          - {id: a, listen: trigger.good, type: exec,
-             opts: {shell: "head -c 209715200 /dev/zero | tr '\\\\000' x; echo; echo done"}}
-    """)
+    engine = launch(tmp_path, app(one_task(
+        "f", shell=r"head -c 209715200 /dev/zero | tr '\000' x; echo; echo done", task_id="a"),
+        store_type="memory"))
     try:
         with engine.client() as client:
             run = start_run(client, "f")

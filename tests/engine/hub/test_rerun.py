@@ -5,30 +5,26 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import flows
 import pytest
+from flows import flow, merge, task
 
 from floecli.engine.events import SYS_END_ALL
 from floecli.engine.hub.rerun import RerunRefused
 from floecli.engine.hub.workspace import workspace_path
 
-PIPELINE = """
-flows:
-  - id: pipe
-    ver: 1
-    triggers: [{{name: start, type: data}}]
-    tasks:
-      - {{name: build, listen: trigger.good, type: exec,
-         opts: {{shell: "echo built >> {count}; echo out > build.txt; echo ref=$FLOE_IN_REF"}}}}
-      - {{name: lint, listen: task.build.good, type: exec, opts: {{shell: "echo lint"}}}}
-      - {{name: test, listen: task.build.good, type: exec,
-         opts: {{shell: "cat build.txt && test -e {gate}"}}}}
-      - {{name: join, class: merge, type: all, wait: [task.lint.good, task.test.good]}}
-      - {{name: deploy, listen: merge.join.good, type: exec, opts: {{shell: "echo deployed"}}}}
-"""
 
-
-def app(tmp_path: Path) -> str:
-    return PIPELINE.format(count=tmp_path / "count", gate=tmp_path / "gate")
+def app(tmp_path: Path, test: str = "") -> str:
+    """build, then lint and test (good once tmp_path/gate is there), then deploy."""
+    count, gate = tmp_path / "count", tmp_path / "gate"
+    test = test or f"cat build.txt && test -e {gate}"
+    return flows.app(flow(
+        "pipe",
+        task("build", shell=f"echo built >> {count}; echo out > build.txt; echo ref=$FLOE_IN_REF"),
+        task("lint", shell="echo lint", listen="task.build.good"),
+        task("test", shell=test, listen="task.build.good"),
+        merge("join", "task.lint.good", "task.test.good"),
+        task("deploy", shell="echo deployed", listen="merge.join.good")))
 
 
 async def test_rerun_from_a_failed_node_carries_what_came_before(engine_factory, tmp_path):
@@ -87,8 +83,7 @@ async def test_rerun_refused_when_the_workspace_is_gone(engine_factory, tmp_path
 
 
 async def test_stop_records_who(engine_factory, tmp_path):
-    h = await engine_factory(app(tmp_path).replace("cat build.txt && test -e",
-                                                   "sleep 30; test -e"))
+    h = await engine_factory(app(tmp_path, test=f"sleep 30; test -e {tmp_path / 'gate'}"))
     run = await h.start_run("pipe", {"ref": "main"})
     await h.wait_for(lambda e: e.tag == "sys.node.start" and e.source_node.id == "test")
     await h.hub.stop_run("pipe", run, "ann")
@@ -96,21 +91,16 @@ async def test_stop_records_who(engine_factory, tmp_path):
     assert (record.state, record.why, record.reason) == ("stopped", "stopped by ann", "stopped")
 
 
-REUSED = """
-flows:
-  - id: same
-    ver: 1
-    reuse-space: true
-    triggers: [{{name: start, type: data}}]
-    tasks:
-      - {{name: make, listen: trigger.good, type: exec, opts: {{shell: "echo $$ > made.txt"}}}}
-      - {{name: use, listen: task.make.good, type: exec,
-         opts: {{shell: "cat made.txt; test -e {gate}"}}}}
-"""
+def reused(gate: Path) -> str:
+    return flows.app(flow("same",
+                          task("make", shell="echo $$ > made.txt"),
+                          task("use", shell=f"cat made.txt; test -e {gate}",
+                               listen="task.make.good"),
+                          reuse_space=True))
 
 
 async def test_rerun_of_a_reuse_space_flow_uses_its_one_workspace(engine_factory, tmp_path):
-    h = await engine_factory(REUSED.format(gate=tmp_path / "gate"))
+    h = await engine_factory(reused(tmp_path / "gate"))
     first = await h.start_run("same")
     assert not (await h.wait_tag(SYS_END_ALL, first)).good
     record = await h.hub.find_run("same", first)

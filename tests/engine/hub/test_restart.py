@@ -12,33 +12,20 @@ import textwrap
 import time
 from pathlib import Path
 
+import flows
+from flows import end, flow, one_task, task
 from harness import EngineHarness, make_engine, wait_until
 
-APP = """
-common:
-  store-type: local
-flows:
-  - id: gpu-job
-    ver: 1
-    host-tags: [gpu]
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "echo on gpu"}}
-      - {name: done, listen: task.work.good, type: end}
-  - id: long
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: wait, listen: trigger.good, type: exec,
-         opts: {cmd: "bash SCRIPT"}}
-"""
+GPU_JOB = flow("gpu-job", task("work", "echo on gpu"), end(listen="task.work.good"),
+               host_tags=["gpu"])
 SCRIPT = "echo $$ > pid.txt; echo started; sleep 60\n"
 
 
 def app(tmp_path: Path) -> str:
     # floe expands `$NAME` in task values, so the script that needs `$$` lives in a file
     (tmp_path / "long.sh").write_text(SCRIPT)
-    return APP.replace("SCRIPT", str(tmp_path / "long.sh"))
+    return flows.app(GPU_JOB, one_task("long", f"bash {tmp_path / 'long.sh'}", task_id="wait"),
+                     store_type="local")
 
 
 async def test_graceful_restart_resumes_pends(tmp_path):

@@ -15,48 +15,41 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flows import Flow, app, ask, end, flow, merge, task
 from harness import EngineHarness, make_engine, wait_until
 
 from floecli.engine.events import SYS_END_ALL, SYS_NODE_START, FlowRef
 
-APP = """
-common:
-  store-type: local
-flows:
-  - id: branches
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: quick, listen: trigger.good, type: exec, opts: {cmd: "echo quick done"}}
-      - {name: slow, listen: trigger.good, type: exec, opts: {cmd: "bash SLOW"}}
-      - {name: both, class: merge, type: all, wait: [task.quick.good, task.slow.good]}
-      - {name: done, listen: merge.both.good, type: end}
-      - {name: recover, listen: task.slow.bad, type: exec, opts: {cmd: "echo recovering"}}
-  - id: approval
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: ask, listen: trigger.good, type: data,
-         opts: {form: {title: "Go", fields: [{id: ok, prompt: "OK", type: text}]}}}
-      - {name: done, listen: task.ask.good, type: end}
-  - id: again
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "bash AGAIN", restart: rerun}}
-      - {name: done, listen: task.work.good, type: end}
-"""
 SLOW = "echo $$ > slow.pid; echo slow started; sleep 60\n"
 AGAIN = ("if [ -e first ]; then echo second time; exit 0; fi\n"
          "touch first; echo $$ > again.pid; echo first time; sleep 60\n")
 
 
-def write_app(tmp_path: Path) -> str:
+def resume_flows(tmp_path: Path) -> dict[str, Flow]:
     # floe expands `$NAME` in task values, so scripts that need `$$` live in files
+    return {
+        "branches": flow(
+            "branches",
+            task("quick", "echo quick done"),
+            task("slow", f"bash {tmp_path / 'slow.sh'}"),
+            merge("both", "task.quick.good", "task.slow.good"),
+            end(listen="merge.both.good"),
+            task("recover", "echo recovering", listen="task.slow.bad")),
+        "approval": flow(
+            "approval",
+            ask("ask", "Go", {"id": "ok", "prompt": "OK", "type": "text"}),
+            end(listen="task.ask.good")),
+        "again": flow(
+            "again",
+            task("work", f"bash {tmp_path / 'again.sh'}", opts={"restart": "rerun"}),
+            end(listen="task.work.good")),
+    }
+
+
+def write_app(tmp_path: Path) -> str:
     (tmp_path / "slow.sh").write_text(SLOW)
     (tmp_path / "again.sh").write_text(AGAIN)
-    text = textwrap.dedent(APP).replace("SLOW", str(tmp_path / "slow.sh"))
-    text = text.replace("AGAIN", str(tmp_path / "again.sh"))
+    text = app(*resume_flows(tmp_path).values(), store_type="local")
     (tmp_path / "app.yml").write_text(text)
     return text
 
@@ -180,10 +173,11 @@ async def test_a_task_with_restart_rerun_runs_again(tmp_path):
 
 
 async def test_a_run_whose_flow_was_removed_is_archived_interrupted(tmp_path):
-    text = write_app(tmp_path)
+    write_app(tmp_path)
     run = crash_during(tmp_path, "approval",
                        lambda row, ws: row["DataNodes"].get("ask", {}).get("Enabled"))
-    without = text[:text.index("  - id: approval")] + text[text.index("  - id: again"):]
+    without = app(*(f for id, f in resume_flows(tmp_path).items() if id != "approval"),
+                  store_type="local")
     h = EngineHarness(make_engine(tmp_path, without))
     await h.engine.start()
     try:

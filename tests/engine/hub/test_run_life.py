@@ -7,22 +7,17 @@ import os
 import signal
 from pathlib import Path
 
-FAN = """
-flows:
-  - id: fan
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: a, listen: trigger.good, type: exec, opts: {shell: "echo a > a.txt"}}
-      - {name: b1, listen: task.a.good, type: exec, opts: {shell: "sleep 0.2; echo b1 > b1.txt"}}
-      - {name: b2, listen: task.a.good, type: exec, opts: {shell: "echo b2 > b2.txt"}}
-      - {name: b3, listen: task.a.good, type: exec, opts: {shell: "sleep 0.1; echo b3 > b3.txt"}}
-      - {name: join, class: merge, type: all,
-         wait: [task.b1.good, task.b2.good, task.b3.good]}
-      - {name: c, listen: merge.join.good, type: exec,
-         opts: {shell: "cat a.txt b1.txt b2.txt b3.txt"}}
-      - {name: done, listen: task.c.good, type: end}
-"""
+from flows import app, end, flow, merge, one_task, task
+
+FAN = app(flow(
+    "fan",
+    task("a", shell="echo a > a.txt"),
+    task("b1", shell="sleep 0.2; echo b1 > b1.txt", listen="task.a.good"),
+    task("b2", shell="echo b2 > b2.txt", listen="task.a.good"),
+    task("b3", shell="sleep 0.1; echo b3 > b3.txt", listen="task.a.good"),
+    merge("join", "task.b1.good", "task.b2.good", "task.b3.good"),
+    task("c", shell="cat a.txt b1.txt b2.txt b3.txt", listen="merge.join.good"),
+    end(listen="task.c.good")))
 
 
 async def test_fan_out_fan_in(engine_factory):
@@ -41,16 +36,11 @@ async def test_fan_out_fan_in(engine_factory):
     assert (ws / "b3.txt").read_text() == "b3\n"
 
 
-FAILING = """
-flows:
-  - id: failing
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: slow, listen: trigger.good, type: exec, opts: {cmd: "sleep 30"}}
-      - {name: broken, listen: trigger.good, type: exec, opts: {shell: "echo oops; exit 3"}}
-      - {name: never, listen: task.broken.good, type: exec, opts: {cmd: "echo never"}}
-"""
+FAILING = app(flow(
+    "failing",
+    task("slow", "sleep 30"),
+    task("broken", shell="echo oops; exit 3"),
+    task("never", "echo never", listen="task.broken.good")))
 
 
 async def test_failing_task_fails_run_and_kills_siblings(engine_factory):
@@ -68,22 +58,14 @@ async def test_failing_task_fails_run_and_kills_siblings(engine_factory):
     assert run not in h.hub.active
 
 
-STATUS = """
-flows:
-  - id: status
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: probe, listen: trigger.good, type: exec, use-status: true,
-         opts: {shell: "exit 2"}}
-      - {name: on-two, listen: task.probe.2, type: exec, opts: {cmd: "echo two"}}
-      - {name: on-zero, listen: task.probe.0, type: exec, opts: {cmd: "echo zero"}}
-      - {name: flaky, listen: task.on-two.good, type: exec, ignore-fail: true,
-         opts: {shell: "exit 9"}}
-      - {name: accepts-one, listen: task.flaky.good, type: exec, good: [0, 1],
-         opts: {shell: "exit 1"}}
-      - {name: done, listen: task.accepts-one.good, type: end}
-"""
+STATUS = app(flow(
+    "status",
+    task("probe", shell="exit 2", use_status=True),
+    task("on-two", "echo two", listen="task.probe.2"),
+    task("on-zero", "echo zero", listen="task.probe.0"),
+    task("flaky", shell="exit 9", listen="task.on-two.good", ignore_fail=True),
+    task("accepts-one", shell="exit 1", listen="task.flaky.good", good=[0, 1]),
+    end(listen="task.accepts-one.good")))
 
 
 async def test_use_status_ignore_fail_and_good_list(engine_factory):
@@ -99,18 +81,6 @@ async def test_use_status_ignore_fail_and_good_list(engine_factory):
     assert h.count("task.accepts-one.good", run) == 1
 
 
-STOPPABLE = """
-flows:
-  - id: stoppable
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - name: long
-        listen: trigger.good
-        type: exec
-        opts: {cmd: "bash SCRIPT"}
-"""
-
 # floe expands `$NAME` in task values before bash sees them (floe-reference §1.9.2), so
 # scripts that need `$$` live in a file.
 LONG_SCRIPT = "echo $$ > pid.txt; sleep 300 & echo $! > child.txt; wait\n"
@@ -119,7 +89,7 @@ LONG_SCRIPT = "echo $$ > pid.txt; sleep 300 & echo $! > child.txt; wait\n"
 def stoppable(tmp_path: Path) -> str:
     script = tmp_path / "long.sh"
     script.write_text(LONG_SCRIPT)
-    return STOPPABLE.replace("SCRIPT", str(script))
+    return app(one_task("stoppable", f"bash {script}", task_id="long"))
 
 
 def _alive(pid: int) -> bool:
@@ -169,15 +139,10 @@ async def test_stop_kills_every_process_of_the_run(engine_factory, tmp_path):
     assert await _dies(child_pid)
 
 
-TIMEOUT = """
-flows:
-  - id: slowpoke
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: slow, listen: trigger.good, type: exec, opts: {cmd: "sleep 60", timeout: 0.5}}
-      - {name: cleanup, listen: task.slow.bad, type: exec, opts: {cmd: "echo cleaning"}}
-"""
+TIMEOUT = app(flow(
+    "slowpoke",
+    task("slow", "sleep 60", opts={"timeout": 0.5}),
+    task("cleanup", "echo cleaning", listen="task.slow.bad")))
 
 
 async def test_task_timeout_is_a_bad_task(engine_factory):
@@ -191,21 +156,8 @@ async def test_task_timeout_is_a_bad_task(engine_factory):
     assert end.good
 
 
-SHARED = """
-flows:
-  - id: one
-    ver: 1
-    resource-tags: [couchbase]
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "sleep 0.3"}}
-  - id: two
-    ver: 1
-    resource-tags: [nic, couchbase]
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "sleep 0.3"}}
-"""
+SHARED = app(one_task("one", "sleep 0.3", resource_tags=["couchbase"]),
+             one_task("two", "sleep 0.3", resource_tags=["nic", "couchbase"]))
 
 
 async def test_resource_tag_serialises_runs(engine_factory):
@@ -228,15 +180,7 @@ async def test_resource_tag_serialises_runs(engine_factory):
         assert active <= 1, seq
 
 
-HOST_TAGS = """
-flows:
-  - id: gpu-job
-    ver: 1
-    host-tags: [gpu]
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: work, listen: trigger.good, type: exec, opts: {cmd: "echo on gpu"}}
-"""
+HOST_TAGS = app(one_task("gpu-job", "echo on gpu", host_tags=["gpu"]))
 
 
 async def test_pend_waits_for_host_tags_with_reason(engine_factory):
@@ -250,19 +194,8 @@ async def test_pend_waits_for_host_tags_with_reason(engine_factory):
     assert run not in h.hub.active
 
 
-MISSING = """
-flows:
-  - id: missing
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: bad, listen: trigger.good, type: exec, opts: {cmd: "no-such-command-floe --x"}}
-  - id: fine
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: ok, listen: trigger.good, type: exec, opts: {cmd: "echo still here"}}
-"""
+MISSING = app(one_task("missing", "no-such-command-floe --x", task_id="bad"),
+              one_task("fine", "echo still here", task_id="ok"))
 
 
 async def test_missing_command_is_a_bad_task_and_engine_goes_on(engine_factory):
@@ -278,20 +211,10 @@ async def test_missing_command_is_a_bad_task_and_engine_goes_on(engine_factory):
     assert "still here" in h.lines(end2.run_ref.run_id, "ok")
 
 
-ENV = """
-flows:
-  - id: env
-    ver: 1
-    env: [FLOW_VAR=from-flow, SHARED=flow]
-    triggers: [{name: start, type: data}]
-    tasks:
-      - name: show
-        listen: trigger.good
-        type: exec
-        opts:
-          env: [TASK_VAR=from-task, SHARED=task, OUT=./out]
-          shell: "echo $FLOW_VAR $TASK_VAR $SHARED; echo $OUT; echo FLOEWS=$FLOEWS"
-"""
+ENV = app(one_task(
+    "env", shell="echo $FLOW_VAR $TASK_VAR $SHARED; echo $OUT; echo FLOEWS=$FLOEWS",
+    task_id="show", opts={"env": ["TASK_VAR=from-task", "SHARED=task", "OUT=./out"]},
+    env=["FLOW_VAR=from-flow", "SHARED=flow"]))
 
 
 async def test_task_env_is_appended_to_flow_env(engine_factory):
@@ -305,16 +228,11 @@ async def test_task_env_is_appended_to_flow_env(engine_factory):
     assert f"FLOEWS={ws}" in lines
 
 
-QUIET = """
-flows:
-  - id: quiet
-    ver: 1
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: fast, listen: trigger.good, type: exec, opts: {cmd: "true"}}
-      - {name: slow, listen: trigger.good, type: exec, opts: {cmd: "sleep 0.5"}}
-      - {name: after-slow, listen: task.slow.good, type: exec, opts: {cmd: "echo last"}}
-"""
+QUIET = app(flow(
+    "quiet",
+    task("fast", "true"),
+    task("slow", "sleep 0.5"),
+    task("after-slow", "echo last", listen="task.slow.good")))
 
 
 async def test_unhandled_good_does_not_end_run_early(engine_factory):
@@ -327,15 +245,8 @@ async def test_unhandled_good_does_not_end_run_early(engine_factory):
 
 
 async def test_timer_task_waits_its_period(engine_factory):
-    h = await engine_factory("""
-    flows:
-      - id: wait
-        ver: 1
-        triggers: [{name: start, type: data}]
-        tasks:
-          - {name: pause, listen: trigger.good, type: timer, opts: {period: 0.3}}
-          - {name: done, listen: task.pause.good, type: end}
-    """)
+    h = await engine_factory(app(flow("wait", task("pause", type="timer", opts={"period": 0.3}),
+                                      end(listen="task.pause.good"))))
     run = await h.start_run("wait", {"branch": "main"})
     start = await h.wait_tag("sys.node.start", run)
     good = await h.wait_tag("task.pause.good", run)
