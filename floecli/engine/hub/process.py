@@ -160,6 +160,8 @@ class Child:
             try:
                 # Exited since the poll, it is a zombie until reaped: its pidfd is readable.
                 await _readable(self._loop, pidfd)
+            except NotImplementedError:  # a loop that cannot watch descriptors: a thread waits
+                await self._loop.run_in_executor(None, self._popen.wait)
             finally:
                 os.close(pidfd)
         return self._popen.returncode

@@ -181,3 +181,16 @@ async def test_output_is_read_where_the_loop_cannot_watch_a_pipe(tmp_path: Path,
         ["sh", "-c", "sleep 0.1; seq 3; exit 2"], cwd=tmp_path, env=child_env({}),
         sink=Lines(lines.append)), WAIT_S)
     assert (status, lines) == (2, ["1", "2", "3"])
+
+
+async def test_exit_is_awaited_where_the_loop_cannot_watch_a_descriptor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The process outlives its output (it closes it first), so its exit is waited for after
+    # the last read: on a loop with no add_reader, by a thread, not by watching its pidfd.
+    def no_readers(*_: object) -> None:
+        raise NotImplementedError
+    monkeypatch.setattr(asyncio.get_running_loop(), "add_reader", no_readers)
+    status = await asyncio.wait_for(ProcessGroup().run(
+        ["sh", "-c", "exec >&- 2>&-; sleep 0.3; exit 5"], cwd=tmp_path, env=child_env({}),
+        sink=Lines(lambda _: None)), WAIT_S)
+    assert status == 5
