@@ -187,8 +187,9 @@ def tester_bind(args: argparse.Namespace) -> str:
     if not port and os.environ.get("TESTER_ENABLED", "").strip().lower() in ("true", "1"):
         port = os.environ.get("TESTER_PORT", "").strip()
         if not port:
-            raise ListenError("TESTER_ENABLED is set but TESTER_PORT is not: set TESTER_PORT "
-                              "to the tester's port (or pass -tester_port=PORT)")
+            raise ListenError("TESTER_ENABLED is set but TESTER_PORT is not",
+                              hint="set TESTER_PORT to the tester's port (or pass "
+                                   "-tester_port=PORT)")
     if port and ":" not in port:
         port = f"127.0.0.1:{port}"
     if port and os.environ.get("TESTER_SR_SERVER", "").strip():

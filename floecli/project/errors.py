@@ -19,8 +19,7 @@ class InstallError(ProjectError):
     """`target` is the contribution ref the failure is about, for `Error installing <ref>: ...`."""
 
     ref = "install-failed"
-    hint = ("give a bundled name (exec), a directory, a git URL (URL[@rev][#subdir]) or a pip "
-            "requirement; 'floe list' shows what is installed")
+    hint = "the project was left as it was; --verbose shows each step pip and git take"
 
     def __init__(self, message: str, *, target: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
