@@ -24,8 +24,6 @@ HELLO_FLOW = {
     ],
 }
 
-
-
 # the hint and ref lines under each kind of error
 INSTALL_FAILED = ("hint: the project was left as it was; --verbose shows each step pip and git "
                   "take\nref: install-failed\n")
