@@ -91,7 +91,7 @@ class ConfigError(FloeError):
         return [p for p in self.problems if p.severity == "error"]
 
     def __str__(self) -> str:
-        if not self.problems:
+        if not self.errors:  # none, or only warnings: the message says it
             return self.message
         return "\n".join(str(p) for p in self.errors)
 
