@@ -15,13 +15,12 @@ from typing import NoReturn
 
 from . import eventloop, platform
 from .engine import Engine, options_from
-from .errors import EXIT_INVALID, ConfigError, FloeError, ListenError, UsageError, report
+from .errors import ConfigError, FloeError, ListenError, UsageError, report
 from .events import SYS_END_ALL, Event, FlowRef
 from .secrets import mask
 
 log = logging.getLogger("floe")
 
-EXIT_BAD_CONFIG = EXIT_INVALID
 # Not the original's ":443": that needs root and listens on every interface. A deliberate
 # change (docs/cli.md): an engine started with environment only, as a design-time server
 # starts a built binary, must come up as an ordinary user and expose nothing by default.
@@ -32,11 +31,7 @@ VERSION_FLAGS = ("-version", "--version", "-V")  # and `-v` on its own (flogo's 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # bad flags exit 2 with the reason, as Go's flag package does; main() prints it
-        raise UsageError(message, hint=flags_hint(self.prog))
-
-
-def flags_hint(prog: str) -> str:
-    return f"run '{prog} -help' for the engine's flags"
+        raise UsageError(message, hint=f"run '{self.prog} -help' for the engine's flags")
 
 
 def program_name() -> str:
