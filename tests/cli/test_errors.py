@@ -291,3 +291,14 @@ def test_every_error_class_has_a_hint_a_ref_and_an_exit_status():
         assert cls.hint and cls.ref and cls.exit_status in (1, 2), cls
     assert sorted(c.ref for c in classes if c.exit_status == 2) == [
         "config-invalid", "listen-failed", "usage-invalid"]
+
+
+def test_a_config_error_holding_only_warnings_reads_as_its_message(tmp_path):
+    from floecli.engine.errors import ConfigError, Problem, report
+
+    error = ConfigError("app.yml: the app document has warnings",
+                        [Problem("app.yml", 3, "flows[0]", "never fires", "warning")])
+    with (tmp_path / "err.txt").open("w") as err:
+        assert report("loading config", error, err=err) == 2
+    assert (tmp_path / "err.txt").read_text() == (
+        "Error loading config: app.yml: the app document has warnings\n" + CONFIG_HINT)
