@@ -1,5 +1,7 @@
 """The application object: the one seam every line the CLI prints goes through (results on
-stdout; progress, problems and `Error <doing X>: <detail>` with its hint and ref on stderr)."""
+stdout; progress and problems on stderr). Errors are printed by floecli.engine.errors.report,
+the renderer the engine's own command line shares: `Error <doing X>: <detail>`, `hint:`,
+`ref:`."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from floecli.engine.errors import EXIT_FAILURE, EXIT_INVALID, UsageError, report
+
 if TYPE_CHECKING:
     import typer
 
-EXIT_ERROR = 1
-EXIT_INVALID = 2  # an invalid app document or bad flags
+__all__ = ["APP", "EXIT_FAILURE", "EXIT_INVALID", "Application", "fail", "usage_error"]
 
 
 class Application:
@@ -49,40 +52,32 @@ class Application:
             t.add_row(*row)
         Console(file=self.out).print(t)
 
-    def error(self, doing: str, detail: object) -> None:
-        """`Error <doing>: <detail>`; a FloeError with a hint adds `hint: ...` and, as pip
-        does for its diagnostic errors, the error's stable ref."""
-        from floecli.engine.errors import FloeError
+    def error(self, doing: str, detail: BaseException | str, *, hint: str | None = None,
+              code: int | None = None) -> int:
+        """`Error <doing>: <detail>` with its hint and ref, on stderr; the exit status."""
+        return report(doing, detail, hint=hint, code=code, err=self.err)
 
-        self.note(f"Error {doing}: {detail}")
-        hint = getattr(detail, "hint", "") if isinstance(detail, FloeError) else ""
-        if hint:
-            self.note(f"hint: {hint}")
-            self.note(f"ref: {detail.ref}")  # type: ignore[union-attr]
-
-    def problems(self, doing: str, error: Any) -> None:
-        """An invalid app document: `Error <doing>: <what>`, then every problem as
-        FILE:LINE: path: message, as `floe validate` prints them."""
-        problems = [p for p in getattr(error, "problems", []) if p.severity == "error"]
-        if not problems:
-            self.error(doing, error)
-            return
-        self.note(f"Error {doing}: {error.message}")
-        for p in problems:
-            self.note(str(p))
-
-    def fail(self, doing: str, detail: object, code: int = EXIT_ERROR) -> NoReturn:
+    def fail(self, doing: str, detail: BaseException | str, code: int | None = None, *,
+             hint: str | None = None) -> NoReturn:
         import typer  # `floe --version` prints through here without loading typer
 
-        self.error(doing, detail)
-        raise typer.Exit(code)
+        raise typer.Exit(self.error(doing, detail, hint=hint, code=code))
 
 
 APP = Application()
 
 
-def fail(doing: str, detail: object, code: int = EXIT_ERROR) -> NoReturn:
-    APP.fail(doing, detail, code)
+def fail(doing: str, detail: BaseException | str, code: int | None = None, *,
+         hint: str | None = None) -> NoReturn:
+    """Print the error and end the command: with the error's own exit status (2 for an invalid
+    app document or bad flags, 1 otherwise) unless `code` says otherwise."""
+    APP.fail(doing, detail, code, hint=hint)
+
+
+def usage_error(verb: str, message: str, hint: str = "") -> UsageError:
+    """Bad flags, arguments or input the command cannot start on: exit 2, pointing at the
+    verb's help unless a better hint is given."""
+    return UsageError(message, hint=hint or f"run 'floe {verb} --help' for its usage")
 
 
 def print_json(value: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 # and `-v` on its own: with seed flags after it, `-v` is the engine's debug logging
 VERSION_FLAGS = ("--version", "-V", "-version")
@@ -43,15 +44,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         from floecli.engine.main import main as engine_main
 
         return engine_main(args)
+    # the verb is the first word that is not an option (`floe --verbose install x`)
+    verb = [a for a in args if not a.startswith("-")][:1]
+    return _run_verb(args, verb[0] if verb else "")
+
+
+def _run_verb(args: list[str], verb: str) -> int:
+    """Run the typer app without click's standalone mode, so every error, click's usage
+    errors and bugs included, is printed by the one renderer (floecli.engine.errors.report)."""
+    from floecli.engine.errors import FloeError, UsageError, report
+
     from .app import build_app
 
-    # the verb is the first word that is not an option (`floe --verbose install x`)
-    app = build_app(COMMANDS, [a for a in args if not a.startswith("-")][:1])
+    click = _click_classes()
+    doing = f"running floe {verb}" if verb in COMMANDS else "running floe"
     try:
-        app(args=args, prog_name="floe", standalone_mode=True)
+        app = build_app(COMMANDS, [verb] if verb else [])
+        status = app(args=args, prog_name="floe", standalone_mode=False)
+    except click["NoArgsIsHelpError"] as e:  # `floe store`: its help, as click prints it
+        e.show()
+        return int(e.exit_code)
+    except click["UsageError"] as e:  # unknown option, missing argument, bad value
+        # an option's missing value is raised with the root's context: name the verb anyway
+        where = (e.ctx.command_path if e.ctx and e.ctx.parent
+                 else f"floe {verb}" if verb in COMMANDS else "floe")
+        message = e.format_message()
+        return report("parsing arguments", UsageError(
+            message[:-1] if message.endswith(".") else message,
+            hint=f"run '{where} --help' for its usage"))
+    except click["ClickException"] as e:  # click's other errors (a file it cannot open)
+        return report(doing, e.format_message(), code=e.exit_code)
+    except click["Abort"]:  # end of input at a prompt
+        return report(doing, "aborted", code=1)
+    except FloeError as e:  # one a verb let through: still in the one format
+        return report(doing, e)
+    except KeyboardInterrupt:
+        return 130
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 1
-    return 0
+    except Exception as e:  # a bug: one line and how to see more, never a traceback
+        return report(doing, e)
+    # a command that ended by typer.Exit(N) returns N; one that returned returns None
+    return status if isinstance(status, int) else 0
+
+
+def _click_classes() -> dict[str, Any]:
+    """click's exception classes as this typer raises them: newer typer vendors click as
+    typer._click, older typer uses click itself. Each name is a tuple of both where both
+    exist, so `except` catches what either raises."""
+    import importlib
+
+    found: dict[str, list[type]] = {}
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for cls in ("NoArgsIsHelpError", "UsageError", "ClickException", "Abort"):
+            if hasattr(module, cls):
+                found.setdefault(cls, []).append(getattr(module, cls))
+    import typer
+
+    found.setdefault("Abort", []).append(typer.Abort)
+    # a class missing from both (NoArgsIsHelpError before click 8.2) catches nothing
+    return {cls: tuple(found.get(cls, ())) for cls in (
+        "NoArgsIsHelpError", "UsageError", "ClickException", "Abort")}
 
 
 def _flogo_spellings(args: list[str]) -> list[str]:

@@ -11,16 +11,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from . import eventloop, platform
 from .engine import Engine, options_from
-from .errors import ConfigError, FloeError, ListenError
+from .errors import ConfigError, FloeError, ListenError, UsageError, report
 from .events import SYS_END_ALL, Event, FlowRef
 from .secrets import mask
 
 log = logging.getLogger("floe")
 
-EXIT_BAD_CONFIG = 2
 # Not the original's ":443": that needs root and listens on every interface. A deliberate
 # change (docs/cli.md): an engine started with environment only, as a design-time server
 # starts a built binary, must come up as an ordinary user and expose nothing by default.
@@ -29,9 +29,18 @@ VERSION_FLAGS = ("-version", "--version", "-V")  # and `-v` on its own (flogo's 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # bad flags exit 2 with the reason, as Go's flag
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_CONFIG, f"Error parsing flags: {message}\n")
+    def error(self, message: str) -> NoReturn:
+        # bad flags exit 2 with the reason, as Go's flag package does; main() prints it
+        raise UsageError(message, hint=f"run '{self.prog} -help' for the engine's flags")
+
+
+def program_name() -> str:
+    """How the user started the engine, for the hint naming its help: `floe` (its seed
+    flags, or `floe run`), a built binary's name, or `python -m floecli.engine`."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    if not name or name == "__main__.py":
+        return "python -m floecli.engine"
+    return name
 
 
 def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
@@ -86,8 +95,11 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["-v"] or (argv[:1] and argv[0] in VERSION_FLAGS):
         argv = ["-version"]
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(program_name())
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        return report("parsing flags", e)
     if args.version:
         from floecli import __version__
 
@@ -95,17 +107,16 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
         return 0
     if args.once and not args.start:
         # Nothing would ever end the engine: a usage error, not a run forever (issue 22).
-        parser.print_usage(sys.stderr)
-        print("Error parsing flags: -once needs -start=FLOW\n"
-              "hint: -once waits for the run -start begins, e.g. "
-              "floe run -start=build -once", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return report("parsing flags", UsageError(
+            "-once needs -start=FLOW", hint="-once waits for the run -start begins, e.g. "
+            "floe run -start=build -once"))
     try:
         handler = (logging.handlers.WatchedFileHandler(args.log_file, encoding="utf-8")
                    if args.log_file else logging.StreamHandler(sys.stderr))
     except OSError as e:
-        print(f"Error parsing flags: -log_file {args.log_file}: {e}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
+        return report("parsing flags", UsageError(
+            f"-log_file {args.log_file}: {e.strerror or e}",
+            hint="give -log_file a file in a directory that exists and this user can write"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else _log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=[handler])
@@ -123,19 +134,17 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
     opts.builtin = builtin
     try:
         return eventloop.run(_serve(args, opts), args.event_loop)
-    except ConfigError as e:
-        print(f"Error loading config: {e}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
-    except ListenError as e:
-        print(f"Error starting engine: {e}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
     except FloeError as e:
-        print(f"Error starting engine: {e}", file=sys.stderr)
-        if e.hint:
-            print(f"hint: {e.hint}\nref: {e.ref}", file=sys.stderr)
-        return 1
+        # a config error (exit 2) lists every problem with its file and line; a ListenError,
+        # an address from the flags, exits 2; the others 1
+        return report("loading config" if isinstance(e, ConfigError) else "starting engine", e)
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug: one line and FLOE_DEBUG for the traceback
+        return report("running engine", e)
+
+
+ADMIN_FILE_HINT = "give -admin_file a readable file whose first line is the admin token"
 
 
 def admin_token(args: argparse.Namespace) -> str:
@@ -147,10 +156,12 @@ def admin_token(args: argparse.Namespace) -> str:
         try:
             lines = Path(args.admin_file).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"-admin_file {args.admin_file}: {e}") from None
+            raise ConfigError(f"-admin_file {args.admin_file}: {e}",
+                              hint=ADMIN_FILE_HINT) from None
         token = lines[0].strip() if lines else ""
         if not token:
-            raise ConfigError(f"-admin_file {args.admin_file}: the file is empty")
+            raise ConfigError(f"-admin_file {args.admin_file}: the file is empty",
+                              hint=ADMIN_FILE_HINT)
         return token
     return os.environ.get("FLOE_ADMIN", "").strip()
 
@@ -171,8 +182,9 @@ def tester_bind(args: argparse.Namespace) -> str:
     if not port and os.environ.get("TESTER_ENABLED", "").strip().lower() in ("true", "1"):
         port = os.environ.get("TESTER_PORT", "").strip()
         if not port:
-            raise ListenError("TESTER_ENABLED is set but TESTER_PORT is not: set TESTER_PORT "
-                              "to the tester's port (or pass -tester_port=PORT)")
+            raise ListenError("TESTER_ENABLED is set but TESTER_PORT is not",
+                              hint="set TESTER_PORT to the tester's port (or pass "
+                                   "-tester_port=PORT)")
     if port and ":" not in port:
         port = f"127.0.0.1:{port}"
     if port and os.environ.get("TESTER_SR_SERVER", "").strip():
@@ -262,12 +274,15 @@ async def _serve(args: argparse.Namespace, opts: object) -> int:
         if flow is None:
             await service.stop()
             await engine.stop()
-            raise ConfigError(f"-start: no flow {args.start!r} in {engine.config.source}")
+            raise ConfigError(f"-start: no flow {args.start!r} in {engine.config.source}",
+                              hint="give -start the id of one of the app document's flows")
         started = await engine.hub.submit(FlowRef(flow.id, flow.ver))
         if not started:
             await service.stop()
             await engine.stop()
-            raise ConfigError(f"-start: flow {args.start!r} has no data trigger to start it")
+            raise ConfigError(f"-start: flow {args.start!r} has no data trigger to start it",
+                              hint="add a trigger of type data to the flow, or start another "
+                                   "flow")
         watched.update(started)
         started_flow = flow.id
     await stop.wait()

@@ -49,18 +49,23 @@ def default_bundle_file() -> Path:
     return Path(override).expanduser() if override else DEFAULT_BUNDLE
 
 
+BUNDLE_HINT = 'a bundle file is UTF-8 JSON such as {"contributions": ["exec", "./mytask"]}'
+
+
 def read_bundle(path: Path) -> list[str]:
     """The `contributions` refs of a bundle file (toolchain-reference §4.1); the other keys are
     informational."""
     try:
         raw = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as e:
-        raise ProjectError(f"cannot read {path}: {e.strerror or e}") from None
+        raise ProjectError(f"cannot read {path}: {e.strerror or e}",
+                           hint="give -f the path of a bundle file") from None
     except UnicodeDecodeError:
-        raise ProjectError(f"{path}: not UTF-8 text") from None
+        raise ProjectError(f"{path}: not UTF-8 text", hint=BUNDLE_HINT) from None
     except json.JSONDecodeError as e:
-        raise ProjectError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+        raise ProjectError(f"{path}:{e.lineno}: invalid JSON: {e.msg}",
+                           hint=BUNDLE_HINT) from None
     refs = raw.get("contributions") if isinstance(raw, dict) else None
     if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
-        raise ProjectError(f"{path}: 'contributions' must be a list of refs")
+        raise ProjectError(f"{path}: 'contributions' must be a list of refs", hint=BUNDLE_HINT)
     return [r.strip() for r in refs]

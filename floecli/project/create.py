@@ -63,14 +63,18 @@ def load_app_source(source: str | None) -> AppSource:
             response = httpx.get(source, follow_redirects=True, timeout=30)
             response.raise_for_status()
         except httpx.HTTPError as e:
-            raise ProjectError(f"cannot load remote app file {source}: {e}") from None
+            raise ProjectError(f"cannot load remote app file {source}: {e}",
+                               hint="check the URL, or download the file and give its path "
+                                    "to -f") from None
         data, base = response.content, None
     else:
         path = Path(source).expanduser()
         try:
             data = path.read_bytes()
         except OSError as e:
-            raise ProjectError(f"cannot load app file {source}: {e.strerror or e}") from None
+            raise ProjectError(f"cannot load app file {source}: {e.strerror or e}",
+                               hint="give -f the path of an app document (JSON or YAML)"
+                               ) from None
         base = path.resolve().parent
     text = decode(data, source)
     require_valid(text, source)  # syntax and structure; node types once contributions are in
@@ -89,9 +93,11 @@ def project_name(name: str | None, doc: AppDocument) -> str:
     """NAME when given, else the app's `name`; it must be usable as one directory name."""
     chosen = (name or doc.name).strip()
     if not chosen:
-        raise ProjectError("app name not specified: give NAME or a `name` in the app document")
+        raise ProjectError("app name not specified: give NAME or a `name` in the app document",
+                           hint="floe create NAME")
     if chosen in (".", "..") or "/" in chosen or "\\" in chosen or "\0" in chosen:
-        raise ProjectError(f"{chosen!r} cannot be a project directory name")
+        raise ProjectError(f"{chosen!r} cannot be a project directory name",
+                           hint="give a NAME without '/' that is not '.' or '..'")
     return chosen
 
 
@@ -110,13 +116,15 @@ def create_project(parent: Path, name: str, app: AppSource, engine_version: str,
 def _create(parent: Path, target: Path, name: str, app: AppSource, engine_version: str,
             step: Step | None, echo: Echo | None) -> Created:
     if target.exists() and not (target.is_dir() and not any(target.iterdir())):
-        raise ProjectError(f"{target} already exists and is not empty")
+        raise ProjectError(f"{target} already exists and is not empty",
+                           hint="give another NAME, or remove that directory first")
     bundle = read_bundle(default_bundle_file())
     runtime = ensure_runtime(engine_version, echo=echo)
     base = app.base or parent
     doc = app.doc
     if app.base is None and any(_is_relative(i) for i in doc.imports):
-        raise ProjectError(f"{app.source}: a remote app document cannot import a local path")
+        raise ProjectError(f"{app.source}: a remote app document cannot import a local path",
+                           hint="download the app document and give its local path to -f")
     # relative imports are the document's; the project records them relative to itself
     doc = doc.with_imports([parse_ref(i, base, target).recorded for i in doc.imports]) \
         if "imports" in doc.data else doc

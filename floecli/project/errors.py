@@ -12,20 +12,24 @@ from floecli.engine.errors import FloeError
 
 class ProjectError(FloeError):
     ref = "project-invalid"
+    hint = "fix what the message names and run the command again"
 
 
 class InstallError(ProjectError):
     """`target` is the contribution ref the failure is about, for `Error installing <ref>: ...`."""
 
     ref = "install-failed"
+    hint = "the project was left as it was; --verbose shows each step pip and git take"
 
-    def __init__(self, message: str, *, target: str = "", hint: str = "") -> None:
+    def __init__(self, message: str, *, target: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.target = target
 
 
 class BuildError(ProjectError):
     ref = "build-failed"
+    hint = ("fix what the message names and build again; --verbose shows pip's and the "
+            "builder's output")
 
 
 def os_failure(e: OSError, doing: str, cls: type[ProjectError] = ProjectError) -> ProjectError:

@@ -38,7 +38,9 @@ class EngineProject:
         project = cls(Path(path).resolve())
         problem = project.missing()
         if problem:
-            raise ProjectError(f"not a floe engine project directory, missing {problem}")
+            raise ProjectError(f"not a floe engine project directory, missing {problem}",
+                               hint="run this in an engine project's directory, or make one "
+                                    "with 'floe create NAME'")
         return project
 
     @classmethod

@@ -27,8 +27,8 @@ def list_contributions(project: EngineProject, only: str = "") -> list[dict[str,
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ProjectError(f"cannot read {file} ({err.__class__.__name__}); reinstall "
-                               f"{e.ref} with `floe update {e.ref}`") from None
+            raise ProjectError(f"cannot read {file} ({err.__class__.__name__})",
+                               hint=f"reinstall it: floe update {e.ref}") from None
         raw = raw if isinstance(raw, dict) else {}
         items.append({
             "name": e.name, "type": e.type,

@@ -122,5 +122,7 @@ class Lock:
             raise ProjectError(f"cannot read {path}: {e.strerror or e}") from None
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError,
                 AttributeError) as e:
-            raise ProjectError(f"{path} is corrupt: {e}") from None
+            raise ProjectError(f"{path} is corrupt: {e}",
+                               hint="restore floe.lock from version control (floe install and "
+                                    "floe update write it)") from None
         return cls(engine["version"], entries, dists, str(engine.get("sha256") or ""))

@@ -15,6 +15,7 @@ Echo = Callable[[str], None]
 
 class PipError(InstallError):
     ref = "pip-failed"
+    hint = "run it again with --verbose to see all of pip's output"
 
 
 def run_pip(args: Sequence[str], *, echo: Echo | None = None, cwd: Path | None = None) -> str:

@@ -21,6 +21,7 @@ Notify = Callable[[str], None]
 
 class LockTimeout(ProjectError):
     ref = "project-locked"
+    hint = "wait for the other floe command in this project to finish, then try again"
 
 
 def lock_timeout() -> float:

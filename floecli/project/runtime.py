@@ -29,10 +29,12 @@ _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 class RuntimeNotFound(ProjectError):
     ref = "runtime-not-found"
+    hint = "leave out --cv to use this floe's own runtime, or give --cv the path of its wheel"
 
 
 class RuntimeNotOurs(ProjectError):
     ref = "runtime-not-ours"
+    hint = "give --cv a floecli-engine wheel, or leave it out to use this floe's own runtime"
 
 
 @dataclass(frozen=True)

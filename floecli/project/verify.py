@@ -21,6 +21,7 @@ HINT = "reinstall it (floe update REF), or build anyway with --no-verify"
 
 class VendorTampered(BuildError):
     ref = "vendor-modified"
+    hint = HINT
 
 
 def verify_vendor(vendor: Path, lock: Lock) -> list[str]:

@@ -159,8 +159,10 @@ def test_existing_non_empty_directory_is_refused(floe, tmp_path):
     before = tree_digest(tmp_path)
     r = floe("create", "taken", cwd=tmp_path)
     assert r.returncode == 1
-    assert r.stderr == f"Error creating project: {tmp_path / 'taken'} already exists and is " \
-        "not empty\n"
+    assert r.stderr == (f"Error creating project: {tmp_path / 'taken'} already exists and is "
+                        "not empty\n"
+                        "hint: give another NAME, or remove that directory first\n"
+                        "ref: project-invalid\n")
     assert tree_digest(tmp_path) == before
 
 
@@ -176,14 +178,18 @@ def test_no_name(floe, tmp_path):
     r = floe("create", "-f", "noname.json", cwd=tmp_path)
     assert r.returncode == 1
     assert r.stderr == ("Error creating project: app name not specified: give NAME or a `name` "
-                        "in the app document\n")
+                        "in the app document\n"
+                        "hint: floe create NAME\n"
+                        "ref: project-invalid\n")
 
 
 def test_missing_app_file(floe, tmp_path):
     r = floe("create", "-f", "nope.json", "x", cwd=tmp_path)
     assert r.returncode == 1
     assert r.stderr == ("Error creating project: cannot load app file nope.json: "
-                        "No such file or directory\n")
+                        "No such file or directory\n"
+                        "hint: give -f the path of an app document (JSON or YAML)\n"
+                        "ref: project-invalid\n")
     assert not (tmp_path / "x").exists()
 
 
@@ -265,17 +271,19 @@ def test_unreadable_app_document(floe, tmp_path):
     (tmp_path / "bad.yml").write_text("name: x\nflows: [\n")
     r = floe("create", "-f", "bad.yml", cwd=tmp_path)
     assert r.returncode == 2
+    # one problem is the error's detail; more are listed under `Error ...: N errors`
     assert r.stderr.splitlines() == [
-        "Error creating project: bad.yml: 1 error in the app document",
-        "bad.yml:3: invalid YAML: expected the node content, but found '<stream end>' (while "
-        "parsing a flow node)"]
+        "Error creating project: bad.yml:3: invalid YAML: expected the node content, but found "
+        "'<stream end>' (while parsing a flow node)",
+        "hint: check the app document: 'floe validate FILE' lists every problem with its line",
+        "ref: config-invalid"]
     assert not (tmp_path / "x").exists()
     (tmp_path / "commented.json").write_text('{"name": "c",\n // a comment\n "flows": []}\n')
     r = floe("create", "-f", "commented.json", cwd=tmp_path)
     v = floe("validate", "commented.json", cwd=tmp_path)
     assert (r.returncode, v.returncode) == (2, 2)
-    assert r.stderr.splitlines()[1] == v.stderr.splitlines()[-1]
-    assert r.stderr.splitlines()[1].startswith("commented.json:2: ")
+    assert r.stderr.splitlines()[0] == "Error creating project: " + v.stderr.splitlines()[-1]
+    assert v.stderr.splitlines()[-1].startswith("commented.json:2: ")
     assert not (tmp_path / "c").exists()
 
 
@@ -291,7 +299,9 @@ def test_create_refuses_unknown_types_and_bad_opts(floe, tmp_path):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.splitlines()
     assert lines[0].startswith("Error creating project: ")
-    assert len(lines) == 3 and all(line.startswith(f"{tmp_path / 'typo.json'}:")
-                                   for line in lines[1:])
+    assert len(lines) == 5 and all(line.startswith(f"{tmp_path / 'typo.json'}:")
+                                   for line in lines[1:3])
+    assert lines[3:] == ["hint: check the app document: 'floe validate FILE' lists every "
+                         "problem with its line", "ref: config-invalid"]
     assert "exek" in r.stderr and "tasks[1].opts.cmd" in r.stderr
     assert list((tmp_path / "run").iterdir()) == []

@@ -259,9 +259,10 @@ def test_tester_enabled_without_a_port_is_refused(floe, tmp_path):
     r = floe("-conf=c.yml", "-pub_bind=127.0.0.1:0", cwd=tmp_path, TESTER_ENABLED="1",
              TESTER_PORT="")
     assert r.returncode == 2
-    assert r.stderr.splitlines()[-1] == (
-        "Error starting engine: TESTER_ENABLED is set but TESTER_PORT is not: set TESTER_PORT "
-        "to the tester's port (or pass -tester_port=PORT)")
+    assert r.stderr.splitlines()[-3:] == [
+        "Error starting engine: TESTER_ENABLED is set but TESTER_PORT is not",
+        "hint: set TESTER_PORT to the tester's port (or pass -tester_port=PORT)",
+        "ref: listen-failed"]
 
 
 TESTED_FLOW = {"id": "x", "ver": 1,

@@ -24,6 +24,13 @@ HELLO_FLOW = {
     ],
 }
 
+# the hint and ref lines under each kind of error
+INSTALL_FAILED = ("hint: the project was left as it was; --verbose shows each step pip and git "
+                  "take\nref: install-failed\n")
+NOT_INSTALLED = "hint: 'floe list' shows the installed refs\nref: install-failed\n"
+NOT_A_PROJECT = ("hint: run this in an engine project's directory, or make one with "
+                 "'floe create NAME'\nref: project-invalid\n")
+
 
 def add_flow(project: Path, flow: dict) -> None:
     app = json.loads((project / "app.json").read_text())
@@ -78,7 +85,7 @@ def test_install_run_list_uninstall(floe, project):
     r = floe("uninstall", "floe-hello", cwd=project)
     assert r.returncode == 1
     assert r.stderr == ("Error uninstalling floe-hello: task type hello is still used by flow "
-                        "greet (nodes say); use --force to uninstall it anyway\n")
+                        "greet (nodes say); use --force to uninstall it anyway\n" + INSTALL_FAILED)
     r = floe("uninstall", "--force", "floe-hello", cwd=project)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "Uninstalling floe-hello\nUninstalled task: floe-hello 1.0.0\n"
@@ -172,26 +179,29 @@ def test_failed_install_changes_nothing(floe, project, tmp_path, index, case):
         make_dir(src, {"badone/__init__.py": "", "badone/descriptor.json":
                        '{"name": "badone", "type": "floe:task", "version": "1"}'})
         ref = str(src / "badone")
-        want = f"Error installing {ref}: {ref}/descriptor.json: missing or empty main\n"
+        want = f"Error installing {ref}: {ref}/descriptor.json: missing or empty main\n" \
+            + INSTALL_FAILED
     elif case == "missing-package":
         ref, want = "nosuch-package", None
     elif case == "clash":
         make_dir(src, contribution_files("exec", "myexec"))
         ref = str(src / "exec")
-        want = f"Error installing {ref}: vendor/exec is already installed (from exec)\n"
+        want = f"Error installing {ref}: vendor/exec is already installed (from exec)\n" \
+            + INSTALL_FAILED
     elif case == "no-descriptor":
         (src / "plain").mkdir(parents=True)
         ref = str(src / "plain")
         want = f"Error installing {ref}: {ref} holds no descriptor.json (not a floe " \
-            "contribution)\n"
+            "contribution)\n" + INSTALL_FAILED
     elif case == "no-such-dir":
         ref = "./missing-dir"
-        want = f"Error installing ./missing-dir: no such directory: {project / 'missing-dir'}\n"
+        want = (f"Error installing ./missing-dir: no such directory: "
+                f"{project / 'missing-dir'}\n" + INSTALL_FAILED)
     else:
         make_wheel(index, "plainlib", "1.0.0", {"plainlib/__init__.py": ""})
         ref = "plainlib"
         want = ("Error installing plainlib: plainlib is not a floe contribution: no package "
-                "directory with a valid descriptor.json\n")
+                "directory with a valid descriptor.json\n" + INSTALL_FAILED)
     before = tree_digest(project)
     r = floe("install", "floe-hello", ref, cwd=project)
     assert r.returncode == 1
@@ -210,7 +220,7 @@ def test_name_clash_with_an_installed_type(floe, project, tmp_path):
     r = floe("install", str(src / "otherexec"), cwd=project)
     assert r.returncode == 1
     assert r.stderr == (f"Error installing {src / 'otherexec'}: a task named exec is already "
-                        "installed (from exec)\n")
+                        "installed (from exec)\n" + INSTALL_FAILED)
     assert tree_digest(project) == before
 
 
@@ -229,7 +239,8 @@ def test_install_bundle_file(floe, project, tmp_path, index):
     r = floe("install", "-f", str(tmp_path / "missing.json"), cwd=project)
     assert r.returncode == 1
     assert r.stderr == ("Error installing contribution bundle: cannot read "
-                        f"{tmp_path / 'missing.json'}: No such file or directory\n")
+                        f"{tmp_path / 'missing.json'}: No such file or directory\n"
+                        "hint: give -f the path of a bundle file\nref: project-invalid\n")
     r = floe("install", "-f", str(tmp_path / "good.json"), cwd=project)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-2:] == ["Installed task: floe-hello 1.0.0",
@@ -258,28 +269,33 @@ def test_update(floe, project, index):
 
 def test_update_errors(floe, project):
     r = floe("update", cwd=project)
+    # no REF is a usage error: exit 2 and the verb's help
     assert (r.returncode, r.stderr) == (
-        1, "Error updating contribution: no contribution given: name a REF or use --all\n")
+        2, "Error updating contribution: no contribution given: name a REF or use --all\n"
+           "hint: run 'floe update --help' for its usage\nref: usage-invalid\n")
     r = floe("update", "nosuch", cwd=project)
-    assert (r.returncode, r.stderr) == (1, "Error updating nosuch: nosuch is not installed\n")
+    assert (r.returncode, r.stderr) == (1, "Error updating nosuch: nosuch is not installed\n"
+                                           + NOT_INSTALLED)
 
 
 def test_uninstall_errors(floe, project):
     before = tree_digest(project)
     r = floe("uninstall", "nosuch", cwd=project)
-    assert (r.returncode, r.stderr) == (1, "Error uninstalling nosuch: nosuch is not installed\n")
+    assert (r.returncode, r.stderr) == (
+        1, "Error uninstalling nosuch: nosuch is not installed\n" + NOT_INSTALLED)
     r = floe("uninstall", "exec", cwd=project)
     assert r.returncode == 1
     assert r.stderr == ("Error uninstalling exec: task type exec is still used by flow "
                         "build-project (nodes prepare, lint, unit-tests, package); use --force "
-                        "to uninstall it anyway\n")
+                        "to uninstall it anyway\n" + INSTALL_FAILED)
     assert tree_digest(project) == before
 
 
 def test_install_needs_a_ref(floe, project):
     r = floe("install", cwd=project)
     assert (r.returncode, r.stderr) == (
-        1, "Error installing contribution: no REF given (name one, or a bundle with -f)\n")
+        2, "Error installing contribution: no REF given (name one, or a bundle with -f)\n"
+           "hint: run 'floe install --help' for its usage\nref: usage-invalid\n")
 
 
 def test_verbose_shows_pip_output(floe, project):
@@ -311,7 +327,8 @@ def test_list(floe, project):
                                           "poll_git", "timer", "timer_trigger"]
     bad = floe("list", "--filter", "bogus", cwd=project)
     assert (bad.returncode, bad.stderr) == (
-        2, "Error getting list of contributions: --filter must be used or unused, not 'bogus'\n")
+        2, "Error getting list of contributions: --filter must be used or unused, not 'bogus'\n"
+           "hint: run 'floe list --help' for its usage\nref: usage-invalid\n")
     table = floe("list", "--table", cwd=project, COLUMNS="120")
     assert table.returncode == 0 and "data_trigger" in table.stdout
 
@@ -334,15 +351,16 @@ def test_outside_a_project(floe, tmp_path, verb):
     d.mkdir()
     r = floe(*verb, cwd=d)
     assert (r.returncode, r.stderr) == (
-        1, "Error validating project: not a floe engine project directory, missing app.json\n")
+        1, "Error validating project: not a floe engine project directory, missing app.json\n"
+           + NOT_A_PROJECT)
     (d / "app.json").write_text("{}")
     r = floe(*verb, cwd=d)
     assert r.stderr == ("Error validating project: not a floe engine project directory, "
-                        "missing vendor/ directory\n")
+                        "missing vendor/ directory\n" + NOT_A_PROJECT)
     (d / "vendor").mkdir()
     r = floe(*verb, cwd=d)
     assert r.stderr == ("Error validating project: not a floe engine project directory, "
-                        "missing floe.lock\n")
+                        "missing floe.lock\n" + NOT_A_PROJECT)
 
 
 def test_plain_config_outside_a_project(floe, tmp_path):
@@ -374,6 +392,7 @@ def test_uninstall_a_used_trigger(floe, project):
     r = floe("uninstall", "data", "data_trigger", cwd=project)
     assert r.returncode == 1
     assert r.stderr == ("Error uninstalling data_trigger: trigger type data is still used by "
-                        "flow build-project (nodes start); use --force to uninstall it anyway\n")
+                        "flow build-project (nodes start); use --force to uninstall it anyway\n"
+                        + INSTALL_FAILED)
     r = floe("uninstall", "data", cwd=project)
     assert (r.returncode, r.stdout) == (0, "Uninstalling data\nUninstalled task: data 1.0.0\n")

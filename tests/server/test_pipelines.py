@@ -63,16 +63,6 @@ def test_an_inert_git_push_trigger_is_a_warning_printed_at_start(tmp_path):
     assert "run h1-1 of flow build: good" in r.stderr
 
 
-def test_validate_strict_fails_on_warnings(tmp_path, script_runner):
-    conf = tmp_path / "app.yml"
-    conf.write_text(INERT)
-    plain = script_runner.run(["floe", "validate", str(conf)])
-    assert plain.returncode == 0, plain.stderr
-    strict = script_runner.run(["floe", "validate", "--strict", str(conf)])
-    assert strict.returncode == 2
-    assert "never published" in strict.stderr
-
-
 def test_the_originals_configs_still_load():
     data = ROOT / "tests" / "engine" / "config" / "data"
     for name in ("sample.yml", "build-project.yml"):

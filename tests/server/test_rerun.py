@@ -1,18 +1,16 @@
-"""`POST flows/:id/runs/:rid/rerun` and `GET .../files/<path>` over HTTP, and `floe rerun`."""
+"""`POST flows/:id/runs/:rid/rerun` and `GET .../files/<path>` over HTTP (`floe rerun` is in
+tests/cli/test_rerun.py)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import pytest
 from flows import app, flow, task
 from harness import wait_until
-from servertest import ADMIN, BASE, run_view, start_run, wait_ended
+from servertest import run_view, start_run, wait_ended
 
 from floecli.engine.server.passwords import hash_password
-
-pytestmark = pytest.mark.script_launch_mode("subprocess")
 
 
 def rerun_app(gate: Path) -> str:
@@ -22,7 +20,7 @@ def rerun_app(gate: Path) -> str:
                users=[{"name": "vic", "role": "viewer", "password-hash": hash_password("pw")}])
 
 
-def test_rerun_over_http_and_the_command_line(start_engine, tmp_path, script_runner):
+def test_rerun_over_http(start_engine, tmp_path):
     engine = start_engine(rerun_app(tmp_path / "gate"))
     with engine.client() as c:
         first = start_run(c, "f", {"ref": "v2"})
@@ -38,12 +36,10 @@ def test_rerun_over_http_and_the_command_line(start_engine, tmp_path, script_run
         assert viewer.get(f"/flows/f/runs/{first}/files/a.txt").content == b"a\n"
 
     (tmp_path / "gate").touch()
-    url = engine.url() + BASE
-    r = script_runner.run(["floe", "rerun", "f", first, "--from", "b", "--url", url,
-                           "--token", ADMIN])
-    assert r.returncode == 0, r.stderr
-    again = r.stdout.strip()
     with engine.client() as c:
+        r = c.post(f"/flows/f/runs/{first}/rerun", json={"From": "b"})
+        assert r.status_code == 200, r.text
+        again = r.json()["Payload"]["Run"]
         view = wait_ended(c, "f", again)
         assert view["Summary"]["Rerun"] == {"Of": first, "From": "b", "User": "Admin"}
         assert view["Summary"]["Inputs"] == {"ref": "v2"}
@@ -53,11 +49,6 @@ def test_rerun_over_http_and_the_command_line(start_engine, tmp_path, script_run
         assert c.get(f"/flows/f/runs/{again}/logs?node=a").json()["Payload"] == {
             "a": c.get(f"/flows/f/runs/{first}/logs?node=a").json()["Payload"]["a"]}
         assert run_view(c, "f", again)["Summary"]["State"] == "good"
-    r = script_runner.run(["floe", "rerun", "f", again, "--from", "zz", "--url", url,
-                           "--token", ADMIN])
-    assert r.returncode == 1
-    assert r.stderr.strip() == f"Error re-running {again}: flow f has no task 'zz' to re-run from"
-
     # the flow's artifacts outlive the workspace (retention prunes it)
     kept = wait_until(lambda: next(engine.root.rglob(f"artifacts/f/{first}/a.txt"), None),
                       what="the artifact to be kept")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..application import APP, EXIT_INVALID, fail, is_verbose
+from ..application import APP, fail, is_verbose, usage_error
 
 if TYPE_CHECKING:
     from floecli.project.build import BuildOptions, BuildResult
@@ -58,8 +58,8 @@ def register(app: typer.Typer) -> None:
             if python_version:
                 opts.python_version = check_python_version(python_version)
             check_options(opts)
-        except ValueError as e:
-            fail("building project", e, EXIT_INVALID)
+        except ValueError as e:  # flags that cannot build: nothing was done
+            fail("building project", usage_error("build", str(e)))
         if no_verify:
             APP.note("--no-verify: vendor/ is not checked against floe.lock; it is packed as "
                      "it is")
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _build_here(opts: BuildOptions, verbose: bool) -> None:
-    from floecli.engine.errors import ConfigError, FloeError
+    from floecli.engine.errors import FloeError
     from floecli.project.layout import EngineProject
 
     try:
@@ -80,9 +80,6 @@ def _build_here(opts: BuildOptions, verbose: bool) -> None:
         fail("validating project", e)
     try:
         result = _build_with_progress(project, opts, verbose)
-    except ConfigError as e:
-        APP.problems("building project", e)
-        raise typer.Exit(EXIT_INVALID) from None
     except FloeError as e:
         fail("building project", e)
     _report(result.output.relative_to(project.root), result.size, result.sha256)
@@ -94,7 +91,7 @@ def _build_file(file: str, opts: BuildOptions, verbose: bool) -> None:
     import shutil
     import tempfile
 
-    from floecli.engine.errors import ConfigError, FloeError
+    from floecli.engine.errors import FloeError
     from floecli.project.create import create_project, load_app_source, project_name
     from floecli.project.runtime import requested_version
 
@@ -103,16 +100,10 @@ def _build_file(file: str, opts: BuildOptions, verbose: bool) -> None:
             source = load_app_source(file)
             created = create_project(Path(tmp), project_name(None, source.doc), source,
                                      requested_version(None))
-        except ConfigError as e:
-            APP.problems("creating temp project", e)
-            raise typer.Exit(EXIT_INVALID) from None
         except FloeError as e:
             fail("creating temp project", e)
         try:
             result = _build_with_progress(created.project, opts, verbose)
-        except ConfigError as e:
-            APP.problems("building temp project", e)
-            raise typer.Exit(EXIT_INVALID) from None
         except FloeError as e:
             fail("building temp project", e)
         dest = Path.cwd() / result.output.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..application import APP, EXIT_INVALID, change_line, fail, is_verbose
+from ..application import APP, change_line, fail, is_verbose
 
 
 def register(app: typer.Typer) -> None:
@@ -25,9 +25,9 @@ def register(app: typer.Typer) -> None:
         floe.lock and bin/."""
         from pathlib import Path
 
-        from floecli.engine.errors import ConfigError
+        from floecli.engine.errors import FloeError
         from floecli.project.create import create_project, load_app_source, project_name
-        from floecli.project.errors import ProjectError, os_failure
+        from floecli.project.errors import os_failure
         from floecli.project.runtime import requested_version
 
         from ..progress import Progress
@@ -43,10 +43,7 @@ def register(app: typer.Typer) -> None:
                 progress.result(f"Engine runtime: floe {created.engine_version}")
                 for change in created.changes:
                     progress.result(change_line(change, "Installed"))
-        except ConfigError as e:
-            APP.problems("creating project", e)
-            raise typer.Exit(EXIT_INVALID) from None
-        except ProjectError as e:
+        except FloeError as e:  # an invalid app document (exit 2) or a project failure
             fail("creating project", e)
         except OSError as e:  # a full disk, a directory that cannot be written
             fail("creating project", os_failure(e, "creating the project"))

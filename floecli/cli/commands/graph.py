@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ..application import APP, EXIT_INVALID, fail
+from ..application import APP, fail, usage_error
 
 FORMATS = ("mermaid", "dot")
 
@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
         from floecli.project.validation import read_text, require_valid
 
         if fmt not in FORMATS:
-            fail("drawing graph", f"--format {fmt!r}: use one of {', '.join(FORMATS)}",
-                 EXIT_INVALID)
+            fail("drawing graph", usage_error(
+                "graph", f"--format {fmt!r}: use one of {', '.join(FORMATS)}"))
         try:
             if file is not None and file.is_dir():
                 path = find_config("", file)
@@ -38,15 +38,15 @@ def register(app: typer.Typer) -> None:
                 path = file or find_config("")
             config = require_valid(read_text(path), str(path))
         except ConfigError as e:
-            APP.problems("drawing graph", e)
-            raise typer.Exit(EXIT_INVALID) from None
+            fail("drawing graph", e)
         flows = [f for f in (config.latest_flow(i) for i in dict.fromkeys(
             f.id for f in config.flows)) if f is not None]
         if flow:
             flows = [f for f in flows if f.id == flow]
             if not flows:
                 known = ", ".join(dict.fromkeys(f.id for f in config.flows)) or "none"
-                fail("drawing graph", f"{path} has no flow {flow!r} (flows: {known})")
+                fail("drawing graph", f"{path} has no flow {flow!r} (flows: {known})",
+                     hint="name one of its flows, or leave FLOW out to draw them all")
         draw = layout.dot if fmt == "dot" else layout.mermaid
         APP.out.write("\n".join(draw(f) for f in flows))
         APP.out.flush()

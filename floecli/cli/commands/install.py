@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..application import fail, is_verbose, require_project
+from ..application import fail, is_verbose, require_project, usage_error
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,8 @@ def register(app: typer.Typer) -> None:
                        for r in listed]
         wanted += refs or []
         if not wanted:
-            fail("installing contribution", "no REF given (name one, or a bundle with -f)")
+            fail("installing contribution",
+                 usage_error("install", "no REF given (name one, or a bundle with -f)"))
         run_changes(project, "installing", "Already installed", len(wanted),
                     is_verbose(ctx, verbose),
                     lambda installer: installer.install(wanted))

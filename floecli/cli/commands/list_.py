@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..application import APP, EXIT_INVALID, fail, print_json, require_project
+from ..application import APP, fail, print_json, require_project, usage_error
 
 FILTERS = ("used", "unused", "all")
 
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         project = require_project()
         if only is not None and only.lower() not in FILTERS:
             fail("getting list of contributions",
-                 f"--filter must be used or unused, not {only!r}", EXIT_INVALID)
+                 usage_error("list", f"--filter must be used or unused, not {only!r}"))
         try:
             items = list_contributions(project, (only or "").lower())
         except ProjectError as e:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..application import APP, EXIT_INVALID, fail
+from ..application import APP, fail
 
 
 def load_config(conf: Path | None) -> object:
@@ -18,7 +18,7 @@ def load_config(conf: Path | None) -> object:
     try:
         return load_app(conf or find_config(""))
     except ConfigError as e:
-        fail("reading the app document", e, EXIT_INVALID)
+        fail("reading the app document", e)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..application import fail, is_verbose, require_project
+from ..application import fail, is_verbose, require_project, usage_error
 
 
 def register(app: typer.Typer) -> None:
@@ -20,9 +20,11 @@ def register(app: typer.Typer) -> None:
 
         project = require_project()
         if not refs and not all_:
-            fail("updating contribution", "no contribution given: name a REF or use --all")
+            fail("updating contribution",
+                 usage_error("update", "no contribution given: name a REF or use --all"))
         if refs and all_:
-            fail("updating contribution", "give either REFs or --all, not both")
+            fail("updating contribution",
+                 usage_error("update", "give either REFs or --all, not both"))
         run_changes(project, "updating", "Up to date", len(refs or []),
                     is_verbose(ctx, verbose),
                     lambda installer: installer.update(refs or None))

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
                 print_json({"file": str(file or ""), "valid": False,
                             "problems": [p.to_json() for p in e.problems]})
                 raise typer.Exit(EXIT_INVALID) from None
-            fail("validating app", e, EXIT_INVALID)
+            fail("validating app", e)
         if EngineProject.is_project(path.parent):
             # in a project, only its vendored contributions exist
             vendor, builtin = [EngineProject(path.parent).vendor_dir], False

@@ -108,7 +108,8 @@ class Installer:
                 entries = [c for c in lock.contributions
                            if text in (c.ref, c.package) or c.ref == recorded]
                 if not entries:
-                    raise InstallError(f"{text} is not installed", target=text)
+                    raise InstallError(f"{text} is not installed", target=text,
+                                       hint="'floe list' shows the installed refs")
                 chosen[text] = entries
             if not force:
                 refuse_used(self.project, chosen)
@@ -133,7 +134,8 @@ class Installer:
             targets = [self._recorded(r) for r in dict.fromkeys(refs)] if refs else lock.refs()
             for text in targets:
                 if not lock.by_ref(text):
-                    raise InstallError(f"{text} is not installed", target=text)
+                    raise InstallError(f"{text} is not installed", target=text,
+                                       hint="'floe list' shows the installed refs")
             changes: list[Change] = []
             before = {(e.ref, e.package): e for e in lock.contributions}
             unpinned = {p for e in lock.contributions if e.ref in targets

@@ -172,7 +172,8 @@ def test_targets_that_cannot_build_say_so_at_once(project, env):
         "Error building project: windows_arm64 cannot be built for Python "
         f"{sys.version_info.major}.{sys.version_info.minor}: the engine's dependencies have "
         "windows_arm64 wheels only for Python 3.12 or newer; use --python-version 3.12 (the "
-        "binary then needs Python 3.12 on that machine)\n")
+        "binary then needs Python 3.12 on that machine)\n"
+        "hint: run 'floe build --help' for its usage\nref: usage-invalid\n")
     native = floe("build", "--format", "native", "--target", "linux_arm64", cwd=project,
                   env=env, ok=False)
     assert native.returncode == 2

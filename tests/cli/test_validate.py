@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.script_launch_mode("subprocess")
 
@@ -104,3 +104,28 @@ def test_yaml_syntax_error_line(script_runner, tmp_path):
     r = script_runner.run(["floe", "validate", str(conf)])
     assert r.returncode == 2
     assert f"{conf}:" in r.stderr
+
+
+# a git-push trigger nothing fires: the engine runs it with warnings, --strict refuses it
+INERT = """\
+common: {store-type: memory}
+flows:
+  - id: build
+    triggers:
+      - {name: start, type: data}
+      - {name: push, type: git-push, opts: {url: blah.blah}}
+    tasks:
+      - {name: lint, type: exec, listen: trigger.good, opts: {shell: echo linted}}
+      - {name: never, type: exec, listen: sub.git-push.good, opts: {shell: echo never}}
+      - {name: done, type: end, listen: task.lint.good}
+"""
+
+
+def test_validate_strict_fails_on_warnings(tmp_path, script_runner):
+    conf = tmp_path / "app.yml"
+    conf.write_text(INERT)
+    plain = script_runner.run(["floe", "validate", str(conf)])
+    assert plain.returncode == 0, plain.stderr
+    strict = script_runner.run(["floe", "validate", "--strict", str(conf)])
+    assert strict.returncode == 2
+    assert "never published" in strict.stderr

@@ -21,6 +21,8 @@ FLOE = str(Path(sys.executable).parent / "floe")
 # The Python a user would run a binary with, outside any virtual environment; -I keeps the build
 # environment's site-packages (and this checkout) out of reach.
 PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+# under a flag `floe build` cannot work with (exit 2)
+USAGE = "hint: run 'floe build --help' for its usage\nref: usage-invalid\n"
 
 
 @pytest.fixture(scope="module")
@@ -315,9 +317,12 @@ def test_build_refuses_an_invalid_app_document(project, env, tmp_path, text, pro
     (demo / "app.json").write_text(text)
     proc = floe("build", "-e", cwd=demo, env=env, ok=False)
     assert proc.returncode == 2, proc.stderr
+    # one problem is the error's detail; more are listed under it
     lines = proc.stderr.splitlines()
-    assert lines[0].startswith("Error building project: ")
-    assert lines[1:] and all(line.startswith(f"{demo / 'app.json'}:") for line in lines[1:])
+    assert lines[0].startswith(f"Error building project: {demo / 'app.json'}")
+    assert all(line.startswith(f"{demo / 'app.json'}:") for line in lines[1:-2])
+    assert lines[-2:] == ["hint: check the app document: 'floe validate FILE' lists every "
+                          "problem with its line", "ref: config-invalid"]
     assert problem in proc.stderr
     assert list((demo / "bin").iterdir()) == []
 
@@ -343,7 +348,7 @@ def test_python_version_and_missing_target_wheels(project, env):
     old = floe("build", "--python-version", "2.7", cwd=project, env=env, ok=False)
     assert old.returncode == 2
     assert old.stderr == ("Error building project: --python-version 2.7: the engine needs "
-                          "Python 3.11 or newer\n")
+                          "Python 3.11 or newer\n" + USAGE)
     # refused at once (exit 2), naming the Python that works, before any wheel is fetched
     arm = floe("build", "--target", "windows_arm64", "--python-version", "3.11", cwd=project,
                env=env, ok=False)
