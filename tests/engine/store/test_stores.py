@@ -1,4 +1,5 @@
-"""Both run stores keep pends, runs, logs and documents alike, across a reopen for SQLite."""
+"""Every run store keeps pends, runs, logs and documents alike, across a reopen for SQLite and
+PostgreSQL (a real server, tests/pgserver.py): the contract tests run against each."""
 
 from __future__ import annotations
 
@@ -19,23 +20,28 @@ from floecli.engine.store import MemoryStore, RunStore, SqliteStore, make_store
 
 
 class Stores:
-    """The store under test, and its restart: a new SqliteStore on the same file, or the same
-    MemoryStore (which lives only as long as its object)."""
+    """The store under test, and its restart: a new SqliteStore on the same file, a new
+    PostgresStore on the same database, or the same MemoryStore (which lives only as long as
+    its object)."""
 
-    def __init__(self, kind: str, root: Path) -> None:
-        self.kind, self.root = kind, root
+    def __init__(self, kind: str, root: Path, url: str = "") -> None:
+        self.kind, self.root, self.url = kind, root, url
         self.opened: list[RunStore] = []
         self._memory = MemoryStore()
 
     def new(self) -> RunStore:
-        store = self._memory if self.kind == "memory" else make_store("local", self.root)
+        if self.kind == "memory":
+            store: RunStore = self._memory
+        else:
+            store = make_store(self.kind, self.root, url=self.url, host="h1")
         self.opened.append(store)
         return store
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=["memory", "local", "postgres"])
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    s = Stores(request.param, tmp_path / "root")
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
+    s = Stores(request.param, tmp_path / "root", url)
     yield s
     for store in s.opened:  # a failed test must not leave a worker thread behind
         asyncio.run(store.close())
