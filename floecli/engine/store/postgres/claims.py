@@ -99,6 +99,12 @@ WHERE l.a IS NULL OR EXISTS (
         AND runs.attempt = l.a AND runs.lease_until > now())
 ORDER BY l.o"""
 
+# What each store writer committed last (one row per opened store): after a commit whose reply
+# was lost, the writer asks here whether it happened.
+MARK_WRITER = """INSERT INTO writers (id, seq) VALUES (%s, %s)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, at = now()"""
+FORGET_WRITERS = "DELETE FROM writers WHERE at < now() - interval '7 days'"
+
 PUT = """INSERT INTO kv (key, json) VALUES (%s, %s)
 ON CONFLICT (key) DO UPDATE SET json = excluded.json"""
 DELETE = "DELETE FROM kv WHERE key = %s"

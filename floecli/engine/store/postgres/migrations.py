@@ -102,6 +102,13 @@ CREATE TABLE commands (
     created timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX commands_host ON commands (host, id);
+
+-- the last write each store writer committed: a commit whose reply was lost is not redone
+CREATE TABLE writers (
+    id text PRIMARY KEY,
+    seq bigint NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+);
 """,
 }
 

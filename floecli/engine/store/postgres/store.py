@@ -25,6 +25,7 @@ import collections
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ ROOM_POLL = 0.005
 RETRY_FIRST = 0.05  # a batch the server cannot take now is tried again after this, doubling
 RETRY_MAX = 2.0
 CONNECT_TIMEOUT = 10
+CLOSE_GRACE = 10.0  # closing while the server is away: writes are retried this long, then lost
 
 
 class Fenced(StoreError):
@@ -148,6 +150,8 @@ class PostgresStore(RunStore):
         self._committed = 0  # every write up to this seq is committed (or refused)
         self._waiters: list[_Waiter] = []
         self._closing = False
+        self._writer_id = ""  # names this opening's writer in the writers table
+        self._uncertain = False  # the last commit failed: it may have happened all the same
         self._claims: dict[str, int] = {}  # run id → the attempt this host holds
         self._fenced: set[str] = set()  # runs this host lost: nothing more is written
         self.waker: Waker | None = None
@@ -166,6 +170,7 @@ class PostgresStore(RunStore):
             with psycopg.connect(self.url, autocommit=True, prepare_threshold=None,
                                  connect_timeout=CONNECT_TIMEOUT) as conn:
                 migrate(conn, f"the run store {self.name}")
+                conn.execute(claims.FORGET_WRITERS)
                 state, held = _load_state(conn, self.host)
         except psycopg.Error as e:
             raise StoreError(f"cannot open the run store {self.name}: {e}".rstrip(),
@@ -178,6 +183,8 @@ class PostgresStore(RunStore):
         self._waiters = []
         self._closing = False
         self._writer = None
+        self._writer_id = uuid.uuid4().hex
+        self._uncertain = False
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(1, self.settings.pool_size), open=False,
             kwargs={"autocommit": True, "prepare_threshold": None,
@@ -548,6 +555,7 @@ class PostgresStore(RunStore):
     async def _serve(self) -> None:
         """The writer: commit what is queued, batch after batch, until closed."""
         retry = RETRY_FIRST
+        gave_up_at = 0.0
         while True:
             if not self._pending:
                 self._settle_waiters()
@@ -558,15 +566,23 @@ class PostgresStore(RunStore):
                 continue
             batch = [self._pending[i] for i in range(min(len(self._pending), MAX_BATCH))]
             try:
+                if self._uncertain and await self._already_committed(batch):
+                    continue
                 refusals = await self._commit(batch)
             except _Transient as e:
+                # The commit's reply may be what was lost: the next attempt first asks the
+                # database whether it happened (_already_committed), so nothing is written
+                # twice.
+                self._uncertain = True
                 if not self.problem:
                     log.error("run store %s: writes fail (%s): %d kept, tried again until "
                               "they succeed", self.name, e, len(self._pending))
                 self.problem = str(e) or type(e).__name__
                 if self._closing:
-                    self._give_up()
-                    return
+                    gave_up_at = gave_up_at or time.monotonic() + CLOSE_GRACE
+                    if time.monotonic() > gave_up_at:
+                        self._give_up()
+                        return
                 await asyncio.sleep(retry)  # a back-off between attempts, not a wait for state
                 retry = min(retry * 2, RETRY_MAX)
                 continue
@@ -574,19 +590,48 @@ class PostgresStore(RunStore):
                 log.warning("run store %s: writes work again", self.name)
                 self.problem = ""
             retry = RETRY_FIRST
-            wake = False
-            for job in batch:
-                self._pending.popleft()
-                error = refusals.get(job.seq)
-                if isinstance(error, Fenced) and job.run_id:
-                    self._lose(job.run_id)
-                if job.reply is not None:
-                    job.reply(error)
-                wake = wake or (job.wake and error is None)
-            self._committed = batch[-1].seq
-            self._settle_waiters()
-            if wake:
+            if self._done(batch, refusals):
                 await self._notify("pends")
+
+    async def _already_committed(self, batch: list[_Write]) -> bool:
+        """After a failed commit: settle the writes the database did commit (its marker of
+        this writer says up to which); whether there were any."""
+        pool = await self._connection_pool()
+        try:
+            async with pool.connection() as conn:
+                cur = await conn.execute("SELECT seq FROM writers WHERE id = %s",
+                                         (self._writer_id,))
+                row = await cur.fetchone()
+        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+            raise _Transient(str(e).strip() or type(e).__name__) from None
+        self._uncertain = False
+        marker = int(row[0]) if row else 0
+        committed = [job for job in batch if job.seq <= marker]
+        if not committed:
+            return False
+        log.warning("run store %s: %d writes were committed before the connection failed",
+                    self.name, len(committed))
+        if self.problem:
+            self.problem = ""
+        if self._done(committed, {}):
+            await self._notify("pends")
+        return True
+
+    def _done(self, jobs: list[_Write], refusals: dict[int, BaseException]) -> bool:
+        """The first `jobs` of the queue are committed (or refused): tell who waits; whether
+        other hosts should be woken."""
+        wake = False
+        for job in jobs:
+            self._pending.popleft()
+            error = refusals.get(job.seq)
+            if isinstance(error, Fenced) and job.run_id:
+                self._lose(job.run_id)
+            if job.reply is not None:
+                job.reply(error)
+            wake = wake or (job.wake and error is None)
+        self._committed = jobs[-1].seq
+        self._settle_waiters()
+        return wake
 
     def _give_up(self) -> None:
         """Closing while the server refuses every write: said loudly, then closed."""
@@ -622,6 +667,7 @@ class PostgresStore(RunStore):
                 try:
                     async with conn.transaction():
                         await self._apply(conn, batch)
+                        await self._mark(conn, batch)
                     return {}
                 except (psycopg.Error, StoreError) as e:
                     if _transient(e):
@@ -641,9 +687,14 @@ class PostgresStore(RunStore):
                             log.error("run store %s: %s refused: %s", self.name, job.what, e)
                             refusals[job.seq] = e if isinstance(e, StoreError) else StoreError(
                                 f"the run store refused {job.what}: {e}")
+                    await self._mark(conn, batch)
                 return refusals
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise _Transient(str(e).strip() or type(e).__name__) from None
+
+    async def _mark(self, conn: Conn, batch: list[_Write]) -> None:
+        """Record, in the batch's own transaction, that this writer committed up to it."""
+        await conn.execute(claims.MARK_WRITER, (self._writer_id, batch[-1].seq))
 
     async def _apply(self, conn: Conn, batch: list[_Write]) -> None:
         lines: list[tuple[str, str, str, int | None]] = []
