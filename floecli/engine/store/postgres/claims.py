@@ -162,16 +162,20 @@ MARK_ORPHAN = """UPDATE runs SET claimed_by = %(me)s, attempt = attempt + 1,
     lease_until = now() + make_interval(secs => %(lease)s::float8)
 WHERE run_id = %(id)s RETURNING attempt"""
 
-# The heartbeat, one round trip: the host row, and every claim and lease still ours renewed.
-# A claim whose lease already ran out is not renewed: it is lost, whoever reaps it.
+# The heartbeat, one round trip: the host row, and the claims this host knows it holds, with
+# their leases, renewed. A claim whose lease already ran out is not renewed: it is lost,
+# whoever reaps it. A claim the host does not know of (the reply of its claim was lost with a
+# connection) is left to expire and goes back to pending.
 RENEW = """WITH h AS (
     INSERT INTO hosts (name, tags, address, last_seen) VALUES (%(me)s, %(tags)s, %(addr)s, now())
     ON CONFLICT (name) DO UPDATE SET tags = excluded.tags, address = excluded.address,
         last_seen = now()),
 p AS (UPDATE pends SET lease_until = now() + make_interval(secs => %(lease)s::float8)
-      WHERE claimed_by = %(me)s AND lease_until > now() RETURNING run_id, attempt),
+      WHERE claimed_by = %(me)s AND lease_until > now() AND run_id = ANY(%(known)s::text[])
+      RETURNING run_id, attempt),
 r AS (UPDATE runs SET lease_until = now() + make_interval(secs => %(lease)s::float8)
       WHERE claimed_by = %(me)s AND state = 'active' AND lease_until > now()
+        AND run_id = ANY(%(known)s::text[])
       RETURNING run_id, attempt),
 l AS (UPDATE leases SET expires = now() + make_interval(secs => %(lease)s::float8)
       WHERE host = %(me)s AND expires > now()
@@ -318,12 +322,12 @@ async def release(conn: Conn, host: str, run_id: str, attempt: int, pend_json: s
     return True
 
 
-async def renew(conn: Conn, host: str, tags: Sequence[str], address: str, lease: float
-                ) -> set[str]:
-    """Heartbeat `host` and renew what it holds; the run ids it still holds."""
+async def renew(conn: Conn, host: str, tags: Sequence[str], address: str, lease: float,
+                known: Sequence[str]) -> set[str]:
+    """Heartbeat `host` and renew the claims of `known` it still holds; those run ids."""
     async with conn.transaction():
         cur = await conn.execute(RENEW, {"me": host, "tags": list(tags), "addr": address,
-                                         "lease": lease})
+                                         "lease": lease, "known": list(known)})
         return {run_id for (run_id,) in await cur.fetchall()}
 
 

@@ -54,6 +54,7 @@ ROOM_POLL = 0.005
 RETRY_FIRST = 0.05  # a batch the server cannot take now is tried again after this, doubling
 RETRY_MAX = 2.0
 CONNECT_TIMEOUT = 10
+READ_RETRY_FOR = 30.0  # a read meeting a lost connection is tried again for this long
 CLOSE_GRACE = 10.0  # closing while the server is away: writes are retried this long, then lost
 
 
@@ -446,9 +447,10 @@ class PostgresStore(RunStore):
         """The heartbeat: this host's row, its claims and its leases renewed in one round
         trip. Returns the runs it held and no longer does (fenced from now on; the
         dispatcher stops them)."""
+        known = list(self._claims)
         held = await self._run(lambda conn: claims.renew(
-            conn, self.host, self.tags, self.address, self.settings.lease))
-        lost = {r for r in self._claims if r not in held}
+            conn, self.host, self.tags, self.address, self.settings.lease, known))
+        lost = {r for r in known if r not in held and r in self._claims}
         for run_id in lost:
             self._lose(run_id)
         return lost
@@ -545,12 +547,23 @@ class PostgresStore(RunStore):
             raise StoreError(f"the run store {self.name} failed: {e}".rstrip()) from None
 
     async def _read(self, op: Callable[[Conn], Awaitable[T]]) -> T:
+        """A read, once every write before it is committed. A connection the server lost
+        (a restart) is retried, for READ_RETRY_FOR seconds: a read has no effect to undo."""
         await self._barrier()
-        try:
-            return await self._run(op)
-        except StoreError as e:
-            raise StoreError(f"reading the run store {self.name} failed: "
-                             f"{str(e).split(': ', 1)[-1]}") from None
+        give_up = time.monotonic() + READ_RETRY_FOR
+        retry = RETRY_FIRST
+        while True:
+            pool = await self._connection_pool()
+            try:
+                async with pool.connection() as conn:
+                    return await op(conn)
+            except psycopg.Error as e:
+                if not _transient(e) or time.monotonic() > give_up or not self._open:
+                    raise StoreError(f"reading the run store {self.name} failed: "
+                                     f"{str(e).strip()}") from None
+                log.debug("run store %s: read failed, tried again: %s", self.name, e)
+            await asyncio.sleep(retry)  # a back-off between attempts, bounded by give_up
+            retry = min(retry * 2, RETRY_MAX)
 
     async def _serve(self) -> None:
         """The writer: commit what is queued, batch after batch, until closed."""
