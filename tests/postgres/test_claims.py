@@ -376,3 +376,28 @@ async def test_a_terminated_listening_connection_is_replaced(cluster: Cluster,
     assert await waker.backend_pid() != pid
     a.add_pend(a_pend(1, tagged_flow("f")), 1)
     assert await waker.wait(5) is True
+
+
+async def test_the_heartbeat_keeps_claims_and_reaps_a_silent_host(cluster: Cluster) -> None:
+    """Host b's heartbeat task keeps its run for longer than a lease, and takes back the pend
+    host a claimed and then went silent on."""
+    a, b = cluster.host("a"), cluster.host("b")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    a.add_pend(a_pend(2, tagged_flow("g")), 2)
+    await a.flush()
+    p1 = await b.claim_next()
+    p2 = await a.claim_next()
+    assert p1 is not None and p2 is not None and p1.run_id == "h1-1"
+    await b.activate(started(p1))
+    beat = asyncio.create_task(b.heartbeat())
+    try:
+        async def requeued() -> bool:
+            return db(cluster.url, "SELECT claimed_by FROM pends WHERE run_id = 'h1-2'") == [
+                (None,)]
+        await until(requeued, FAST.lease + 2 * FAST.heartbeat + 1, "a's pend is requeued")
+        b.save_run(started(p1))  # b's claim outlived a lease period: still b's
+        await b.flush()
+        assert b.attempt("h1-1") == 1
+        assert [h.name for h in await b.hosts()] == ["b"]
+    finally:
+        beat.cancel()

@@ -464,6 +464,19 @@ class PostgresStore(RunStore):
             self._notify_soon()
         return reaped
 
+    async def heartbeat(self) -> None:
+        """This host's heartbeat, until cancelled: every `settings.heartbeat` seconds, renew
+        its row, claims and leases (a run it lost is reported to `on_fenced`), then reap
+        what hosts presumed dead held. A failure (the server away) is logged and tried at
+        the next beat: a claim not renewed within the lease is lost, by design."""
+        while True:
+            try:
+                await self.renew()
+                await self.reap_expired()
+            except StoreError as e:
+                log.warning("host %s: heartbeat failed: %s", self.host, e)
+            await asyncio.sleep(self.settings.heartbeat)  # the heartbeat's period
+
     async def send_command(self, run_id: str, kind: str, body: Any = None) -> str | None:
         """Queue a command (stop, push/data) for the host executing `run_id`; the host it
         went to, or None when no host holds the run (the caller acts on the store
