@@ -401,3 +401,18 @@ async def test_the_heartbeat_keeps_claims_and_reaps_a_silent_host(cluster: Clust
         assert [h.name for h in await b.hosts()] == ["b"]
     finally:
         beat.cancel()
+
+
+async def test_without_listen_a_host_polls(cluster: Cluster) -> None:
+    """Behind PgBouncer's transaction mode (no LISTEN): no listening connection, each wait
+    lasts the poll interval, and the poll finds the work."""
+    a = cluster.host("a")
+    b = cluster.host("b", settings=dataclasses.replace(FAST, listen=False))
+    waker = await b.listen()
+    assert await waker.backend_pid() is None
+    a.add_pend(a_pend(1, tagged_flow("f")), 1)
+    await a.flush()
+    began = time.monotonic()
+    assert await waker.wait(FAST.poll) is False
+    assert time.monotonic() - began >= FAST.poll * 0.9
+    assert await b.claim_next() is not None

@@ -17,6 +17,7 @@ from records import T0, flow, pend, record, ref
 from floecli.engine.errors import StoreError
 from floecli.engine.runs import RunRecord
 from floecli.engine.store import MemoryStore, RunStore, SqliteStore, make_store
+from floecli.engine.store.base import KEPT_PREFIX
 
 
 class Stores:
@@ -267,6 +268,31 @@ def test_ten_thousand_log_lines_all_arrive(stores: Stores) -> None:
         [active] = again.open().active
         assert len(active.exec_nodes["build"].logs) == 5_000
         await again.close()
+
+    run(body)
+
+
+def test_retention_sees_the_archive_and_removes_runs_whole(stores: Stores) -> None:
+    async def body() -> None:
+        store = stores.new()
+        store.open()
+        for n, f in ((1, "f"), (2, "f"), (3, "g"), (4, "f")):
+            store.activate(record(n, f))
+            store.append_log(f"h1-{n}", "build", f"line of {n}")
+        for n, f in ((1, "f"), (2, "f"), (3, "g")):
+            store.finish(ended(record(n, f)))
+        store.put(KEPT_PREFIX + "h1-2", True)
+        index = await store.archive_index()
+        assert [(a.run_id, a.flow_id, a.kept) for a in index] == [
+            ("h1-2", "f", True), ("h1-1", "f", False), ("h1-3", "g", False)]
+        assert index[0].start_time == (T0 + timedelta(minutes=2)).timestamp()
+        # an active run and an unknown id are left alone
+        assert await store.delete_runs(["h1-1", "h1-2", "h1-4", "h1-404"]) == 2
+        assert await store.load_run("h1-1") is None and await store.node_logs("h1-1") == {}
+        assert await store.get(KEPT_PREFIX + "h1-2") is None
+        assert [a.run_id for a in await store.archive_index()] == ["h1-3"]
+        assert (await store.node_logs("h1-4")) == {"build": ["line of 4"]}
+        await store.close()
 
     run(body)
 

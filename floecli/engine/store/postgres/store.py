@@ -75,6 +75,8 @@ class ClusterSettings:
     poll: float = 1.0  # the longest a host waits for a wake-up before looking anyway
     lock_timeout_ms: int = 2000  # a claim waits no longer than this on a row lock
     pool_size: int = 4  # connections per host, besides the listening one
+    # False behind PgBouncer in transaction mode, where LISTEN cannot work: polling only
+    listen: bool = True
 
 
 @dataclass(slots=True)
@@ -499,7 +501,7 @@ class PostgresStore(RunStore):
         """The dedicated listening connection (opened on first call): `await
         waker.wait(poll)` returns on a wake-up or after `poll` seconds."""
         if self.waker is None:
-            self.waker = Waker(self.url, self.host)
+            self.waker = Waker(self.url, self.host, listen=self.settings.listen)
             await self.waker.open()
         return self.waker
 

@@ -23,13 +23,16 @@ CONNECT_TIMEOUT = 5
 
 
 class Waker:
-    def __init__(self, url: str, host: str = "") -> None:
+    def __init__(self, url: str, host: str = "", *, listen: bool = True) -> None:
         self.url = url
         self.host = host
+        self.listening = listen  # False: polling only (PgBouncer's transaction mode)
         self.reconnects = 0  # how often the listening connection was replaced
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def open(self) -> None:
+        if not self.listening:
+            return
         conn = await psycopg.AsyncConnection.connect(
             self.url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT)
         await conn.execute(f"LISTEN {CHANNEL}")
@@ -43,6 +46,9 @@ class Waker:
         """Until a wake-up (True) or `timeout` seconds without one (False; also at once
         after the listening connection was replaced, and while it cannot be)."""
         end = time.monotonic() + timeout
+        if not self.listening:
+            await asyncio.sleep(timeout)  # the poll interval itself
+            return False
         try:
             if self._conn is None:
                 raise psycopg.OperationalError("not listening")
