@@ -136,16 +136,18 @@ ACTIVE_LOGS = "SELECT run_id, node_id, line FROM logs WHERE run_id = ANY(%s::tex
 
 # ---- claims ----------------------------------------------------------------------------------
 
-# The oldest pend this host may run: its host tags a subset of ours, no live lease on its
-# resource tags or reuse-space (checked again, authoritatively, by taking the leases).
-PICK = """SELECT run_id, json, resource_tags, reuse_space, flow_id FROM pends p
-WHERE claimed_by IS NULL AND host_tags <@ %(tags)s::text[]
-  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.expires > now()
-      AND (l.tag = ANY(p.resource_tags) OR (p.reuse_space AND l.tag = 'space:' || p.flow_id)))
-ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"""
-MARK = """UPDATE pends SET claimed_by = %(me)s, attempt = attempt + 1,
+# The oldest pend this host may run (its host tags a subset of ours, no live lease on its
+# resource tags or reuse-space), picked with SKIP LOCKED and marked claimed, attempt + 1, in
+# one statement. The leases are then taken, authoritatively.
+CLAIM = """UPDATE pends SET claimed_by = %(me)s, attempt = attempt + 1,
     lease_until = now() + make_interval(secs => %(lease)s::float8)
-WHERE run_id = %(id)s RETURNING attempt"""
+WHERE run_id = (
+    SELECT run_id FROM pends p
+    WHERE claimed_by IS NULL AND host_tags <@ %(tags)s::text[]
+      AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.expires > now()
+          AND (l.tag = ANY(p.resource_tags) OR (p.reuse_space AND l.tag = 'space:' || p.flow_id)))
+    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING run_id, json, resource_tags, reuse_space, flow_id, attempt"""
 # One row per tag: a live lease is never taken over, an expired one is.
 TAKE_LEASES = """INSERT INTO leases (tag, host, run_id, attempt, expires)
 SELECT t, %(me)s, %(id)s, %(n)s, now() + make_interval(secs => %(lease)s::float8)
@@ -258,20 +260,24 @@ async def claim_next(conn: Conn, host: str, tags: Sequence[str], settings: Clust
                      ) -> tuple[Pend, int] | None:
     """Claim the oldest pend `host` may run: (the pend, the attempt it holds), or None."""
     for _ in range(CLAIM_TRIES):
-        async with conn.transaction():
+        # Pipelined: BEGIN, the lock timeout and the claim go out in one trip.
+        async with conn.pipeline() as pipe, conn.transaction():
             await _short_locks(conn, settings)
-            cur = await conn.execute(PICK, {"tags": list(tags)})
+            cur = await conn.execute(CLAIM, {"me": host, "tags": list(tags),
+                                             "lease": settings.lease})
+            await pipe.sync()
             row = await cur.fetchone()
             if row is None:
                 return None
-            run_id, text, resource_tags, reuse_space, flow_id = row
-            cur = await conn.execute(MARK, {"me": host, "id": run_id,
-                                            "lease": settings.lease})
-            (attempt,) = await cur.fetchone() or (0,)
+            run_id, text, resource_tags, reuse_space, flow_id, attempt = row
             wanted = lease_tags(resource_tags, reuse_space, flow_id)
-            if wanted and not await _take_leases(conn, host, run_id, attempt, wanted,
-                                                 settings):
-                raise psycopg.Rollback()  # a tag was taken since the pick: pick again
+            if wanted:
+                cur = await conn.execute(TAKE_LEASES, {
+                    "me": host, "id": run_id, "n": attempt, "lease": settings.lease,
+                    "tags": wanted})
+                await pipe.sync()
+                if cur.rowcount != len(wanted):
+                    raise psycopg.Rollback()  # a tag was taken since the pick: pick again
             return Pend.from_json(_loads(text)), int(attempt)
     return None
 

@@ -693,9 +693,13 @@ class PostgresStore(RunStore):
             pool = await self._connection_pool()
             async with pool.connection() as conn:
                 try:
-                    async with conn.transaction():
-                        await self._apply(conn, batch)
+                    # Pipelined: the batch's statements go out without waiting for each
+                    # reply, so a batch costs a round trip or two, not one per statement.
+                    async with conn.pipeline() as pipe, conn.transaction():
+                        checks = await self._apply(conn, batch)
                         await self._mark(conn, batch)
+                        await pipe.sync()
+                        self._verify(checks)
                     return {}
                 except (psycopg.Error, StoreError) as e:
                     if _transient(e):
@@ -706,7 +710,7 @@ class PostgresStore(RunStore):
                     for job in batch:
                         try:
                             async with conn.transaction():
-                                await self._apply(conn, [job])
+                                self._verify(await self._apply(conn, [job]))
                         except Fenced as e:
                             refusals[job.seq] = e
                         except (psycopg.Error, StoreError) as e:
@@ -724,7 +728,11 @@ class PostgresStore(RunStore):
         """Record, in the batch's own transaction, that this writer committed up to it."""
         await conn.execute(claims.MARK_WRITER, (self._writer_id, batch[-1].seq))
 
-    async def _apply(self, conn: Conn, batch: list[_Write]) -> None:
+    async def _apply(self, conn: Conn, batch: list[_Write]
+                     ) -> list[tuple[psycopg.AsyncCursor[Any], _Write, str]]:
+        """Send the batch's statements; the ones whose row count must be checked (once the
+        replies are in: _verify)."""
+        checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]] = []
         lines: list[tuple[str, str, str, int | None]] = []
         for job in batch:
             if job.line is not None:
@@ -734,15 +742,23 @@ class PostgresStore(RunStore):
                 params = ({k: _clean(v) for k, v in st.params.items()}
                           if isinstance(st.params, dict) else [_clean(p) for p in st.params])
                 cur = await conn.execute(st.sql, params)  # type: ignore[arg-type]
-                if st.check and cur.rowcount == 0:
-                    if st.check == "fenced":
-                        raise self._fenced_error(job.run_id)
-                    raise StoreError(f"the run store refused {job.what}: the run is known "
-                                     "already, or held by another host")
+                if st.check:
+                    checks.append((cur, job, st.check))
         if lines:
             await conn.execute(claims.APPEND_LOGS, (
                 [_clean(r) for r, _, _, _ in lines], [_clean(n) for _, n, _, _ in lines],
                 [_clean(t) for _, _, t, _ in lines], [a for _, _, _, a in lines], self.host))
+        return checks
+
+    def _verify(self, checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]]) -> None:
+        """A checked statement that touched no row refuses its write."""
+        for cur, job, check in checks:
+            if cur.rowcount != 0:
+                continue
+            if check == "fenced":
+                raise self._fenced_error(job.run_id)
+            raise StoreError(f"the run store refused {job.what}: the run is known already, "
+                             "or held by another host")
 
     # ---- fencing and wake-ups ----------------------------------------------------------
 
