@@ -18,6 +18,7 @@ import pytest
 from pgrecords import a_pend, ended, started, tagged_flow
 from pgserver import PgServer
 
+from floecli.engine.store.codec import run_text
 from floecli.engine.store.postgres import ClusterSettings, Fenced, PostgresStore
 
 FAST = ClusterSettings(heartbeat=0.25, lease=1.0, poll=0.2)
@@ -384,3 +385,31 @@ async def test_without_listen_a_host_polls(cluster: Cluster) -> None:
     assert await waker.wait(FAST.poll) is False
     assert time.monotonic() - began >= FAST.poll * 0.9
     assert await b.claim_next() is not None
+
+
+async def test_a_renewal_racing_an_activation_loses_nothing(cluster: Cluster) -> None:
+    """The activation commits while the renewal waits on the pend's row: the claim has
+    moved to a runs row the renewal's snapshot cannot see; it is not called lost."""
+    a = cluster.host("a")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    await a.flush()
+    p = await a.claim_next()
+    assert p is not None
+    other = await psycopg.AsyncConnection.connect(cluster.url, autocommit=True)
+    try:
+        async with other.transaction():  # what a's writer does to activate, held open
+            await other.execute("DELETE FROM pends WHERE run_id = 'h1-1'")
+            await other.execute(
+                "INSERT INTO runs (run_id, flow_id, state, start_time, json, claimed_by, "
+                "attempt, lease_until) VALUES ('h1-1', 'f', 'active', 0, %s, 'a', 1, "
+                "now() + interval '1 minute')", (run_text(started(p)),))
+            renewal = asyncio.create_task(a.renew())
+
+            async def blocked() -> bool:
+                return db(cluster.url, "SELECT count(*) FROM pg_stat_activity "
+                          "WHERE wait_event_type = 'Lock'") == [(1,)]
+            await until(blocked, 10, "the renewal to wait on the pend's row")
+        assert await renewal == set()
+    finally:
+        await other.close()
+    assert a.attempt("h1-1") == 1

@@ -452,7 +452,14 @@ class PostgresStore(RunStore):
         known = list(self._claims)
         held = await self._run(lambda conn: claims.renew(
             conn, self.host, self.tags, self.address, self.settings.lease, known))
-        lost = {r for r in known if r not in held and r in self._claims}
+        missing = [r for r in known if r not in held and r in self._claims]
+        if missing:
+            # An activation committing while the renewal ran moves its claim from the pends
+            # row the statement's snapshot saw to a runs row it could not see yet: look
+            # again, with a fresh snapshot, before calling anything lost.
+            held |= await self._run(lambda conn: claims.renew(
+                conn, self.host, self.tags, self.address, self.settings.lease, missing))
+        lost = {r for r in missing if r not in held and r in self._claims}
         for run_id in lost:
             self._lose(run_id)
         return lost
