@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from pgserver import PgServer
+from pgserver import PgBouncer, PgServer
 
 TEMPLATE = "floe_template"
 _numbers = itertools.count(1)
@@ -43,3 +43,10 @@ def pg_empty_url(pg_server: PgServer) -> Iterator[str]:
     pg_server.sql(f"CREATE DATABASE {name}")
     yield pg_server.url(name)
     pg_server.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pgbouncer(pg_server: PgServer) -> Iterator[PgBouncer]:
+    bouncer = PgBouncer(pg_server).start()
+    yield bouncer
+    bouncer.stop()

@@ -169,3 +169,67 @@ class PgServer:
                 if time.monotonic() > end:
                     raise
                 time.sleep(0.05)  # a bounded retry of a connect, not a wait for a state
+
+
+def find_pgbouncer() -> Path:
+    for candidate in ("/usr/sbin/pgbouncer", shutil.which("pgbouncer") or ""):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise PgServerError("PgBouncer is not installed (.ci/run installs Debian's pgbouncer)")
+
+
+class PgBouncer:
+    """PgBouncer in transaction mode in front of `server`, on a free loopback port: what a
+    host behind a pooler meets (no session state between transactions)."""
+
+    def __init__(self, server: PgServer) -> None:
+        self.server = server
+        self.binary = find_pgbouncer()
+        self.dir = server.dir / f"pgbouncer-{free_port()}"
+        self.port = 0
+
+    def start(self) -> PgBouncer:
+        self.dir.mkdir()
+        (self.dir / "users.txt").write_text(f'"{SUPERUSER}" ""\n')
+        self.port = free_port()
+        (self.dir / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={self.server.port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.dir / 'users.txt'}\n"
+            "pool_mode = transaction\nmax_client_conn = 200\ndefault_pool_size = 10\n"
+            f"logfile = {self.dir / 'pgbouncer.log'}\npidfile = {self.dir / 'pgbouncer.pid'}\n")
+        user = self.server.user
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+        argv = [str(self.binary), "-d", str(self.dir / "pgbouncer.ini")]  # -d: daemon
+        argv = ["runuser", "-u", user, "--", *argv] if user else argv
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        if done.returncode != 0:
+            raise PgServerError(f"pgbouncer failed to start: {done.stdout}{done.stderr}")
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, deadline: float = 30) -> None:
+        import psycopg
+
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                psycopg.connect(self.url("postgres"), connect_timeout=2,
+                                prepare_threshold=None).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)  # a bounded retry of a connect
+
+    def url(self, db: str) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        pidfile = self.dir / "pgbouncer.pid"
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pidfile.read_text().strip()), 15)
