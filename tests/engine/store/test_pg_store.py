@@ -18,7 +18,7 @@ from records import pend, record
 from floecli.engine.config.loader import parse_app
 from floecli.engine.errors import ConfigError, StoreError
 from floecli.engine.store import make_store
-from floecli.engine.store.postgres import PostgresStore
+from floecli.engine.store.postgres import ClusterSettings, PostgresStore
 from floecli.engine.store.postgres.migrations import LATEST, migrate_url
 
 
@@ -174,3 +174,11 @@ def test_a_reader_waits_for_the_writes_before_it_while_the_server_is_away(
         await store.close()
 
     asyncio.run(body())
+
+
+def test_a_lease_a_late_heartbeat_would_lose_is_refused() -> None:
+    with pytest.raises(StoreError, match="a lease of 4 s is too short for a heartbeat every "
+                                         "3 s") as caught:
+        ClusterSettings(heartbeat=3, lease=4)
+    assert "twice the heartbeat" in caught.value.hint
+    assert ClusterSettings().lease == 15 and ClusterSettings().heartbeat == 3

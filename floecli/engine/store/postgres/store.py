@@ -78,6 +78,15 @@ class ClusterSettings:
     # False behind PgBouncer in transaction mode, where LISTEN cannot work: polling only
     listen: bool = True
 
+    def __post_init__(self) -> None:
+        # A lease that a single late heartbeat lets expire would fence live hosts.
+        if not 0 < self.heartbeat * 2 <= self.lease:
+            raise StoreError(f"a lease of {self.lease:g} s is too short for a heartbeat every "
+                             f"{self.heartbeat:g} s", hint="make the lease at least twice "
+                             "the heartbeat (defaults: 15 s and 3 s)")
+        if self.poll <= 0 or self.pool_size < 1:
+            raise StoreError("the poll interval and the pool size must be positive")
+
 
 @dataclass(slots=True)
 class _Stmt:
