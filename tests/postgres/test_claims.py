@@ -413,3 +413,53 @@ async def test_a_renewal_racing_an_activation_loses_nothing(cluster: Cluster) ->
     finally:
         await other.close()
     assert a.attempt("h1-1") == 1
+
+
+async def test_a_host_restarting_resumes_the_claims_it_still_holds_and_no_other(
+        cluster: Cluster) -> None:
+    # a lease long enough that a's restart surely comes within it, even on a busy machine
+    longer = dataclasses.replace(FAST, lease=3.0)
+    a, b = cluster.host("a", settings=longer), cluster.host("b")
+    for n, f in ((1, tagged_flow("f")), (2, tagged_flow("g")),
+                 (3, tagged_flow("r", restart="rerun")), (4, tagged_flow("f"))):
+        a.add_pend(a_pend(n, f), n)
+    await a.flush()
+    p1, p2, p3, p4 = [await a.claim_next() for _ in range(4)]
+    assert p1 and p2 and p3 and p4
+    for p in (p1, p3, p4):
+        await a.activate(started(p))
+    await a.close()
+
+    # back while its leases still run: a gets its claims back, and its writes count
+    back = PostgresStore(cluster.url, host="a", settings=longer)
+    state = back.open()
+    cluster.stores.append(back)
+    assert [p.run_id for p in state.pends] == ["h1-2"]
+    assert [r.run_id for r in state.active] == ["h1-1", "h1-3", "h1-4"]
+    assert back.held() == {"h1-1": 1, "h1-2": 1, "h1-3": 1, "h1-4": 1}
+    back.finish(ended(started(p4)))
+    await back.close()
+
+    # gone longer than a lease: expired, not yet reaped — a resumes none of it
+    async def expired() -> bool:
+        return db(cluster.url, "SELECT count(*) FROM runs WHERE claimed_by = 'a' "
+                  "AND state = 'active' AND lease_until > now()") == [(0,)]
+    await until(expired, longer.lease + 1, "a's leases to run out")
+    late = PostgresStore(cluster.url, host="a", settings=longer)
+    state = late.open()
+    cluster.stores.append(late)
+    assert (state.pends, state.active, late.held()) == ([], [], {})
+    await late.close()
+
+    # reaped: run 1 archived host lost, pend 2 pending again, run 3 left for another host;
+    # a host starting now resumes pend 2 as any pend nobody holds, and never run 3 unclaimed
+    reaped = await b.reap_expired()
+    assert (reaped.archived, reaped.requeued, reaped.orphaned) == (["h1-1"], ["h1-2"],
+                                                                 ["h1-3"])
+    fresh = PostgresStore(cluster.url, host="a", settings=longer)
+    state = fresh.open()
+    cluster.stores.append(fresh)
+    assert [p.run_id for p in state.pends] == ["h1-2"] and state.active == []
+    assert (await b.claim_orphan()) is not None
+    assert db(cluster.url, "SELECT run_id, state FROM runs ORDER BY run_id") == [
+        ("h1-1", "archive"), ("h1-3", "active"), ("h1-4", "archive")]

@@ -127,11 +127,16 @@ lines AS (DELETE FROM logs WHERE run_id IN (SELECT run_id FROM gone)),
 marks AS (DELETE FROM kv WHERE key IN (SELECT %s || run_id FROM gone))
 SELECT count(*) FROM gone"""
 
-# What a host resumes at start: what nobody holds, and what it held itself.
+# What a host resumes at start: what nobody ever claimed (one host on the database, as on
+# SQLite), and its own claims whose lease still runs. A claim whose lease ran out was lost
+# while the host was away: resuming it would run it twice. A run left for another host
+# (attempt > 0, unclaimed) is taken with claim_orphan, never resumed unclaimed.
 LOAD_PENDS = """SELECT run_id, json, claimed_by, attempt FROM pends
-WHERE claimed_by IS NULL OR claimed_by = %s ORDER BY seq"""
+WHERE claimed_by IS NULL OR (claimed_by = %(me)s AND lease_until > now()) ORDER BY seq"""
 LOAD_ACTIVE = """SELECT run_id, json, claimed_by, attempt FROM runs
-WHERE state = 'active' AND (claimed_by IS NULL OR claimed_by = %s) ORDER BY start_time, seq"""
+WHERE state = 'active' AND ((claimed_by IS NULL AND attempt = 0)
+                            OR (claimed_by = %(me)s AND lease_until > now()))
+ORDER BY start_time, seq"""
 ACTIVE_LOGS = "SELECT run_id, node_id, line FROM logs WHERE run_id = ANY(%s::text[]) ORDER BY seq"
 
 # ---- claims ----------------------------------------------------------------------------------

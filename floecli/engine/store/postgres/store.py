@@ -828,7 +828,8 @@ def _load_state(conn: psycopg.Connection[Any], host: str) -> tuple[StoreState, d
         state = StoreState(counter=int(row[0]) if row else 0,
                            highest=highest_run_numbers(r for (r,) in ids))
         held: dict[str, int] = {}
-        for run_id, text, claimed_by, attempt in conn.execute(claims.LOAD_PENDS, (host,)):
+        pends = conn.execute(claims.LOAD_PENDS, {"me": host})
+        for run_id, text, claimed_by, attempt in pends:
             try:
                 state.pends.append(Pend.from_json(json.loads(text)))
             except (ValueError, TypeError, AttributeError) as e:
@@ -836,7 +837,7 @@ def _load_state(conn: psycopg.Connection[Any], host: str) -> tuple[StoreState, d
                 continue
             if claimed_by is not None:
                 held[run_id] = attempt
-        active = conn.execute(claims.LOAD_ACTIVE, (host,)).fetchall()
+        active = conn.execute(claims.LOAD_ACTIVE, {"me": host}).fetchall()
         logs: dict[str, list[tuple[str, str]]] = {}
         for run_id, node_id, line in conn.execute(claims.ACTIVE_LOGS,
                                                   ([r for r, *_ in active],)):
