@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from harness import EngineHarness, make_engine
 
+# A throwaway PostgreSQL server for the tests that use one (tests/pgfixtures.py).
+pytest_plugins = ("pgfixtures",)
+
 # The real `floe` console script is the one installed beside this interpreter, whether or not
 # the virtual environment was activated.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"

@@ -29,19 +29,21 @@ from .reader import Reader
 from .yamlpos import KeyPath
 
 TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
-COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "git-key",
-               "users", "log-lines", "absolute-flow-files", "retention", "secrets-file",
+COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "store-url",
+               "git-key", "users", "log-lines", "absolute-flow-files", "retention", "secrets-file",
                "notify")
 USER_KEYS = ("name", "role", "password-hash")
 RETENTION_KEYS = ("keep", "days", "workspaces")
 NOTIFY_KEYS = ("url", "on", "timeout", "retries")
 NOTIFY_RESULTS = ("good", "bad")
+# postgresql://user:password@host/db, or a password=... key of a libpq connection string
+PASSWORD_IN_URL = re.compile(r"://[^/@:]*:[^@/]*@|(?:^|[\s?&])password=", re.IGNORECASE)
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FLOW_KEYS = ("id", "ver", "name", "flow-file", "reuse-space", "host-tags", "resource-tags", "env",
              "triggers", "tasks", "secrets", "retention", "notify", "artifacts")
 NODE_KEYS = ("id", "name", "class", "type", "listen", "wait", "good", "ignore-fail",
              "use-status", "opts")
-STORE_TYPES = ("memory", "local")
+STORE_TYPES = ("memory", "local", "postgres")
 ROLES = ("admin", "viewer")
 MERGE_TYPES = ("all", "any")
 TRIGGER_GOOD = "trigger.good"
@@ -101,6 +103,12 @@ def build_common(raw: Any, reader: Reader) -> Common:
     store_type = reader.string(m, path, "store-type") or "local"
     if store_type not in STORE_TYPES:
         reader.error((*path, "store-type"), f"{store_type} is not a supported store")
+    store_url = reader.string(m, path, "store-url")
+    if store_url and PASSWORD_IN_URL.search(store_url):
+        # The app document is shared and versioned: a password belongs in FLOE_STORE_URL,
+        # a ~/.pgpass file or PGPASSWORD, never here.
+        reader.error((*path, "store-url"), "must not hold a password: give it in "
+                     "FLOE_STORE_URL, ~/.pgpass or PGPASSWORD")
     workspace_root = reader.string(m, path, "workspace-root") or "~/.floe"
     store_root = reader.string(m, path, "store-root")
     for key, value in (("workspace-root", workspace_root), ("store-root", store_root)):
@@ -114,6 +122,7 @@ def build_common(raw: Any, reader: Reader) -> Common:
         log_lines=max(log_lines, 1),
         hosts=reader.strings(m, path, "hosts"), base_url=reader.string(m, path, "base-url"),
         workspace_root=workspace_root, store_type=store_type, store_root=store_root,
+        store_url=store_url,
         git_key=reader.string(m, path, "git-key"), users=_users(m, path, reader),
         absolute_flow_files=reader.boolean(m, path, "absolute-flow-files"),
         retention=build_retention(m, path, reader) or Retention(),

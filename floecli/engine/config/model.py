@@ -135,6 +135,8 @@ class Common:
     workspace_root: str = "~/.floe"
     store_type: str = "local"
     store_root: str = ""  # empty: same as workspace_root
+    # store-type postgres: postgresql://user@host:port/db, no password (FLOE_STORE_URL wins)
+    store_url: str = ""
     git_key: str = ""
     users: tuple[User, ...] = ()
     # lines of one node's log kept in the run store; the rest go to a file (hub/logs.py)

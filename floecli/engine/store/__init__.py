@@ -1,8 +1,10 @@
-"""The run store: the interface, its memory and SQLite implementations, and the choice between
-them by `common.store-type`."""
+"""The run store: the interface, its memory, SQLite and PostgreSQL implementations, and the
+choice between them by `common.store-type`."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import StoreError
@@ -10,15 +12,37 @@ from .base import RunStore, StoreState
 from .memory import MemoryStore
 from .sqlite import SqliteStore
 
-__all__ = ["MemoryStore", "RunStore", "SqliteStore", "StoreState", "make_store"]
+__all__ = ["MemoryStore", "RunStore", "SqliteStore", "StoreState", "make_store", "store_url"]
+
+STORE_URL_ENV = "FLOE_STORE_URL"
 
 
-def make_store(store_type: str, store_root: str | Path) -> RunStore:
-    """The store `common.store-type` names; `local` lives in `<store-root>/store/floe.db`.
-    `store_root` is already expanded (floe-reference §1.9.1)."""
+def store_url(configured: str = "") -> str:
+    """The PostgreSQL URL: FLOE_STORE_URL (where a password may go), else common.store-url."""
+    return os.environ.get(STORE_URL_ENV, "").strip() or configured
+
+
+def make_store(store_type: str, store_root: str | Path, *, url: str = "", host: str = "",
+               tags: Sequence[str] = ()) -> RunStore:
+    """The store `common.store-type` names; `local` lives in `<store-root>/store/floe.db`,
+    `postgres` in the database of `url` (or FLOE_STORE_URL), shared by the hosts named
+    `host`. `store_root` is already expanded (floe-reference §1.9.1)."""
     if store_type == "memory":
         return MemoryStore()
     if store_type == "local":
         return SqliteStore(Path(store_root) / "store" / "floe.db")
+    if store_type == "postgres":
+        resolved = store_url(url)
+        if not resolved:
+            raise StoreError("store-type postgres needs the database's URL",
+                             hint=f"set common.store-url (postgresql://user@host:port/db) or "
+                                  f"{STORE_URL_ENV}")
+        try:
+            # Imported only here: the default install has no psycopg.
+            from .postgres import PostgresStore
+        except ImportError as e:
+            raise StoreError(f"store-type postgres needs psycopg: {e}",
+                             hint="pip install 'floecli-engine[postgres]'") from None
+        return PostgresStore(resolved, host=host, tags=tags)
     raise StoreError(f"{store_type} is not a supported store",
-                     hint="common.store-type must be local or memory")
+                     hint="common.store-type must be local, memory or postgres")

@@ -78,7 +78,7 @@ def _app(*tasks: dict[str, object], triggers: tuple[dict[str, object], ...] = ()
     (_app({"name": "a", "type": "end", "listne": "x"}),
      ["Unevaluated properties are not allowed ('listne' was unexpected)"]),
     (_app({"type": "end"}), ["{'type': 'end'} is not valid under any of the given schemas"]),
-    ({"common": {"store-type": "ec2"}}, ["'ec2' is not one of ['memory', 'local']"]),
+    ({"common": {"store-type": "ec2"}}, ["'ec2' is not one of ['memory', 'local', 'postgres']"]),
 ])
 def test_with_types(doc: object, want: list[str]) -> None:
     assert errors(doc, TYPES) == want

@@ -1,4 +1,5 @@
-"""Both run stores keep pends, runs, logs and documents alike, across a reopen for SQLite."""
+"""Every run store keeps pends, runs, logs and documents alike, across a reopen for SQLite and
+PostgreSQL (a real server, tests/pgserver.py): the contract tests run against each."""
 
 from __future__ import annotations
 
@@ -16,26 +17,32 @@ from records import T0, flow, pend, record, ref
 from floecli.engine.errors import StoreError
 from floecli.engine.runs import RunRecord
 from floecli.engine.store import MemoryStore, RunStore, SqliteStore, make_store
+from floecli.engine.store.base import KEPT_PREFIX
 
 
 class Stores:
-    """The store under test, and its restart: a new SqliteStore on the same file, or the same
-    MemoryStore (which lives only as long as its object)."""
+    """The store under test, and its restart: a new SqliteStore on the same file, a new
+    PostgresStore on the same database, or the same MemoryStore (which lives only as long as
+    its object)."""
 
-    def __init__(self, kind: str, root: Path) -> None:
-        self.kind, self.root = kind, root
+    def __init__(self, kind: str, root: Path, url: str = "") -> None:
+        self.kind, self.root, self.url = kind, root, url
         self.opened: list[RunStore] = []
         self._memory = MemoryStore()
 
     def new(self) -> RunStore:
-        store = self._memory if self.kind == "memory" else make_store("local", self.root)
+        if self.kind == "memory":
+            store: RunStore = self._memory
+        else:
+            store = make_store(self.kind, self.root, url=self.url, host="h1")
         self.opened.append(store)
         return store
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=["memory", "local", "postgres"])
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    s = Stores(request.param, tmp_path / "root")
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
+    s = Stores(request.param, tmp_path / "root", url)
     yield s
     for store in s.opened:  # a failed test must not leave a worker thread behind
         asyncio.run(store.close())
@@ -261,6 +268,31 @@ def test_ten_thousand_log_lines_all_arrive(stores: Stores) -> None:
         [active] = again.open().active
         assert len(active.exec_nodes["build"].logs) == 5_000
         await again.close()
+
+    run(body)
+
+
+def test_retention_sees_the_archive_and_removes_runs_whole(stores: Stores) -> None:
+    async def body() -> None:
+        store = stores.new()
+        store.open()
+        for n, f in ((1, "f"), (2, "f"), (3, "g"), (4, "f")):
+            store.activate(record(n, f))
+            store.append_log(f"h1-{n}", "build", f"line of {n}")
+        for n, f in ((1, "f"), (2, "f"), (3, "g")):
+            store.finish(ended(record(n, f)))
+        store.put(KEPT_PREFIX + "h1-2", True)
+        index = await store.archive_index()
+        assert [(a.run_id, a.flow_id, a.kept) for a in index] == [
+            ("h1-2", "f", True), ("h1-1", "f", False), ("h1-3", "g", False)]
+        assert index[0].start_time == (T0 + timedelta(minutes=2)).timestamp()
+        # an active run and an unknown id are left alone
+        assert await store.delete_runs(["h1-1", "h1-2", "h1-4", "h1-404"]) == 2
+        assert await store.load_run("h1-1") is None and await store.node_logs("h1-1") == {}
+        assert await store.get(KEPT_PREFIX + "h1-2") is None
+        assert [a.run_id for a in await store.archive_index()] == ["h1-3"]
+        assert (await store.node_logs("h1-4")) == {"build": ["line of 4"]}
+        await store.close()
 
     run(body)
 

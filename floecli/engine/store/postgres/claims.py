@@ -1,0 +1,417 @@
+"""The store's SQL, and how hosts on one database share work: claims, leases, the reaper,
+commands and host rows. The database is the only coordinator.
+
+- A pend is claimed in one short transaction: the oldest this host may run is picked with
+  FOR UPDATE SKIP LOCKED, marked claimed with attempt + 1, and its resource tags (and
+  reuse-space) taken as lease rows keyed by the tag, taking over only an expired one. Fewer
+  leases than tags: rolled back. Never "count free slots, then claim".
+- A claim and its leases expire unless the holder renews them (one statement per
+  heartbeat). Every write about a claimed run carries `claimed_by = me AND attempt = n AND
+  lease_until > now()`: once its lease ran out, a host presumed dead writes nothing more.
+- A live host reaps expired claims: a pend goes back to pending; a run whose tasks were
+  running is archived `host lost`, unless each of those tasks says opts.restart: rerun, when
+  it is left active and unclaimed for another host to resume (claim_orphan).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from ...nodes.api import get_opt
+from ...runs import REASON_HOST_LOST, STATE_HOST_LOST, Pend, RunRecord, now
+from ..codec import run_from_text, run_text, sort_time
+
+if TYPE_CHECKING:
+    from .store import ClusterSettings
+
+Conn = psycopg.AsyncConnection[Any]
+
+CHANNEL = "floe"
+CLAIM_TRIES = 3  # a lease taken between the pick and the insert: pick again, at most this often
+RESTART_RERUN = "rerun"
+
+# ---- the run life cycle ------------------------------------------------------------------
+
+ADD_PEND = """INSERT INTO pends (run_id, flow_id, json, host_tags, resource_tags, reuse_space)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (run_id) DO UPDATE SET json = excluded.json"""
+SET_COUNTER = """INSERT INTO counters (host, counter) VALUES (%s, %s)
+ON CONFLICT (host) DO UPDATE SET counter = excluded.counter"""
+
+# Pend → active run, one statement. Unclaimed (a single host): the pend must not be claimed
+# by another host. Claimed: the claim must still be ours. The activation token makes the
+# same write, retried after a lost commit reply, succeed instead of meeting its own row.
+ACTIVATE = """WITH gone AS (
+    DELETE FROM pends WHERE run_id = %(id)s AND CASE WHEN %(claimed)s
+        THEN claimed_by = %(me)s AND attempt = %(n)s::int AND lease_until > now()
+        ELSE claimed_by IS NULL END
+    RETURNING 1)
+INSERT INTO runs (run_id, flow_id, state, start_time, json, activation, claimed_by, attempt,
+                  lease_until)
+SELECT %(id)s, %(flow)s, 'active', %(time)s, %(json)s, %(token)s,
+       CASE WHEN %(claimed)s THEN %(me)s END, coalesce(%(n)s::int, 0),
+       CASE WHEN %(claimed)s THEN now() + make_interval(secs => %(lease)s::float8) END
+WHERE EXISTS (SELECT 1 FROM gone) OR NOT EXISTS (SELECT 1 FROM pends WHERE run_id = %(id)s)
+ON CONFLICT (run_id) DO UPDATE SET json = excluded.json, start_time = excluded.start_time
+WHERE runs.activation = excluded.activation AND runs.state = 'active'"""
+
+# An archived run stays archived: a save that arrives after the end must not revive it.
+SAVE_RUN = "UPDATE runs SET start_time = %s, json = %s WHERE run_id = %s AND state = 'active'"
+SAVE_CLAIMED = """UPDATE runs SET start_time = %(time)s, json = %(json)s
+WHERE run_id = %(id)s AND state = 'active' AND claimed_by = %(me)s AND attempt = %(n)s::int
+  AND lease_until > now()"""
+
+REMOVE_PEND = "DELETE FROM pends WHERE run_id = %s"
+ARCHIVE = """INSERT INTO runs (run_id, flow_id, state, start_time, json)
+VALUES (%(id)s, %(flow)s, 'archive', %(time)s, %(json)s)
+ON CONFLICT (run_id) DO UPDATE SET state = 'archive', flow_id = excluded.flow_id,
+    start_time = excluded.start_time, json = excluded.json, lease_until = NULL"""
+RELEASE_RUN = "DELETE FROM leases WHERE run_id = %s"
+# A claimed pend (stopped before it started) or a claimed run → archive, if still ours.
+ARCHIVE_CLAIMED = """WITH gone AS (
+    DELETE FROM pends WHERE run_id = %(id)s AND claimed_by = %(me)s
+        AND attempt = %(n)s::int AND lease_until > now()
+    RETURNING 1)
+INSERT INTO runs (run_id, flow_id, state, start_time, json, claimed_by, attempt)
+SELECT %(id)s, %(flow)s, 'archive', %(time)s, %(json)s, %(me)s, %(n)s::int
+WHERE EXISTS (SELECT 1 FROM gone) OR EXISTS (
+    SELECT 1 FROM runs WHERE run_id = %(id)s AND claimed_by = %(me)s AND attempt = %(n)s::int
+        AND (state = 'archive' OR lease_until > now()))
+ON CONFLICT (run_id) DO UPDATE SET state = 'archive', flow_id = excluded.flow_id,
+    start_time = excluded.start_time, json = excluded.json, lease_until = NULL
+WHERE runs.claimed_by = excluded.claimed_by AND runs.attempt = excluded.attempt"""
+RELEASE_CLAIMED = """DELETE FROM leases
+WHERE run_id = %(id)s AND host = %(me)s AND attempt = %(n)s::int"""
+
+# Every line of a batch in one statement, in order. A line of a claimed run is kept only
+# while the claim is ours (a = the attempt; null for an unclaimed run).
+APPEND_LOGS = """INSERT INTO logs (run_id, node_id, line)
+SELECT l.r, l.n, l.t
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[]) WITH ORDINALITY AS l(r, n, t, a, o)
+WHERE l.a IS NULL OR EXISTS (
+    SELECT 1 FROM runs WHERE runs.run_id = l.r AND runs.claimed_by = %s
+        AND runs.attempt = l.a AND runs.lease_until > now())
+ORDER BY l.o"""
+
+# What each store writer committed last (one row per opened store): after a commit whose reply
+# was lost, the writer asks here whether it happened.
+MARK_WRITER = """INSERT INTO writers (id, seq) VALUES (%s, %s)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, at = now()"""
+FORGET_WRITERS = "DELETE FROM writers WHERE at < now() - interval '7 days'"
+
+PUT = """INSERT INTO kv (key, json) VALUES (%s, %s)
+ON CONFLICT (key) DO UPDATE SET json = excluded.json"""
+DELETE = "DELETE FROM kv WHERE key = %s"
+
+# ---- reads ---------------------------------------------------------------------------------
+
+KNOWS_RUN = """SELECT EXISTS (SELECT 1 FROM pends WHERE run_id = %s)
+    OR EXISTS (SELECT 1 FROM runs WHERE run_id = %s)"""
+RUN_LOGS = "SELECT node_id, line FROM logs WHERE run_id = %s ORDER BY seq"
+NODE_LOGS = "SELECT node_id, line FROM logs WHERE run_id = %s AND node_id = %s ORDER BY seq"
+ARCHIVE_COUNT = "SELECT count(*) FROM runs WHERE flow_id = %s AND state = 'archive'"
+ARCHIVE_PAGE = """SELECT json FROM runs WHERE flow_id = %s AND state = 'archive'
+ORDER BY start_time DESC, seq DESC LIMIT %s OFFSET %s"""
+ARCHIVE_INDEX = """SELECT r.run_id, r.flow_id, r.start_time, k.key IS NOT NULL
+FROM runs r LEFT JOIN kv k ON k.key = %s || r.run_id
+WHERE r.state = 'archive' ORDER BY r.flow_id, r.start_time DESC, r.seq DESC"""
+DELETE_RUNS = """WITH gone AS (
+    DELETE FROM runs WHERE state = 'archive' AND run_id = ANY(%s::text[]) RETURNING run_id),
+lines AS (DELETE FROM logs WHERE run_id IN (SELECT run_id FROM gone)),
+marks AS (DELETE FROM kv WHERE key IN (SELECT %s || run_id FROM gone))
+SELECT count(*) FROM gone"""
+
+# What a host resumes at start: what nobody ever claimed (one host on the database, as on
+# SQLite), and its own claims whose lease still runs. A claim whose lease ran out was lost
+# while the host was away: resuming it would run it twice. A run left for another host
+# (attempt > 0, unclaimed) is taken with claim_orphan, never resumed unclaimed.
+LOAD_PENDS = """SELECT run_id, json, claimed_by, attempt FROM pends
+WHERE claimed_by IS NULL OR (claimed_by = %(me)s AND lease_until > now()) ORDER BY seq"""
+LOAD_ACTIVE = """SELECT run_id, json, claimed_by, attempt FROM runs
+WHERE state = 'active' AND ((claimed_by IS NULL AND attempt = 0)
+                            OR (claimed_by = %(me)s AND lease_until > now()))
+ORDER BY start_time, seq"""
+ACTIVE_LOGS = "SELECT run_id, node_id, line FROM logs WHERE run_id = ANY(%s::text[]) ORDER BY seq"
+
+# ---- claims ----------------------------------------------------------------------------------
+
+# The oldest pend this host may run (its host tags a subset of ours, no live lease on its
+# resource tags or reuse-space), picked with SKIP LOCKED and marked claimed, attempt + 1, in
+# one statement. The leases are then taken, authoritatively.
+CLAIM = """UPDATE pends SET claimed_by = %(me)s, attempt = attempt + 1,
+    lease_until = now() + make_interval(secs => %(lease)s::float8)
+WHERE run_id = (
+    SELECT run_id FROM pends p
+    WHERE claimed_by IS NULL AND host_tags <@ %(tags)s::text[]
+      AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.expires > now()
+          AND (l.tag = ANY(p.resource_tags) OR (p.reuse_space AND l.tag = 'space:' || p.flow_id)))
+    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING run_id, json, resource_tags, reuse_space, flow_id, attempt"""
+# One row per tag: a live lease is never taken over, an expired one is.
+TAKE_LEASES = """INSERT INTO leases (tag, host, run_id, attempt, expires)
+SELECT t, %(me)s, %(id)s, %(n)s, now() + make_interval(secs => %(lease)s::float8)
+FROM unnest(%(tags)s::text[]) AS t
+ON CONFLICT (tag) DO UPDATE SET host = excluded.host, run_id = excluded.run_id,
+    attempt = excluded.attempt, expires = excluded.expires
+WHERE leases.expires <= now()"""
+
+# An active run nobody holds (its host was lost while every running task said rerun).
+PICK_ORPHAN = """SELECT run_id, json, flow_id FROM runs r
+WHERE state = 'active' AND claimed_by IS NULL AND lease_until IS NULL AND attempt > 0
+ORDER BY start_time, seq FOR UPDATE SKIP LOCKED"""
+MARK_ORPHAN = """UPDATE runs SET claimed_by = %(me)s, attempt = attempt + 1,
+    lease_until = now() + make_interval(secs => %(lease)s::float8)
+WHERE run_id = %(id)s RETURNING attempt"""
+
+# The heartbeat, one round trip: the host row, and the claims this host knows it holds, with
+# their leases, renewed. A claim whose lease already ran out is not renewed: it is lost,
+# whoever reaps it. A claim the host does not know of (the reply of its claim was lost with a
+# connection) is left to expire and goes back to pending.
+RENEW = """WITH h AS (
+    INSERT INTO hosts (name, tags, address, last_seen) VALUES (%(me)s, %(tags)s, %(addr)s, now())
+    ON CONFLICT (name) DO UPDATE SET tags = excluded.tags, address = excluded.address,
+        last_seen = now()),
+p AS (UPDATE pends SET lease_until = now() + make_interval(secs => %(lease)s::float8)
+      WHERE claimed_by = %(me)s AND lease_until > now() AND run_id = ANY(%(known)s::text[])
+      RETURNING run_id, attempt),
+r AS (UPDATE runs SET lease_until = now() + make_interval(secs => %(lease)s::float8)
+      WHERE claimed_by = %(me)s AND state = 'active' AND lease_until > now()
+        AND run_id = ANY(%(known)s::text[])
+      RETURNING run_id, attempt),
+l AS (UPDATE leases SET expires = now() + make_interval(secs => %(lease)s::float8)
+      WHERE host = %(me)s AND expires > now()
+        AND (run_id, attempt) IN (SELECT run_id, attempt FROM p
+                                  UNION ALL SELECT run_id, attempt FROM r))
+SELECT run_id FROM p UNION ALL SELECT run_id FROM r"""
+
+REQUEUE = """UPDATE pends SET claimed_by = NULL, lease_until = NULL
+WHERE run_id IN (SELECT run_id FROM pends WHERE claimed_by IS NOT NULL AND lease_until <= now()
+                 ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED)
+RETURNING run_id"""
+EXPIRED_RUNS = """SELECT run_id, json, claimed_by FROM runs
+WHERE state = 'active' AND claimed_by IS NOT NULL AND lease_until <= now()
+ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED"""
+LOST_RUN = """UPDATE runs SET state = 'archive', json = %s, start_time = %s, claimed_by = NULL,
+    lease_until = NULL WHERE run_id = %s"""
+ORPHAN_RUN = "UPDATE runs SET claimed_by = NULL, lease_until = NULL WHERE run_id = %s"
+FORGET = """WITH l AS (DELETE FROM leases WHERE run_id = ANY(%s::text[]) OR expires <= now())
+DELETE FROM commands WHERE run_id = ANY(%s::text[])"""
+
+SEND_COMMAND = """INSERT INTO commands (host, run_id, kind, body)
+SELECT holder, %(id)s, %(kind)s, %(body)s FROM (
+    SELECT claimed_by AS holder FROM runs
+        WHERE run_id = %(id)s AND state = 'active' AND claimed_by IS NOT NULL
+    UNION ALL
+    SELECT claimed_by FROM pends WHERE run_id = %(id)s AND claimed_by IS NOT NULL
+    LIMIT 1) AS target
+RETURNING host"""
+TAKE_COMMANDS = """DELETE FROM commands WHERE id IN (
+    SELECT id FROM commands WHERE host = %s ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED)
+RETURNING id, run_id, kind, body"""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command for the host executing a run: `stop`, or `push` with the values."""
+
+    id: int
+    run_id: str
+    kind: str
+    body: Any
+
+
+@dataclass(frozen=True)
+class HostRow:
+    name: str
+    tags: tuple[str, ...]
+    address: str
+    last_seen: datetime
+
+
+@dataclass
+class Reaped:
+    """What one pass of the reaper took back from hosts presumed dead."""
+
+    requeued: list[str] = field(default_factory=list)  # pends back to pending
+    archived: list[str] = field(default_factory=list)  # runs archived `host lost`
+    orphaned: list[str] = field(default_factory=list)  # runs left to resume elsewhere
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.archived or self.orphaned)
+
+
+def lease_tags(resource_tags: Sequence[str], reuse_space: bool, flow_id: str) -> list[str]:
+    """The lease rows a run of the flow takes, sorted: claimers take them in one order, so
+    two claims never wait on each other crosswise."""
+    tags = set(resource_tags)
+    if reuse_space:
+        tags.add(f"space:{flow_id}")
+    return sorted(tags)
+
+
+async def _short_locks(conn: Conn, settings: ClusterSettings) -> None:
+    # SET LOCAL: ends with the transaction, as PgBouncer's transaction mode requires.
+    await conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                       (f"{settings.lock_timeout_ms}ms",))
+
+
+async def claim_next(conn: Conn, host: str, tags: Sequence[str], settings: ClusterSettings
+                     ) -> tuple[Pend, int] | None:
+    """Claim the oldest pend `host` may run: (the pend, the attempt it holds), or None."""
+    for _ in range(CLAIM_TRIES):
+        # Pipelined: BEGIN, the lock timeout and the claim go out in one trip.
+        async with conn.pipeline() as pipe, conn.transaction():
+            await _short_locks(conn, settings)
+            cur = await conn.execute(CLAIM, {"me": host, "tags": list(tags),
+                                             "lease": settings.lease})
+            await pipe.sync()
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            run_id, text, resource_tags, reuse_space, flow_id, attempt = row
+            wanted = lease_tags(resource_tags, reuse_space, flow_id)
+            if wanted:
+                cur = await conn.execute(TAKE_LEASES, {
+                    "me": host, "id": run_id, "n": attempt, "lease": settings.lease,
+                    "tags": wanted})
+                await pipe.sync()
+                if cur.rowcount != len(wanted):
+                    raise psycopg.Rollback()  # a tag was taken since the pick: pick again
+            return Pend.from_json(_loads(text)), int(attempt)
+    return None
+
+
+async def _take_leases(conn: Conn, host: str, run_id: str, attempt: int, tags: list[str],
+                       settings: ClusterSettings) -> bool:
+    cur = await conn.execute(TAKE_LEASES, {"me": host, "id": run_id, "n": attempt,
+                                           "lease": settings.lease, "tags": tags})
+    return cur.rowcount == len(tags)
+
+
+async def claim_orphan(conn: Conn, host: str, tags: Sequence[str], settings: ClusterSettings
+                       ) -> tuple[RunRecord, int] | None:
+    """Claim an active run nobody holds (to resume it here): the record with its logs and
+    the attempt, or None."""
+    async with conn.transaction():
+        await _short_locks(conn, settings)
+        cur = await conn.execute(PICK_ORPHAN)
+        for run_id, text, flow_id in await cur.fetchall():
+            record = run_from_text(text)
+            if not set(record.flow.host_tags) <= set(tags):
+                continue
+            async with conn.transaction():  # a savepoint: leases refused undo only this one
+                cur2 = await conn.execute(MARK_ORPHAN, {"me": host, "id": run_id,
+                                                        "lease": settings.lease})
+                (attempt,) = await cur2.fetchone() or (0,)
+                wanted = lease_tags(record.flow.resource_tags, record.flow.reuse_space,
+                                    flow_id)
+                if wanted and not await _take_leases(conn, host, run_id, attempt, wanted,
+                                                     settings):
+                    raise psycopg.Rollback()
+                logs = await conn.execute(RUN_LOGS, (run_id,))
+                return run_from_text(text, await logs.fetchall()), int(attempt)
+    return None
+
+
+async def release(conn: Conn, host: str, run_id: str, attempt: int, pend_json: str) -> bool:
+    """A claimed pend back to pending, its leases freed; False when it was not ours."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            """UPDATE pends SET claimed_by = NULL, lease_until = NULL, json = %s
+            WHERE run_id = %s AND claimed_by = %s AND attempt = %s AND lease_until > now()""",
+            (pend_json, run_id, host, attempt))
+        if cur.rowcount == 0:
+            return False
+        await conn.execute("DELETE FROM leases WHERE run_id = %s AND host = %s AND attempt = %s",
+                           (run_id, host, attempt))
+    return True
+
+
+async def renew(conn: Conn, host: str, tags: Sequence[str], address: str, lease: float,
+                known: Sequence[str]) -> set[str]:
+    """Heartbeat `host` and renew the claims of `known` it still holds; those run ids."""
+    async with conn.transaction():
+        cur = await conn.execute(RENEW, {"me": host, "tags": list(tags), "addr": address,
+                                         "lease": lease, "known": list(known)})
+        return {run_id for (run_id,) in await cur.fetchall()}
+
+
+async def reap_expired(conn: Conn, limit: int = 100) -> Reaped:
+    """One pass of the reaper (any live host may run it; SKIP LOCKED keeps two passes from
+    taking the same rows)."""
+    reaped = Reaped()
+    async with conn.transaction():
+        cur = await conn.execute(REQUEUE, (limit,))
+        reaped.requeued = [r for (r,) in await cur.fetchall()]
+        cur = await conn.execute(EXPIRED_RUNS, (limit,))
+        for run_id, text, lost_host in await cur.fetchall():
+            record = run_from_text(text)
+            if _resumable(record):
+                await conn.execute(ORPHAN_RUN, (run_id,))
+                reaped.orphaned.append(run_id)
+            else:
+                _lost(record, lost_host)
+                await conn.execute(LOST_RUN, (run_text(record), sort_time(record), run_id))
+                reaped.archived.append(run_id)
+        gone = [*reaped.requeued, *reaped.archived, *reaped.orphaned]
+        await conn.execute(FORGET, (gone, [*reaped.archived]))
+    return reaped
+
+
+def _running(record: RunRecord) -> list[str]:
+    return [node_id for node_id, node in record.exec_nodes.items()
+            if node.started is not None and node.stopped is None]
+
+
+def _resumable(record: RunRecord) -> bool:
+    """Whether every task running on the lost host may run again from its start."""
+    tasks = {t.id: t for t in record.flow.tasks}
+    return all(node_id in tasks and get_opt(tasks[node_id].opts, "restart") == RESTART_RERUN
+               for node_id in _running(record))
+
+
+def _lost(record: RunRecord, host: str) -> None:
+    """The record of a run whose host was lost, ended."""
+    ended = now()
+    for node_id in _running(record):
+        node = record.exec_nodes[node_id]
+        node.stopped, node.reason = ended, REASON_HOST_LOST
+    record.ended, record.good, record.end_time = True, False, ended
+    record.reason = REASON_HOST_LOST
+    record.state = STATE_HOST_LOST
+    record.why = f"host {host} was lost while the run was active"
+
+
+async def send_command(conn: Conn, run_id: str, kind: str, body_json: str) -> str | None:
+    """A command row for the host holding `run_id`; that host, or None when none does."""
+    async with conn.transaction():
+        cur = await conn.execute(SEND_COMMAND, {"id": run_id, "kind": kind, "body": body_json})
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def take_commands(conn: Conn, host: str) -> list[Command]:
+    async with conn.transaction():
+        cur = await conn.execute(TAKE_COMMANDS, (host,))
+        rows = await cur.fetchall()
+    return sorted((Command(int(i), r, k, _loads(b)) for i, r, k, b in rows),
+                  key=lambda c: c.id)
+
+
+async def hosts(conn: Conn) -> list[HostRow]:
+    cur = await conn.execute("SELECT name, tags, address, last_seen FROM hosts ORDER BY name")
+    return [HostRow(n, tuple(t), a, s) for n, t, a, s in await cur.fetchall()]
+
+
+async def notify(conn: Conn, payload: str) -> None:
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text)

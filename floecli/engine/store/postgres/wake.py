@@ -1,0 +1,92 @@
+"""Wake-ups between hosts: one dedicated connection LISTENs on floe's channel.
+
+A NOTIFY only shortens a wait: the poll (every `poll` seconds) is the truth, so a wake-up
+lost with a connection costs at most one interval. Each quiet interval checks that the
+listening connection is alive; a broken one is replaced (LISTEN again) and the wait returns
+at once, so the caller looks at the database right after a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import psycopg
+
+from .claims import CHANNEL
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5
+
+
+class Waker:
+    def __init__(self, url: str, host: str = "", *, listen: bool = True) -> None:
+        self.url = url
+        self.host = host
+        self.listening = listen  # False: polling only (PgBouncer's transaction mode)
+        self.reconnects = 0  # how often the listening connection was replaced
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def open(self) -> None:
+        if not self.listening:
+            return
+        conn = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT)
+        await conn.execute(f"LISTEN {CHANNEL}")
+        self._conn = conn
+
+    async def backend_pid(self) -> int | None:
+        """The server process of the listening connection (tests terminate it)."""
+        return self._conn.info.backend_pid if self._conn is not None else None
+
+    async def wait(self, timeout: float) -> bool:
+        """Until a wake-up (True) or `timeout` seconds without one (False; also at once
+        after the listening connection was replaced, and while it cannot be)."""
+        end = time.monotonic() + timeout
+        if not self.listening:
+            await asyncio.sleep(timeout)  # the poll interval itself
+            return False
+        try:
+            if self._conn is None:
+                raise psycopg.OperationalError("not listening")
+            woken = False
+            async for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                woken = True
+            if woken:
+                # Coalesce: the wake-ups already here say nothing more than the first.
+                async for _ in self._conn.notifies(timeout=0):
+                    pass
+                return True
+            await self._conn.execute("SELECT 1")  # quiet: is the connection still alive?
+            return False
+        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+            await self._reconnect(e, end)
+            return False
+
+    async def _reconnect(self, why: BaseException, end: float) -> None:
+        old, self._conn = self._conn, None
+        if old is not None:
+            log.warning("host %s: the listening connection failed (%s): reconnecting",
+                        self.host, str(why).strip())
+            try:
+                await old.close()
+            except Exception:  # already broken: nothing to release
+                log.debug("closing a broken listening connection failed", exc_info=True)
+        try:
+            await self.open()
+            self.reconnects += 1
+        except psycopg.Error as e:
+            log.debug("host %s: cannot listen yet: %s", self.host, e)
+            # Wait out the rest of this interval (the server is down): a back-off, bounded.
+            await asyncio.sleep(max(0.0, end - time.monotonic()))
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                log.debug("closing the listening connection failed", exc_info=True)

@@ -1,0 +1,465 @@
+"""Hosts sharing one PostgreSQL database coordinate through it alone: claims taken exactly
+once, resource tags never held twice, leases that expire and are taken over, fenced writes
+from a host presumed dead, commands for the executing host, wake-ups. Each host here is a
+PostgresStore of its own (its own pool and connections) on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import psycopg
+import pytest
+from pgrecords import a_pend, ended, started, tagged_flow
+from pgserver import PgServer
+
+from floecli.engine.store.codec import run_text
+from floecli.engine.store.postgres import ClusterSettings, Fenced, PostgresStore
+
+FAST = ClusterSettings(heartbeat=0.25, lease=1.0, poll=0.2)
+
+
+class Cluster:
+    """Stores standing for hosts, closed at the end of the test."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stores: list[PostgresStore] = []
+
+    def host(self, name: str, tags: Sequence[str] = ("master",),
+             settings: ClusterSettings = FAST, **kw: Any) -> PostgresStore:
+        store = PostgresStore(self.url, host=name, tags=tags, settings=settings, **kw)
+        store.open()
+        self.stores.append(store)
+        return store
+
+    async def close(self) -> None:
+        for store in self.stores:
+            await store.close()
+
+
+@pytest.fixture
+async def cluster(pg_url: str) -> AsyncIterator[Cluster]:
+    c = Cluster(pg_url)
+    yield c
+    await c.close()
+
+
+def db(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+async def until(check: Callable[[], Any], within: float, what: str) -> Any:
+    """Await `check()` (a coroutine function) until it returns something truthy, at most
+    `within` seconds."""
+    end = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"not within {within} s: {what}")
+        await asyncio.sleep(0.02)  # the next look at the database
+
+
+# ---- exactly once ----------------------------------------------------------------------------
+
+
+def test_four_hosts_claim_two_hundred_pends_each_exactly_once(pg_url: str) -> None:
+    """Four hosts, each on a thread and event loop of its own, race for 200 pends whose
+    flows share resource tags: every run is claimed and run once, and no resource tag is
+    ever held by two runs at the same time."""
+    flows = [tagged_flow("f-db", ["db"]), tagged_flow("f-cache", ["cache"]),
+             tagged_flow("f-both", ["db", "cache"]), tagged_flow("f-free"),
+             tagged_flow("f-space", reuse_space=True)]
+    total = 200
+
+    async def add() -> None:
+        adder = PostgresStore(pg_url, host="h1")
+        adder.open()
+        for n in range(1, total + 1):
+            adder.add_pend(a_pend(n, flows[n % len(flows)]), n)
+        await adder.close()
+
+    asyncio.run(add())
+
+    lock = threading.Lock()
+    holding: dict[str, str] = {}  # lease tag → run holding it now, as the claimers see it
+    runs: collections.Counter[str] = collections.Counter()
+    overlaps: list[str] = []
+    errors: list[BaseException] = []
+
+    async def claimer(name: str) -> None:
+        store = PostgresStore(pg_url, host=name, tags=("master",), settings=FAST)
+        store.open()
+        waker = await store.listen()
+        try:
+            idle_since = time.monotonic()
+            while True:
+                p = await store.claim_next()
+                if p is None:
+                    with lock:
+                        finished = sum(runs.values()) >= total
+                    if finished or time.monotonic() - idle_since > 20:
+                        return
+                    await waker.wait(0.1)  # woken by a finish elsewhere, or look again
+                    continue
+                idle_since = time.monotonic()
+                tags = [*p.flow.resource_tags,
+                        *([f"space:{p.flow.id}"] if p.flow.reuse_space else [])]
+                with lock:
+                    runs[p.run_id] += 1
+                    for tag in tags:
+                        if tag in holding:
+                            overlaps.append(f"{tag}: {holding[tag]} and {p.run_id}")
+                        holding[tag] = p.run_id
+                record = started(p)
+                await store.activate(record)
+                store.append_log(p.run_id, "build", f"ran on {name}")
+                await asyncio.sleep(0.002)  # the task runs a moment: others claim meanwhile
+                with lock:
+                    for tag in tags:
+                        holding.pop(tag, None)
+                store.finish(ended(record))
+                await store.flush()
+        except BaseException as e:
+            errors.append(e)
+            raise
+        finally:
+            await store.close()
+
+    threads = [threading.Thread(target=asyncio.run, args=(claimer(f"c{i}"),))
+               for i in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=100)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert overlaps == []
+    assert len(runs) == total and set(runs.values()) == {1}
+    rows = db(pg_url, "SELECT state, attempt, claimed_by FROM runs")
+    assert len(rows) == total
+    assert {(state, attempt) for state, attempt, _ in rows} == {("archive", 1)}
+    assert len({host for *_, host in rows}) > 1  # the work was shared
+    assert db(pg_url, "SELECT count(*) FROM pends") == [(0,)]
+    assert db(pg_url, "SELECT count(*) FROM leases") == [(0,)]
+    assert db(pg_url, "SELECT count(*), count(DISTINCT run_id) FROM logs") == [(total, total)]
+
+
+async def test_the_oldest_pend_a_host_may_run_comes_first(cluster: Cluster) -> None:
+    adder = cluster.host("h1")
+    gpu = tagged_flow("g", host_tags=["gpu"])
+    adder.add_pend(a_pend(1, gpu), 1)
+    adder.add_pend(a_pend(2, tagged_flow("f", ["db"])), 2)
+    adder.add_pend(a_pend(3, tagged_flow("f", ["db"])), 3)
+    adder.add_pend(a_pend(4, tagged_flow("f")), 4)
+    await adder.flush()
+    plain = cluster.host("plain", tags=("master",))
+    # no gpu here: the oldest it may run is 2; 3 waits for the db tag; 4 does not wait on 3
+    assert [(await plain.claim_next()).run_id for _ in range(2)] == ["h1-2", "h1-4"]
+    assert await plain.claim_next() is None
+    big = cluster.host("big", tags=("master", "gpu"))
+    claimed = await big.claim_next()
+    assert claimed is not None and claimed.run_id == "h1-1" and claimed.flow == gpu
+    assert big.attempt("h1-1") == 1
+
+
+# ---- leases, failover, fencing -----------------------------------------------------------------
+
+
+async def test_a_renewed_lease_is_never_taken_over(cluster: Cluster) -> None:
+    a, b = cluster.host("a"), cluster.host("b")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    a.add_pend(a_pend(2, tagged_flow("g", ["db"])), 2)
+    await a.flush()
+    p = await a.claim_next()
+    assert p is not None and p.run_id == "h1-1"
+    await a.activate(started(p))
+    end = time.monotonic() + 3 * FAST.lease
+    while time.monotonic() < end:  # three lease periods, renewed at every heartbeat
+        assert await a.renew() == set()
+        assert await b.claim_next() is None
+        await asyncio.sleep(FAST.heartbeat)  # the heartbeat's own period
+    a.save_run(started(p))
+    await a.flush()
+    assert db(cluster.url, "SELECT claimed_by, attempt FROM runs") == [("a", 1)]
+
+
+async def test_a_lost_host_s_tag_is_taken_over_and_its_run_archived_host_lost_once(
+        cluster: Cluster) -> None:
+    """Host a holds the db tag and stops renewing (it is presumed dead): b takes the tag
+    within one lease period + 1 s, the reapers archive a's run `host lost` exactly once, and
+    a, coming back, writes nothing more about it and learns that it lost it."""
+    lost: list[str] = []
+    a = cluster.host("a", on_fenced=lost.append)
+    b, c = cluster.host("b"), cluster.host("c")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    a.add_pend(a_pend(2, tagged_flow("g", ["db"])), 2)
+    await a.flush()
+    p1 = await a.claim_next()
+    assert p1 is not None
+    record = started(p1)
+    await a.activate(record)
+    a.append_log("h1-1", "build", "before the host was lost")
+    await a.renew()
+    await a.flush()
+    last_renewal = time.monotonic()
+
+    p2 = await until(b.claim_next, FAST.lease + 1, "b takes the db tag over")
+    assert p2.run_id == "h1-2"
+    assert time.monotonic() - last_renewal <= FAST.lease + 1
+    await b.activate(started(p2))
+
+    reaped = await asyncio.gather(b.reap_expired(), c.reap_expired())
+    assert sorted(r for one in reaped for r in one.archived) == ["h1-1"]
+    assert await b.reap_expired() == type(reaped[0])()  # nothing left to reap
+    archived = await b.load_run("h1-1")
+    assert archived is not None and archived.ended and not archived.good
+    assert (archived.reason, archived.state) == ("host lost", "host lost")
+    assert archived.exec_nodes["build"].stopped is not None
+
+    # a comes back: whatever it still had queued or writes now is fenced out
+    record.exec_nodes["build"].status = 0
+    a.save_run(record)
+    a.append_log("h1-1", "build", "written by a zombie")
+    a.finish(ended(record))
+    await a.flush()
+    assert lost == ["h1-1"]
+    with pytest.raises(Fenced):
+        await a.activate(started(p1))
+    assert await a.renew() == set()  # nothing more to lose
+    again = await c.load_run("h1-1")
+    assert again is not None and again.reason == "host lost" and again.exec_nodes[
+        "build"].logs == ["before the host was lost"]
+    assert db(cluster.url, "SELECT run_id, host FROM leases") == [("h1-2", "b")]
+
+
+async def test_a_claimed_pend_that_never_started_goes_back_to_pending(cluster: Cluster
+                                                                    ) -> None:
+    a, b = cluster.host("a"), cluster.host("b")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    await a.flush()
+    p = await a.claim_next()
+    assert p is not None and await b.claim_next() is None
+
+    async def requeued() -> bool:
+        return "h1-1" in (await b.reap_expired()).requeued
+
+    await until(requeued, FAST.lease + 1, "the pend is requeued")
+    again = await b.claim_next()
+    assert again is not None and again.run_id == "h1-1" and b.attempt("h1-1") == 2
+    with pytest.raises(Fenced):
+        await a.activate(started(p))  # attempt 1 is over
+    await b.activate(started(again))
+    assert db(cluster.url, "SELECT claimed_by, attempt, state FROM runs") == [("b", 2, "active")]
+
+
+async def test_a_run_whose_running_tasks_say_rerun_is_resumed_by_another_host(
+        cluster: Cluster) -> None:
+    a, b = cluster.host("a"), cluster.host("b")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"], restart="rerun")), 1)
+    await a.flush()
+    p = await a.claim_next()
+    assert p is not None
+    await a.activate(started(p))
+    a.append_log("h1-1", "build", "first attempt")
+    await a.flush()
+
+    async def orphaned() -> bool:
+        return "h1-1" in (await b.reap_expired()).orphaned
+
+    await until(orphaned, FAST.lease + 1, "the run is left for another host")
+    record = await b.claim_orphan()
+    assert record is not None and record.run_id == "h1-1" and not record.ended
+    assert record.exec_nodes["build"].logs == ["first attempt"]
+    assert b.attempt("h1-1") == 2
+    assert await b.claim_orphan() is None
+    b.save_run(record)
+    b.append_log("h1-1", "build", "second attempt")
+    a.append_log("h1-1", "build", "zombie")
+    await asyncio.gather(a.flush(), b.flush())
+    assert (await b.node_logs("h1-1"))["build"] == ["first attempt", "second attempt"]
+    assert db(cluster.url, "SELECT host, attempt FROM leases") == [("b", 2)]
+
+
+# ---- commands, hosts, wake-ups ----------------------------------------------------------------
+
+
+async def test_commands_reach_the_host_executing_the_run(cluster: Cluster) -> None:
+    a, b = cluster.host("a"), cluster.host("b")
+    a.add_pend(a_pend(1, tagged_flow("f")), 1)
+    await a.flush()
+    p = await a.claim_next()
+    assert p is not None
+    await a.activate(started(p))
+    waker = await a.listen()
+    assert await b.send_command("h1-1", "push", {"approved": "yes"}) == "a"
+    assert await b.send_command("h1-1", "stop", {"user": "bob"}) == "a"
+    assert await b.send_command("h1-404", "stop") is None  # nobody executes it
+    assert await waker.wait(5) is True
+    commands = await a.take_commands()
+    assert [(c.run_id, c.kind, c.body) for c in commands] == [
+        ("h1-1", "push", {"approved": "yes"}), ("h1-1", "stop", {"user": "bob"})]
+    assert await a.take_commands() == [] and await b.take_commands() == []
+
+
+async def test_each_host_heartbeats_its_row(cluster: Cluster) -> None:
+    a = cluster.host("a", tags=("master", "gpu"))
+    a.address = "10.0.0.7:8080"
+    b = cluster.host("b")
+    await a.renew()
+    await b.renew()
+    rows = await b.hosts()
+    assert [(h.name, h.tags, h.address) for h in rows] == [
+        ("a", ("master", "gpu"), "10.0.0.7:8080"), ("b", ("master",), "")]
+    first = rows[0].last_seen
+    await a.renew()
+    assert (await b.hosts())[0].last_seen > first
+
+
+async def test_a_new_pend_wakes_the_other_hosts(cluster: Cluster) -> None:
+    a, b = cluster.host("a"), cluster.host("b")
+    waker = await b.listen()
+    assert await waker.wait(0.05) is False  # quiet
+    a.add_pend(a_pend(1, tagged_flow("f")), 1)
+    assert await waker.wait(5) is True
+    assert (await b.claim_next()) is not None
+
+
+async def test_a_terminated_listening_connection_is_replaced(cluster: Cluster,
+                                                            pg_server: PgServer) -> None:
+    a, b = cluster.host("a"), cluster.host("b")
+    waker = await b.listen()
+    pid = await waker.backend_pid()
+    assert db(cluster.url, "SELECT pg_terminate_backend(%s)", pid) == [(True,)]
+    started_at = time.monotonic()
+    assert await waker.wait(5) is False  # at once: the caller looks at the database now
+    assert time.monotonic() - started_at < 5 and waker.reconnects == 1
+    assert await waker.backend_pid() != pid
+    a.add_pend(a_pend(1, tagged_flow("f")), 1)
+    assert await waker.wait(5) is True
+
+
+async def test_the_heartbeat_keeps_claims_and_reaps_a_silent_host(cluster: Cluster) -> None:
+    """Host b's heartbeat task keeps its run for longer than a lease, and takes back the pend
+    host a claimed and then went silent on."""
+    a, b = cluster.host("a"), cluster.host("b")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    a.add_pend(a_pend(2, tagged_flow("g")), 2)
+    await a.flush()
+    p1 = await b.claim_next()
+    p2 = await a.claim_next()
+    assert p1 is not None and p2 is not None and p1.run_id == "h1-1"
+    await b.activate(started(p1))
+    beat = asyncio.create_task(b.heartbeat())
+    try:
+        async def requeued() -> bool:
+            return db(cluster.url, "SELECT claimed_by FROM pends WHERE run_id = 'h1-2'") == [
+                (None,)]
+        await until(requeued, FAST.lease + 2 * FAST.heartbeat + 1, "a's pend is requeued")
+        b.save_run(started(p1))  # b's claim outlived a lease period: still b's
+        await b.flush()
+        assert b.attempt("h1-1") == 1
+        assert [h.name for h in await b.hosts()] == ["b"]
+    finally:
+        beat.cancel()
+
+
+async def test_without_listen_a_host_polls(cluster: Cluster) -> None:
+    """Behind PgBouncer's transaction mode (no LISTEN): no listening connection, each wait
+    lasts the poll interval, and the poll finds the work."""
+    a = cluster.host("a")
+    b = cluster.host("b", settings=dataclasses.replace(FAST, listen=False))
+    waker = await b.listen()
+    assert await waker.backend_pid() is None
+    a.add_pend(a_pend(1, tagged_flow("f")), 1)
+    await a.flush()
+    began = time.monotonic()
+    assert await waker.wait(FAST.poll) is False
+    assert time.monotonic() - began >= FAST.poll * 0.9
+    assert await b.claim_next() is not None
+
+
+async def test_a_renewal_racing_an_activation_loses_nothing(cluster: Cluster) -> None:
+    """The activation commits while the renewal waits on the pend's row: the claim has
+    moved to a runs row the renewal's snapshot cannot see; it is not called lost."""
+    a = cluster.host("a")
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    await a.flush()
+    p = await a.claim_next()
+    assert p is not None
+    other = await psycopg.AsyncConnection.connect(cluster.url, autocommit=True)
+    try:
+        async with other.transaction():  # what a's writer does to activate, held open
+            await other.execute("DELETE FROM pends WHERE run_id = 'h1-1'")
+            await other.execute(
+                "INSERT INTO runs (run_id, flow_id, state, start_time, json, claimed_by, "
+                "attempt, lease_until) VALUES ('h1-1', 'f', 'active', 0, %s, 'a', 1, "
+                "now() + interval '1 minute')", (run_text(started(p)),))
+            renewal = asyncio.create_task(a.renew())
+
+            async def blocked() -> bool:
+                return db(cluster.url, "SELECT count(*) FROM pg_stat_activity "
+                          "WHERE wait_event_type = 'Lock'") == [(1,)]
+            await until(blocked, 10, "the renewal to wait on the pend's row")
+        assert await renewal == set()
+    finally:
+        await other.close()
+    assert a.attempt("h1-1") == 1
+
+
+async def test_a_host_restarting_resumes_the_claims_it_still_holds_and_no_other(
+        cluster: Cluster) -> None:
+    # a lease long enough that a's restart surely comes within it, even on a busy machine
+    longer = dataclasses.replace(FAST, lease=3.0)
+    a, b = cluster.host("a", settings=longer), cluster.host("b")
+    for n, f in ((1, tagged_flow("f")), (2, tagged_flow("g")),
+                 (3, tagged_flow("r", restart="rerun")), (4, tagged_flow("f"))):
+        a.add_pend(a_pend(n, f), n)
+    await a.flush()
+    p1, p2, p3, p4 = [await a.claim_next() for _ in range(4)]
+    assert p1 and p2 and p3 and p4
+    for p in (p1, p3, p4):
+        await a.activate(started(p))
+    await a.close()
+
+    # back while its leases still run: a gets its claims back, and its writes count
+    back = PostgresStore(cluster.url, host="a", settings=longer)
+    state = back.open()
+    cluster.stores.append(back)
+    assert [p.run_id for p in state.pends] == ["h1-2"]
+    assert [r.run_id for r in state.active] == ["h1-1", "h1-3", "h1-4"]
+    assert back.held() == {"h1-1": 1, "h1-2": 1, "h1-3": 1, "h1-4": 1}
+    back.finish(ended(started(p4)))
+    await back.close()
+
+    # gone longer than a lease: expired, not yet reaped — a resumes none of it
+    async def expired() -> bool:
+        return db(cluster.url, "SELECT count(*) FROM runs WHERE claimed_by = 'a' "
+                  "AND state = 'active' AND lease_until > now()") == [(0,)]
+    await until(expired, longer.lease + 1, "a's leases to run out")
+    late = PostgresStore(cluster.url, host="a", settings=longer)
+    state = late.open()
+    cluster.stores.append(late)
+    assert (state.pends, state.active, late.held()) == ([], [], {})
+    await late.close()
+
+    # reaped: run 1 archived host lost, pend 2 pending again, run 3 left for another host;
+    # a host starting now resumes pend 2 as any pend nobody holds, and never run 3 unclaimed
+    reaped = await b.reap_expired()
+    assert (reaped.archived, reaped.requeued, reaped.orphaned) == (["h1-1"], ["h1-2"],
+                                                                 ["h1-3"])
+    fresh = PostgresStore(cluster.url, host="a", settings=longer)
+    state = fresh.open()
+    cluster.stores.append(fresh)
+    assert [p.run_id for p in state.pends] == ["h1-2"] and state.active == []
+    assert (await b.claim_orphan()) is not None
+    assert db(cluster.url, "SELECT run_id, state FROM runs ORDER BY run_id") == [
+        ("h1-1", "archive"), ("h1-3", "active"), ("h1-4", "archive")]
