@@ -36,7 +36,7 @@ async def test_a_run_and_a_pend_outlive_the_engine_on_postgres(tmp_path: Path,
         assert end.good and end.run_ref.run_id == "h1-1"
         stored = await first.engine.store.load_run("h1-1")
         assert stored is not None and stored.status == "good"
-        assert stored.exec_nodes["work"].logs[-1] == "on gpu"
+        assert stored.exec_nodes["work"].logs[-1] == "on gpu", stored.exec_nodes["work"].logs
     finally:
         await first.engine.stop()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config.model import AppConfig, Flow, Node
 from ..contributions.registry import Registry
-from ..errors import ContributionError
+from ..errors import ContributionError, RunNotFound
 from ..events import (
     SYS_END_ALL,
     SYS_TRIGGER_ERROR,
@@ -24,7 +24,8 @@ from ..events import (
     RunRef,
 )
 from ..nodes.api import get_opt
-from ..runs import Pend, RunRecord, now, pend_summary, submission
+from ..outcome import word_outcome
+from ..runs import REASON_STOPPED, Pend, RunRecord, now, pend_summary, submission
 from ..secrets import NO_SECRETS, Secrets
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
@@ -105,8 +106,15 @@ class Hub:
             await resume_run(self.state, self.tasks.start, self.config.flow(record.flow.ref),
                              self.workspace_root, record, spawned)
         self.spawned.reset()  # every resumed run has decided its tasks
-        self._spawn(self.dispatcher.serve(), "dispatcher")
-        self._spawn(self.dispatcher.sweep(), "sweeper")
+        if self.store.shared:  # the hosts' common work queue (hub/claiming.py)
+            from .claiming import Claimer
+
+            claimer = Claimer(self.state, self.store, self.dispatcher.activate,
+                              self._resume_claimed)
+            self._spawn(claimer.serve(), "claimer")
+        else:
+            self._spawn(self.dispatcher.serve(), "dispatcher")
+            self._spawn(self.dispatcher.sweep(), "sweeper")
         if self.watch_triggers:
             self._start_triggers()
         self.dispatcher.wake()
@@ -142,6 +150,13 @@ class Hub:
         if not task.cancelled() and task.exception():
             log.error("%s stopped: %r", task.get_name(), task.exception(),
                       exc_info=task.exception())
+
+    async def _resume_claimed(self, record: RunRecord) -> None:
+        """A run a lost host left to be run again (its running tasks say opts.restart:
+        rerun): resumed here as after a restart, its running tasks started again."""
+        running = {(record.run_id, n) for n, r in record.exec_nodes.items() if r.running}
+        await resume_run(self.state, self.tasks.start, self.config.flow(record.flow.ref),
+                         self.workspace_root, record, running)
 
     def _wake_dispatcher(self) -> None:
         self.dispatcher.wake()
@@ -258,15 +273,41 @@ class Hub:
         assert started.durable is not None
         return await asyncio.shield(started.durable)  # "" once the store holds it
 
-    def push_data(self, flow_ref: FlowRef, run_id: str, node_id: str,
-                  values: Mapping[str, Any], user: str = "") -> None:
-        """Feed values to a data node that waits for them; `user` is recorded with them."""
+    async def push_data(self, flow_ref: FlowRef, run_id: str, node_id: str,
+                        values: Mapping[str, Any], user: str = "") -> None:
+        """Feed values to a data node that waits for them; `user` is recorded with them. On
+        a shared store, a run executing on another host gets them as a command."""
+        if self.store.shared and self.state.active(run_id) is None:
+            from .claiming import PUSH
+
+            body = {"Node": node_id, "Values": dict(values), "User": user}
+            if await self.store.send_command(run_id, PUSH, body) is not None:
+                return
         self.state.submit_form(flow_ref, run_id, node_id, values, user)
 
     async def stop_run(self, flow_id: str, run_id: str, user: str = "") -> None:
         """Stop a pending or active run: its processes are killed and it is archived bad,
         with the `user` who stopped it."""
+        if self.store.shared and self.state.active(run_id) is None:
+            await self._stop_shared(flow_id, run_id, user)
+            return
         await self.state.stop(flow_id, run_id, user)
+
+    async def _stop_shared(self, flow_id: str, run_id: str, user: str) -> None:
+        """Stop a run of a shared store this host does not execute: the host that holds it
+        gets a command; a pend nobody holds is archived stopped from here."""
+        from .claiming import STOP
+
+        if await self.store.send_command(run_id, STOP, {"User": user}) is not None:
+            return
+        pend = await self.store.pend(run_id)
+        if pend is None or pend.flow.id != flow_id:
+            raise RunNotFound(f"run {run_id} of flow {flow_id} is not pending or active")
+        record = RunRecord.from_pend(pend, ended=True, good=False, reason=REASON_STOPPED,
+                                     end_time=now(), stopped_by=user)
+        word_outcome(record)
+        self.store.finish(record)
+        await self.store.flush()
 
     async def rerun(self, flow_id: str, run_id: str, from_node: str = "", *,
                     user: str = "") -> Pend:
@@ -329,6 +370,10 @@ class Hub:
         record = await self.store.load_run(run_id)
         if record is not None and record.flow.id == flow_id:
             return record
+        if self.store.shared:  # pending in the database, for whichever host claims it
+            pend = await self.store.pend(run_id)
+            if pend is not None and pend.flow.id == flow_id:
+                return pend
         return None
 
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:
@@ -336,18 +381,22 @@ class Hub:
         return await self.store.node_logs(run_id, node_id)
 
     async def run_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
-        return {**self.live_summaries(flow_id),
+        return {**await self.live_summaries(flow_id),
                 "Archive": (await self.archive_summaries(flow_id))[0]}
 
-    def live_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
-        """`Active` and `Pending` summaries of a flow, newest first, from memory."""
-        active = sorted((r.record for r in self.state.active_runs() if r.flow.id == flow_id),
-                        key=lambda r: r.start_time or now(), reverse=True)
-        return {
-            "Active": [r.summary() for r in active],
-            "Pending": [pend_summary(p) for p in reversed(self.state.pends())
-                        if p.flow.id == flow_id],
-        }
+    async def live_summaries(self, flow_id: str) -> dict[str, list[dict[str, Any]]]:
+        """`Active` and `Pending` summaries of a flow, newest first: from memory, or from a
+        store the hosts share (every host's runs)."""
+        if self.store.shared:
+            records, pends = await self.store.live(flow_id)
+            mine = {r.run_id: r.record for r in self.state.active_runs()}
+            records = [mine.get(r.run_id, r) for r in records]  # this host's, as they are now
+        else:
+            records = [r.record for r in self.state.active_runs() if r.flow.id == flow_id]
+            pends = [p for p in reversed(self.state.pends()) if p.flow.id == flow_id]
+        active = sorted(records, key=lambda r: r.start_time or now(), reverse=True)
+        return {"Active": [r.summary() for r in active],
+                "Pending": [pend_summary(p) for p in pends]}
 
     async def archive_summaries(self, flow_id: str, offset: int = 0, limit: int = 0
                                 ) -> tuple[list[dict[str, Any]], int]:

@@ -69,6 +69,7 @@ class Origin(enum.Enum):
 
     LOCAL = "local"  # adopted on this host and waiting in its pends
     PEER = "peer"  # handed over by another host (p2p/flows/exec)
+    CLAIMED = "claimed"  # claimed by this host from a store the hosts share (postgres)
 
 
 @dataclass(frozen=True)
@@ -176,9 +177,10 @@ class RunState:
 
     def load(self, state: StoreState, counter_floor: int = 0) -> None:
         """Take what the store kept at start-up: the counter and the pends. Active runs are
-        handed back one by one through `resume`."""
+        handed back one by one through `resume`. A store the hosts share keeps the pends
+        itself: any host may claim one, so none is this host's until it does."""
         self._counter = max(state.counter, state.highest.get(self._host_id, 0), counter_floor)
-        self._pends = {p.run_id: p for p in state.pends}
+        self._pends = {} if self._store.shared else {p.run_id: p for p in state.pends}
 
     async def adopt(self, flow: Flow, trigger: Node, opts: Mapping[str, Any],
                     audit: Mapping[str, Any] | None = None,
@@ -193,7 +195,8 @@ class RunState:
                         reason="waiting to be dispatched", submission=dict(audit or {}),
                         rerun=dict(rerun or {}))
             self._store.add_pend(pend, self._counter)  # first: if it fails, nothing was adopted
-            self._pends[pend.run_id] = pend
+            if not self._store.shared:
+                self._pends[pend.run_id] = pend
         self.publish(Event(ref, SYS_STATE, good=True, opts={"action": "add-pend"}))
         self._on_change()
         return pend
@@ -201,7 +204,8 @@ class RunState:
     async def activate(self, pend: Pend, origin: Origin, *, workspace: Path,
                        blocker: Blocker, prepare: Prepare) -> ActiveRun | str:
         """Pend → active, or the reason it cannot start now. A LOCAL pend must still be
-        pending here; a PEER pend must carry a run id this host has never seen."""
+        pending here; a PEER pend must carry a run id this host has never seen; a CLAIMED pend
+        is this host's by its claim in the shared store (which fences every write about it)."""
         known = origin is Origin.PEER and await self._store.has_run(pend.run_id)
         async with self._lock:
             if origin is Origin.LOCAL and self._pends.get(pend.run_id) is not pend:

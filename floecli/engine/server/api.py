@@ -261,7 +261,7 @@ class Api:
             raise RequestError(400, f"Ref.Ver must be an integer from 0 to {MAX_INT}")
         if run:
             checked_run_id(run, 400)
-            hub.push_data(ref, run, node_id, values, principal.user)
+            await hub.push_data(ref, run, node_id, values, principal.user)
             return reply(None)
         if ref.id and self.ctx.config.latest_flow(ref.id) is None:
             raise RequestError(404, f"flow {ref.id} not found")

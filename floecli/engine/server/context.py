@@ -71,7 +71,8 @@ class ServerContext:
         newest first from `offset`, at most `limit` runs (0: all). The first page is read
         from the store once per change, so polling a flow with a long history stays cheap."""
         hub = self.engine.hub
-        first_page = (offset, limit) == (0, ARCHIVE_PAGE)
+        # Another host's run ending tells this one nothing: a shared store is read each time.
+        first_page = (offset, limit) == (0, ARCHIVE_PAGE) and not hub.store.shared
         page = self._archive.get(flow_id) if first_page else None
         if page is None:
             ends = self._ends.get(flow_id, 0)
@@ -79,13 +80,14 @@ class ServerContext:
             if first_page and self._ends.get(flow_id, 0) == ends:  # no run ended meanwhile
                 self._archive[flow_id] = page
         archive, total = page
-        return {**hub.live_summaries(flow_id), "Archive": list(archive), "ArchiveTotal": total}
+        return {**await hub.live_summaries(flow_id), "Archive": list(archive),
+                "ArchiveTotal": total}
 
     def cached_reply(self, flow_id: str) -> tuple[bytes, bytes] | None:
         """The last `GET flows/:id` body (plain, gzipped) if nothing it shows has changed:
         no run added, started or ended, and every pend still waits for the same reason."""
         hit = self._replies.get(flow_id)
-        if hit is None or hit[0] != self.reply_key(flow_id):
+        if hit is None or self.engine.hub.store.shared or hit[0] != self.reply_key(flow_id):
             return None
         return hit[1], hit[2]
 

@@ -48,6 +48,9 @@ class ArchivedRun:
 
 class RunStore(ABC):
     problem: str = ""  # why writes fail now, "" while they work
+    # True for a store several hosts share as their work queue (postgres): pends are claimed
+    # from it (hub/claiming.py), and what is pending or active is read from it.
+    shared: bool = False
     """Writes are fire-and-forget and applied in call order; reads are awaited and see every
     write made before them. Appending a log line is O(1): no method rewrites a run's logs
     or a whole list of runs.

@@ -122,7 +122,7 @@ async def test_hub_data(engine_factory):
     # the run waits: it is neither ended nor judged idle
     assert run in h.hub.active
     assert h.hub.active[run].record.data_nodes["sign-off"].enabled
-    h.hub.push_data(req.run_ref.flow_ref, run, "sign-off",
+    await h.hub.push_data(req.run_ref.flow_ref, run, "sign-off",
                     {"tests_passed": "true", "to_hash": "blhahaha"}, user="alice")
     end = await h.wait_tag("sys.end.all", run)
     assert end.good
@@ -141,7 +141,7 @@ async def test_partial_data_keeps_waiting(engine_factory):
     h = await engine_factory(HUB_DATA_APP)
     run = await h.start_run("build-project")
     req = await h.wait_tag("sys.data.required", run)
-    h.hub.push_data(req.run_ref.flow_ref, run, "sign-off", {"tests_passed": "true"})
+    await h.hub.push_data(req.run_ref.flow_ref, run, "sign-off", {"tests_passed": "true"})
     await h.wait_for(lambda e: e.tag == "sys.data.required" and e.opts["values"])
     assert run in h.hub.active
     await h.hub.stop_run("build-project", run)

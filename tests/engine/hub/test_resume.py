@@ -140,7 +140,7 @@ async def test_a_run_waiting_on_a_form_keeps_waiting_and_finishes_when_pushed(tm
     await h.engine.start()
     try:
         assert list(h.hub.active) == [run]
-        h.hub.push_data(FlowRef("approval", 1), run, "ask", {"ok": "yes"}, user="ann")
+        await h.hub.push_data(FlowRef("approval", 1), run, "ask", {"ok": "yes"}, user="ann")
         end = await h.wait_tag(SYS_END_ALL, run)
         record = await h.hub.find_run("approval", run)
     finally:

@@ -137,6 +137,10 @@ LOAD_ACTIVE = """SELECT run_id, json, claimed_by, attempt FROM runs
 WHERE state = 'active' AND ((claimed_by IS NULL AND attempt = 0)
                             OR (claimed_by = %(me)s AND lease_until > now()))
 ORDER BY start_time, seq"""
+LIVE_RUNS = """SELECT json FROM runs WHERE flow_id = %s AND state = 'active'
+ORDER BY start_time DESC, seq DESC"""
+LIVE_PENDS = "SELECT json FROM pends WHERE flow_id = %s ORDER BY seq DESC"
+ONE_PEND = "SELECT json FROM pends WHERE run_id = %s"
 ACTIVE_LOGS = "SELECT run_id, node_id, line FROM logs WHERE run_id = ANY(%s::text[]) ORDER BY seq"
 
 # ---- claims ----------------------------------------------------------------------------------

@@ -141,6 +141,8 @@ def _transient(e: BaseException) -> bool:
 class PostgresStore(RunStore):
     """The run store in a PostgreSQL database shared by every host of a cluster."""
 
+    shared = True
+
     def __init__(self, url: str, *, host: str = "", tags: Sequence[str] = (),
                  address: str = "", settings: ClusterSettings | None = None,
                  on_fenced: Callable[[str], None] | None = None) -> None:
@@ -400,6 +402,25 @@ class PostgresStore(RunStore):
                 return int(row[0]) if row else 0
         return await self._read(op)
 
+    async def live(self, flow_id: str) -> tuple[list[RunRecord], list[Pend]]:
+        """What of `flow_id` is active (on any host) and pending, newest first: the hosts
+        share one view."""
+        async def op(conn: Conn) -> tuple[list[RunRecord], list[Pend]]:
+            cur = await conn.execute(claims.LIVE_RUNS, (flow_id,))
+            active = [run_from_text(text) for (text,) in await cur.fetchall()]
+            cur = await conn.execute(claims.LIVE_PENDS, (flow_id,))
+            pends = [Pend.from_json(json.loads(text)) for (text,) in await cur.fetchall()]
+            return active, pends
+        return await self._read(op)
+
+    async def pend(self, run_id: str) -> Pend | None:
+        """The pend `run_id` while it is pending (claimed or not), else None."""
+        async def op(conn: Conn) -> Pend | None:
+            cur = await conn.execute(claims.ONE_PEND, (run_id,))
+            row = await cur.fetchone()
+            return Pend.from_json(json.loads(row[0])) if row else None
+        return await self._read(op)
+
     # ---- cluster coordination (claims.py holds the SQL) --------------------------------
 
     def attempt(self, run_id: str) -> int | None:
@@ -493,6 +514,9 @@ class PostgresStore(RunStore):
                 await self.reap_expired()
             except StoreError as e:
                 log.warning("host %s: heartbeat failed: %s", self.host, e)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # psycopg may swallow a cancel
+                raise asyncio.CancelledError
             await asyncio.sleep(self.settings.heartbeat)  # the heartbeat's period
 
     async def send_command(self, run_id: str, kind: str, body: Any = None) -> str | None:
@@ -754,17 +778,26 @@ class PostgresStore(RunStore):
             if job.line is not None:
                 lines.append(job.line)
                 continue
+            # Lines go in before the statement after them, in the order they were written: a
+            # run's last lines land before its archiving ends the claim they are fenced by.
+            await self._append_lines(conn, lines)
+            lines = []
             for st in job.statements:
                 params = ({k: _clean(v) for k, v in st.params.items()}
                           if isinstance(st.params, dict) else [_clean(p) for p in st.params])
                 cur = await conn.execute(st.sql, params)  # type: ignore[arg-type]
                 if st.check:
                     checks.append((cur, job, st.check))
+        await self._append_lines(conn, lines)
+        return checks
+
+    async def _append_lines(self, conn: Conn, lines: list[tuple[str, str, str, int | None]]
+                            ) -> None:
+        """Consecutive log lines, as one INSERT."""
         if lines:
             await conn.execute(claims.APPEND_LOGS, (
                 [_clean(r) for r, _, _, _ in lines], [_clean(n) for _, n, _, _ in lines],
                 [_clean(t) for _, _, t, _ in lines], [a for _, _, _, a in lines], self.host))
-        return checks
 
     def _verify(self, checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]]) -> None:
         """A checked statement that touched no row refuses its write."""

@@ -1,0 +1,114 @@
+"""Three real engine processes on one PostgreSQL database form a cluster with no hosts list:
+each run pushed to any of them runs exactly once (counted by its side effect), host tags and a
+shared resource tag hold across hosts, every host's API shows every run, and a stop sent to a
+host that does not execute the run takes effect there."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from harness import wait_until
+from server.servertest import EngineProcess, launch, run_view, start_run
+
+RUNS = 60
+
+
+def cluster_app(out: Path) -> str:
+    side = f'echo "$FLOE_IN_N $(pwd)" >> {out}'
+    return f"""\
+common:
+  store-type: postgres
+flows:
+  - id: work
+    ver: 1
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - {{id: side, listen: trigger.good, type: exec, opts: {{shell: '{side}'}}}}
+  - id: gpu
+    ver: 1
+    host-tags: [gpu]
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - {{id: side, listen: trigger.good, type: exec, opts: {{shell: '{side}'}}}}
+  - id: locked
+    ver: 1
+    resource-tags: [db]
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - {{id: hold, listen: trigger.good, type: exec, opts: {{shell: "sleep 0.3"}}}}
+  - id: slow
+    ver: 1
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - {{id: wait, listen: trigger.good, type: exec, opts: {{shell: "sleep 60"}}}}
+"""
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, pg_url: str):
+    app = cluster_app(tmp_path / "side-effects")
+    started: list[EngineProcess] = []
+    for name, tags in (("h1", "linux"), ("h2", "linux"), ("h3", "linux,gpu")):
+        started.append(launch(tmp_path / name, app, f"-host_name={name}", f"-tags={tags}",
+                              env={"FLOE_STORE_URL": pg_url}, name=name))
+    yield started
+    for engine in started:
+        engine.stop()
+
+
+def archived(engine: EngineProcess, flow: str) -> list[dict]:
+    with engine.client() as c:
+        return c.get(f"/flows/{flow}").json()["Payload"]["Runs"]["Archive"]
+
+
+def test_runs_pushed_to_any_host_run_exactly_once_and_every_host_shows_them(hosts, tmp_path):
+    for i in range(RUNS):
+        with hosts[i % 3].client() as c:
+            start_run(c, "work", {"N": str(i)})
+    with hosts[0].client() as c:
+        start_run(c, "gpu", {"N": "gpu"})  # only h3 has the tag
+    for engine in hosts:  # one view: each host's API lists every host's runs
+        wait_until(lambda e=engine: len(archived(e, "work")) == RUNS, 60,
+                   "every run archived, seen from each host")
+    wait_until(lambda: len(archived(hosts[1], "gpu")) == 1, 30, "the gpu run")
+    lines = (tmp_path / "side-effects").read_text().splitlines()
+    counts = Counter(line.split()[0] for line in lines)
+    assert counts == Counter({**{str(i): 1 for i in range(RUNS)}, "gpu": 1})  # exactly once
+    (gpu_line,) = [line for line in lines if line.startswith("gpu ")]
+    assert "/h3/" in gpu_line  # ran in h3's workspace root
+    assert all(r["State"] == "good" for r in archived(hosts[2], "work"))
+
+
+def test_a_resource_tag_is_held_cluster_wide(hosts):
+    runs = []
+    for i in range(6):
+        with hosts[i % 3].client() as c:
+            runs.append(start_run(c, "locked"))
+    wait_until(lambda: len(archived(hosts[0], "locked")) == 6, 60, "the locked runs")
+    spans = []
+    with hosts[0].client() as c:
+        for run in runs:
+            node = run_view(c, "locked", run)["Summary"]
+            spans.append((datetime.fromisoformat(node["StartTime"]),
+                          datetime.fromisoformat(node["EndTime"]), node["ExecHost"]))
+    spans.sort()
+    for (_, end, _), (start, _, _) in pairwise(spans):
+        assert end <= start, spans  # never two runs holding `db` at once, on any hosts
+
+
+def test_a_stop_sent_to_another_host_stops_the_run_where_it_runs(hosts):
+    with hosts[0].client() as c:
+        run = start_run(c, "slow")
+        where = wait_until(lambda: (s := run_view(c, "slow", run)["Summary"])["Status"]
+                           == "running" and s["ExecHost"], 30, "the slow run to start")
+    other = next(e for e, name in zip(hosts, ("h1", "h2", "h3"), strict=True) if name != where)
+    with other.client() as c:
+        r = c.post(f"/flows/slow/runs/{run}/stop")
+        assert r.status_code == 200, r.text
+        view = wait_until(lambda: (v := run_view(c, "slow", run))["Summary"]["Ended"] and v,
+                          30, "the stopped run to end")
+    assert view["Summary"]["State"] == "stopped"
