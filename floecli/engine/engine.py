@@ -71,7 +71,8 @@ class Engine:
             raise ConfigError(f"common.workspace-root: {e}") from None
         self.workspace_root = Path(root).resolve()
         self.store = make_store(common.store_type, Path(store_root).resolve(),
-                                url=common.store_url, host=opts.host_name, tags=opts.tags)
+                                url=common.store_url, host=opts.host_name, tags=opts.tags,
+                                timing=common.cluster)
         self.queue = EventQueue()
         base_dir = Path(self.config.source).parent if not self.config.source.startswith(
             "<") and self.config.source else None

@@ -16,6 +16,7 @@ from .model import (
     CLASS_TRIGGER,
     DEFAULT_LOG_LINES,
     AppConfig,
+    ClusterTiming,
     Common,
     Flow,
     Node,
@@ -31,7 +32,8 @@ from .yamlpos import KeyPath
 TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "imports")
 COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "store-url",
                "git-key", "users", "log-lines", "absolute-flow-files", "retention", "secrets-file",
-               "notify")
+               "notify", "cluster")
+CLUSTER_KEYS = ("heartbeat", "lease", "poll")
 USER_KEYS = ("name", "role", "password-hash")
 RETENTION_KEYS = ("keep", "days", "workspaces")
 NOTIFY_KEYS = ("url", "on", "timeout", "retries")
@@ -128,7 +130,32 @@ def build_common(raw: Any, reader: Reader) -> Common:
         retention=build_retention(m, path, reader) or Retention(),
         secrets_file=reader.string(m, path, "secrets-file"),
         notify=build_notify(m, path, reader) or (),
+        cluster=build_cluster(m, path, reader),
     )
+
+
+def build_cluster(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> ClusterTiming:
+    """`cluster: {heartbeat: S, lease: S, poll: S}` in seconds (store-type postgres)."""
+    default = ClusterTiming()
+    if m.get("cluster") is None:
+        return default
+    cpath = (*path, "cluster")
+    c = reader.mapping(m.get("cluster"), cpath, "cluster")
+    if not c:
+        return default
+    reader.known_keys(c, cpath, CLUSTER_KEYS)
+    got: dict[str, float] = {}
+    for key in CLUSTER_KEYS:
+        value = c.get(key, getattr(default, key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            reader.error((*cpath, key), "expected a number of seconds above 0")
+            value = getattr(default, key)
+        got[key] = float(value)
+    if got["lease"] <= got["heartbeat"]:
+        # A lease renewed less often than it lasts would be lost by a live host.
+        reader.error((*cpath, "lease"), "must be longer than heartbeat")
+        got["lease"] = got["heartbeat"] * 5
+    return ClusterTiming(**got)
 
 
 def build_retention(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> Retention | None:

@@ -100,6 +100,18 @@ DEFAULT_LOG_LINES = 10_000
 
 
 @dataclass(frozen=True)
+class ClusterTiming:
+    """`cluster`: how hosts sharing a store-type postgres database keep what they hold
+    (docs/postgres.md). A host renews its claims and leases every `heartbeat` seconds; one not
+    renewed for `lease` seconds is taken over by another host; a host looks for work at
+    least every `poll` seconds, sooner when notified."""
+
+    heartbeat: float = 3.0
+    lease: float = 15.0
+    poll: float = 1.0
+
+
+@dataclass(frozen=True)
 class Retention:
     """`retention`: which archived runs are kept (engine/retention.py). A run goes when it is
     beyond the newest `keep` of its flow or older than `days`; 0 means no such limit."""
@@ -144,6 +156,7 @@ class Common:
     # Local flow-files may name any path (else only below the app document's directory).
     absolute_flow_files: bool = False
     retention: Retention = field(default_factory=Retention)
+    cluster: ClusterTiming = field(default_factory=ClusterTiming)
     secrets_file: str = ""  # KEY=value lines or YAML (engine/secrets.py)
     notify: tuple[Notify, ...] = ()
 

@@ -367,13 +367,15 @@ class Hub:
         run = self.state.active(run_id)
         if run is not None:
             return run.record if run.flow.id == flow_id else None
+        if self.store.shared:
+            # Pending in the database, for whichever host claims it. Asked before the runs:
+            # a pend becomes a run, never the other way, so one of the two reads sees it.
+            pend = await self.store.pend(run_id)
+            if pend is not None:
+                return pend if pend.flow.id == flow_id else None
         record = await self.store.load_run(run_id)
         if record is not None and record.flow.id == flow_id:
             return record
-        if self.store.shared:  # pending in the database, for whichever host claims it
-            pend = await self.store.pend(run_id)
-            if pend is not None and pend.flow.id == flow_id:
-                return pend
         return None
 
     async def node_logs(self, run_id: str, node_id: str | None = None) -> dict[str, list[str]]:

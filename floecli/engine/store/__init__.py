@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..config.model import ClusterTiming
 from ..errors import StoreError
 from .base import RunStore, StoreState
 from .memory import MemoryStore
@@ -23,7 +24,7 @@ def store_url(configured: str = "") -> str:
 
 
 def make_store(store_type: str, store_root: str | Path, *, url: str = "", host: str = "",
-               tags: Sequence[str] = ()) -> RunStore:
+               tags: Sequence[str] = (), timing: ClusterTiming | None = None) -> RunStore:
     """The store `common.store-type` names; `local` lives in `<store-root>/store/floe.db`,
     `postgres` in the database of `url` (or FLOE_STORE_URL), shared by the hosts named
     `host`. `store_root` is already expanded (floe-reference §1.9.1)."""
@@ -43,6 +44,10 @@ def make_store(store_type: str, store_root: str | Path, *, url: str = "", host: 
         except ImportError as e:
             raise StoreError(f"store-type postgres needs psycopg: {e}",
                              hint="pip install 'floecli-engine[postgres]'") from None
-        return PostgresStore(resolved, host=host, tags=tags)
+        from .postgres import ClusterSettings
+
+        t = timing or ClusterTiming()
+        return PostgresStore(resolved, host=host, tags=tags, settings=ClusterSettings(
+            heartbeat=t.heartbeat, lease=t.lease, poll=t.poll))
     raise StoreError(f"{store_type} is not a supported store",
                      hint="common.store-type must be local, memory or postgres")
