@@ -40,6 +40,18 @@ flows:
     triggers: [{{id: start, type: data}}]
     tasks:
       - {{id: hold, listen: trigger.good, type: exec, opts: {{shell: "sleep 0.3"}}}}
+  - id: ask
+    ver: 1
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - id: sign-off
+        listen: trigger.good
+        type: data
+        opts: {{form: {{title: Sign off, fields: [{{id: approver, prompt: By, type: text}}]}}}}
+      - id: ship
+        listen: task.sign-off.good
+        type: exec
+        opts: {{shell: 'echo "$FLOE_IN_APPROVER"'}}
   - id: slow
     ver: 1
     triggers: [{{id: start, type: data}}]
@@ -112,3 +124,20 @@ def test_a_stop_sent_to_another_host_stops_the_run_where_it_runs(hosts):
         view = wait_until(lambda: (v := run_view(c, "slow", run))["Summary"]["Ended"] and v,
                           30, "the stopped run to end")
     assert view["Summary"]["State"] == "stopped"
+
+
+def test_form_data_sent_to_another_host_reaches_the_run_where_it_waits(hosts):
+    with hosts[0].client() as c:
+        run = start_run(c, "ask")
+        where = wait_until(lambda: (s := run_view(c, "ask", run)["Summary"])["Status"]
+                           == "running" and s["ExecHost"], 30, "the run to wait for its form")
+    other = next(e for e, name in zip(hosts, ("h1", "h2", "h3"), strict=True) if name != where)
+    with other.client() as c:
+        wait_until(lambda: run_view(c, "ask", run)["Summary"]["Waiting"], 30, "the form to show")
+        r = c.post("/push/data", json={"Ref": {"ID": "ask", "Ver": 1}, "Run": run,
+                                       "Form": {"ID": "sign-off", "Values": {"approver": "ann"}}})
+        assert r.status_code == 200, r.text
+        view = wait_until(lambda: (v := run_view(c, "ask", run))["Summary"]["Ended"] and v,
+                          30, "the run to end")
+    assert view["Summary"]["State"] == "good"
+    assert view["Summary"]["Inputs"] == {"approver": "ann"}
