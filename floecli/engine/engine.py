@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import secrets
 from .config.expand import expand_path
@@ -19,9 +20,13 @@ from .notify import Notifier
 from .retention import Pruner
 from .store import make_store
 
+if TYPE_CHECKING:
+    from .cluster.cluster import Cluster
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIGS = ("app.json", "config.yml", "default.yml")
+DEFAULT_ROOT = "~/.floe"  # common.workspace-root when the app document does not set it
 
 
 @dataclass
@@ -33,6 +38,7 @@ class EngineOptions:
     vendor: tuple[Path, ...] = ()
     builtin: bool = True  # False in an engine project: its vendor/ is the whole node set
     embedded_app: str = ""  # app document text frozen into a built binary
+    project: str = ""  # the engine project it was started in ("" outside one)
 
 
 def find_config(conf: str, cwd: Path | None = None) -> Path:
@@ -62,8 +68,9 @@ class Engine:
         self.config = config or load_engine_config(opts, self.registry)
         common = self.config.common
         try:
-            raw_root = opts.root or common.workspace_root
-            raw_store = opts.root or common.effective_store_root
+            raw_root = opts.root or default_root(common.workspace_root, opts)
+            raw_store = opts.root or (default_root(common.store_root, opts)
+                                      if common.store_root else raw_root)
             root = expand_path(raw_root)
             # `%tmp` makes a fresh dir at each expansion: the same setting is one directory.
             store_root = root if raw_store == raw_root else expand_path(raw_store)
@@ -84,8 +91,19 @@ class Engine:
                        tags=opts.tags, queue=self.queue,
                        cache_dir=Path(store_root).resolve() / "fetch-cache",
                        spawn_journal=self.store.journal_path("spawned"))
+        self.cluster: Cluster | None = None  # join_cluster(), once the host token is known
         self.notifier = Notifier(self.hub)
         self.pruner = Pruner(self.hub)
+
+    def join_cluster(self, admin_token: str) -> Cluster | None:
+        """Take part in the cluster `common.hosts` lists (None when it lists none): before
+        start(), so the first dispatch already offers what cannot run here."""
+        if self.cluster is None and self.config.common.hosts:
+            from .cluster.cluster import Cluster
+
+            self.cluster = Cluster(self.hub, self.config.common.hosts,
+                                   self.config.common.api_base, admin_token)
+        return self.cluster
 
     async def start(self) -> None:
         for problem in self.config.warnings:
@@ -101,6 +119,33 @@ class Engine:
         await self.pruner.stop()
         await self.notifier.stop()  # what ended before the stop is still sent, briefly
         await self.hub.stop()
+
+
+def default_root(configured: str, opts: EngineOptions) -> str:
+    """The root a host uses: the configured one, except that the default (`~/.floe`) is
+    made per host name (and per engine project started inside one), so two hosts started
+    in one directory, as the quick start does, have stores of their own. A root set on
+    purpose is kept as is: sharing it is refused by the store's lock, with a hint."""
+    if clean_default(configured) != DEFAULT_ROOT:
+        return configured
+    if opts.project:
+        return f"{DEFAULT_ROOT}/projects/{_safe(opts.project)}/{_safe(opts.host_name)}"
+    legacy = Path(expand_path(DEFAULT_ROOT))
+    mine = legacy / "hosts" / _safe(opts.host_name)
+    if (opts.host_name == "h1" and not mine.exists()
+            and (legacy / "store" / "floe.db").is_file()):
+        # The store of a floe before per-host roots: h1 keeps its runs.
+        return DEFAULT_ROOT
+    return f"{DEFAULT_ROOT}/hosts/{_safe(opts.host_name)}"
+
+
+def clean_default(root: str) -> str:
+    return root.rstrip("/") or root
+
+
+def _safe(name: str) -> str:
+    """A host or project name as one path component."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "_"
 
 
 def split_tags(text: str) -> tuple[str, ...]:

@@ -88,10 +88,11 @@ def build_parser(prog: str = "floe") -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
-         vendor: Sequence[Path] = (), builtin: bool = True) -> int:
+         vendor: Sequence[Path] = (), builtin: bool = True, project: str = "") -> int:
     """Run the engine. A built binary or an engine project passes its `vendor` directories with
     `builtin=False`, so only the contributions it ships are known; `embedded_app` is the app
-    document text frozen in by `floe build -e`."""
+    document text frozen in by `floe build -e`; `project` names the engine project it runs
+    in, which keeps its default store apart from other projects'."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["-v"] or (argv[:1] and argv[0] in VERSION_FLAGS):
         argv = ["-version"]
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None, *, embedded_app: str = "",
                         [*vendor, *map(Path, args.vendor)])
     opts.embedded_app = embedded_app
     opts.builtin = builtin
+    opts.project = project
     try:
         return eventloop.run(_serve(args, opts), args.event_loop)
     except FloeError as e:

@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
             args = ["-h"]
         if EngineProject.is_project(Path.cwd()):
             # A project's engine knows only what the project installed, as its binary will.
-            vendor = [EngineProject(Path.cwd().resolve()).vendor_dir]
-            raise typer.Exit(engine_main(args, vendor=vendor, builtin=False))
+            project = EngineProject(Path.cwd().resolve())
+            raise typer.Exit(engine_main(args, vendor=[project.vendor_dir], builtin=False,
+                                         project=project.root.name))
         vendor = [Path("vendor")] if Path("vendor").is_dir() else []
         raise typer.Exit(engine_main(args, vendor=vendor))

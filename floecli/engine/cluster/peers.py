@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -26,11 +26,19 @@ class Peers:
     """The configured hosts; every call skips (and logs) a host that fails, never raises."""
 
     def __init__(self, hosts: Sequence[str], base_url: str, admin_token: str,
-                 timeout: float = TIMEOUT) -> None:
-        self.roots = [peer_root(h, base_url) for h in hosts]
+                 timeout: float = TIMEOUT,
+                 roots_of: Callable[[], list[str]] | None = None) -> None:
+        self._roots = [peer_root(h, base_url) for h in hosts]
+        # In a cluster: the other hosts that answer (cluster/membership.py), so a dead or
+        # self-listed host costs no request.
+        self._roots_of = roots_of
         self.admin_token = admin_token
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None
+
+    @property
+    def roots(self) -> list[str]:
+        return self._roots_of() if self._roots_of is not None else self._roots
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config.model import Flow
 from ..runs import Pend
 from .rerun import prepare_for
 from .state import ActiveRun, Origin, RunState
 from .workspace import prepare_workspace, workspace_path
+
+if TYPE_CHECKING:
+    from ..cluster.handoff import Handoff
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +24,9 @@ SWEEP_INTERVAL = 5.0  # the safety net; real dispatch is event driven
 
 class Dispatcher:
     def __init__(self, owner: RunState, *, tags: tuple[str, ...], workspace_root: Path,
-                 sweep_interval: float = SWEEP_INTERVAL) -> None:
+                 sweep_interval: float = SWEEP_INTERVAL, elsewhere: Handoff | None = None) -> None:
         self._owner = owner
+        self.elsewhere = elsewhere  # the cluster: where a pend goes that cannot start here
         self._tags = tags  # this host's
         self._workspace_root = workspace_root
         self._wake = asyncio.Event()
@@ -46,7 +51,11 @@ class Dispatcher:
     async def dispatch(self) -> None:
         for pend in self._owner.pends():
             try:
-                await self.activate(pend)
+                if self.elsewhere is not None and await self.elsewhere.takes(pend):
+                    continue  # offered to a peer, or may be running on one
+                started = await self.activate(pend)
+                if isinstance(started, str) and self.elsewhere is not None:
+                    self.elsewhere.offer(pend, started)
             except Exception as e:  # one pend that cannot start never stops the others
                 log.exception("run %s could not be dispatched", pend.run_id)
                 pend.reason = f"could not be dispatched: {e}"
@@ -56,8 +65,12 @@ class Dispatcher:
         workspace = workspace_path(self._workspace_root, pend.flow, pend.run_id)
         prepare = prepare_for(self._workspace_root, pend,
                               lambda ws, reuse: self.prepare(ws, reuse=reuse))
+        blocker = self.blocker
+        if self.elsewhere is not None and origin is Origin.LOCAL:
+            gate = self.elsewhere.gate  # resource tags granted cluster-wide
+            blocker = lambda flow: self.blocker(flow) or gate(pend)  # noqa: E731
         return await self._owner.activate(
-            pend, origin, workspace=workspace, blocker=self.blocker, prepare=prepare)
+            pend, origin, workspace=workspace, blocker=blocker, prepare=prepare)
 
     def blocker(self, flow: Flow) -> str:
         """Why a run of `flow` cannot start on this host now ("" when it can)."""

@@ -364,6 +364,22 @@ class RunState:
         self._on_change()
         return True
 
+    async def handed_off(self, pend: Pend, host: str) -> bool:
+        """Pend → another host that accepted it (p2p hand-off, cluster/handoff.py): removed
+        here and archived nowhere here, the run being `host`'s now; the store removes the
+        pend and marks it handed in one write. False when it was no longer pending."""
+        async with self._lock:
+            if self._pends.get(pend.run_id) is not pend:
+                log.warning("run %s was taken by %s after it left the pends here",
+                            pend.run_id, host)
+                return False
+            del self._pends[pend.run_id]
+            self._refused.pop(pend.run_id, None)
+            self._store.hand_off(pend.run_id, host)
+        self._publish(Event(pend.ref, SYS_STATE, good=True,
+                            opts={"action": "remove-pend", "host": host}))
+        return True
+
     async def stop(self, flow_id: str, run_id: str, user: str = "") -> None:
         """Stop a pending or active run: archived bad with reason `stopped` and the `user`
         who stopped it; an active run's processes are killed before this returns."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hmac
+import json
 import re
 from dataclasses import replace
 from typing import Any
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from ..errors import RequestError
+from ..errors import RequestError, RunNotFound
 from ..events import FlowRef
 from ..runs import Pend, RunRecord
 from ..store.base import KEPT_PREFIX
@@ -33,6 +34,7 @@ from .envelope import (
 from .files import file_path, serve
 from .runview import run_view
 
+FORWARDED = "X-Floe-Forwarded"  # set on a request one host forwards to another
 LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
 HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
 # `<host>-<n>` as the engine makes them: a printable host id and a counter that fits Go's
@@ -74,6 +76,9 @@ class Api:
             Operation("/p2p/flows/{flow_id}/runs", "GET", self.p2p_runs, READ),
             Operation("/p2p/flows/{flow_id}/runs/{run_id}", "GET", self.p2p_run, READ),
             Operation("/p2p/config", "GET", self.p2p_config, READ),
+            Operation("/p2p/announce", "POST", self.p2p_announce, WRITE),
+            Operation("/p2p/resources/claim", "POST", self.p2p_claim, WRITE),
+            Operation("/p2p/events", "GET", self.p2p_events, READ),
             Operation("/hosts", "GET", self.hosts, READ),
             Operation("/health", "GET", self.health, READ),
         ]
@@ -179,9 +184,42 @@ class Api:
                          headers={"Content-Disposition": f'attachment; filename="{name}"'})
         return reply(view)
 
+    async def _forwarded(self, request: Request, body: bytes = b"",
+                         run_id: str = "", flow_id: str = "") -> Response | None:
+        """The answer of the host executing the run, when that is another host of the
+        cluster (cluster/views.py); None when no other host has it."""
+        cluster = self.ctx.engine.cluster
+        if cluster is None or request.headers.get(FORWARDED):
+            return None  # a forwarded request is answered where it lands: never a loop
+        from ..cluster.views import executing_peer, forward
+
+        flow_id = flow_id or request.path_params["flow_id"]
+        run_id = run_id or request.path_params["run_id"]
+        peer = await executing_peer(cluster.membership, flow_id, run_id)
+        if peer is None:
+            return None
+        path = request.url.path[len(self.ctx.base):]
+        r = await forward(cluster.membership, peer, request.method, path, request.url.query,
+                          body, headers={FORWARDED: self.ctx.hub.host_id})
+        return Response(r.content, r.status_code,
+                        media_type=r.headers.get("content-type", "application/json"))
+
+    async def _local_or_forwarded(self, request: Request) -> RunRecord | Pend | Response:
+        try:
+            return await self._find(request, remote=False)
+        except RequestError as e:
+            if e.status != 404:
+                raise
+            forwarded = await self._forwarded(request)
+            if forwarded is None:
+                raise
+            return forwarded
+
     async def stop(self, request: Request) -> Response:
         principal = await require(request, self.ctx.sessions)
-        found = await self._find(request, remote=False)
+        found = await self._local_or_forwarded(request)
+        if isinstance(found, Response):
+            return found
         if isinstance(found, RunRecord) and found.ended:
             raise RequestError(409, f"run {found.run_id} has already ended ({found.status})")
         await self.ctx.hub.stop_run(found.flow.id, found.run_id, principal.user)
@@ -226,7 +264,9 @@ class Api:
 
     async def logs(self, request: Request) -> Response:
         await require(request, self.ctx.sessions)
-        found = await self._find(request, remote=False)
+        found = await self._local_or_forwarded(request)
+        if isinstance(found, Response):
+            return found
         node = request.query_params.get("node") or None
         if node is not None and found.flow.node(node) is None:
             raise RequestError(404, f"flow {found.flow.id} has no node {node}")
@@ -261,7 +301,16 @@ class Api:
             raise RequestError(400, f"Ref.Ver must be an integer from 0 to {MAX_INT}")
         if run:
             checked_run_id(run, 400)
-            await hub.push_data(ref, run, node_id, values, principal.user)
+            try:
+                await hub.push_data(ref, run, node_id, values, principal.user)
+            except RunNotFound:
+                # A run executing on another host is fed there.
+                text = json.dumps({"Ref": ref.to_json(), "Run": run,
+                                   "Form": {"ID": node_id, "Values": values}}).encode()
+                forwarded = await self._forwarded(request, text, run, ref.id)
+                if forwarded is None:
+                    raise
+                return forwarded
             return reply(None)
         if ref.id and self.ctx.config.latest_flow(ref.id) is None:
             raise RequestError(404, f"flow {ref.id} not found")
@@ -315,9 +364,18 @@ class Api:
                                     f"is not configured on this host")
         pend = replace(pend, flow=self.ctx.hub.run_flow(own, pend.triggered_node.id))
         reason = await self.ctx.hub.execute_pend(pend)
+        if reason and await self._has(pend.run_id):
+            # Offered again (the adopter crashed, or our reply was lost): it runs here
+            # already, once; the 200 lets the adopter drop its pend.
+            return reply(None, "already started")
         if reason:
             raise RequestError(409, "host has resource conflicting active flows", reason)
         return reply(None, "started")
+
+    async def _has(self, run_id: str) -> bool:
+        hub = self.ctx.hub
+        return (hub.state.active(run_id) is not None
+                or (hub.state.pend(run_id) is None and await hub.store.has_run(run_id)))
 
     async def p2p_runs(self, request: Request) -> Response:
         await self._require_host(request)
@@ -334,6 +392,58 @@ class Api:
     async def p2p_config(self, request: Request) -> Response:
         await self._require_host(request)
         return reply(self._hosts())
+
+    async def p2p_announce(self, request: Request) -> Response:
+        """A peer came online or a run ended there: what waits for it is offered again."""
+        await self._require_host(request)
+        body = object_body(await read_json(request, limit=4096))
+        cluster = self.ctx.engine.cluster
+        if cluster is not None:
+            cluster.heard(str(body.get("hostid") or ""), str(body.get("event") or ""),
+                          str(body.get("run") or ""))
+        return reply(None)
+
+    async def p2p_claim(self, request: Request) -> Response:
+        """Grant a run the resource tags it names (this host is the cluster's grantor:
+        cluster/resources.py)."""
+        await self._require_host(request)
+        body = object_body(await read_json(request, limit=64 * 1024))
+        cluster = self.ctx.engine.cluster
+        if cluster is None:
+            raise RequestError(409, "this host is not in a cluster")
+        run_id = checked_run_id(str(body.get("run") or ""), 400)
+        tags = body.get("tags")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise RequestError(400, "Tags must be a list of strings")
+        grantor, why = cluster.resources.grantor()
+        if grantor != self.ctx.hub.host_id:
+            raise RequestError(409, "not the grantor", why or f"{grantor} grants resource tags")
+        why = await cluster.resources.grant(run_id, str(body.get("host") or ""),
+                                            str(body.get("flow") or ""), tags)
+        if why:
+            raise RequestError(409, "resource tag held", why)
+        return reply(None, "granted")
+
+    async def p2p_events(self, request: Request) -> Response:
+        """This host's own events as JSON lines, for a `?cluster=1` websocket elsewhere."""
+        await self._require_host(request)
+        from starlette.responses import StreamingResponse
+
+        from ..cluster.views import event_lines
+        from ..secrets import mask
+
+        params = request.query_params
+        flow, run, tag = params.get("flow", ""), params.get("run", ""), params.get("tag", "")
+
+        def wants(event: Any) -> bool:
+            ref = event.run_ref
+            return ((not flow or ref.flow_ref.id == flow) and (not run or ref.run_id == run)
+                    and (not tag or event.tag.startswith(tag)))
+
+        queue = self.ctx.engine.queue
+        lines = event_lines(queue.subscribe, queue.unsubscribe, wants,
+                            lambda e: mask(json.dumps(e.to_json())))
+        return StreamingResponse(lines, media_type="application/x-ndjson")
 
     async def hosts(self, request: Request) -> Response:
         # What p2p/config tells hosts, for people too (the dashboard's settings page): it
@@ -354,9 +464,8 @@ class Api:
     def _hosts(self) -> dict[str, Any]:
         hub = self.ctx.hub
         me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
-        peers = {}
-        for root in self.ctx.peers.roots:  # not heart-beaten (yet): all collapse under ""
-            peers[""] = {"HostID": "", "BaseURL": root, "Online": False, "Tags": None}
+        cluster = self.ctx.engine.cluster
+        peers = cluster.membership.to_json() if cluster is not None else {}
         return {"Config": me, "AllHosts": peers}
 
 

@@ -38,8 +38,10 @@ class ServerContext:
         common = engine.config.common
         sessions = Sessions(engine.store, common.users, admin_token,
                             origins=OriginPolicy(origins))
-        ctx = cls(engine, sessions,
-                  Peers(common.hosts, common.api_base, admin_token), admin_token)
+        cluster = engine.join_cluster(admin_token)
+        peers = Peers(common.hosts, common.api_base, admin_token,
+                      roots_of=cluster.online_roots if cluster is not None else None)
+        ctx = cls(engine, sessions, peers, admin_token)
         engine.queue.subscribe(ctx._on_event)
         return ctx
 

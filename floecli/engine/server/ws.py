@@ -7,16 +7,20 @@ import contextlib
 import json
 import logging
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..cluster.views import is_json_line
 from ..errors import RequestError
 from ..events import SYS_NODE_UPDATE, Event, EventQueue
 from ..secrets import mask
 from .auth import Sessions, require
 from .effects import READ
 from .envelope import error_reply
+
+if TYPE_CHECKING:
+    from ..cluster.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,17 @@ class _Client:
             log.warning("websocket client %d MiB behind: dropped", BYTES_BEHIND >> 20)
             self.dropped.set()
 
+    def put_relayed(self, text: str) -> None:
+        """An event another host sent (`?cluster=1`), already encoded and filtered there."""
+        event = is_json_line(text)
+        if event is None:
+            return
+        self.frames.append(_Frame(event, text))
+        self.behind += len(text)
+        self.ready.set()
+        if self.behind > BYTES_BEHIND:
+            self.dropped.set()
+
     def take(self) -> str | None:
         if not self.frames:
             self.ready.clear()
@@ -109,8 +124,10 @@ class EventStream:
     each has a queue bounded in bytes where bursts of output lines coalesce, and one that
     falls too far behind is dropped."""
 
-    def __init__(self, queue: EventQueue, sessions: Sessions) -> None:
+    def __init__(self, queue: EventQueue, sessions: Sessions,
+                 cluster: Cluster | None = None) -> None:
         self.sessions = sessions
+        self.cluster = cluster  # `?cluster=1` relays every host's events
         self.clients: set[_Client] = set()
         self._last: tuple[int, str] = (0, "")
         queue.subscribe(self._on_event)
@@ -141,9 +158,22 @@ class EventStream:
         writer = asyncio.create_task(self._write(websocket, client))
         reader = asyncio.create_task(self._read(websocket))
         dropped = asyncio.create_task(client.dropped.wait())
+        stopped = asyncio.Event()
+        relays = []
+        if self.cluster is not None and params.get("cluster", "") in ("1", "true", "yes"):
+            from ..cluster.views import follow
+
+            wanted = {k: params[k] for k in ("flow", "run", "tag") if params.get(k)}
+            relays = [asyncio.create_task(follow(self.cluster.membership, peer, wanted,
+                                                 client.put_relayed, stopped))
+                      for peer in self.cluster.membership.others()]
         try:
             await asyncio.wait({writer, reader, dropped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stopped.set()
+            for t in relays:
+                t.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
             self.clients.discard(client)
             for t in (writer, reader, dropped):
                 t.cancel()

@@ -10,6 +10,8 @@ from typing import Any
 
 from ..runs import Pend, RunRecord
 
+HANDOFF_PREFIX = "handoff/"  # handoff/<run id>: the host a pend was offered or handed to
+
 
 @dataclass
 class StoreState:
@@ -101,6 +103,12 @@ class RunStore(ABC):
     def finish(self, run: RunRecord) -> None:
         """→ archive: the run recorded as ended and any pend of it removed, in one
         transaction (a pend stopped before it started goes straight to the archive)."""
+
+    def hand_off(self, run_id: str, host: str) -> None:
+        """Pend → another host (p2p hand-off): the pend removed and `handoff/<run id>` set to
+        `{"Host": host, "State": "handed"}`, in one transaction; nothing is archived here (the
+        run is the executing host's). The mark keeps a crash from offering it again."""
+        raise NotImplementedError
 
     @abstractmethod
     def save_run(self, run: RunRecord) -> None:

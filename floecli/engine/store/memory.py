@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runs import Pend, RunRecord
-from .base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState, highest_run_numbers
+from .base import (
+    HANDOFF_PREFIX,
+    KEPT_PREFIX,
+    ArchivedRun,
+    RunStore,
+    StoreState,
+    highest_run_numbers,
+)
 from .codec import copy_logs, dumps, pend_text, run_from_text, run_text, sort_time
 
 ACTIVE = "active"
@@ -65,6 +72,10 @@ class MemoryStore(RunStore):
     def finish(self, run: RunRecord) -> None:
         self._pends.pop(run.run_id, None)
         self._runs[run.run_id] = _Run(ARCHIVE, run.flow.id, sort_time(run), run_text(run))
+
+    def hand_off(self, run_id: str, host: str) -> None:
+        self._pends.pop(run_id, None)
+        self._kv[HANDOFF_PREFIX + run_id] = dumps({"Host": host, "State": "handed"})
 
     async def has_run(self, run_id: str) -> bool:
         return run_id in self._pends or run_id in self._runs

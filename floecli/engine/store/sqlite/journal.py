@@ -101,4 +101,5 @@ def _lock_exclusive(fd: int, path: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise StoreError(f"the run store {path.with_suffix('')} is in use by another engine",
-                         hint="give each engine a store-root of its own") from None
+                         hint="give each engine a store-root (or -root) of its own, or leave "
+                              "workspace-root at its default, which is per host name") from None

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ...runs import Pend, RunRecord
-from ..base import ArchivedRun, RunStore, StoreState
+from ..base import HANDOFF_PREFIX, ArchivedRun, RunStore, StoreState
 from ..codec import dumps, pend_text, run_text, sort_time
 from . import sql
 from .journal import Journal
@@ -81,6 +81,11 @@ class SqliteStore(RunStore):
         self._writer.write(
             (sql.REMOVE_PEND, (run.run_id,)),
             (sql.ARCHIVE_RUN, (run.run_id, run.flow.id, sort_time(run), run_text(run))))
+
+    def hand_off(self, run_id: str, host: str) -> None:
+        self._writer.write(
+            (sql.REMOVE_PEND, (run_id,)),
+            (sql.PUT, (HANDOFF_PREFIX + run_id, dumps({"Host": host, "State": "handed"}))))
 
     def save_run(self, run: RunRecord) -> None:
         self._writer.write((sql.SAVE_RUN, (sort_time(run), run_text(run), run.run_id)))

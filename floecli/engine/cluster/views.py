@@ -1,0 +1,116 @@
+"""One view of the cluster from any host: finding the host that executes a run, forwarding a
+request to it, and following every host's events.
+
+A run lives on the host executing it (its records, logs, processes). Any host answers for
+it by asking the others (p2p routes, host token) which one has it, then forwarding the
+user's request there with the host token and relaying the answer as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from .membership import Membership, Peer
+
+log = logging.getLogger(__name__)
+
+FIND_TIMEOUT = 3.0
+FORWARD_TIMEOUT = 30.0
+
+
+async def executing_peer(members: Membership, flow_id: str, run_id: str) -> Peer | None:
+    """The peer that has the run (active or archived there), asked all at once."""
+    peers = [p for p in members.others() if p.usable()]
+
+    async def has(p: Peer) -> bool:
+        try:
+            r = await members.http().get(f"{p.root}/flows/{flow_id}/runs/{run_id}",
+                                         timeout=FIND_TIMEOUT)
+        except httpx.HTTPError:
+            return False
+        if r.status_code != 200:
+            return False
+        payload = (r.json() or {}).get("Payload") or {}
+        # a pend there is not the run yet: the host executing it is the one with StartTime
+        return bool(payload.get("StartTime")) and not str(
+            payload.get("StartTime")).startswith("0001")
+
+    found = await asyncio.gather(*(has(p) for p in peers))
+    return next((p for p, yes in zip(peers, found, strict=True) if yes), None)
+
+
+async def forward(members: Membership, peer: Peer, method: str, path: str,
+                  query: str = "", body: bytes = b"", headers: dict[str, str] | None = None
+                  ) -> httpx.Response:
+    """`method <peer api root><path>?query` with the host token: the peer's answer."""
+    url = peer.root[: -len("/p2p")] + path + (f"?{query}" if query else "")
+    return await members.http().request(method, url, content=body or None,
+                                        headers={"Content-Type": "application/json",
+                                                 **(headers or {})},
+                                        timeout=FORWARD_TIMEOUT)
+
+
+async def follow(members: Membership, peer: Peer, params: dict[str, str],
+                 put: Callable[[str], None], stopped: asyncio.Event) -> None:
+    """Relay `peer`'s own events (`GET p2p/events`, one JSON line each) to `put`, following
+    it again when it comes back, until `stopped`."""
+    while not stopped.is_set():
+        if not peer.usable():
+            await _wait(stopped, 1.0)
+            continue
+        try:
+            async with members.http().stream("GET", peer.root + "/events", params=params,
+                                             timeout=httpx.Timeout(10.0, read=None)) as r:
+                if r.status_code != 200:
+                    await _wait(stopped, 1.0)
+                    continue
+                async for line in r.aiter_lines():
+                    if line.strip():
+                        put(line)
+        except httpx.HTTPError as e:
+            log.debug("events of %s: %s", peer.name, e)
+        await _wait(stopped, 0.5)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def event_lines(subscribe: Callable[[Callable[[Any], None]], None],
+                      unsubscribe: Callable[[Callable[[Any], None]], None],
+                      wants: Callable[[Any], bool], encode: Callable[[Any], str]
+                      ) -> AsyncIterator[bytes]:
+    """This host's events as JSON lines, for a peer's `?cluster=1` websocket."""
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10000)
+
+    def on_event(event: Any) -> None:
+        if wants(event):
+            try:
+                queue.put_nowait(encode(event))
+            except asyncio.QueueFull:
+                pass  # a follower this far behind loses events rather than the host memory
+
+    subscribe(on_event)
+    try:
+        yield b"\n"  # headers out at once: the follower knows it is connected
+        while True:
+            yield (await queue.get()).encode() + b"\n"
+    finally:
+        unsubscribe(on_event)
+
+
+def is_json_line(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
