@@ -127,28 +127,26 @@ class Handoff:
             if why:
                 return why
         reasons: list[str] = []
-        matching = [p for p in self._members.others() if p.matches(flow.host_tags)]
+        others = self._members.others()
+        matching = [p for p in others if p.matches(flow.host_tags)]
         candidates = [p for p in matching if p.usable()]
-        for p in matching:
-            if p.refused:
-                reasons.append(f"{p.name} refused the host token (401)")
-            elif not p.online:
-                reasons.append(f"{p.name} offline since {fmt_clock(p.offline_since)}")
-        unknown = [p for p in self._members.others() if p.tags is None and not p.refused]
         if candidates:
             why = await self._to(pend, candidates)
             if why is None:
                 return ""
-            reasons.insert(0, why)
-        elif not matching and not unknown:
-            missing = [t for t in flow.host_tags if t not in self._tags]
-            if missing:
-                reasons.insert(0, f"no online host has tags [{', '.join(flow.host_tags)}]")
-        for p in unknown:
-            if p.tags is None and p.offline_since is not None:
-                reasons.append(f"{p.entry} not reached since {fmt_clock(p.offline_since)}")
-        if not any(t not in self._tags for t in flow.host_tags) and local_reason:
+            reasons.append(why)
+        missing = [t for t in flow.host_tags if t not in self._tags]
+        if not missing and local_reason:
             reasons.insert(0, local_reason)  # it could run here: why it does not yet
+        elif not any(p.usable() for p in candidates):  # those tried may have gone meanwhile
+            reasons.insert(0, f"no online host has tags [{', '.join(missing)}]")
+        for p in others:
+            if p.refused:
+                reasons.append(f"{p.name} refused the host token (401)")
+            elif p in matching and not p.online and p not in candidates:
+                reasons.append(f"{p.name} offline since {fmt_clock(p.offline_since)}")
+            elif p.tags is None and p.ever_polled:
+                reasons.append(f"{p.entry} not reached since {fmt_clock(p.offline_since)}")
         return "; ".join(dict.fromkeys(reasons)) or local_reason
 
     async def _to(self, pend: Pend, peers: list[Peer]) -> str | None:

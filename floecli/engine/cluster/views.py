@@ -9,6 +9,7 @@ user's request there with the host token and relaying the answer as is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -79,10 +80,8 @@ async def follow(members: Membership, peer: Peer, params: dict[str, str],
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), seconds)
-    except TimeoutError:
-        pass
 
 
 async def event_lines(subscribe: Callable[[Callable[[Any], None]], None],
@@ -94,10 +93,9 @@ async def event_lines(subscribe: Callable[[Callable[[Any], None]], None],
 
     def on_event(event: Any) -> None:
         if wants(event):
-            try:
+            # a follower this far behind loses events rather than the host its memory
+            with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(encode(event))
-            except asyncio.QueueFull:
-                pass  # a follower this far behind loses events rather than the host memory
 
     subscribe(on_event)
     try:
