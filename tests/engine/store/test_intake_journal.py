@@ -113,7 +113,7 @@ def test_a_second_engine_on_the_same_store_is_refused(tmp_path: Path) -> None:
         second = SqliteStore(tmp_path / "floe.db")
         with pytest.raises(StoreError, match="in use by another engine") as refused:
             second.open()
-        assert refused.value.hint == "give each engine a store-root of its own"
+        assert refused.value.hint.startswith("give each engine a store-root (or -root) of its own")
     finally:
         asyncio.run(first.close())
     again = SqliteStore(tmp_path / "floe.db")  # free once the first one closed
