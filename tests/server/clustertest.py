@@ -145,7 +145,7 @@ class SwallowingProxy:
                 self.end_headers()
                 self.wfile.write(r.content)
 
-            do_GET = do_POST = _relay  # noqa: N815
+            do_GET = do_POST = _relay
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

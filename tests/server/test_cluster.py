@@ -4,6 +4,7 @@ view from every host, and a host with the wrong token refused."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -87,7 +88,7 @@ def test_two_flows_sharing_a_resource_tag_on_different_hosts_never_overlap(
         spans = sorted((when(v["Summary"]["StartTime"]), when(v["Summary"]["EndTime"]),
                         v["Summary"]["Ref"]["ExecHost"]) for v in views)
         assert {s[2] for s in spans} == {"h1", "h2"}
-        for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
+        for (_, end, _), (start, _, _) in itertools.pairwise(spans):
             assert start >= end, f"runs holding resource tag db overlap: {spans}"
         assert len(side_lines(side)) == len(started)
 
