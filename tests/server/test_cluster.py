@@ -234,3 +234,92 @@ def test_the_quick_start_two_hosts_in_one_directory_both_serve(tmp_path: Path) -
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(30)
+
+
+def gated_flow(flow_id: str) -> str:
+    """Runs only on gpu hosts; waits at a form, so a run stays active until it is fed."""
+    return (f"  - id: {flow_id}\n    ver: 1\n    host-tags: [gpu]\n"
+            f"    triggers: [{{id: start, type: data}}]\n    tasks:\n"
+            f"      - {{id: build, listen: trigger.good, type: exec, opts: {{shell: "
+            f"\"echo built on $(hostname)\"}}}}\n"
+            f"      - id: sign-off\n        listen: task.build.good\n        type: data\n"
+            f"        opts: {{form: {{title: Sign off, fields: [{{id: ok, prompt: OK}}]}}}}\n"
+            f"      - {{id: done, listen: task.sign-off.good, type: end}}")
+
+
+async def cluster_events(url: str, flow_id: str, into: list[dict], ready) -> None:
+    import json
+
+    import websockets
+
+    ws_url = url.replace("http://", "ws://", 1)
+    async with websockets.connect(f"{ws_url}/ws?cluster=1&flow={flow_id}", open_timeout=10,
+                                  additional_headers={"X-Floe-Auth": ADMIN,
+                                                      "Origin": url}) as ws:
+        ready.set()
+        async for text in ws:
+            event = json.loads(text)
+            into.append(event)
+            if event["Tag"] == "sys.end.all":
+                return
+
+
+def test_any_host_shows_forwards_and_feeds_the_runs_of_every_host(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    with cluster(tmp_path, ["linux", "gpu"], [gated_flow("ship")]) as hosts:
+        hosts.start_all()
+        with hosts.client(0) as h1:
+            wait_until(lambda: online_peers(h1) == {"h2"}, 10, "h1 to see h2")
+            events: list[dict] = []
+            ready = threading.Event()
+            watcher = threading.Thread(target=lambda: asyncio.run(
+                cluster_events(hosts.engines[0].url(), "ship", events, ready)), daemon=True)
+            watcher.start()
+            assert ready.wait(10)
+            run = push(h1, "ship")
+            waiting = wait_until(
+                lambda: (v := run_view(h1, "ship", run)) and any(
+                    n["ID"] == "sign-off" and n["Enabled"] for level in v["Graph"]
+                    for n in level) and v, 20, "the form to wait (seen from h1)")
+            assert waiting["Summary"]["Ref"]["ExecHost"] == "h2"
+            logs = h1.get(f"/flows/ship/runs/{run}/logs")  # forwarded to h2
+            assert logs.status_code == 200, logs.text
+            assert any(line.startswith("built on") for line in logs.json()["Payload"]["build"])
+            fed = h1.post("/push/data", json={"Ref": {"ID": "ship", "Ver": 1}, "Run": run,
+                                              "Form": {"ID": "sign-off",
+                                                       "Values": {"ok": "yes"}}})
+            assert fed.status_code == 200, fed.text
+            assert wait_ended(h1, "ship", run)["Summary"]["Good"]
+            watcher.join(10)
+            # h1's own events and h2's, relayed by h1's websocket
+            seen = [(e["Tag"], e.get("Opts", {}).get("action")) for e in events
+                    if f"{e['RunRef']['Run']['HostID']}-{e['RunRef']['Run']['ID']}" == run]
+            assert ("sys.state", "add-pend") in seen  # on h1
+            assert ("sys.state", "activate") in seen and ("sys.node.start", None) in seen
+            assert seen[-1] == ("sys.end.all", None), seen
+
+            other = push(h1, "ship")
+            wait_until(lambda: run_view(h1, "ship", other)["Summary"]["Ref"]["ExecHost"]
+                       == "h2", 20, "the second run to start on h2")
+            stopped = h1.post(f"/flows/ship/runs/{other}/stop")  # forwarded to h2
+            assert stopped.status_code == 200, stopped.text
+            view = wait_ended(h1, "ship", other)
+            assert not view["Summary"]["Good"]
+            assert view["Summary"].get("Reason") == "stopped", view["Summary"]
+
+
+def test_a_timer_fires_once_per_cluster_not_once_per_host(tmp_path: Path) -> None:
+    side = tmp_path / "side.txt"
+    timed = (f"  - {{id: tick, ver: 1, triggers: [{{id: t, type: timer, opts: {{period: 1}}}}], "
+             f"tasks: [{{id: a, listen: trigger.good, type: exec, opts: {{shell: "
+             f"\"echo $(basename $FLOEWS) >> {side}\"}}}}]}}")
+    with cluster(tmp_path, ["linux", "linux", "linux"], [timed]) as hosts:
+        hosts.start_all()
+        with hosts.client(2) as h3:
+            wait_until(lambda: online_peers(h3) == {"h1", "h2"}, 10, "the hosts to meet")
+            seen = len(side_lines(side))
+            wait_until(lambda: len(side_lines(side)) >= seen + 4, 20, "four ticks")
+        # every tick after the hosts met was one run, adopted by the leader (lowest id)
+        assert {line.split("-")[0] for line in side_lines(side)[seen:]} == {"h1"}

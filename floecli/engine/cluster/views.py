@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 FIND_TIMEOUT = 3.0
 FORWARD_TIMEOUT = 30.0
+FOLLOW_READY = 3.0  # a ?cluster=1 websocket opens once every peer streams, or after this
 
 
 async def executing_peer(members: Membership, flow_id: str, run_id: str) -> Peer | None:
@@ -58,23 +59,30 @@ async def forward(members: Membership, peer: Peer, method: str, path: str,
 
 
 async def follow(members: Membership, peer: Peer, params: dict[str, str],
-                 put: Callable[[str], None], stopped: asyncio.Event) -> None:
+                 put: Callable[[str], None], stopped: asyncio.Event,
+                 connected: asyncio.Event | None = None) -> None:
     """Relay `peer`'s own events (`GET p2p/events`, one JSON line each) to `put`, following
-    it again when it comes back, until `stopped`."""
+    it again when it comes back, until `stopped`. `connected` is set once the peer streams
+    (or is found offline), so a client can be told it misses nothing from then on."""
+    connected = connected or asyncio.Event()
     while not stopped.is_set():
         if not peer.usable():
+            connected.set()
             await _wait(stopped, 1.0)
             continue
         try:
             async with members.http().stream("GET", peer.root + "/events", params=params,
                                              timeout=httpx.Timeout(10.0, read=None)) as r:
                 if r.status_code != 200:
+                    connected.set()
                     await _wait(stopped, 1.0)
                     continue
+                connected.set()
                 async for line in r.aiter_lines():
                     if line.strip():
                         put(line)
         except httpx.HTTPError as e:
+            connected.set()
             log.debug("events of %s: %s", peer.name, e)
         await _wait(stopped, 0.5)
 

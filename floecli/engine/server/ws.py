@@ -153,20 +153,26 @@ class EventStream:
             return
         params = websocket.query_params
         client = _Client(params.get("flow", ""), params.get("run", ""), params.get("tag", ""))
+        stopped = asyncio.Event()
+        relays: list[asyncio.Task[None]] = []
+        if self.cluster is not None and params.get("cluster", "") in ("1", "true", "yes"):
+            from ..cluster.views import FOLLOW_READY, follow
+
+            wanted = {k: params[k] for k in ("flow", "run", "tag") if params.get(k)}
+            ready = [asyncio.Event() for _ in self.cluster.membership.others()]
+            relays = [asyncio.create_task(follow(self.cluster.membership, peer, wanted,
+                                                 client.put_relayed, stopped, connected))
+                      for peer, connected in zip(self.cluster.membership.others(), ready,
+                                                 strict=True)]
+            # Open once every peer streams: from then on the client misses no host's event.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)),
+                                       FOLLOW_READY)
         await websocket.accept()
         self.clients.add(client)
         writer = asyncio.create_task(self._write(websocket, client))
         reader = asyncio.create_task(self._read(websocket))
         dropped = asyncio.create_task(client.dropped.wait())
-        stopped = asyncio.Event()
-        relays = []
-        if self.cluster is not None and params.get("cluster", "") in ("1", "true", "yes"):
-            from ..cluster.views import follow
-
-            wanted = {k: params[k] for k in ("flow", "run", "tag") if params.get(k)}
-            relays = [asyncio.create_task(follow(self.cluster.membership, peer, wanted,
-                                                 client.put_relayed, stopped))
-                      for peer in self.cluster.membership.others()]
         try:
             await asyncio.wait({writer, reader, dropped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
