@@ -1,4 +1,4 @@
-// The websocket: every event of the host, reconnecting with back-off. Each (re)connection
+// The websocket: every event of the cluster's hosts, reconnecting with back-off. Each (re)connection
 // asks the page to catch up through the API, since events sent while away are not replayed.
 
 const MIN_WAIT = 500;
@@ -31,7 +31,8 @@ export class Live {
 
   connect() {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    // ?cluster=1: the events of every host of the cluster (a single host ignores it)
+    const ws = new WebSocket(`${scheme}://${location.host}/ws?cluster=1`);
     this.ws = ws;
     this.onState('connecting');
     let opened = false;

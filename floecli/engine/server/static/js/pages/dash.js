@@ -54,7 +54,7 @@ export function runRow(fid, r) {
   const inputs = inputsText(r.Inputs);
   const reasonClass = { bad: 'reason bad', stopped: 'reason stopped', interrupted: 'reason interrupted', 'host lost': 'reason host-lost' }[state] || 'reason';
   const reason = why || inputs || r.Rerun
-    ? h('tr', {}, h('td', { colspan: '4', class: 'reason-cell' },
+    ? h('tr', {}, h('td', { colspan: '5', class: 'reason-cell' },
       why ? h('div', { class: reasonClass, title: r.Reason && r.Reason !== why ? r.Reason : null },
         r.Status === 'pending' ? `waits: ${why}` : why) : null,
       r.Rerun ? h('div', { class: 'muted', text: `re-run of ${r.Rerun.Of}${r.Rerun.From ? ` from ${r.Rerun.From}` : ''}` }) : null,
@@ -64,6 +64,8 @@ export function runRow(fid, r) {
     h('tr', {},
       h('td', {}, badge(state)),
       h('td', {}, h('a', { href: runHref(fid, rid), text: rid })),
+      // which host ran it (or runs it): in a cluster, not always the one that adopted it
+      h('td', { class: 'hide-narrow', 'data-exec-host': r.ExecHost || '', text: r.ExecHost || '' }),
       h('td', {}, timeEl(start)),
       h('td', { class: 'hide-narrow' }, r.Status === 'pending' ? '' : durationEl(r.StartTime, r.Ended ? r.EndTime : ''))),
     reason);
@@ -73,7 +75,7 @@ export function runTable(rows, empty) {
   if (!rows.length) return h('p', { class: 'empty', text: empty });
   return h('div', { class: 'scroll-x' }, h('table', {},
     h('thead', {}, h('tr', {}, h('th', { text: 'Status' }), h('th', { text: 'Run' }),
-      h('th', { text: 'Started' }), h('th', { class: 'hide-narrow', text: 'Took' }))),
+      h('th', { class: 'hide-narrow', text: 'Host' }), h('th', { text: 'Started' }), h('th', { class: 'hide-narrow', text: 'Took' }))),
     rows));
 }
 

@@ -26,7 +26,7 @@ export function mount(root) {
       return;
     }
     if (gone) return;
-    const rows = [{ ...cfg.Config, self: true }, ...Object.values(cfg.AllHosts || {})];
+    const rows = [{ ...cfg.Config, self: true }, ...Object.values(cfg.AllHosts || {}).filter((r) => !r.Self)];
     clear(hosts, h('div', { class: 'scroll-x' }, h('table', {},
       h('thead', {}, h('tr', {}, h('th', { text: 'Host' }), h('th', { text: 'Address' }), h('th', { text: 'Tags' }),
         h('th', { text: 'State' }))),
@@ -34,7 +34,9 @@ export function mount(root) {
         h('td', {}, r.HostID || h('span', { class: 'muted', text: 'not reached yet' }), r.self ? ' (this host)' : ''),
         h('td', { class: 'mono', text: r.self ? location.host : r.BaseURL || '' }),
         h('td', { text: (r.Tags || []).join(', ') || '–' }),
-        h('td', {}, h('span', { class: `badge ${r.Online ? 's-good' : 's-bad'}`, text: r.Online ? 'online' : 'offline' }))))))));
+        h('td', { title: r.Problem || null }, h('span', { class: `badge ${r.Online ? 's-good' : 's-bad'}`,
+          text: r.Refused ? 'refused (token)' : r.Online ? 'online' : 'offline' }),
+        r.LastContact && !r.self ? h('span', { class: 'muted', text: ` last contact ${r.LastContact}` }) : null)))))));
   }
 
   const refresh = coalesce(load, 500);
