@@ -95,14 +95,21 @@ def test_two_flows_sharing_a_resource_tag_on_different_hosts_never_overlap(
 
 def test_the_adopting_host_killed_after_its_offer_arrived_runs_it_exactly_once(
         tmp_path: Path) -> None:
+    """h1 offers a run to h2 and dies before it hears the 200. When h1 is back, h3 (which
+    could run it too, and comes first in `hosts`) is online: the run must still go to h2
+    only, which has it already, so it runs once."""
     side = tmp_path / "side.txt"
-    with cluster(tmp_path, ["linux", "gpu"], [flow("train", side, host_tags=("gpu",))]) as hosts:
+    with cluster(tmp_path, ["linux", "gpu", "gpu"],
+                 [flow("train", side, host_tags=("gpu",))]) as hosts:
         proxy = SwallowingProxy(hosts.ports[1])
         try:
             # h1 reaches h2 through the proxy, which loses the reply to h1's offer
-            hosts.app = hosts.app.replace(f"127.0.0.1:{hosts.ports[1]}",
-                                          f"127.0.0.1:{proxy.port}")
-            hosts.start_all()
+            p1, p2, p3 = hosts.ports
+            hosts.app = hosts.app.replace(
+                f"127.0.0.1:{p1}, 127.0.0.1:{p2}, 127.0.0.1:{p3}",
+                f"127.0.0.1:{p1}, 127.0.0.1:{p3}, 127.0.0.1:{proxy.port}")
+            hosts.start(0)
+            hosts.start(1)
             with hosts.client(0) as h1, hosts.client(1) as h2:
                 wait_until(lambda: online_peers(h1) == {"h2"}, 10, "h1 to see h2")
                 proxy.swallow.set()
@@ -112,11 +119,13 @@ def test_the_adopting_host_killed_after_its_offer_arrived_runs_it_exactly_once(
                 hosts.engines[0].stop(signal.SIGKILL)  # before it heard the 200
                 wait_ended(h2, "train", run)
                 proxy.swallow.clear()
+                hosts.start(2)
                 hosts.start(0)
             with hosts.client(0) as h1:
                 # h1 offers it again to h2 only, hears "already started", drops its pend
                 wait_until(lambda: not runs(h1, "train")["Pending"], 20,
                            "h1 to drop the pend h2 took")
+                assert online_peers(h1) == {"h2", "h3"}
                 assert [s["Ref"]["Run"]["ID"] for s in runs(h1, "train")["Archive"]] == [
                     int(run.split("-")[1])]
                 assert exec_host(h1, "train", run) == "h2"
