@@ -167,6 +167,26 @@ def document(base: str, effects: dict[tuple[str, str], str] | None = None
             errors={"404": "not found"})},
         f"{b}/p2p/config": {"get": _op("This host and the hosts it knows", "OK",
                                        payload=obj)},
+        f"{b}/p2p/announce": {"post": _op(
+            "A peer came online or a run ended there: what waits for it is offered again",
+            "OK", body={"type": "object", "properties": {
+                "HostID": {"type": "string"}, "Event": {"type": "string"},
+                "Run": {"type": "string"}}},
+            errors={"400": "not a JSON object", "413": "body over 4 KiB"})},
+        f"{b}/p2p/resources/claim": {"post": _op(
+            "Grant a run the resource tags it names (the cluster's grantor only)", "granted",
+            body={"type": "object", "properties": {
+                "Run": {"type": "string"}, "Host": {"type": "string"},
+                "Flow": {"type": "string"},
+                "Tags": {"type": "array", "items": {"type": "string"}}}},
+            errors={"400": "a bad Run id or Tags", "409": "a tag is held by another run, "
+                    "or this host is not the grantor"})},
+        f"{b}/p2p/events": {"get": {**_op(
+            "This host's own events as JSON lines, streamed until the caller leaves (what a "
+            "?cluster=1 websocket on another host relays)", "OK",
+            params=[{"name": k, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for k in ("flow", "run", "tag")]),
+            "x-stream": True}},
         f"{b}/hosts": {"get": _op("This host and the hosts it knows, as p2p/config, for any "
                                   "logged-in user", "OK", payload=obj)},
         f"{b}/health": {"get": _op(
