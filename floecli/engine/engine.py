@@ -12,6 +12,7 @@ from . import secrets
 from .config.expand import expand_path
 from .config.loader import load_app, parse_app
 from .config.model import AppConfig
+from .config.roots import default_root
 from .contributions.registry import Registry
 from .errors import ConfigError
 from .events import EventQueue
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIGS = ("app.json", "config.yml", "default.yml")
-DEFAULT_ROOT = "~/.floe"  # common.workspace-root when the app document does not set it
 
 
 @dataclass
@@ -68,8 +68,10 @@ class Engine:
         self.config = config or load_engine_config(opts, self.registry)
         common = self.config.common
         try:
-            raw_root = opts.root or default_root(common.workspace_root, opts)
-            raw_store = opts.root or (default_root(common.store_root, opts)
+            raw_root = opts.root or default_root(common.workspace_root, opts.host_name,
+                                                 opts.project)
+            raw_store = opts.root or (default_root(common.store_root, opts.host_name,
+                                                   opts.project)
                                       if common.store_root else raw_root)
             root = expand_path(raw_root)
             # `%tmp` makes a fresh dir at each expansion: the same setting is one directory.
@@ -119,33 +121,6 @@ class Engine:
         await self.pruner.stop()
         await self.notifier.stop()  # what ended before the stop is still sent, briefly
         await self.hub.stop()
-
-
-def default_root(configured: str, opts: EngineOptions) -> str:
-    """The root a host uses: the configured one, except that the default (`~/.floe`) is
-    made per host name (and per engine project started inside one), so two hosts started
-    in one directory, as the quick start does, have stores of their own. A root set on
-    purpose is kept as is: sharing it is refused by the store's lock, with a hint."""
-    if clean_default(configured) != DEFAULT_ROOT:
-        return configured
-    if opts.project:
-        return f"{DEFAULT_ROOT}/projects/{_safe(opts.project)}/{_safe(opts.host_name)}"
-    legacy = Path(expand_path(DEFAULT_ROOT))
-    mine = legacy / "hosts" / _safe(opts.host_name)
-    if (opts.host_name == "h1" and not mine.exists()
-            and (legacy / "store" / "floe.db").is_file()):
-        # The store of a floe before per-host roots: h1 keeps its runs.
-        return DEFAULT_ROOT
-    return f"{DEFAULT_ROOT}/hosts/{_safe(opts.host_name)}"
-
-
-def clean_default(root: str) -> str:
-    return root.rstrip("/") or root
-
-
-def _safe(name: str) -> str:
-    """A host or project name as one path component."""
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "_"
 
 
 def split_tags(text: str) -> tuple[str, ...]:

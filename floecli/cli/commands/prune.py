@@ -17,6 +17,9 @@ def register(app: typer.Typer) -> None:
         conf: Path | None = typer.Option(None, "--conf", "-c",
                                          help="the engine's app document (as -conf)"),
         root: str = typer.Option("", "--root", help="the engine's -root, if it has one"),
+        host_name: str = typer.Option("h1", "--host_name", "--host-name",
+                                      help="the engine's -host_name (its default store is "
+                                           "per host name)"),
     ) -> None:
         """Apply common.retention (and each flow's own) now: archived runs, their node logs,
         log files and workspaces. A running engine does this by itself in the background."""
@@ -26,11 +29,11 @@ def register(app: typer.Typer) -> None:
         from floecli.engine.store.maintenance import prune as remove
 
         from ..application import fail
-        from .store import load_config
+        from .store import load_config, project_name
 
         config = load_config(conf)
         try:
-            loc = locate(config, root)  # type: ignore[arg-type]
+            loc = locate(config, root, host_name, project_name())  # type: ignore[arg-type]
             victims, spaces = prune_candidates(loc.db, config)  # type: ignore[arg-type]
             if dry_run:
                 for line in describe(victims):

@@ -21,6 +21,15 @@ def load_config(conf: Path | None) -> object:
         fail("reading the app document", e)
 
 
+def project_name() -> str:
+    """The engine project the current directory is, as `floe run` names it ("" if none):
+    its default store is per project."""
+    from floecli.project.layout import EngineProject
+
+    return EngineProject(Path.cwd().resolve()).root.name if EngineProject.is_project(
+        Path.cwd()) else ""
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Work on the engine's run store.", no_args_is_help=True)
     app.add_typer(group, name="store")
@@ -31,6 +40,9 @@ def register(app: typer.Typer) -> None:
         conf: Path | None = typer.Option(None, "--conf", "-c",
                                          help="the engine's app document (as -conf)"),
         root: str = typer.Option("", "--root", help="the engine's -root, if it has one"),
+        host_name: str = typer.Option("h1", "--host_name", "--host-name",
+                                      help="the engine's -host_name (its default store is "
+                                           "per host name)"),
         db: Path | None = typer.Option(None, "--db", help="the store file itself (instead "
                                        "of --conf/--root)"),
     ) -> None:
@@ -42,7 +54,8 @@ def register(app: typer.Typer) -> None:
         from floecli.engine.store.maintenance import locate
 
         try:
-            source = db or locate(load_config(conf), root).db  # type: ignore[arg-type]
+            source = db or locate(load_config(conf), root, host_name,  # type: ignore[arg-type]
+                                  project_name()).db
             result = take(Path(source), file)
         except FloeError as e:
             fail("backing up the run store", e)

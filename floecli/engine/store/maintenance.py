@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config.expand import expand_path
 from ..config.model import AppConfig
+from ..config.roots import default_root
 from ..errors import StoreError
 from .base import ArchivedRun
 from .sqlite import archive_index, delete_runs
@@ -29,18 +30,20 @@ class StoreLocation:
     workspace_root: Path
 
 
-def locate(config: AppConfig, root: str = "") -> StoreLocation:
-    """Where the engine of `config` (with `-root=root`) keeps its store and workspaces,
-    as Engine resolves them."""
+def locate(config: AppConfig, root: str = "", host_name: str = "h1",
+           project: str = "") -> StoreLocation:
+    """Where the engine of `config` (with `-root=root`, `-host_name`, in engine project
+    `project`) keeps its store and workspaces, as Engine resolves them."""
     common = config.common
     if common.store_type != "local":
         raise StoreError(f"store-type {common.store_type} keeps nothing on disk",
                          hint="backup and prune work on the SQLite store (store-type: local)")
     try:
-        ws_root = expand_path(root or common.workspace_root)
-        raw_store = root or common.effective_store_root
-        store_root = ws_root if raw_store == (root or common.workspace_root) else expand_path(
-            raw_store)
+        raw_root = root or default_root(common.workspace_root, host_name, project)
+        raw_store = root or (default_root(common.store_root, host_name, project)
+                             if common.store_root else raw_root)
+        ws_root = expand_path(raw_root)
+        store_root = ws_root if raw_store == raw_root else expand_path(raw_store)
     except ValueError as e:
         raise StoreError(f"common.workspace-root: {e}") from None
     return StoreLocation(Path(store_root).resolve() / "store" / "floe.db",
