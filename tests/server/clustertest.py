@@ -18,7 +18,7 @@ HOSTS_APP = """\
 common:
   store-type: local
   hosts: [{hosts}]
-flows:
+{extra}flows:
 {flows}
 """
 
@@ -54,13 +54,15 @@ class Cluster:
     """Hosts `h1..hN` on fixed free ports; host i has tags `tags[i]`."""
 
     def __init__(self, tmp: Path, tags: list[str], flows: list[str],
-                 admins: list[str] | None = None, entries: list[str] | None = None) -> None:
+                 admins: list[str] | None = None, entries: list[str] | None = None,
+                 common: str = "") -> None:
         self.tmp = tmp
         self.tags = tags
         self.ports = free_ports(len(tags))
         self.admins = admins or [ADMIN] * len(tags)
         hosts = entries or [f"127.0.0.1:{p}" for p in self.ports]
-        self.app = HOSTS_APP.format(hosts=", ".join(hosts), flows="\n".join(flows))
+        self.app = HOSTS_APP.format(hosts=", ".join(hosts), flows="\n".join(flows),
+                                    extra=common)
         self.engines: dict[int, EngineProcess] = {}
 
     def start(self, i: int, app: str | None = None) -> EngineProcess:

@@ -277,7 +277,10 @@ def test_any_host_shows_forwards_and_feeds_the_runs_of_every_host(tmp_path: Path
     import asyncio
     import threading
 
-    with cluster(tmp_path, ["linux", "gpu"], [gated_flow("ship")]) as hosts:
+    from floecli.engine.server.passwords import hash_password
+
+    users = f'  users: [{{name: ann, role: admin, password-hash: "{hash_password("pw")}"}}]\n'
+    with cluster(tmp_path, ["linux", "gpu"], [gated_flow("ship")], common=users) as hosts:
         hosts.start_all()
         with hosts.client(0) as h1:
             wait_until(lambda: online_peers(h1) == {"h2"}, 10, "h1 to see h2")
@@ -312,11 +315,14 @@ def test_any_host_shows_forwards_and_feeds_the_runs_of_every_host(tmp_path: Path
             other = push(h1, "ship")
             wait_until(lambda: run_view(h1, "ship", other)["Summary"]["Ref"]["ExecHost"]
                        == "h2", 20, "the second run to start on h2")
-            stopped = h1.post(f"/flows/ship/runs/{other}/stop")  # forwarded to h2
+            token = h1.post("/login", json={"User": "ann", "Password": "pw"}).json()["Payload"]
+            stopped = h1.post(f"/flows/ship/runs/{other}/stop",  # forwarded to h2
+                              headers={"X-Floe-Auth": token["Token"]})
             assert stopped.status_code == 200, stopped.text
             view = wait_ended(h1, "ship", other)
             assert not view["Summary"]["Good"]
             assert view["Summary"].get("Reason") == "stopped", view["Summary"]
+            assert view["Summary"].get("StoppedBy") == "ann", view["Summary"]  # who asked h1
 
 
 def test_a_timer_fires_once_per_cluster_not_once_per_host(tmp_path: Path) -> None:

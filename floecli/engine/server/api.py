@@ -35,6 +35,7 @@ from .files import file_path, serve
 from .runview import run_view
 
 FORWARDED = "X-Floe-Forwarded"  # set on a request one host forwards to another
+FORWARDED_USER = "X-Floe-User"  # ... with the user it forwards it for
 LOG_PAGE = 1000  # lines per node in a logs reply unless ?limit= says otherwise
 HOST_ID = re.compile(r"[A-Za-z0-9_.-]+")
 # `<host>-<n>` as the engine makes them: a printable host id and a counter that fits Go's
@@ -184,8 +185,19 @@ class Api:
                          headers={"Content-Disposition": f'attachment; filename="{name}"'})
         return reply(view)
 
+    def _user(self, request: Request, principal: Any) -> str:
+        """Who asked: the user a peer forwarded the request for (host token only), else the
+        caller."""
+        forwarded_for = request.headers.get(FORWARDED_USER, "")
+        token = self.ctx.admin_token
+        if (forwarded_for and request.headers.get(FORWARDED) and token
+                and hmac.compare_digest(principal.token.encode(), token.encode())):
+            return forwarded_for[:200]
+        return str(principal.user)
+
     async def _forwarded(self, request: Request, body: bytes = b"",
-                         run_id: str = "", flow_id: str = "") -> Response | None:
+                         run_id: str = "", flow_id: str = "", *, user: str = ""
+                         ) -> Response | None:
         """The answer of the host executing the run, when that is another host of the
         cluster (cluster/views.py); None when no other host has it."""
         cluster = self.ctx.engine.cluster
@@ -199,8 +211,12 @@ class Api:
         if peer is None:
             return None
         path = request.url.path[len(self.ctx.base):]
+        if not user:
+            principal = await require(request, self.ctx.sessions)
+            user = str(principal.user)
         r = await forward(cluster.membership, peer, request.method, path, request.url.query,
-                          body, headers={FORWARDED: self.ctx.hub.host_id})
+                          body, headers={FORWARDED: self.ctx.hub.host_id,
+                                         FORWARDED_USER: user})
         return Response(r.content, r.status_code,
                         media_type=r.headers.get("content-type", "application/json"))
 
@@ -222,7 +238,7 @@ class Api:
             return found
         if isinstance(found, RunRecord) and found.ended:
             raise RequestError(409, f"run {found.run_id} has already ended ({found.status})")
-        await self.ctx.hub.stop_run(found.flow.id, found.run_id, principal.user)
+        await self.ctx.hub.stop_run(found.flow.id, found.run_id, self._user(request, principal))
         return reply(None, "stopped")
 
     async def keep(self, request: Request) -> Response:
@@ -302,12 +318,13 @@ class Api:
         if run:
             checked_run_id(run, 400)
             try:
-                await hub.push_data(ref, run, node_id, values, principal.user)
+                await hub.push_data(ref, run, node_id, values, self._user(request, principal))
             except RunNotFound:
                 # A run executing on another host is fed there.
                 text = json.dumps({"Ref": ref.to_json(), "Run": run,
                                    "Form": {"ID": node_id, "Values": values}}).encode()
-                forwarded = await self._forwarded(request, text, run, ref.id)
+                forwarded = await self._forwarded(request, text, run, ref.id,
+                                                  user=principal.user)
                 if forwarded is None:
                     raise
                 return forwarded
