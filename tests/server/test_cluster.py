@@ -304,6 +304,11 @@ def test_any_host_shows_forwards_and_feeds_the_runs_of_every_host(tmp_path: Path
                                                        "Values": {"ok": "yes"}}})
             assert fed.status_code == 200, fed.text
             assert wait_ended(h1, "ship", run)["Summary"]["Good"]
+            kept = h1.post(f"/flows/ship/runs/{run}/keep")  # forwarded: h2 keeps its runs
+            assert (kept.status_code, kept.json()["Payload"]) == (200, {"Kept": True})
+            again = h1.post(f"/flows/ship/runs/{run}/rerun", json={})  # where it ran
+            assert again.status_code == 200, again.text
+            assert again.json()["Payload"]["Run"].startswith("h2-")
             watcher.join(10)
             # h1's own events and h2's, relayed by h1's websocket
             seen = [(e["Tag"], e.get("Opts", {}).get("action")) for e in events

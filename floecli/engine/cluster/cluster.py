@@ -41,6 +41,7 @@ class Cluster:
                                tuple(hub.tags))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = False
+        self.closing = asyncio.Event()  # ends the event streams peers follow
         # The one hook into the hub: a pend that cannot start here is offered elsewhere.
         hub.dispatcher.elsewhere = self.handoff
         hub.queue.subscribe(self._on_event)
@@ -64,6 +65,7 @@ class Cluster:
         self.wake()
 
     async def close(self) -> None:
+        self.closing.set()
         self.hub.queue.unsubscribe(self._on_event)
         for t in list(self._tasks):
             t.cancel()

@@ -94,10 +94,12 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
 
 async def event_lines(subscribe: Callable[[Callable[[Any], None]], None],
                       unsubscribe: Callable[[Callable[[Any], None]], None],
-                      wants: Callable[[Any], bool], encode: Callable[[Any], str]
-                      ) -> AsyncIterator[bytes]:
-    """This host's events as JSON lines, for a peer's `?cluster=1` websocket."""
+                      wants: Callable[[Any], bool], encode: Callable[[Any], str],
+                      until: asyncio.Event | None = None) -> AsyncIterator[bytes]:
+    """This host's events as JSON lines, for a peer's `?cluster=1` websocket, until the
+    follower leaves or `until` is set (this host stops: its listener need not wait)."""
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=10000)
+    until = until or asyncio.Event()
 
     def on_event(event: Any) -> None:
         if wants(event):
@@ -106,11 +108,18 @@ async def event_lines(subscribe: Callable[[Callable[[Any], None]], None],
                 queue.put_nowait(encode(event))
 
     subscribe(on_event)
+    ended = asyncio.ensure_future(until.wait())
     try:
         yield b"\n"  # headers out at once: the follower knows it is connected
-        while True:
-            yield (await queue.get()).encode() + b"\n"
+        while not until.is_set():
+            got = asyncio.ensure_future(queue.get())
+            await asyncio.wait({got, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if not got.done():
+                got.cancel()
+                return
+            yield got.result().encode() + b"\n"
     finally:
+        ended.cancel()
         unsubscribe(on_event)
 
 

@@ -220,13 +220,15 @@ class Api:
         return Response(r.content, r.status_code,
                         media_type=r.headers.get("content-type", "application/json"))
 
-    async def _local_or_forwarded(self, request: Request) -> RunRecord | Pend | Response:
+    async def _local_or_forwarded(self, request: Request, body: bytes = b""
+                                  ) -> RunRecord | Pend | Response:
+        """The run if this host has it, else the answer of the host executing it."""
         try:
             return await self._find(request, remote=False)
         except RequestError as e:
             if e.status != 404:
                 raise
-            forwarded = await self._forwarded(request)
+            forwarded = await self._forwarded(request, body)
             if forwarded is None:
                 raise
             return forwarded
@@ -244,7 +246,9 @@ class Api:
     async def keep(self, request: Request) -> Response:
         """POST marks the run kept (retention never removes it), DELETE unmarks it."""
         await require(request, self.ctx.sessions)  # a write: admins only
-        found = await self._find(request, remote=False)
+        found = await self._local_or_forwarded(request)
+        if isinstance(found, Response):
+            return found
         key = KEPT_PREFIX + found.run_id
         if request.method == "DELETE":
             self.ctx.hub.store.delete(key)
@@ -263,10 +267,13 @@ class Api:
         text = await read_body(request, 64 * 1024)
         body = object_body(json_body(text) if text.strip() else {})
         check_types("Rerun", [("From", body.get("from"), str)])  # keys come lower-cased
-        await self._find(request, remote=False)
+        found = await self._local_or_forwarded(request, text)
+        if isinstance(found, Response):
+            return found  # re-run by the host that ran it, where its workspace is
         pend = await self.ctx.hub.rerun(request.path_params["flow_id"],
                                         request.path_params["run_id"],
-                                        str(body.get("from") or ""), user=principal.user)
+                                        str(body.get("from") or ""),
+                                        user=self._user(request, principal))
         await self.ctx.hub.store.pends_durable()
         return reply({"Run": pend.run_id, "Rerun": {k: pend.rerun.get(k)
                                                     for k in ("Of", "From", "User")}},
@@ -458,8 +465,10 @@ class Api:
                     and (not tag or event.tag.startswith(tag)))
 
         queue = self.ctx.engine.queue
+        cluster = self.ctx.engine.cluster
         lines = event_lines(queue.subscribe, queue.unsubscribe, wants,
-                            lambda e: mask(json.dumps(e.to_json())))
+                            lambda e: mask(json.dumps(e.to_json())),
+                            cluster.closing if cluster is not None else None)
         return StreamingResponse(lines, media_type="application/x-ndjson")
 
     async def hosts(self, request: Request) -> Response:
