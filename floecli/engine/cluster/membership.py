@@ -105,6 +105,7 @@ class Membership:
     _client: httpx.AsyncClient | None = None
     _task: asyncio.Task[None] | None = None
     _polling: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    polled: bool = False  # every peer has been asked once (answered or not)
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -194,6 +195,7 @@ class Membership:
 
     async def poll_all(self) -> None:
         await asyncio.gather(*(self.poll(p) for p in self.peers if not p.is_self))
+        self.polled = True
 
     def poll_soon(self, host_id: str = "") -> None:
         """Poll now the peer that says `host_id` is back (every peer not online when the id

@@ -2,8 +2,9 @@
 
 A host's own check (hub/dispatch.py) sees only its own active runs, and two hosts deciding
 at once from what they last heard would both start. So the grant is one host's decision:
-the *grantor* is the lowest host id of the cluster (every host computes the same one once
-every `common.hosts` entry has answered at least once). A run that names resource tags
+the *grantor* is the lowest host id among the hosts that have answered at least once (every
+host computes the same one once they have all met; a host that is not the grantor refuses to
+grant). A run that names resource tags
 starts (here, or on the host it is handed to) only once the grantor has recorded it as the
 holder of those tags, durably, and the grant is released when the run ends: the executing
 host announces every run end to every host (cluster/cluster.py). A grant is idempotent per
@@ -51,13 +52,14 @@ class Resources:
     # ---- the adopter's side -----------------------------------------------------------
 
     def grantor(self) -> tuple[str, str]:
-        """(the grantor's host id, "") or ("", why there is none yet)."""
+        """(the grantor's host id, "") or ("", why there is none yet): the lowest id among
+        this host and the peers it has ever reached, once every peer was polled once. A
+        listed host never reached (a typo, a host not built yet) does not hold the cluster
+        up; one that answered once and went down does: it may hold grants."""
+        if not self._members.polled:
+            return "", "resource tags wait for the first contact with the other hosts"
         ids = [self._members.host_id]
-        for p in self._members.others():
-            if not p.host_id:
-                return "", (f"resource tags wait until every host has answered once "
-                            f"({p.entry} has not)")
-            ids.append(p.host_id)
+        ids += [p.host_id for p in self._members.others() if p.host_id]
         return min(ids), ""
 
     def gate(self, pend: Pend) -> str:
