@@ -166,3 +166,5 @@ def cluster(tmp: Path, tags: list[str], flows: list[str], **kw: Any) -> Iterator
         yield c
     finally:
         c.stop_all()
+    for e in c.engines.values():  # a failure inside a host fails the test that caused it
+        assert "Traceback" not in e.stderr, e.stderr

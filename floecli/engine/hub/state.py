@@ -376,8 +376,8 @@ class RunState:
             del self._pends[pend.run_id]
             self._refused.pop(pend.run_id, None)
             self._store.hand_off(pend.run_id, host)
-        self._publish(Event(pend.ref, SYS_STATE, good=True,
-                            opts={"action": "remove-pend", "host": host}))
+        self.publish(Event(pend.ref, SYS_STATE, good=True,
+                           opts={"action": "remove-pend", "host": host}))
         return True
 
     async def stop(self, flow_id: str, run_id: str, user: str = "") -> None:
