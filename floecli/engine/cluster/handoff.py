@@ -155,8 +155,11 @@ class Handoff:
         for peer in peers:
             outcome, why = await self._send(pend, peer)
             if outcome == ACCEPTED:
-                await self._state.handed_off(pend, peer.host_id)
                 self._marks[pend.run_id] = peer.host_id
+                if not await self._state.handed_off(pend, peer.host_id):
+                    # Stopped here while the offer was on its way: stopped there too.
+                    await self._stop_there(pend, peer)
+                    return None
                 log.info("run %s handed to %s", pend.run_id, peer.host_id)
                 self._on_handed(pend, peer.host_id)
                 return None
@@ -197,6 +200,17 @@ class Handoff:
         log.error("run %s: host %s answered %d: %s", pend.run_id, peer.host_id, r.status_code,
                   message)
         return FAILED, f"{peer.host_id} could not start it: {message}"
+
+    async def _stop_there(self, pend: Pend, peer: Peer) -> None:
+        url = f"{peer.root[: -len('/p2p')]}/flows/{pend.flow.id}/runs/{pend.run_id}/stop"
+        try:
+            r = await self._members.http().post(url, timeout=OFFER_TIMEOUT)
+        except httpx.HTTPError as e:
+            log.error("run %s was stopped here but runs on %s, which did not take the stop: "
+                      "%s", pend.run_id, peer.host_id, e)
+            return
+        log.info("run %s was stopped while offered: stopped on %s too (%d)", pend.run_id,
+                 peer.host_id, r.status_code)
 
     def _clear(self, key: str, run_id: str) -> None:
         self._marks[run_id] = ""
