@@ -90,6 +90,17 @@ ROOMS: list[tuple[str, str, str, str]] = [
     ("run-end webhooks", "DECISIONS §4", "floecli.engine.notify", "Notifier"),
     # -- other hosts
     ("p2p peers", "floe §5.1", "floecli.engine.cluster.peers", "Peers"),
+    ("a host in a cluster (membership, hand-off, announcements)", "floe §5, DECISIONS §2",
+     "floecli.engine.cluster.cluster", "Cluster"),
+    ("heartbeat, peer states, the leader", "floe §5.1", "floecli.engine.cluster.membership",
+     "Membership"),
+    ("hand-off (exactly once)", "floe §5.2, DECISIONS §2", "floecli.engine.cluster.handoff",
+     "Handoff"),
+    ("resource tags across hosts", "floe §3.5", "floecli.engine.cluster.resources",
+     "Resources"),
+    ("one view (forwarding, ?cluster=1)", "floe §5.3", "floecli.engine.cluster.views",
+     "forward"),
+    ("default root per host", "DECISIONS §2", "floecli.engine.config.roots", "default_root"),
     # -- the engine as a service
     ("REST API (and the p2p routes)", "floe §6.4, §5.2", "floecli.engine.server.api", "Api"),
     ("run view", "floe §6.5", "floecli.engine.server.runview", "run_view"),

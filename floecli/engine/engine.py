@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import secrets
 from .config.expand import expand_path
@@ -20,9 +19,6 @@ from .hub import Hub
 from .notify import Notifier
 from .retention import Pruner
 from .store import make_store
-
-if TYPE_CHECKING:
-    from .cluster.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +89,8 @@ class Engine:
                        tags=opts.tags, queue=self.queue,
                        cache_dir=Path(store_root).resolve() / "fetch-cache",
                        spawn_journal=self.store.journal_path("spawned"))
-        self.cluster: Cluster | None = None  # join_cluster(), once the host token is known
         self.notifier = Notifier(self.hub)
         self.pruner = Pruner(self.hub)
-
-    def join_cluster(self, admin_token: str) -> Cluster | None:
-        """Take part in the cluster `common.hosts` lists (None when it lists none): before
-        start(), so the first dispatch already offers what cannot run here."""
-        if self.cluster is None and self.config.common.hosts:
-            from .cluster.cluster import Cluster
-
-            self.cluster = Cluster(self.hub, self.config.common.hosts,
-                                   self.config.common.api_base, admin_token)
-        return self.cluster
 
     async def start(self) -> None:
         for problem in self.config.warnings:

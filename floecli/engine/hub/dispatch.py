@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..config.model import Flow
 from ..runs import Pend
@@ -14,17 +14,23 @@ from .rerun import prepare_for
 from .state import ActiveRun, Origin, RunState
 from .workspace import prepare_workspace, workspace_path
 
-if TYPE_CHECKING:
-    from ..cluster.handoff import Handoff
-
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 5.0  # the safety net; real dispatch is event driven
 
 
+class Elsewhere(Protocol):
+    """The other hosts (cluster/handoff.py): where a pend goes that cannot start here."""
+
+    async def takes(self, pend: Pend) -> bool: ...  # offered, or may run on a peer: skip it
+    def offer(self, pend: Pend, reason: str) -> None: ...  # cannot start here: offer it
+    def gate(self, pend: Pend) -> str: ...  # why not here for cluster reasons ("" if none)
+
+
 class Dispatcher:
     def __init__(self, owner: RunState, *, tags: tuple[str, ...], workspace_root: Path,
-                 sweep_interval: float = SWEEP_INTERVAL, elsewhere: Handoff | None = None) -> None:
+                 sweep_interval: float = SWEEP_INTERVAL,
+                 elsewhere: Elsewhere | None = None) -> None:
         self._owner = owner
         self.elsewhere = elsewhere  # the cluster: where a pend goes that cannot start here
         self._tags = tags  # this host's

@@ -200,7 +200,7 @@ class Api:
                          ) -> Response | None:
         """The answer of the host executing the run, when that is another host of the
         cluster (cluster/views.py); None when no other host has it."""
-        cluster = self.ctx.engine.cluster
+        cluster = self.ctx.cluster
         if cluster is None or request.headers.get(FORWARDED):
             return None  # a forwarded request is answered where it lands: never a loop
         from ..cluster.views import executing_peer, forward
@@ -421,7 +421,7 @@ class Api:
         """A peer came online or a run ended there: what waits for it is offered again."""
         await self._require_host(request)
         body = object_body(await read_json(request, limit=4096))
-        cluster = self.ctx.engine.cluster
+        cluster = self.ctx.cluster
         if cluster is not None:
             cluster.heard(str(body.get("hostid") or ""), str(body.get("event") or ""),
                           str(body.get("run") or ""))
@@ -432,7 +432,7 @@ class Api:
         cluster/resources.py)."""
         await self._require_host(request)
         body = object_body(await read_json(request, limit=64 * 1024))
-        cluster = self.ctx.engine.cluster
+        cluster = self.ctx.cluster
         if cluster is None:
             raise RequestError(409, "this host is not in a cluster")
         run_id = checked_run_id(str(body.get("run") or ""), 400)
@@ -465,7 +465,7 @@ class Api:
                     and (not tag or event.tag.startswith(tag)))
 
         queue = self.ctx.engine.queue
-        cluster = self.ctx.engine.cluster
+        cluster = self.ctx.cluster
         lines = event_lines(queue.subscribe, queue.unsubscribe, wants,
                             lambda e: mask(json.dumps(e.to_json())),
                             cluster.closing if cluster is not None else None)
@@ -490,7 +490,7 @@ class Api:
     def _hosts(self) -> dict[str, Any]:
         hub = self.ctx.hub
         me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
-        cluster = self.ctx.engine.cluster
+        cluster = self.ctx.cluster
         peers = cluster.membership.to_json() if cluster is not None else {}
         return {"Config": me, "AllHosts": peers}
 

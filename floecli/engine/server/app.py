@@ -42,7 +42,7 @@ async def _to_dash(request: Request) -> Response:
 
 def build_app(ctx: ServerContext, *, dev: bool = False) -> Starlette:
     """`dev`: serve `/app` and `/static` from ./webapp instead of the packaged dashboard."""
-    stream = EventStream(ctx.engine.queue, ctx.sessions, ctx.engine.cluster)
+    stream = EventStream(ctx.engine.queue, ctx.sessions, ctx.cluster)
     routes = [Mount(ctx.base, routes=Api(ctx).routes()),
               WebSocketRoute("/ws", stream.endpoint),
               *web_routes(ctx.base, dev),

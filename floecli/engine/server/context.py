@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cluster.cluster import Cluster
 from ..cluster.peers import Peers
 from ..config.model import AppConfig
 from ..engine import Engine
@@ -24,6 +25,7 @@ class ServerContext:
     sessions: Sessions
     peers: Peers
     admin_token: str = ""
+    cluster: Cluster | None = None  # None when `common.hosts` lists no host
     # flow id -> (first page of archived run summaries, newest first; how many in all),
     # dropped when a run of the flow ends
     _archive: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
@@ -38,10 +40,13 @@ class ServerContext:
         common = engine.config.common
         sessions = Sessions(engine.store, common.users, admin_token,
                             origins=OriginPolicy(origins))
-        cluster = engine.join_cluster(admin_token)
+        # The host's part in the cluster (`common.hosts`), before the engine starts: its
+        # first dispatch already offers what cannot run here.
+        cluster = (Cluster(engine.hub, common.hosts, common.api_base, admin_token)
+                   if common.hosts else None)
         peers = Peers(common.hosts, common.api_base, admin_token,
                       roots_of=cluster.online_roots if cluster is not None else None)
-        ctx = cls(engine, sessions, peers, admin_token)
+        ctx = cls(engine, sessions, peers, admin_token, cluster)
         engine.queue.subscribe(ctx._on_event)
         return ctx
 

@@ -52,9 +52,9 @@ class Service:
     async def start(self) -> None:
         for listener in self.listeners:
             await listener.start()
-        if self.engine.cluster is not None and self.ctx is not None:
+        if self.ctx is not None and self.ctx.cluster is not None:
             # Once it serves: peers told it is online can reach it at once.
-            await self.engine.cluster.start(
+            await self.ctx.cluster.start(
                 f"{lst.sock.getsockname()[0]}:{lst.port}" for lst in self.listeners
                 if lst.name != "tester" and lst.sock is not None)
 
@@ -70,8 +70,8 @@ class Service:
         return {listener.name: listener.port for listener in self.listeners}
 
     async def stop(self) -> None:
-        if self.engine.cluster is not None:
-            await self.engine.cluster.close()
+        if self.ctx is not None and self.ctx.cluster is not None:
+            await self.ctx.cluster.close()
         for listener in self.listeners:
             await listener.stop()
         if self.tester is not None:
