@@ -43,7 +43,10 @@ class Cluster:
         self._started = False
         self.closing = asyncio.Event()  # ends the event streams peers follow
         # The one hook into the hub: a pend that cannot start here is offered elsewhere.
-        hub.dispatcher.elsewhere = self.handoff
+        # Not on a shared store (PostgreSQL): there the database hands pends out
+        # (hub/claiming.py) and a p2p offer would compete with its claims.
+        if not hub.store.shared:
+            hub.dispatcher.elsewhere = self.handoff
         hub.queue.subscribe(self._on_event)
         self._fire = hub.fire
         hub.fire = self._fire_once  # type: ignore[method-assign]
