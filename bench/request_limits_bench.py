@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "server"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests" / "engine" / "server"), str(ROOT / "tests")]
 
 from servertest import ADMIN, BASE, ONE_FLOW_APP, launch  # noqa: E402
 from test_request_limits import (  # noqa: E402

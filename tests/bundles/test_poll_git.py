@@ -13,7 +13,7 @@ from gitrepo import Repo, git_daemon, git_http
 
 from floecli.engine.git import GitRef, changed_refs, parse_ls_remote
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine" / "server"))
 from servertest import launch, wait_until
 
 H = [f"{i:040x}" for i in range(1, 22)]

@@ -7,7 +7,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from server.servertest import ADMIN, BASE, EngineProcess, engine_starter, start_run, wait_ended
+from engine.server.servertest import (
+    ADMIN,
+    BASE,
+    EngineProcess,
+    engine_starter,
+    start_run,
+    wait_ended,
+)
 
 pytestmark = pytest.mark.script_launch_mode("subprocess")
 

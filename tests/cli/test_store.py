@@ -9,8 +9,8 @@ import threading
 
 import httpx
 import pytest
+from engine.server.servertest import launch, start_run, wait_ended
 from harness import wait_until
-from server.servertest import launch, start_run, wait_ended
 
 pytestmark = pytest.mark.script_launch_mode("subprocess")
 

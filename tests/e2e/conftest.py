@@ -1,5 +1,5 @@
 """Fixtures for the dashboard in a real browser: Debian's chromium driven by Playwright, against
-a real engine process on 127.0.0.1:0 (tests/server/servertest.py)."""
+a real engine process on 127.0.0.1:0 (tests/engine/server/servertest.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "engine" / "server"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from browsing import DESKTOP, Browsing, chromium

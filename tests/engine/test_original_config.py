@@ -11,7 +11,7 @@ from gitrepo import Repo
 from floecli.engine.config.loader import check_app
 from floecli.engine.contributions.registry import Registry
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "server"))
 from servertest import launch, wait_until
 
 # As the original's integration test and sample config write it: an unreachable host name

@@ -8,8 +8,8 @@ import os
 import signal
 from pathlib import Path
 
+from engine.server.servertest import launch, run_view, start_run
 from harness import wait_until
-from server.servertest import launch, run_view, start_run
 
 LEASE = 3
 

@@ -11,8 +11,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from engine.server.servertest import EngineProcess, launch, run_view, start_run
 from harness import wait_until
-from server.servertest import EngineProcess, launch, run_view, start_run
 
 RUNS = 60
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from flows import app, one_task
 from servertest import launch, peak_rss, run_view, start_run, wait_ended
 

@@ -44,7 +44,7 @@ def test_every_operation_matches_the_document(engine: EngineProcess) -> None:
         if operation.path == "/ws":
             continue  # a websocket upgrade, not a request/response operation
         if operation.path.endswith("/p2p/events"):
-            continue  # a stream that ends when the caller leaves (tests/server/test_cluster.py)
+            continue  # a stream that ends when its caller leaves (see test_cluster.py)
 
         @given(case=operation.as_strategy())
         @settings(max_examples=EXAMPLES, deadline=None, database=None,

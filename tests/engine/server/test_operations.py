@@ -19,7 +19,7 @@ from flows import end, flow, one_task, task
 from harness import wait_until
 from servertest import launch, start_run, wait_ended
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "bench"))
 
 CHAIN = flow("chain", task("t0", shell="echo ran"), end(listen="task.t0.good"))

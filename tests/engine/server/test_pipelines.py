@@ -11,7 +11,7 @@ from flows import app, data_trigger, end, flow, task, trigger_node
 
 from floecli.engine.config.loader import check_app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def engine(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
