@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 from pgserver import PgServer
 
-from floecli.engine.config.model import Flow, Node
 from floecli.engine.events import FlowRef, HostedID, NodeRef, RunRef
+from floecli.engine.flow import Flow, Node
 from floecli.engine.runs import ExecNode, Pend, RunRecord
 from floecli.engine.store.postgres import ClusterSettings, PostgresStore
 from floecli.engine.store.postgres.migrations import migrate_url

@@ -38,8 +38,8 @@ sys.path[:0] = [str(ROOT / "tests" / "engine" / "server"), str(ROOT / "tests")]
 from servertest import ADMIN, ONE_FLOW_APP, launch  # noqa: E402
 
 from floecli.engine.config import ConfigError, parse_app  # noqa: E402
-from floecli.engine.config.model import User  # noqa: E402
 from floecli.engine.errors import RequestError  # noqa: E402
+from floecli.engine.flow import User  # noqa: E402
 from floecli.engine.server.auth import Sessions  # noqa: E402
 from floecli.engine.server.passwords import hash_password  # noqa: E402
 from floecli.engine.store.memory import MemoryStore  # noqa: E402

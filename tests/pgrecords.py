@@ -10,7 +10,7 @@ from typing import Any
 
 from records import T0, flow, ref
 
-from floecli.engine.config.model import Flow, Node
+from floecli.engine.flow import Flow, Node
 from floecli.engine.runs import ExecNode, NodeRef, Pend, RunRecord
 
 

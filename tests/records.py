@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from floecli.engine.config.model import Flow, Node
 from floecli.engine.events import FlowRef, HostedID, NodeRef, RunRef
+from floecli.engine.flow import Flow, Node
 from floecli.engine.runs import ExecNode, MergeNode, Pend, RunRecord
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

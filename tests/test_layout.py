@@ -22,8 +22,8 @@ ARCHITECTURE = REPO / "docs" / "architecture.md"
 # "DECISIONS" spec/DECISIONS.md.
 ROOMS: list[tuple[str, str, str, str]] = [
     # -- the app document, as the engine loads it
-    ("flow", "floe §1.3", "floecli.engine.config.model", "Flow"),
-    ("node (trigger, task, merge)", "floe §1.4", "floecli.engine.config.model", "Node"),
+    ("flow", "floe §1.3", "floecli.engine.flow", "Flow"),
+    ("node (trigger, task, merge)", "floe §1.4", "floecli.engine.flow", "Node"),
     ("loading the app config, every problem with its line", "floe §1.1, DECISIONS §2",
      "floecli.engine.config.loader", "load_app"),
     ("id / name derivation", "floe §1.5", "floecli.engine.config.ids", "zero_nid"),

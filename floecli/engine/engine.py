@@ -10,11 +10,11 @@ from pathlib import Path
 from . import secrets
 from .config.expand import expand_path
 from .config.loader import load_app, parse_app
-from .config.model import AppConfig
 from .config.roots import default_root
 from .contributions.registry import Registry
 from .errors import ConfigError
 from .events import EventQueue
+from .flow import AppConfig
 from .hub import Hub
 from .notify import Notifier
 from .retention import Pruner

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .config.model import CLASS_MERGE, Flow
+from .flow import CLASS_MERGE, Flow
 
 TRIGGER_GOOD = "trigger.good"
 

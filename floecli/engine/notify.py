@@ -15,8 +15,8 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .config.model import Notify
 from .events import SYS_END_ALL, Event
+from .flow import Notify
 from .runs import RunRecord, fmt_time, now
 from .secrets import mask
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config.model import AppConfig
 from .events import SYS_END_ALL, Event
+from .flow import AppConfig
 from .hub.artifacts import artifacts_path
 from .store.base import KEPT_PREFIX, ArchivedRun
 

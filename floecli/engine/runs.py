@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .config.model import Flow, Node, flow_from_json
 from .errors import RunLimit
 from .events import Event, NodeRef, RunRef
+from .flow import Flow, Node, flow_from_json
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

@@ -13,8 +13,8 @@ from .errors import ProjectError
 from .lockfile import LOCK_FILE, Lock
 
 if TYPE_CHECKING:
-    from floecli.engine.config.model import AppConfig
     from floecli.engine.contributions.registry import Contribution
+    from floecli.engine.flow import AppConfig
 
     from .appdoc import AppDocument
 
@@ -155,7 +155,7 @@ class EngineProject:
 
     def type_users(self) -> list[tuple[str, str, str, str]]:
         """(kind, type name, flow id, node id) of every trigger and task of every flow."""
-        from floecli.engine.config.model import CLASS_TASK, CLASS_TRIGGER
+        from floecli.engine.flow import CLASS_TASK, CLASS_TRIGGER
 
         kinds = {CLASS_TRIGGER: "trigger", CLASS_TASK: "task"}
         return [(kinds[n.class_], n.type, f.id, n.id)

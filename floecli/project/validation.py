@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from floecli.engine.errors import ConfigError, Problem
 
 if TYPE_CHECKING:
-    from floecli.engine.config.model import AppConfig
+    from floecli.engine.flow import AppConfig
 
 
 def read_text(path: Path, display: str | None = None) -> str:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..config.model import Flow, Node
 from ..events import SYS_END_ALL, Event
+from ..flow import Flow, Node
 from .handoff import Handoff
 from .membership import Membership, Peer
 from .resources import Resources

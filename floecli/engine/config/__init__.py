@@ -1,6 +1,7 @@
 """The app document: loading with line numbers, validation, the model, ids and expansion."""
 
 from ..errors import ConfigError, Problem
+from ..flow import AppConfig, Common, Flow, Node, TypeCatalog, User
 from .expand import (
     env_mapping,
     expand_path,
@@ -12,7 +13,6 @@ from .expand import (
 from .flowfile import load_flow_file, merge_flow_file, parse_flow
 from .ids import zero_nid
 from .loader import check_app, load_app, parse_app
-from .model import AppConfig, Common, Flow, Node, TypeCatalog, User
 from .schema import app_schema
 
 __all__ = [

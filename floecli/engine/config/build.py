@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .expand import clean_path
-from .ids import check_safe_id, zero_nid
-from .model import (
+from ..flow import (
     CLASS_MERGE,
     CLASS_TASK,
     CLASS_TRIGGER,
@@ -25,6 +23,8 @@ from .model import (
     TypeCatalog,
     User,
 )
+from .expand import clean_path
+from .ids import check_safe_id, zero_nid
 from .optscheck import check_opts
 from .reader import Reader
 from .yamlpos import KeyPath

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError, DownloadError, GitError, PathOutside, Problem
+from ..flow import Flow, TypeCatalog
 from ..paths import inside
 from .build import build_flow
-from .model import Flow, TypeCatalog
 from .reader import ERROR, Reader
 from .yamlpos import load_text
 

@@ -6,9 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, Problem
+from ..flow import AppConfig, TypeCatalog
 from .build import build_app
 from .flowfile import flow_file_kind, flow_file_rev, load_flow_file, merge_flow_file, parse_flow
-from .model import AppConfig, TypeCatalog
 from .reader import ERROR, Reader
 from .yamlpos import load_text
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from .model import TypeCatalog
+from ..flow import TypeCatalog
 
 SCHEMA_FILE = "app.schema.json"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from floecli import data_path
 
-from ..config.model import TypeCatalog
 from ..errors import ContributionError, ContributionNotFound
+from ..flow import TypeCatalog
 from .descriptor import DESCRIPTOR_FILE, TYPE_TASK, Descriptor, read_descriptor
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..config.model import Flow
+from ..flow import Flow
 from .workspace import workspace_path
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from ..config.model import Flow
+from ..flow import Flow
 from ..runs import Pend
 from .rerun import prepare_for
 from .state import ActiveRun, Origin, RunState

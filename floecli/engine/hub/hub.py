@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..config.model import AppConfig, Flow, Node
 from ..contributions.registry import Registry
 from ..errors import ContributionError, RunNotFound
 from ..events import (
@@ -23,6 +22,7 @@ from ..events import (
     NodeRef,
     RunRef,
 )
+from ..flow import AppConfig, Flow, Node
 from ..nodes.api import get_opt
 from ..outcome import word_outcome
 from ..runs import REASON_STOPPED, Pend, RunRecord, now, pend_summary, submission

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..config.model import Node
+from ..flow import Node
 
 MERGE_ANY = "any"
 MERGE_ALL = "all"

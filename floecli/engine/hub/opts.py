@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..config.expand import INPUT_PREFIX
-from ..config.model import Flow, Node
+from ..flow import Flow, Node
 from ..nodes.api import get_opt
 from ..runs import input_values
 

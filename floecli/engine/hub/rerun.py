@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config.model import CLASS_TASK
 from ..errors import RunError, RunNotFound
 from ..events import Event, NodeRef, RunRef
+from ..flow import CLASS_TASK
 from ..graph import downstream
 from ..runs import DataNode, ExecNode, MergeNode, Pend, RunRecord
 from .workspace import prepare_workspace, workspace_path

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..config.model import Flow
 from ..events import SYS_STATE, Event
+from ..flow import Flow
 from ..nodes.api import get_opt
 from ..runs import REASON_INTERRUPTED, RunRecord
 from .routing import StartNode

@@ -9,8 +9,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..config.model import CLASS_MERGE, CLASS_TASK, Node
 from ..events import Event, is_inbound, is_system
+from ..flow import CLASS_MERGE, CLASS_TASK, Node
 from ..runs import REASON_INTERRUPTED
 from .state import ActiveRun, RunState
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..config.model import CLASS_MERGE, CLASS_TASK, Flow, Node
 from ..errors import RunError, RunNotFound, StoreError
 from ..events import (
     SYS_END_ALL,
@@ -38,6 +37,7 @@ from ..events import (
     RunRef,
     result_tag,
 )
+from ..flow import CLASS_MERGE, CLASS_TASK, Flow, Node
 from ..outcome import word_outcome
 from ..runs import (
     REASON_INTERRUPTED,

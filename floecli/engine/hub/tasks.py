@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config.model import CLASS_TASK, Flow, Node
 from ..contributions.registry import Registry
 from ..errors import ContributionError
 from ..events import SYS_DATA_REQUIRED, SYS_NODE_START, Event, NodeRef, result_tag, status_tag
+from ..flow import CLASS_TASK, Flow, Node
 from ..nodes.api import NEEDS_INPUT, get_opt
 from ..runs import REASON_TIMED_OUT
 from .context import RunTaskContext, task_env

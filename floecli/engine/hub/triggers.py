@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config.model import Flow, Node
+from ..flow import Flow, Node
 from ..store.base import RunStore
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from ..config.model import Flow
+from ..flow import Flow
 
 
 def workspace_path(root: Path, flow: Flow, run_id: str) -> Path:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from starlette.requests import HTTPConnection
 
-from ..config.model import User
 from ..errors import RequestError
+from ..flow import User
 from ..store.base import RunStore
 from .effects import READ, SESSION, WRITE, effect_of
 from .origin import OriginPolicy

@@ -8,10 +8,10 @@ from typing import Any
 
 from ..cluster.cluster import Cluster
 from ..cluster.peers import Peers
-from ..config.model import AppConfig
 from ..engine import Engine
 from ..errors import ContributionError
 from ..events import SYS_END_ALL, SYS_STATE, Event
+from ..flow import AppConfig
 from ..hub import Hub
 from .auth import Sessions
 from .origin import OriginPolicy

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..config.model import CLASS_MERGE, CLASS_TASK, Flow, Node
+from ..flow import CLASS_MERGE, CLASS_TASK, Flow, Node
 from ..graph import levels
 from ..nodes.api import get_opt
 from ..runs import Pend, RunRecord, fmt_time, pend_summary

@@ -23,11 +23,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config.loader import parse_app
-from ..config.model import AppConfig, Common, Flow, Node
 from ..config.yamlpos import load_text
 from ..engine import Engine
 from ..errors import ConfigError, RequestError
 from ..events import SYS_END_ALL, Event
+from ..flow import AppConfig, Common, Flow, Node
 from ..hub import Hub
 from ..runs import REASON_STOPPED, RunRecord
 from ..store.memory import MemoryStore

@@ -7,8 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..config.model import ClusterTiming
 from ..errors import StoreError
+from ..flow import ClusterTiming
 from .base import RunStore, StoreState
 from .memory import MemoryStore
 from .sqlite import SqliteStore

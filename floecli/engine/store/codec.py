@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..config.model import Flow
+from ..flow import Flow
 from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, Pend, RunRecord
 
 

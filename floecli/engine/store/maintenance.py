@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.expand import expand_path
-from ..config.model import AppConfig
 from ..config.roots import default_root
 from ..errors import StoreError
+from ..flow import AppConfig
 from .base import ArchivedRun
 from .sqlite import archive_index, delete_runs
 

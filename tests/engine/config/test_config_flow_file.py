@@ -12,7 +12,7 @@ import pytest
 
 from floecli.engine.config import ConfigError, Flow, load_flow_file, merge_flow_file, parse_app
 from floecli.engine.config.flowfile import GIT, LOCAL, WEB, flow_file_kind
-from floecli.engine.config.model import Node
+from floecli.engine.flow import Node
 
 DATA = Path(__file__).parent / "data"
 BODY = DATA / "build-project.yml"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from floecli.engine.config import AppConfig, Flow, check_app, load_app, parse_app
-from floecli.engine.config.model import CLASS_MERGE, CLASS_TASK, CLASS_TRIGGER
 from floecli.engine.events import FlowRef
+from floecli.engine.flow import CLASS_MERGE, CLASS_TASK, CLASS_TRIGGER
 
 DATA = Path(__file__).parent / "data"
 SAMPLE = DATA / "sample.yml"

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from servertest import ADMIN
 
-from floecli.engine.config.model import User
 from floecli.engine.errors import RequestError
+from floecli.engine.flow import User
 from floecli.engine.server.auth import SESSION_IDLE, SESSION_MAX, Sessions
 from floecli.engine.server.passwords import hash_password, verify_password
 from floecli.engine.store.memory import MemoryStore

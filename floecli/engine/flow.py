@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Problem
-from ..events import FlowRef
+from .errors import Problem
+from .events import FlowRef
 
 CLASS_TRIGGER = "trigger"
 CLASS_TASK = "task"
