@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import flows
 from browsing import PASSWORD_HASH, PHONE, USER
 from flows import RELEASE, data_trigger, end, flow, merge, one_task, task
 from playwright.sync_api import expect
-from servertest import start_run, wait_ended
+from servertest import ADMIN, start_run, wait_ended
+from test_disk_full import fill
 
 
 def app(tmp_path: Path, store: str = "memory") -> str:
@@ -258,3 +260,32 @@ def test_a_viewer_may_look_but_not_start_or_stop(start_engine, browse):
     expect(page.locator("#run-status")).to_have_text("running")
     expect(page.get_by_role("button", name="Stop run")).to_be_disabled()
     assert not b.console_errors, b.console_errors
+
+
+def test_every_page_says_when_the_run_store_cannot_save(start_engine, browse, tmp_path):
+    # A full disk under the store (a tmpfs the test mounts; CI runs as root): a banner on
+    # every page says runs are refused until it can save, and goes once space comes back.
+    disk, gate = tmp_path / "disk", tmp_path / "gate"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True)
+    try:
+        waits = f"until test -e {gate}; do sleep 0.05; done; echo finished"
+        engine = start_engine(flows.app(one_task("f", shell=waits), store_type="local"),
+                              f"-root={disk / 'root'}", name="full")
+        with engine.client() as c:
+            run = start_run(c, "f")
+        b = browse(engine)
+        b.login(user="admin", password=ADMIN, path="/app/dash")
+        banner = b.page.locator("#store-health")
+        expect(banner).to_be_hidden()
+        filler = fill(disk)
+        gate.touch()  # the run finishes now: its writes fail
+        expect(banner).to_be_visible(timeout=30_000)
+        expect(banner).to_contain_text("the run store cannot take writes now")
+        expect(banner).to_contain_text("New runs are refused")
+        filler.unlink()
+        expect(banner).to_be_hidden(timeout=30_000)
+        with engine.client() as c:
+            assert wait_ended(c, "f", run)["Summary"]["State"] == "good"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -24,7 +24,7 @@ let page = null; // {onEvent, catchUp, unmount} of the page on screen
 
 const live = new Live({
   onEvent: (evt) => page?.onEvent?.(evt),
-  onOpen: () => page?.catchUp?.(),
+  onOpen: () => { page?.catchUp?.(); checkHealth(); },
   onRefused: () => get('/hosts').catch(() => {}), // a 401 here means log in again
   onState: (state) => {
     const el = document.getElementById('live');
@@ -109,5 +109,24 @@ document.getElementById('logout').addEventListener('click', async () => {
   navigate(`${APP}/login`);
 });
 
+// While the run store cannot save (a full disk), every page says so: new runs are refused
+// until it can, and what runs is kept and saved once it can (GET /health: 503 meanwhile).
+const HEALTH_EVERY_MS = 5000;
+async function checkHealth() {
+  const banner = document.getElementById('store-health');
+  if (!currentUser()) { banner.hidden = true; return; }
+  try {
+    await get('/health');
+    banner.hidden = true;
+  } catch (e) {
+    if (e.status !== 503) return; // offline or logged out: said elsewhere
+    banner.textContent = `${e.message}. New runs are refused until it can save again; `
+      + 'runs already going are kept and saved then, with every log line.';
+    banner.hidden = false;
+  }
+}
+
 setInterval(() => tick(main), 1000);
+setInterval(checkHealth, HEALTH_EVERY_MS);
 render();
+checkHealth();
