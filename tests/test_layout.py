@@ -45,6 +45,8 @@ ROOMS: list[tuple[str, str, str, str]] = [
     ("hub", "floe §3", "floecli.engine.hub.hub", "Hub"),
     ("dispatch", "floe §3.4, §3.5, DECISIONS §2", "floecli.engine.hub.dispatch",
      "Dispatcher"),
+    ("claiming work from a store the hosts share (postgres)", "DECISIONS §4",
+     "floecli.engine.hub.claiming", "Claimer"),
     ("host tags, resource tags", "floe §1.3, §3.4", "floecli.engine.hub.dispatch",
      "Dispatcher"),
     ("routing an event", "floe §2.5", "floecli.engine.hub.routing", "Router"),
