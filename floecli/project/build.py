@@ -136,8 +136,8 @@ def _build(project: EngineProject, opts: BuildOptions, step: Step, echo: Echo | 
             app_text = read_text(project.app_file)
         config = require_valid(app_text, str(project.app_file), [vendor])
         step(f"Collecting the engine runtime for {target.name}")
-        install_wheels(runtime_pins(engine_requirements(target)), target, opts.python_version,
-                       site, echo=echo)
+        requirements = engine_requirements(target, config.common.store_type)
+        install_wheels(runtime_pins(requirements), target, opts.python_version, site, echo=echo)
         _copy_engine(lock, site, echo)
         step("Adding contributions")
         _copy_vendor(vendor, site / VENDOR_DIR, target, opts, echo)

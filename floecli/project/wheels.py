@@ -27,12 +27,17 @@ ENGINE_REQUIREMENTS = ("PyYAML", "jsonschema", "httpx", "starlette", "uvicorn", 
 ENGINE_ACCELERATORS = ("uvloop",)
 
 
-def engine_requirements(target: Target) -> tuple[str, ...]:
+# What `store-type: postgres` needs (pyproject's `postgres` extra): packed only into binaries
+# whose app uses it, so every other binary stays as small as before.
+STORE_REQUIREMENTS = {"postgres": ("psycopg", "psycopg-binary", "psycopg-pool")}
+
+
+def engine_requirements(target: Target, store_type: str = "") -> tuple[str, ...]:
     """What a binary for `target` carries of the engine's dependencies (their closure is
-    runtime_pins')."""
+    runtime_pins'), for an app whose `common.store-type` is `store_type`."""
     extra = () if target.is_windows else tuple(
         name for name in ENGINE_ACCELERATORS if _installed(name))
-    return ENGINE_REQUIREMENTS + extra
+    return ENGINE_REQUIREMENTS + STORE_REQUIREMENTS.get(store_type, ()) + extra
 
 
 def _installed(name: str) -> bool:

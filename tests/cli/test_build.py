@@ -135,6 +135,7 @@ def test_binary_holds_only_the_engine_runtime(project, env):
     assert not vendored & {"yaml", "floecli", "jsonschema"}
     # GitPython stays out: the engine's git module falls back to the git binary
     assert not tops & {"typer", "rich", "git", "platformdirs", "shiv", "pip"}
+    assert not tops & {"psycopg", "psycopg_binary", "psycopg_pool"}  # its app keeps no database
     assert not [n for n in entries if n.startswith(("site-packages/floecli/cli/",
                                                      "site-packages/floecli/project/"))]
     assert "site-packages/floe_app.json" not in entries  # no -e
@@ -247,6 +248,17 @@ def test_build_f_builds_an_app_document_outside_any_project(env, tmp_path):
     missing = floe("build", "-f", str(tmp_path / "nope.json"), cwd=tmp_path, env=env, ok=False)
     assert missing.returncode == 1
     assert missing.stderr.startswith("Error creating temp project: cannot load app file ")
+
+
+def test_an_app_on_postgres_is_built_with_the_postgres_driver(env, tmp_path):
+    doc = json.loads((Path(__file__).resolve().parents[2] / "default-app.json").read_text())
+    doc["common"]["store-type"] = "postgres"
+    app = tmp_path / "pg-app.json"
+    app.write_text(json.dumps(doc))
+    floe("build", "-f", str(app), cwd=tmp_path, env=env)
+    tops = {n.split("/")[1] for n in names(tmp_path / "myengine")
+            if n.startswith("site-packages/")}
+    assert {"psycopg", "psycopg_binary", "psycopg_pool"} <= tops
 
 
 def test_build_errors(project, env, tmp_path):
