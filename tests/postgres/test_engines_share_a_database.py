@@ -14,7 +14,7 @@ import pytest
 from engine.server.servertest import EngineProcess, launch, run_view, start_run
 from harness import wait_until
 
-RUNS = 60
+RUNS = 300
 
 
 def cluster_app(out: Path) -> str:
@@ -84,9 +84,9 @@ def test_runs_pushed_to_any_host_run_exactly_once_and_every_host_shows_them(host
     with hosts[0].client() as c:
         start_run(c, "gpu", {"N": "gpu"})  # only h3 has the tag
     for engine in hosts:  # one view: each host's API lists every host's runs
-        wait_until(lambda e=engine: len(archived(e, "work")) == RUNS, 60,
+        wait_until(lambda e=engine: len(archived(e, "work")) == RUNS, 180,
                    "every run archived, seen from each host")
-    wait_until(lambda: len(archived(hosts[1], "gpu")) == 1, 30, "the gpu run")
+    wait_until(lambda: len(archived(hosts[1], "gpu")) == 1, 60, "the gpu run")
     lines = (tmp_path / "side-effects").read_text().splitlines()
     counts = Counter(line.split()[0] for line in lines)
     assert counts == Counter({**{str(i): 1 for i in range(RUNS)}, "gpu": 1})  # exactly once
