@@ -7,6 +7,9 @@ Prints one JSON line:
   online_median_ms / online_max_ms     with h2 down and a run of that flow waiting on h1:
                       from h2 serving again (its port file written) to the run's start on h2,
                       ONLINE_ROUNDS restarts (target < 100 ms)
+  burst_1_host_s / burst_3_hosts_s / burst_3_to_1   bench/hub_burst.py's 100 runs of 10 chained
+                      `exec true`, pushed at once over the API, on one host and spread over three
+                      hosts listing each other (common.hosts), until every run ended
 Bounded: every wait gives up after LIMIT_S.
 """
 
@@ -106,7 +109,34 @@ def push(c: httpx.Client) -> tuple[str, float]:
     return r.json()["Payload"]["Runs"][0], t0
 
 
+def burst_over(hosts: int) -> float:
+    """The 100x10 burst pushed over `hosts` hosts' APIs (listing each other when several)."""
+    import asyncio
+
+    from hub_burst import chain_app
+    from pg_cluster import burst
+
+    class Serving:
+        def __init__(self, port: int) -> None:
+            self.port = port
+
+    with tempfile.TemporaryDirectory(prefix="floe-cluster-burst-") as d:
+        tmp = Path(d)
+        ports = free_ports(hosts)
+        listed = "".join(f"\n    - 127.0.0.1:{p}" for p in ports) if hosts > 1 else " []"
+        text = chain_app("local").replace("common:\n", f"common:\n  hosts:{listed}\n")
+        (tmp / "app.yml").write_text(text)
+        procs = [start(tmp, f"h{i + 1}", "master", port)[0] for i, port in enumerate(ports)]
+        try:
+            return asyncio.run(burst([Serving(p) for p in ports]))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(30)
+
+
 def main() -> None:
+    one, three = burst_over(1), burst_over(3)
     with tempfile.TemporaryDirectory(prefix="floe-cluster-bench-") as d:
         tmp = Path(d)
         p1, p2 = free_ports(2)
@@ -146,6 +176,8 @@ def main() -> None:
         "online_median_ms": round(statistics.median(online), 2),
         "online_max_ms": round(max(online), 2),
         "online_rounds": len(online),
+        "burst_1_host_s": round(one, 3), "burst_3_hosts_s": round(three, 3),
+        "burst_3_to_1": round(three / one, 2),
     }))
 
 
