@@ -141,3 +141,32 @@ def test_form_data_sent_to_another_host_reaches_the_run_where_it_waits(hosts):
                           30, "the run to end")
     assert view["Summary"]["State"] == "good"
     assert view["Summary"]["Inputs"] == {"approver": "ann"}
+
+
+def test_busy_engines_ride_out_a_database_crash_and_a_cut_listening_connection(
+        hosts, tmp_path, pg_server, pg_url):
+    # pg_ctl restart -m immediate while three engines work, then every listening connection
+    # cut: each reconnects, and every run pushed before, during and after runs exactly once.
+    import psycopg
+
+    pushed = []
+    for i in range(30):
+        with hosts[i % 3].client() as c:
+            pushed.append(start_run(c, "work", {"N": f"a{i}"}))
+    pg_server.restart_immediate()
+    for i in range(30):  # the stores retry what the crash cut off; pushes are taken again
+        with hosts[i % 3].client() as c:
+            wait_until(lambda c=c, i=i: c.post("/push/data", json={
+                "Ref": {"ID": "work", "Ver": 1}, "Form": {"ID": "start", "Values": {
+                    "N": f"b{i}"}}}).status_code == 200, 60, "a push after the crash")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()")
+    for i in range(30):
+        with hosts[i % 3].client() as c:
+            start_run(c, "work", {"N": f"c{i}"})
+    wait_until(lambda: len(archived(hosts[0], "work")) == 90, 180, "every run archived")
+    lines = (tmp_path / "side-effects").read_text().splitlines()
+    counts = Counter(line.split()[0] for line in lines)
+    want = {f"{p}{i}" for p in "abc" for i in range(30)}
+    assert set(counts) == want and set(counts.values()) == {1}  # none lost, none twice
