@@ -128,8 +128,10 @@ export function mount(root, [fid, rid], { navigate } = {}) {
   // Keep: retention (common.retention) never removes a kept run; the button says which it is.
   els.keep.addEventListener('click', async () => {
     const kept = !!view?.Kept;
+    edits += 1;
     try {
       await call(kept ? 'DELETE' : 'POST', `${runPath(fid, rid)}/keep`);
+      edits += 1; // a read begun while the change was on its way predates it too
       view.Kept = !kept;
       drawHeader();
       notify(kept ? `Run ${rid} is no longer kept.` : `Run ${rid} is kept: retention leaves it.`, { ok: true });
@@ -386,8 +388,12 @@ export function mount(root, [fid, rid], { navigate } = {}) {
     if (view.Summary.Status !== 'pending') loadFiles();
   }
 
+  // Changes this page made to the view (Keep): a reply fetched before one of them is stale.
+  let edits = 0;
+
   async function load() {
     let v;
+    const seen = edits;
     try {
       v = await get(runPath(fid, rid));
     } catch (e) {
@@ -400,6 +406,7 @@ export function mount(root, [fid, rid], { navigate } = {}) {
       return;
     }
     if (gone) return;
+    if (seen !== edits) { refresh(); return; } // asked before a change made here: ask again
     if (!view) {
       try { edges = flowEdges((await get(`${flowPath(fid)}?limit=1`)).Config); } catch { edges = []; }
       if (!selected) selected = (v.Graph.flat().find((n) => n.Status === 'running' && n.Logs) || {}).ID || '';
