@@ -158,17 +158,24 @@ class PgServer:
 
     def wait_ready(self, deadline: float = START_TIMEOUT) -> None:
         """Until a connection succeeds (at most `deadline` seconds)."""
-        import psycopg
+        wait_connectable(self.url(), deadline)
 
-        end = time.monotonic() + deadline
-        while True:
-            try:
-                psycopg.connect(self.url(), connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.05)  # a bounded retry of a connect, not a wait for a state
+
+def wait_connectable(url: str, deadline: float) -> None:
+    """Until a connection to `url` succeeds (at most `deadline` seconds): a server that was
+    just started has no event to wait on, so connecting is the observable condition."""
+    import psycopg
+
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            # no server-side prepared statements: PgBouncer's transaction mode takes none
+            psycopg.connect(url, connect_timeout=2, prepare_threshold=None).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)  # a bounded retry of a connect, not a wait for a state
 
 
 def find_pgbouncer() -> Path:
@@ -213,18 +220,7 @@ class PgBouncer:
         return self
 
     def _wait_ready(self, deadline: float = 30) -> None:
-        import psycopg
-
-        end = time.monotonic() + deadline
-        while True:
-            try:
-                psycopg.connect(self.url("postgres"), connect_timeout=2,
-                                prepare_threshold=None).close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.05)  # a bounded retry of a connect
+        wait_connectable(self.url("postgres"), deadline)
 
     def url(self, db: str) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{db}"

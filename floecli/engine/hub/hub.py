@@ -24,8 +24,7 @@ from ..events import (
 )
 from ..flow import AppConfig, Flow, Node
 from ..nodes.api import get_opt
-from ..outcome import word_outcome
-from ..runs import REASON_STOPPED, Pend, RunRecord, now, pend_summary, submission
+from ..runs import Pend, RunRecord, now, pend_summary, submission
 from ..secrets import NO_SECRETS, Secrets
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher
@@ -303,10 +302,7 @@ class Hub:
         pend = await self.store.pend(run_id)
         if pend is None or pend.flow.id != flow_id:
             raise RunNotFound(f"run {run_id} of flow {flow_id} is not pending or active")
-        record = RunRecord.from_pend(pend, ended=True, good=False, reason=REASON_STOPPED,
-                                     end_time=now(), stopped_by=user)
-        word_outcome(record)
-        self.store.finish(record)
+        self.state.archive_stopped(pend, user)
         await self.store.flush()
 
     async def rerun(self, flow_id: str, run_id: str, from_node: str = "", *,

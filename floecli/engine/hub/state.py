@@ -388,11 +388,7 @@ class RunState:
             if pend is not None and pend.flow.id == flow_id:
                 del self._pends[run_id]
                 self._refused.pop(run_id, None)
-                record = RunRecord.from_pend(pend, ended=True, good=False,
-                                             reason=REASON_STOPPED, end_time=now(),
-                                             stopped_by=user)
-                word_outcome(record)
-                self._store.finish(record)
+                self.archive_stopped(pend, user)
                 self.publish(Event(pend.ref, SYS_STATE, good=True,
                                     opts={"action": "remove-pend"}))
                 self.publish(Event(pend.ref, SYS_END_ALL, good=False))
@@ -405,6 +401,14 @@ class RunState:
         run.verdict = Verdict(False, REASON_STOPPED)  # a stop overrides any verdict
         await self.settle(run)
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def archive_stopped(self, pend: Pend, user: str) -> None:
+        """A pend that never started, archived as stopped by `user` (its pend removed in the
+        same write)."""
+        record = RunRecord.from_pend(pend, ended=True, good=False, reason=REASON_STOPPED,
+                                     end_time=now(), stopped_by=user)
+        word_outcome(record)
+        self._store.finish(record)
 
     async def close(self) -> None:
         """The engine stops: what changed is saved; the runs stay active in the store."""
