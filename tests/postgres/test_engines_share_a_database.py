@@ -77,6 +77,11 @@ def archived(engine: EngineProcess, flow: str) -> list[dict]:
         return c.get(f"/flows/{flow}").json()["Payload"]["Runs"]["Archive"]
 
 
+def reconnections(engine: EngineProcess) -> int:
+    """How many times the host logged that it listens again after a lost connection."""
+    return engine.stderr.count("listening again")
+
+
 def test_runs_pushed_to_any_host_run_exactly_once_and_every_host_shows_them(hosts, tmp_path):
     for i in range(RUNS):
         with hosts[i % 3].client() as c:
@@ -154,17 +159,25 @@ def test_busy_engines_ride_out_a_database_crash_and_a_cut_listening_connection(
         with hosts[i % 3].client() as c:
             pushed.append(start_run(c, "work", {"N": f"a{i}"}))
     pg_server.restart_immediate()
+    for engine in hosts:  # each host says it lost its listening connection and has it again
+        wait_until(lambda e=engine: reconnections(e) >= 1, 60, "the hosts to listen again")
+        assert "the listening connection failed" in engine.stderr
     for i in range(30):  # the stores retry what the crash cut off; pushes are taken again
         with hosts[i % 3].client() as c:
             wait_until(lambda c=c, i=i: c.post("/push/data", json={
                 "Ref": {"ID": "work", "Ver": 1}, "Form": {"ID": "start", "Values": {
                     "N": f"b{i}"}}}).status_code == 200, 60, "a push after the crash")
+    before = [reconnections(e) for e in hosts]
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()")
+        cut = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE application_name LIKE 'floe listener %'").fetchall()
+    assert len(cut) == 3  # one listening connection per host
     for i in range(30):
         with hosts[i % 3].client() as c:
             start_run(c, "work", {"N": f"c{i}"})
+    for engine, n in zip(hosts, before, strict=True):
+        wait_until(lambda e=engine, n=n: reconnections(e) > n, 60,
+                   "the hosts to listen again after the cut")
     wait_until(lambda: len(archived(hosts[0], "work")) == 90, 180, "every run archived")
     lines = (tmp_path / "side-effects").read_text().splitlines()
     counts = Counter(line.split()[0] for line in lines)

@@ -20,6 +20,7 @@ from .claims import CHANNEL
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5
+LISTENER_NAME = "floe listener"
 
 
 class Waker:
@@ -34,7 +35,8 @@ class Waker:
         if not self.listening:
             return
         conn = await psycopg.AsyncConnection.connect(
-            self.url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT)
+            self.url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT,
+            application_name=f"{LISTENER_NAME} {self.host}")  # named in pg_stat_activity
         await conn.execute(f"LISTEN {CHANNEL}")
         self._conn = conn
 
@@ -78,6 +80,8 @@ class Waker:
         try:
             await self.open()
             self.reconnects += 1
+            log.warning("host %s: listening again (reconnection %d)", self.host,
+                        self.reconnects)
         except psycopg.Error as e:
             log.debug("host %s: cannot listen yet: %s", self.host, e)
             # Wait out the rest of this interval (the server is down): a back-off, bounded.
