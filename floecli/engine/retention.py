@@ -8,7 +8,9 @@ archived runs are ever chosen, so an active or pending run is never touched, and
 shared `reuse-space` workspace (`ws/single`) is never removed. The engine prunes in the
 background: at start, after runs end (at most once per MIN_GAP) and every INTERVAL, BATCH runs
 per store transaction with a yield to the loop between batches, so the API keeps answering.
-`floe prune` runs the same selection from the command line.
+`floe prune` runs the same selection from the command line. On a store hosts share, the
+selection is made over every host's runs and each host removes its own share (own_share):
+the workspaces are on the disk of the host that ran them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,9 +40,11 @@ BATCH = 200
 INTERVAL = 3600.0  # a pass at least this often: `days` ages runs while nothing ends
 MIN_GAP = 10.0  # run ends within this of a pass wait for the next one
 DAY = 86400.0
+# On a shared store, a host not seen for this long is gone: any host prunes what it ran.
+ORPHANED_AFTER = DAY
 
-__all__ = ["BATCH", "KEPT_PREFIX", "PruneReport", "Pruner", "remove_run_files", "select",
-           "select_workspaces"]
+__all__ = ["BATCH", "KEPT_PREFIX", "PruneReport", "Pruner", "own_share", "remove_run_files",
+           "select", "select_workspaces"]
 
 
 def select(index: Iterable[ArchivedRun], config: AppConfig, at: float) -> list[ArchivedRun]:
@@ -75,6 +79,17 @@ def select_workspaces(index: Iterable[ArchivedRun], config: AppConfig,
         if n > rule.workspaces and run.run_id not in gone:
             chosen.append(run)
     return chosen
+
+
+def own_share(runs: Iterable[ArchivedRun], me: str, last_seen: Mapping[str, float],
+              at: float) -> list[ArchivedRun]:
+    """Of `runs` chosen on a store hosts share, those host `me` removes: the runs it
+    executed (their workspaces are on its disk), runs no host executed, and runs of a host not
+    seen for ORPHANED_AFTER. Another live host's runs are left to that host, which removes
+    their records and its own files together; the choice itself (`keep`, `days`) is made over
+    every host's runs, so each host's share adds up to the whole."""
+    return [r for r in runs if not r.host or r.host == me
+            or last_seen.get(r.host, 0.0) < at - ORPHANED_AFTER]
 
 
 def run_paths(workspace_root: Path, run: ArchivedRun) -> list[Path]:
@@ -173,8 +188,14 @@ class Pruner:
     async def prune(self, at: float | None = None) -> PruneReport:
         """One pass: choose, then remove in batches."""
         hub = self._hub
+        now = time.time() if at is None else at
         index = await hub.store.archive_index()
-        victims = select(index, hub.config, time.time() if at is None else at)
+        victims = select(index, hub.config, now)
+        spaces = select_workspaces(index, hub.config, victims)
+        if hub.store.shared:
+            seen = await hub.store.last_seen()
+            victims = own_share(victims, hub.host_id, seen, now)
+            spaces = own_share(spaces, hub.host_id, seen, now)
         report = PruneReport()
         for i in range(0, len(victims), self._batch):
             batch = [v for v in victims[i:i + self._batch]
@@ -184,8 +205,7 @@ class Pruner:
             for v in batch:
                 report.by_flow[v.flow_id] = report.by_flow.get(v.flow_id, 0) + 1
             await asyncio.sleep(0)  # let the API and the runs have the loop between batches
-        spaces = [w for w in select_workspaces(index, hub.config, victims)
-                  if hub.state.active(w.run_id) is None]
+        spaces = [w for w in spaces if hub.state.active(w.run_id) is None]
         report.workspaces = await asyncio.to_thread(remove_workspaces, hub.workspace_root, spaces)
         self.passes += 1
         self.pruned += report.runs

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
                                            "per host name)"),
     ) -> None:
         """Apply common.retention (and each flow's own) now: archived runs, their node logs,
-        log files and workspaces. A running engine does this by itself in the background."""
+        log files and workspaces. A running engine does this by itself in the background.
+        On a PostgreSQL store, the runs host --host_name ran (their workspaces are here)."""
         from floecli.engine.errors import FloeError
         from floecli.engine.retention import describe
         from floecli.engine.store.maintenance import locate, prune_candidates
@@ -34,7 +35,7 @@ def register(app: typer.Typer) -> None:
         config = load_config(conf)
         try:
             loc = locate(config, root, host_name, project_name())  # type: ignore[arg-type]
-            victims, spaces = prune_candidates(loc.db, config)  # type: ignore[arg-type]
+            victims, spaces = prune_candidates(loc, config)  # type: ignore[arg-type]
             if dry_run:
                 for line in describe(victims):
                     APP.echo(line)

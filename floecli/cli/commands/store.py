@@ -1,4 +1,4 @@
-"""`floe store backup FILE`: a consistent copy of an engine's SQLite run store, running or not."""
+"""`floe store backup FILE`: a consistent copy of an engine's run store, running or not."""
 
 from __future__ import annotations
 
@@ -46,18 +46,23 @@ def register(app: typer.Typer) -> None:
         db: Path | None = typer.Option(None, "--db", help="the store file itself (instead "
                                        "of --conf/--root)"),
     ) -> None:
-        """Copy the run store with SQLite's online backup: consistent while the engine
-        runs. Restore: stop the engine, put the copy at the store's path (see
-        docs/operations.md)."""
+        """Copy the run store, consistent while the engine runs: SQLite's online backup, or
+        pg_dump's custom format for store-type postgres. Restore: see docs/operations.md
+        (SQLite) and docs/postgres.md (pg_restore)."""
         from floecli.engine.errors import FloeError
+        from floecli.engine.store.maintenance import StoreLocation, locate
         from floecli.engine.store.maintenance import backup as take
-        from floecli.engine.store.maintenance import locate
 
         try:
-            source = db or locate(load_config(conf), root, host_name,  # type: ignore[arg-type]
-                                  project_name()).db
-            result = take(Path(source), file)
+            loc = StoreLocation(db, Path()) if db else locate(
+                load_config(conf), root, host_name, project_name())  # type: ignore[arg-type]
+            result = take(loc, file)
         except FloeError as e:
             fail("backing up the run store", e)
+        source: object = loc.db
+        if loc.url:
+            from floecli.engine.store.postgres import redact_url
+
+            source = redact_url(loc.url)
         APP.echo(f"backed up {source} to {result.path}: {result.archived} archived runs, "
                  f"integrity {result.integrity}")

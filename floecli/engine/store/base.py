@@ -46,6 +46,9 @@ class ArchivedRun:
     flow_id: str
     start_time: float  # seconds since the epoch (the end time of a run that never started)
     kept: bool = False
+    # The host that executed it, on a store hosts share: its workspace is on that host's
+    # disk. "" when one host owns the store, or no host ever claimed the run.
+    host: str = ""
 
 
 class RunStore(ABC):
@@ -171,3 +174,8 @@ class RunStore(ABC):
         transaction, durable when this returns; an id that is not archived is left alone.
         How many runs went."""
         raise NotImplementedError
+
+    async def last_seen(self) -> dict[str, float]:
+        """When each host sharing the store last showed life (seconds since the epoch);
+        empty for a store one host owns."""
+        return {}

@@ -1,8 +1,11 @@
-"""Work on an engine's SQLite run store from outside the engine, while it runs or not:
-`floe store backup` (SQLite's online backup) and `floe prune`.
+"""Work on an engine's run store from outside the engine, while it runs or not:
+`floe store backup` and `floe prune`.
 
-Both open the database file with their own connection. WAL lets them read beside a running
-engine; pruning's writes wait their turn (busy_timeout) and go in small transactions.
+SQLite: both open the database file with their own connection. WAL lets them read beside a
+running engine; pruning's writes wait their turn (busy_timeout) and go in small transactions;
+the backup is SQLite's online backup. PostgreSQL (store/postgres/offline.py): the same
+statements the engine runs over a plain connection, and pg_dump for the backup; pruning
+removes the share of the host named (`--host_name`), whose workspaces are on this machine.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ..config.expand import expand_path
 from ..config.roots import default_root
 from ..errors import StoreError
 from ..flow import AppConfig
+from . import STORE_URL_ENV, store_url
 from .base import ArchivedRun
 from .sqlite import archive_index, delete_runs
 
@@ -26,8 +30,10 @@ BUSY_TIMEOUT_MS = 30_000
 
 @dataclass(frozen=True)
 class StoreLocation:
-    db: Path
+    db: Path  # the SQLite file; unused when `url` names a PostgreSQL database
     workspace_root: Path
+    url: str = ""  # store-type postgres: the database (store-url or FLOE_STORE_URL)
+    host: str = "h1"  # the engine's -host_name: on a shared database, whose share to prune
 
 
 def locate(config: AppConfig, root: str = "", host_name: str = "h1",
@@ -35,9 +41,9 @@ def locate(config: AppConfig, root: str = "", host_name: str = "h1",
     """Where the engine of `config` (with `-root=root`, `-host_name`, in engine project
     `project`) keeps its store and workspaces, as Engine resolves them."""
     common = config.common
-    if common.store_type != "local":
-        raise StoreError(f"store-type {common.store_type} keeps nothing on disk",
-                         hint="backup and prune work on the SQLite store (store-type: local)")
+    if common.store_type not in ("local", "postgres"):
+        raise StoreError(f"store-type {common.store_type} keeps nothing to back up or prune",
+                         hint="backup and prune work on store-type local and postgres")
     try:
         raw_root = root or default_root(common.workspace_root, host_name, project)
         raw_store = root or (default_root(common.store_root, host_name, project)
@@ -46,8 +52,14 @@ def locate(config: AppConfig, root: str = "", host_name: str = "h1",
         store_root = ws_root if raw_store == raw_root else expand_path(raw_store)
     except ValueError as e:
         raise StoreError(f"common.workspace-root: {e}") from None
+    url = ""
+    if common.store_type == "postgres":
+        url = store_url(common.store_url)
+        if not url:
+            raise StoreError("store-type postgres needs the database's URL",
+                             hint=f"set common.store-url or {STORE_URL_ENV}")
     return StoreLocation(Path(store_root).resolve() / "store" / "floe.db",
-                         Path(ws_root).resolve())
+                         Path(ws_root).resolve(), url, host_name)
 
 
 def _connect(db: Path) -> sqlite3.Connection:
@@ -69,7 +81,19 @@ class BackupResult:
     integrity: str
 
 
-def backup(db: Path, dest: Path) -> BackupResult:
+def backup(loc: StoreLocation, dest: Path) -> BackupResult:
+    """A consistent copy of the store at `dest`: SQLite's online backup, or pg_dump's custom
+    format for a PostgreSQL store."""
+    if not loc.url:
+        return backup_sqlite(loc.db, dest)
+    from .postgres import offline
+
+    dest = dest.resolve()
+    offline.dump(loc.url, dest)
+    return BackupResult(dest, offline.count_archived(loc.url), "pg_dump ok")
+
+
+def backup_sqlite(db: Path, dest: Path) -> BackupResult:
     """A consistent copy of the store at `dest`, taken with SQLite's online backup in one
     step (one read snapshot, whatever the engine writes meanwhile), checked with
     `PRAGMA integrity_check` before it is moved into place."""
@@ -103,19 +127,28 @@ def backup(db: Path, dest: Path) -> BackupResult:
     return BackupResult(dest, archived, integrity)
 
 
-def prune_candidates(db: Path, config: AppConfig, at: float | None = None
+def prune_candidates(loc: StoreLocation, config: AppConfig, at: float | None = None
                      ) -> tuple[list[ArchivedRun], list[ArchivedRun]]:
     """The archived runs retention removes, and the runs that stay whose workspace alone
-    goes (`retention.workspaces`)."""
-    from ..retention import select, select_workspaces
+    goes (`retention.workspaces`); on a shared database, the share of host `loc.host`."""
+    from ..retention import own_share, select, select_workspaces
 
-    conn = _connect(db)
+    now = time.time() if at is None else at
+    if loc.url:
+        from .postgres import offline
+
+        index, seen = offline.archive_index(loc.url)
+        victims = select(index, config, now)
+        spaces = select_workspaces(index, config, victims)
+        return (own_share(victims, loc.host, seen, now),
+                own_share(spaces, loc.host, seen, now))
+    conn = _connect(loc.db)
     try:
         index = archive_index(conn)
-        victims = select(index, config, time.time() if at is None else at)
+        victims = select(index, config, now)
         return victims, select_workspaces(index, config, victims)
     except sqlite3.Error as e:
-        raise StoreError(f"reading the run store {db} failed: {e}") from None
+        raise StoreError(f"reading the run store {loc.db} failed: {e}") from None
     finally:
         conn.close()
 
@@ -126,6 +159,16 @@ def prune(loc: StoreLocation, victims: list[ArchivedRun],
     then the workspaces of `spaces`."""
     from ..retention import remove_run_files, remove_workspaces
 
+    if loc.url:
+        from .postgres import offline
+
+        gone = 0
+        for i in range(0, len(victims), batch):
+            chunk = victims[i:i + batch]
+            gone += offline.delete_runs(loc.url, [v.run_id for v in chunk])
+            remove_run_files(loc.workspace_root, chunk)
+        remove_workspaces(loc.workspace_root, spaces)
+        return gone
     conn = _connect(loc.db)
     gone = 0
     try:

@@ -118,7 +118,8 @@ NODE_LOGS = "SELECT node_id, line FROM logs WHERE run_id = %s AND node_id = %s O
 ARCHIVE_COUNT = "SELECT count(*) FROM runs WHERE flow_id = %s AND state = 'archive'"
 ARCHIVE_PAGE = """SELECT json FROM runs WHERE flow_id = %s AND state = 'archive'
 ORDER BY start_time DESC, seq DESC LIMIT %s OFFSET %s"""
-ARCHIVE_INDEX = """SELECT r.run_id, r.flow_id, r.start_time, k.key IS NOT NULL
+ARCHIVE_INDEX = """SELECT r.run_id, r.flow_id, r.start_time, k.key IS NOT NULL,
+    coalesce(r.claimed_by, '')
 FROM runs r LEFT JOIN kv k ON k.key = %s || r.run_id
 WHERE r.state = 'archive' ORDER BY r.flow_id, r.start_time DESC, r.seq DESC"""
 DELETE_RUNS = """WITH gone AS (
@@ -408,8 +409,11 @@ async def take_commands(conn: Conn, host: str) -> list[Command]:
                   key=lambda c: c.id)
 
 
+HOSTS = "SELECT name, tags, address, last_seen FROM hosts ORDER BY name"
+
+
 async def hosts(conn: Conn) -> list[HostRow]:
-    cur = await conn.execute("SELECT name, tags, address, last_seen FROM hosts ORDER BY name")
+    cur = await conn.execute(HOSTS)
     return [HostRow(n, tuple(t), a, s) for n, t, a, s in await cur.fetchall()]
 
 

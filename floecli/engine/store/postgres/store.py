@@ -389,7 +389,8 @@ class PostgresStore(RunStore):
     async def archive_index(self) -> list[ArchivedRun]:
         async def op(conn: Conn) -> list[ArchivedRun]:
             cur = await conn.execute(claims.ARCHIVE_INDEX, (KEPT_PREFIX,))
-            return [ArchivedRun(r, f, float(t), bool(k)) for r, f, t, k in await cur.fetchall()]
+            return [ArchivedRun(r, f, float(t), bool(k), h)
+                    for r, f, t, k, h in await cur.fetchall()]
         return await self._read(op)
 
     async def delete_runs(self, run_ids: Sequence[str]) -> int:
@@ -536,6 +537,9 @@ class PostgresStore(RunStore):
 
     async def hosts(self) -> list[claims.HostRow]:
         return await self._run(claims.hosts)
+
+    async def last_seen(self) -> dict[str, float]:
+        return {h.name: h.last_seen.timestamp() for h in await self.hosts()}
 
     async def listen(self) -> Waker:
         """The dedicated listening connection (opened on first call): `await
