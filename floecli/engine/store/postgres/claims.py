@@ -260,10 +260,11 @@ def lease_tags(resource_tags: Sequence[str], reuse_space: bool, flow_id: str) ->
     return sorted(tags)
 
 
-async def _short_locks(conn: Conn, settings: ClusterSettings) -> None:
+async def _short_locks(conn: Conn, settings: ClusterSettings, flush: bool = True) -> None:
     # SET LOCAL: ends with the transaction, as PgBouncer's transaction mode requires.
-    await conn.execute("SELECT set_config('lock_timeout', %s, true)",
-                       (f"{settings.lock_timeout_ms}ms",))
+    await conn.execute("SELECT set_config('lock_timeout', %s, true), "
+                       "set_config('synchronous_commit', %s, true)",
+                       (f"{settings.lock_timeout_ms}ms", "on" if flush else "off"))
 
 
 async def claim_next(conn: Conn, host: str, tags: Sequence[str], settings: ClusterSettings
@@ -272,7 +273,12 @@ async def claim_next(conn: Conn, host: str, tags: Sequence[str], settings: Clust
     for _ in range(CLAIM_TRIES):
         # Pipelined: BEGIN, the lock timeout and the claim go out in one trip.
         async with conn.pipeline() as pipe, conn.transaction():
-            await _short_locks(conn, settings)
+            # The claim's commit does not wait for its WAL flush: the run's activation, which
+            # must come before anything runs, is fenced by this claim and waits for its own
+            # flush, which covers the claim's (the WAL is one sequence). A claim a crash
+            # loses leaves the pend unclaimed; the activation then matches no claim and is
+            # refused, so nothing runs on a claim that did not survive.
+            await _short_locks(conn, settings, flush=False)
             cur = await conn.execute(CLAIM, {"me": host, "tags": list(tags),
                                              "lease": settings.lease})
             await pipe.sync()

@@ -27,6 +27,7 @@ import logging
 import re
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -102,7 +103,7 @@ class _Write:
     statements: tuple[_Stmt, ...] = ()
     line: tuple[str, str, str, int | None] | None = None  # run, node, text, fence attempt
     run_id: str = ""  # the run a fenced write is about
-    wake: bool = False  # other hosts may act on it: NOTIFY after the commit
+    wake: bool = False  # other hosts may act on it: NOTIFY with the commit (_mark)
     reply: Callable[[BaseException | None], None] | None = None
     what: str = ""
 
@@ -170,6 +171,7 @@ class PostgresStore(RunStore):
         self._fenced: set[str] = set()  # runs this host lost: nothing more is written
         self.waker: Waker | None = None
         self._notifying: set[asyncio.Task[None]] = set()
+        self._fresh = _Freshness()
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -204,7 +206,7 @@ class PostgresStore(RunStore):
             kwargs={"autocommit": True, "prepare_threshold": None,
                     "connect_timeout": CONNECT_TIMEOUT},
             # a connection the server dropped (a restart) is found before it is used
-            check=AsyncConnectionPool.check_connection,
+            check=self._fresh.check, reset=self._fresh.returned,
             timeout=CONNECT_TIMEOUT, name=f"floe {self.host or 'store'}")
         self._pool_opened = False
         self._open = True
@@ -662,8 +664,7 @@ class PostgresStore(RunStore):
                 log.warning("run store %s: writes work again", self.name)
                 self.problem = ""
             retry = RETRY_FIRST
-            if self._done(batch, refusals):
-                await self._notify("pends")
+            self._done(batch, refusals)
 
     async def _already_committed(self, batch: list[_Write]) -> bool:
         """After a failed commit: settle the writes the database did commit (its marker of
@@ -685,14 +686,11 @@ class PostgresStore(RunStore):
                     self.name, len(committed))
         if self.problem:
             self.problem = ""
-        if self._done(committed, {}):
-            await self._notify("pends")
+        self._done(committed, {})  # their NOTIFY went with their commit
         return True
 
-    def _done(self, jobs: list[_Write], refusals: dict[int, BaseException]) -> bool:
-        """The first `jobs` of the queue are committed (or refused): tell who waits; whether
-        other hosts should be woken."""
-        wake = False
+    def _done(self, jobs: list[_Write], refusals: dict[int, BaseException]) -> None:
+        """The first `jobs` of the queue are committed (or refused): tell who waits."""
         for job in jobs:
             self._pending.popleft()
             error = refusals.get(job.seq)
@@ -700,10 +698,8 @@ class PostgresStore(RunStore):
                 self._lose(job.run_id)
             if job.reply is not None:
                 job.reply(error)
-            wake = wake or (job.wake and error is None)
         self._committed = jobs[-1].seq
         self._settle_waiters()
-        return wake
 
     def _give_up(self) -> None:
         """Closing while the server refuses every write: said loudly, then closed."""
@@ -741,7 +737,7 @@ class PostgresStore(RunStore):
                     # reply, so a batch costs a round trip or two, not one per statement.
                     async with conn.pipeline() as pipe, conn.transaction():
                         checks = await self._apply(conn, batch)
-                        await self._mark(conn, batch)
+                        await self._mark(conn, batch, wake=any(j.wake for j in batch))
                         await pipe.sync()
                         self._verify(checks)
                     return {}
@@ -763,14 +759,20 @@ class PostgresStore(RunStore):
                             log.error("run store %s: %s refused: %s", self.name, job.what, e)
                             refusals[job.seq] = e if isinstance(e, StoreError) else StoreError(
                                 f"the run store refused {job.what}: {e}")
-                    await self._mark(conn, batch)
+                    await self._mark(conn, batch, wake=any(
+                        j.wake and j.seq not in refusals for j in batch))
                 return refusals
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise _Transient(str(e).strip() or type(e).__name__) from None
 
-    async def _mark(self, conn: Conn, batch: list[_Write]) -> None:
-        """Record, in the batch's own transaction, that this writer committed up to it."""
+    async def _mark(self, conn: Conn, batch: list[_Write], wake: bool) -> None:
+        """Record, in the batch's own transaction, that this writer committed up to it; and
+        when other hosts may act on the batch, its NOTIFY, which PostgreSQL delivers when
+        the transaction commits and never if it does not: one per batch, with no round trip
+        or commit of its own."""
         await conn.execute(claims.MARK_WRITER, (self._writer_id, batch[-1].seq))
+        if wake:
+            await claims.notify(conn, "pends")
 
     async def _apply(self, conn: Conn, batch: list[_Write]
                      ) -> list[tuple[psycopg.AsyncCursor[Any], _Write, str]]:
@@ -848,6 +850,26 @@ class PostgresStore(RunStore):
             await self._run(lambda conn: claims.notify(conn, payload))
         except StoreError as e:
             log.debug("run store %s: NOTIFY failed: %s", self.name, e)
+
+
+class _Freshness:
+    """The pool's check of a connection before it is handed out: a round trip (an empty
+    query) that finds a connection the server dropped, skipped for one that came back to the
+    pool within RECENTLY seconds. A busy host reuses its few connections all the time, and
+    the check doubled the round trips of every read and commit. A connection broken within
+    that second fails its statement instead: reads and writes retry what fails that way."""
+
+    RECENTLY = 1.0
+
+    def __init__(self) -> None:
+        self._returned: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
+
+    async def returned(self, conn: Conn) -> None:
+        self._returned[conn] = time.monotonic()
+
+    async def check(self, conn: Conn) -> None:
+        if time.monotonic() - self._returned.get(conn, -self.RECENTLY) >= self.RECENTLY:
+            await AsyncConnectionPool.check_connection(conn)
 
 
 def _summary(text: str) -> dict[str, Any]:
