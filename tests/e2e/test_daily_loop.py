@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import flows
+from browsing import PHONE
 from flows import RELEASE, data_trigger, flow, one_task, task
 from harness import wait_until
 from playwright.sync_api import expect
@@ -273,3 +275,89 @@ def test_readme_screenshots_of_the_default_app(start_engine, browse, screenshots
     expect(page.locator('[data-run="h1-1"]')).to_contain_text("ref: main")
     photograph(page, screenshots / "dash.png")
     assert not b.console_errors, b.console_errors
+
+
+ENDED = ("good", "bad", "stopped", "interrupted", "host lost")
+
+
+def test_every_ended_state_has_its_own_word_and_look(start_engine, browse, tmp_path):
+    # A run cut off by an engine that died, whose flow changed meanwhile, is "interrupted":
+    # its own word and look on the dashboard, never the red "bad" of a failure.
+    slow = one_task("slow", shell="echo waiting; sleep 120", task_id="wait")
+    first = start_engine(flows.app(slow, store_type="local"))
+    with first.client() as c:
+        run = start_run(c, "slow")
+        wait_until(lambda: run_view(c, "slow", run)["Graph"][0][0]["Status"] == "running",
+                   what="the task to start")
+    first.stop(signal.SIGKILL)
+    engine = start_engine(flows.app({**slow, "ver": 2}, store_type="local"))
+    with engine.client() as c:
+        summary = wait_ended(c, "slow", run)["Summary"]
+    assert summary["State"] == "interrupted", summary
+    b = browse(engine)
+    page = b.page
+    login_admin(b, "/app/dash")
+    shown = page.locator(f'[data-flow="slow"] [data-run="{run}"]')
+    expect(shown).to_have_attribute("data-state", "interrupted")
+    expect(shown.locator(".badge")).to_have_text("interrupted")
+    expect(shown.locator(".reason")).to_contain_text("interrupted: flow slow ver 1 is no longer")
+
+    # Each of the five ended states, as the run lists draw them: five words, five looks.
+    looks = page.evaluate("""async (states) => {
+      const { runRow, runTable } = await import('/static/js/pages/dash.js');
+      const rows = states.map((s, i) => runRow('f', { Ref: { Run: { HostID: 'h1', ID: i + 1 } }, Ended: true,
+        Status: 'finished', State: s, Why: `why ${s}`, StartTime: '', EndTime: '' }));
+      const table = runTable(rows, '');
+      table.id = 'states';
+      document.querySelector('main').append(table);
+      return [...table.querySelectorAll('tbody .badge')].map((el) => {
+        const css = getComputedStyle(el);
+        return [el.textContent, [css.color, css.backgroundColor, css.borderStyle].join(' ')];
+      });
+    }""", list(ENDED))
+    assert [word for word, _ in looks] == list(ENDED)
+    assert len({look for _, look in looks}) == len(ENDED), looks
+    reasons = page.locator("#states .reason")
+    colours = reasons.evaluate_all("els => els.map((el) => getComputedStyle(el).color)")
+    assert colours[1] not in colours[2:], colours  # bad is red; stopped and the rest are not
+    assert not b.console_errors, b.console_errors
+
+
+def test_a_phone_keeps_words_whole_in_tables(start_engine, browse, tmp_path):
+    # On a phone a table scrolls sideways rather than breaking `running` into `runn|ing`.
+    engine = start_engine(app(tmp_path))
+    with engine.client() as c:
+        first = start_run(c, "ci", {"ref": "refs/heads/main"})
+        wait_ended(c, "ci", first)
+        slow = start_run(c, "slow")
+        wait_until(lambda: run_view(c, "slow", slow)["Graph"][0][0]["Status"] == "running",
+                   what="the slow task to start")
+    desk = browse(engine)
+    login_admin(desk, "/app/dash")
+    expect(desk.page.locator("#flows [data-run]").first).to_be_visible()
+    phone = browse(engine, PHONE)
+    phone.context.add_cookies(desk.context.cookies())
+    for path in ("/app/dash", "/app/flows/ci", f"/app/flows/ci/runs/{first}",
+                 f"/app/flows/slow/runs/{slow}"):
+        phone.page.goto(path)
+        expect(phone.page.locator("main td [data-status]").first).to_be_visible()
+        # every word of every table cell (ids and paths in .mono may wrap) on one line
+        broken = phone.page.evaluate(r"""() => {
+          const out = [];
+          for (const td of document.querySelectorAll('main td')) {
+            const walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+            for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+              if (t.parentElement.closest('.mono')) continue;
+              for (const m of t.data.matchAll(/\S+/g)) {
+                const r = document.createRange();
+                r.setStart(t, m.index);
+                r.setEnd(t, m.index + m[0].length);
+                const tops = new Set([...r.getClientRects()].map((q) => Math.round(q.top)));
+                if (tops.size > 1) out.push(m[0]);
+              }
+            }
+          }
+          return out;
+        }""")
+        assert broken == [], f"{path} breaks {broken} on a {PHONE['width']}px phone"
+    assert not phone.console_errors, phone.console_errors
