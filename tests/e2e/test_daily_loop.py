@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import flows
@@ -42,6 +43,10 @@ def node(page, nid: str):
 
 def row(page, nid: str):
     return page.locator(f'#nodes tr[data-node="{nid}"]')
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def login_admin(b, path: str) -> None:
@@ -181,10 +186,23 @@ def test_stop_asks_and_says_who_and_the_waiting_banner(start_engine, browse, tmp
     page.get_by_role("button", name="Yes, stop it").click()
     expect(page.locator("#run-status")).to_have_text("stopped")
     expect(page.locator("#run-result")).to_have_text("Result: stopped — stopped by admin")
+    # the task it killed reads stopped too, not the red "bad" of a failure
+    expect(node(page, "wait")).to_have_attribute("data-status", "stopped")
+    expect(node(page, "wait")).to_contain_text("stopped")
+    expect(row(page, "wait").locator(".badge")).to_have_text("stopped")
     with engine.client() as c:
         summary = run_view(c, "slow", slow)["Summary"]
         assert (summary["State"], summary["StoppedBy"], summary["Reason"]) == (
             "stopped", "admin", "stopped")
+    # by whom and when, in the details with the engine's own word
+    details = page.locator("#run-details")
+    details.locator("summary").click()
+    expect(details).to_contain_text("Engine reason: stopped")
+    expect(details).to_contain_text("Stopped by admin at")
+    when = details.locator("time").get_attribute("datetime")
+    ended = parse_time(summary["EndTime"])  # the browser keeps milliseconds
+    assert abs((parse_time(when) - ended).total_seconds()) < 0.001, (when, summary["EndTime"])
+    with engine.client() as c:
         release = start_run(c, "release")
 
     page.goto("/app/dash")
@@ -301,6 +319,11 @@ def test_every_ended_state_has_its_own_word_and_look(start_engine, browse, tmp_p
     expect(shown).to_have_attribute("data-state", "interrupted")
     expect(shown.locator(".badge")).to_have_text("interrupted")
     expect(shown.locator(".reason")).to_contain_text("interrupted: flow slow ver 1 is no longer")
+    shown.get_by_role("link", name=run).click()
+    expect(page.locator("#run-status")).to_have_text("interrupted")
+    expect(node(page, "wait")).to_have_attribute("data-status", "interrupted")  # cut off with it
+    expect(row(page, "wait").locator(".badge")).to_have_text("interrupted")
+    page.get_by_role("link", name="Dashboard").click()
 
     # Each of the five ended states, as the run lists draw them: five words, five looks.
     looks = page.evaluate("""async (states) => {

@@ -153,7 +153,7 @@ def test_stop_a_run_and_see_why_a_run_waits(start_engine, browse):
     page.get_by_role("button", name="Yes, stop it").click()  # a stop is confirmed
     expect(page.locator("#run-status")).to_have_text("stopped")
     expect(page.locator("#run-result")).to_have_text(f"Result: stopped — stopped by {USER}")
-    expect(node(page, "wait")).to_have_attribute("data-status", "bad")
+    expect(node(page, "wait")).to_have_attribute("data-status", "stopped")  # not failed
     # the pend it held back starts at once, and its page shows so without a reload
     page.goto(f"/app/flows/slow/runs/{second}")
     expect(page.locator("#run-status")).to_have_text("running")
