@@ -328,8 +328,8 @@ def test_every_ended_state_has_its_own_word_and_look(start_engine, browse, tmp_p
     # Each of the five ended states, as the run lists draw them: five words, five looks.
     looks = page.evaluate("""async (states) => {
       const { runRow, runTable } = await import('/static/js/pages/dash.js');
-      const rows = states.map((s, i) => runRow('f', { Ref: { Run: { HostID: 'h1', ID: i + 1 } }, Ended: true,
-        Status: 'finished', State: s, Why: `why ${s}`, StartTime: '', EndTime: '' }));
+      const rows = states.map((s, i) => runRow('f', { Ref: { Run: { HostID: 'h1', ID: i + 1 } },
+        Ended: true, Status: 'finished', State: s, Why: `why ${s}`, StartTime: '', EndTime: '' }));
       const table = runTable(rows, '');
       table.id = 'states';
       document.querySelector('main').append(table);
