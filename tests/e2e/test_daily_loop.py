@@ -26,7 +26,8 @@ def app(tmp_path: Path) -> str:
         "ci",
         task("build", shell=(
             f"echo building; echo built >> {count}; printf 'tgz\\001\\002bytes' > build.tgz; "
-            "mkdir -p reports; echo fine > reports/unit.txt; ln -s /etc/hostname leak")),
+            "mkdir -p reports; echo fine > reports/unit.txt; ln -s /etc/hostname leak; "
+            "ln -s /etc/hostname reports/leak")),
         task("test", shell=f"test -e {gate} || {{ echo missing {gate}; exit 1; }}",
              listen="task.build.good"),
         task("deploy", shell="echo deployed", listen="task.test.good"),
@@ -47,6 +48,12 @@ def row(page, nid: str):
 
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def above(upper, lower) -> bool:
+    """`upper` is drawn wholly above `lower` on the page."""
+    a, b = upper.bounding_box(), lower.bounding_box()
+    return a["y"] + a["height"] <= b["y"]
 
 
 def login_admin(b, path: str) -> None:
@@ -109,6 +116,13 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
         assert "leak" not in [e["Name"] for e in listing["Entries"]]
         assert run_view(c, "ci", first)["Summary"]["Why"] == "test failed (exit 1)"
 
+    # the flow's run list: each run's inputs, and what a re-run re-runs
+    page.get_by_role("link", name="← ci").click()
+    runs = page.locator("#runs")
+    expect(runs.locator(f'[data-run="{first}"]')).to_contain_text("ref: main")
+    expect(runs.locator('[data-run="h1-2"]')).to_contain_text(f"re-run of {first} from test")
+    expect(runs.locator('[data-run="h1-3"]')).to_contain_text("re-run of h1-2")
+    expect(runs.locator('[data-run="h1-3"] [data-inputs]')).to_have_text("ref: main")
     assert not b.console_errors, b.console_errors
 
     # the original's workspace pruned: a re-run from test is refused, saying why
@@ -127,6 +141,10 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
     with page.expect_download() as got:
         page.locator('#artifacts a[data-artifact="build.tgz"]').click()
     assert Path(got.value.path()).read_bytes() == b"tgz\x01\x02bytes"
+    with engine.client() as c:  # a kept directory's link out is still not followed
+        kept = c.get(f"/flows/ci/runs/{first}/files/reports").json()["Payload"]
+        assert [e["Name"] for e in kept["Entries"]] == ["unit.txt"] and kept["KeptOnly"]
+        assert c.get(f"/flows/ci/runs/{first}/files/reports/leak").status_code == 404
     # the browser logs the refused request itself (the re-run: 409)
     assert all(re.search(r"status of (404|409)", e) for e in b.console_errors), b.console_errors
 
@@ -210,9 +228,11 @@ def test_stop_asks_and_says_who_and_the_waiting_banner(start_engine, browse, tmp
     expect(banner).to_contain_text("Waiting for input: Sign off")
     expect(page.locator(f'[data-flow="slow"] [data-run="{slow}"]')).to_have_attribute(
         "data-state", "stopped")
+    assert above(banner, page.locator("#flows"))  # at the top, over every flow's card
     banner.get_by_role("link", name="Sign off").click()
     expect(page).to_have_url(re.compile(rf"/app/flows/release/runs/{release}\?node=sign-off$"))
     expect(page.locator("#run-waiting")).to_contain_text("Waiting for input: Sign off")
+    assert above(page.locator("#run-waiting"), page.locator("#run-status"))
     form = page.locator("#form-sign-off")
     expect(form).to_be_in_viewport()
     form.get_by_label("Approved by").fill("ann")
