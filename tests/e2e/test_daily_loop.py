@@ -5,7 +5,6 @@ README's screenshots, taken from the default app."""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ def app(tmp_path: Path) -> str:
         task("test", shell=f"test -e {gate} || {{ echo missing {gate}; exit 1; }}",
              listen="task.build.good"),
         task("deploy", shell="echo deployed", listen="task.test.good"),
-        artifacts=["build.tgz", "reports/"],
+        artifacts=["build.tgz", "reports/"], retention={"workspaces": 2},
         triggers=[data_trigger(title="Start CI",
                                fields=[{"id": "ref", "prompt": "Git ref", "type": "text"}])])
     slow = one_task("slow", shell="echo waiting; sleep 120", task_id="wait")
@@ -125,11 +124,11 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
     expect(runs.locator('[data-run="h1-3"] [data-inputs]')).to_have_text("ref: main")
     assert not b.console_errors, b.console_errors
 
-    # the original's workspace pruned: a re-run from test is refused, saying why
-    wait_until(lambda: next(engine.root.rglob(f"artifacts/ci/{first}/build.tgz"), None),
-               what="the artifacts to be kept")  # copied out when the run ended
-    workspace = next(engine.root.rglob(f"spaces/ci/ws/{first}"))
-    shutil.rmtree(workspace)
+    # retention (the newest 2 runs keep their workspaces) prunes the original's once h1-3
+    # has ended: a re-run from test is refused, saying why
+    spaces = next(engine.root.rglob("spaces/ci/ws"))
+    assert (spaces / "h1-3").is_dir()
+    wait_until(lambda: not (spaces / first).exists(), 30, f"retention to prune {first}'s")
     page.goto(f"/app/flows/ci/runs/{first}")
     page.get_by_role("button", name="Re-run from test").click()
     expect(page.locator("#rerun-error")).to_contain_text(
