@@ -17,7 +17,7 @@ from floecli.engine.hub.workspace import workspace_path
 def app(tmp_path: Path, test: str = "") -> str:
     """build, then lint and test (good once tmp_path/gate is there), then deploy."""
     count, gate = tmp_path / "count", tmp_path / "gate"
-    test = test or f"cat build.txt && test -e {gate}"
+    test = test or f"echo ran >> test.txt; cat build.txt && test -e {gate}"
     return flows.app(flow(
         "pipe",
         task("build", shell=f"echo built >> {count}; echo out > build.txt; echo ref=$FLOE_IN_REF"),
@@ -52,6 +52,9 @@ async def test_rerun_from_a_failed_node_carries_what_came_before(engine_factory,
     # the workspace was copied: the original's file is there, the original's is untouched
     ws = workspace_path(h.hub.workspace_root, again.flow, pend.run_id)
     assert (ws / "build.txt").read_text() == "out\n"
+    assert (ws / "test.txt").read_text() == "ran\nran\n"  # the copy, written to again
+    was = workspace_path(h.hub.workspace_root, original.flow, first)
+    assert (was / "test.txt").read_text() == "ran\n"
 
 
 async def test_rerun_with_the_same_inputs(engine_factory, tmp_path):
