@@ -70,6 +70,24 @@ async def test_rerun_with_the_same_inputs(engine_factory, tmp_path):
     assert (tmp_path / "count").read_text() == "built\nbuilt\n"
 
 
+async def test_rerun_from_the_node_after_a_merge(engine_factory, tmp_path):
+    # The merge before the chosen node is carried as it was, satisfied; nothing runs but
+    # the chosen node.
+    h = await engine_factory(app(tmp_path))
+    (tmp_path / "gate").touch()
+    first = await h.start_run("pipe", {"ref": "main"})
+    assert (await h.wait_tag(SYS_END_ALL, first)).good
+    pend = await h.hub.rerun("pipe", first, "deploy")
+    assert (await h.wait_tag(SYS_END_ALL, pend.run_id)).good
+    again = await h.hub.find_run("pipe", pend.run_id)
+    assert {k for k, v in again.exec_nodes.items() if v.carried == first} == {
+        "build", "lint", "test"}
+    assert again.merge_nodes["join"].waits == {"task.lint.good": True, "task.test.good": True}
+    assert h.count("sys.node.start", pend.run_id) == 1  # deploy alone
+    assert h.lines(pend.run_id, "deploy")[-1] == "deployed"
+    assert (tmp_path / "count").read_text() == "built\n"
+
+
 async def test_rerun_refused_when_the_workspace_is_gone(engine_factory, tmp_path):
     h = await engine_factory(app(tmp_path))
     first = await h.start_run("pipe", {"ref": "main"})
