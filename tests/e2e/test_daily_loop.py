@@ -5,10 +5,12 @@ README's screenshots, taken from the default app."""
 from __future__ import annotations
 
 import re
-import shutil
+import signal
+from datetime import datetime
 from pathlib import Path
 
 import flows
+from browsing import PHONE
 from flows import RELEASE, data_trigger, flow, one_task, task
 from harness import wait_until
 from playwright.sync_api import expect
@@ -23,11 +25,12 @@ def app(tmp_path: Path) -> str:
         "ci",
         task("build", shell=(
             f"echo building; echo built >> {count}; printf 'tgz\\001\\002bytes' > build.tgz; "
-            "mkdir -p reports; echo fine > reports/unit.txt; ln -s /etc/hostname leak")),
+            "mkdir -p reports; echo fine > reports/unit.txt; ln -s /etc/hostname leak; "
+            "ln -s /etc/hostname reports/leak")),
         task("test", shell=f"test -e {gate} || {{ echo missing {gate}; exit 1; }}",
              listen="task.build.good"),
         task("deploy", shell="echo deployed", listen="task.test.good"),
-        artifacts=["build.tgz", "reports/"],
+        artifacts=["build.tgz", "reports/"], retention={"workspaces": 2},
         triggers=[data_trigger(title="Start CI",
                                fields=[{"id": "ref", "prompt": "Git ref", "type": "text"}])])
     slow = one_task("slow", shell="echo waiting; sleep 120", task_id="wait")
@@ -40,6 +43,16 @@ def node(page, nid: str):
 
 def row(page, nid: str):
     return page.locator(f'#nodes tr[data-node="{nid}"]')
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def above(upper, lower) -> bool:
+    """`upper` is drawn wholly above `lower` on the page."""
+    a, b = upper.bounding_box(), lower.bounding_box()
+    return a["y"] + a["height"] <= b["y"]
 
 
 def login_admin(b, path: str) -> None:
@@ -102,13 +115,20 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
         assert "leak" not in [e["Name"] for e in listing["Entries"]]
         assert run_view(c, "ci", first)["Summary"]["Why"] == "test failed (exit 1)"
 
+    # the flow's run list: each run's inputs, and what a re-run re-runs
+    page.get_by_role("link", name="← ci").click()
+    runs = page.locator("#runs")
+    expect(runs.locator(f'[data-run="{first}"]')).to_contain_text("ref: main")
+    expect(runs.locator('[data-run="h1-2"]')).to_contain_text(f"re-run of {first} from test")
+    expect(runs.locator('[data-run="h1-3"]')).to_contain_text("re-run of h1-2")
+    expect(runs.locator('[data-run="h1-3"] [data-inputs]')).to_have_text("ref: main")
     assert not b.console_errors, b.console_errors
 
-    # the original's workspace pruned: a re-run from test is refused, saying why
-    wait_until(lambda: next(engine.root.rglob(f"artifacts/ci/{first}/build.tgz"), None),
-               what="the artifacts to be kept")  # copied out when the run ended
-    workspace = next(engine.root.rglob(f"spaces/ci/ws/{first}"))
-    shutil.rmtree(workspace)
+    # retention (the newest 2 runs keep their workspaces) prunes the original's once h1-3
+    # has ended: a re-run from test is refused, saying why
+    spaces = next(engine.root.rglob("spaces/ci/ws"))
+    assert (spaces / "h1-3").is_dir()
+    wait_until(lambda: not (spaces / first).exists(), 30, f"retention to prune {first}'s")
     page.goto(f"/app/flows/ci/runs/{first}")
     page.get_by_role("button", name="Re-run from test").click()
     expect(page.locator("#rerun-error")).to_contain_text(
@@ -120,6 +140,10 @@ def test_rerun_from_the_failed_node_then_with_the_same_inputs(start_engine, brow
     with page.expect_download() as got:
         page.locator('#artifacts a[data-artifact="build.tgz"]').click()
     assert Path(got.value.path()).read_bytes() == b"tgz\x01\x02bytes"
+    with engine.client() as c:  # a kept directory's link out is still not followed
+        kept = c.get(f"/flows/ci/runs/{first}/files/reports").json()["Payload"]
+        assert [e["Name"] for e in kept["Entries"]] == ["unit.txt"] and kept["KeptOnly"]
+        assert c.get(f"/flows/ci/runs/{first}/files/reports/leak").status_code == 404
     # the browser logs the refused request itself (the re-run: 409)
     assert all(re.search(r"status of (404|409)", e) for e in b.console_errors), b.console_errors
 
@@ -179,10 +203,23 @@ def test_stop_asks_and_says_who_and_the_waiting_banner(start_engine, browse, tmp
     page.get_by_role("button", name="Yes, stop it").click()
     expect(page.locator("#run-status")).to_have_text("stopped")
     expect(page.locator("#run-result")).to_have_text("Result: stopped — stopped by admin")
+    # the task it killed reads stopped too, not the red "bad" of a failure
+    expect(node(page, "wait")).to_have_attribute("data-status", "stopped")
+    expect(node(page, "wait")).to_contain_text("stopped")
+    expect(row(page, "wait").locator(".badge")).to_have_text("stopped")
     with engine.client() as c:
         summary = run_view(c, "slow", slow)["Summary"]
         assert (summary["State"], summary["StoppedBy"], summary["Reason"]) == (
             "stopped", "admin", "stopped")
+    # by whom and when, in the details with the engine's own word
+    details = page.locator("#run-details")
+    details.locator("summary").click()
+    expect(details).to_contain_text("Engine reason: stopped")
+    expect(details).to_contain_text("Stopped by admin at")
+    when = details.locator("time").get_attribute("datetime")
+    ended = parse_time(summary["EndTime"])  # the browser keeps milliseconds
+    assert abs((parse_time(when) - ended).total_seconds()) < 0.001, (when, summary["EndTime"])
+    with engine.client() as c:
         release = start_run(c, "release")
 
     page.goto("/app/dash")
@@ -190,9 +227,11 @@ def test_stop_asks_and_says_who_and_the_waiting_banner(start_engine, browse, tmp
     expect(banner).to_contain_text("Waiting for input: Sign off")
     expect(page.locator(f'[data-flow="slow"] [data-run="{slow}"]')).to_have_attribute(
         "data-state", "stopped")
+    assert above(banner, page.locator("#flows"))  # at the top, over every flow's card
     banner.get_by_role("link", name="Sign off").click()
     expect(page).to_have_url(re.compile(rf"/app/flows/release/runs/{release}\?node=sign-off$"))
     expect(page.locator("#run-waiting")).to_contain_text("Waiting for input: Sign off")
+    assert above(page.locator("#run-waiting"), page.locator("#run-status"))
     form = page.locator("#form-sign-off")
     expect(form).to_be_in_viewport()
     form.get_by_label("Approved by").fill("ann")
@@ -273,3 +312,94 @@ def test_readme_screenshots_of_the_default_app(start_engine, browse, screenshots
     expect(page.locator('[data-run="h1-1"]')).to_contain_text("ref: main")
     photograph(page, screenshots / "dash.png")
     assert not b.console_errors, b.console_errors
+
+
+ENDED = ("good", "bad", "stopped", "interrupted", "host lost")
+
+
+def test_every_ended_state_has_its_own_word_and_look(start_engine, browse, tmp_path):
+    # A run cut off by an engine that died, whose flow changed meanwhile, is "interrupted":
+    # its own word and look on the dashboard, never the red "bad" of a failure.
+    slow = one_task("slow", shell="echo waiting; sleep 120", task_id="wait")
+    first = start_engine(flows.app(slow, store_type="local"))
+    with first.client() as c:
+        run = start_run(c, "slow")
+        wait_until(lambda: run_view(c, "slow", run)["Graph"][0][0]["Status"] == "running",
+                   what="the task to start")
+    first.stop(signal.SIGKILL)
+    engine = start_engine(flows.app({**slow, "ver": 2}, store_type="local"))
+    with engine.client() as c:
+        summary = wait_ended(c, "slow", run)["Summary"]
+    assert summary["State"] == "interrupted", summary
+    b = browse(engine)
+    page = b.page
+    login_admin(b, "/app/dash")
+    shown = page.locator(f'[data-flow="slow"] [data-run="{run}"]')
+    expect(shown).to_have_attribute("data-state", "interrupted")
+    expect(shown.locator(".badge")).to_have_text("interrupted")
+    expect(shown.locator(".reason")).to_contain_text("interrupted: flow slow ver 1 is no longer")
+    shown.get_by_role("link", name=run).click()
+    expect(page.locator("#run-status")).to_have_text("interrupted")
+    expect(node(page, "wait")).to_have_attribute("data-status", "interrupted")  # cut off with it
+    expect(row(page, "wait").locator(".badge")).to_have_text("interrupted")
+    page.get_by_role("link", name="Dashboard").click()
+
+    # Each of the five ended states, as the run lists draw them: five words, five looks.
+    looks = page.evaluate("""async (states) => {
+      const { runRow, runTable } = await import('/static/js/pages/dash.js');
+      const rows = states.map((s, i) => runRow('f', { Ref: { Run: { HostID: 'h1', ID: i + 1 } },
+        Ended: true, Status: 'finished', State: s, Why: `why ${s}`, StartTime: '', EndTime: '' }));
+      const table = runTable(rows, '');
+      table.id = 'states';
+      document.querySelector('main').append(table);
+      return [...table.querySelectorAll('tbody .badge')].map((el) => {
+        const css = getComputedStyle(el);
+        return [el.textContent, [css.color, css.backgroundColor, css.borderStyle].join(' ')];
+      });
+    }""", list(ENDED))
+    assert [word for word, _ in looks] == list(ENDED)
+    assert len({look for _, look in looks}) == len(ENDED), looks
+    reasons = page.locator("#states .reason")
+    colours = reasons.evaluate_all("els => els.map((el) => getComputedStyle(el).color)")
+    assert colours[1] not in colours[2:], colours  # bad is red; stopped and the rest are not
+    assert not b.console_errors, b.console_errors
+
+
+def test_a_phone_keeps_words_whole_in_tables(start_engine, browse, tmp_path):
+    # On a phone a table scrolls sideways rather than breaking `running` into `runn|ing`.
+    engine = start_engine(app(tmp_path))
+    with engine.client() as c:
+        first = start_run(c, "ci", {"ref": "refs/heads/main"})
+        wait_ended(c, "ci", first)
+        slow = start_run(c, "slow")
+        wait_until(lambda: run_view(c, "slow", slow)["Graph"][0][0]["Status"] == "running",
+                   what="the slow task to start")
+    desk = browse(engine)
+    login_admin(desk, "/app/dash")
+    expect(desk.page.locator("#flows [data-run]").first).to_be_visible()
+    phone = browse(engine, PHONE)
+    phone.context.add_cookies(desk.context.cookies())
+    for path in ("/app/dash", "/app/flows/ci", f"/app/flows/ci/runs/{first}",
+                 f"/app/flows/slow/runs/{slow}"):
+        phone.page.goto(path)
+        expect(phone.page.locator("main td [data-status]").first).to_be_visible()
+        # every word of every table cell (ids and paths in .mono may wrap) on one line
+        broken = phone.page.evaluate(r"""() => {
+          const out = [];
+          for (const td of document.querySelectorAll('main td')) {
+            const walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+            for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+              if (t.parentElement.closest('.mono')) continue;
+              for (const m of t.data.matchAll(/\S+/g)) {
+                const r = document.createRange();
+                r.setStart(t, m.index);
+                r.setEnd(t, m.index + m[0].length);
+                const tops = new Set([...r.getClientRects()].map((q) => Math.round(q.top)));
+                if (tops.size > 1) out.push(m[0]);
+              }
+            }
+          }
+          return out;
+        }""")
+        assert broken == [], f"{path} breaks {broken} on a {PHONE['width']}px phone"
+    assert not phone.console_errors, phone.console_errors

@@ -153,7 +153,7 @@ def test_stop_a_run_and_see_why_a_run_waits(start_engine, browse):
     page.get_by_role("button", name="Yes, stop it").click()  # a stop is confirmed
     expect(page.locator("#run-status")).to_have_text("stopped")
     expect(page.locator("#run-result")).to_have_text(f"Result: stopped — stopped by {USER}")
-    expect(node(page, "wait")).to_have_attribute("data-status", "bad")
+    expect(node(page, "wait")).to_have_attribute("data-status", "stopped")  # not failed
     # the pend it held back starts at once, and its page shows so without a reload
     page.goto(f"/app/flows/slow/runs/{second}")
     expect(page.locator("#run-status")).to_have_text("running")
@@ -259,6 +259,12 @@ def test_a_viewer_may_look_but_not_start_or_stop(start_engine, browse):
     page.goto(f"/app/flows/slow/runs/{run}")
     expect(page.locator("#run-status")).to_have_text("running")
     expect(page.get_by_role("button", name="Stop run")).to_be_disabled()
+    with engine.client() as c:  # ended: re-running and keeping are an admin's too
+        assert c.post(f"/flows/slow/runs/{run}/stop").status_code == 200
+    expect(page.locator("#run-status")).to_have_text("stopped")
+    expect(node(page, "wait")).to_have_attribute("data-status", "stopped")
+    expect(page.get_by_role("button", name=re.compile("re-run", re.I))).to_have_count(0)
+    expect(page.get_by_role("button", name="Keep")).to_have_count(0)
     assert not b.console_errors, b.console_errors
 
 

@@ -11,6 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .api import Api
 from .context import ServerContext
@@ -20,6 +21,22 @@ from .webapp import web_routes
 from .ws import EventStream
 
 GZIP_MIN = 500  # smaller replies gain nothing from compression
+FILES = re.compile(r"/flows/[^/]+/runs/[^/]+/files(/|$)")
+
+
+class Compressed:
+    """Gzip for the API's JSON and the dashboard's assets when the client takes it; a run's
+    workspace files (files.py) go as they are: an artifact is often compressed already, a large
+    one would cost the engine a core to gzip, and its Content-Length gives a download its
+    size and progress."""
+
+    def __init__(self, app: ASGIApp, **gzip: int) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, **gzip)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        plain = scope["type"] == "http" and FILES.search(scope.get("path", ""))
+        await (self.app if plain else self.gzip)(scope, receive, send)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -49,7 +66,7 @@ def build_app(ctx: ServerContext, *, dev: bool = False) -> Starlette:
               Route("/", _to_dash, include_in_schema=False)]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=GZIP_MIN, compresslevel=5),
+        middleware=[Middleware(Compressed, minimum_size=GZIP_MIN, compresslevel=5),
                     Middleware(ApiHeaders, base=ctx.base)],
         exception_handlers={HTTPException: _not_found},
     )

@@ -17,7 +17,7 @@ from floecli.engine.hub.workspace import workspace_path
 def app(tmp_path: Path, test: str = "") -> str:
     """build, then lint and test (good once tmp_path/gate is there), then deploy."""
     count, gate = tmp_path / "count", tmp_path / "gate"
-    test = test or f"cat build.txt && test -e {gate}"
+    test = test or f"echo ran >> test.txt; cat build.txt && test -e {gate}"
     return flows.app(flow(
         "pipe",
         task("build", shell=f"echo built >> {count}; echo out > build.txt; echo ref=$FLOE_IN_REF"),
@@ -52,6 +52,9 @@ async def test_rerun_from_a_failed_node_carries_what_came_before(engine_factory,
     # the workspace was copied: the original's file is there, the original's is untouched
     ws = workspace_path(h.hub.workspace_root, again.flow, pend.run_id)
     assert (ws / "build.txt").read_text() == "out\n"
+    assert (ws / "test.txt").read_text() == "ran\nran\n"  # the copy, written to again
+    was = workspace_path(h.hub.workspace_root, original.flow, first)
+    assert (was / "test.txt").read_text() == "ran\n"
 
 
 async def test_rerun_with_the_same_inputs(engine_factory, tmp_path):
@@ -65,6 +68,24 @@ async def test_rerun_with_the_same_inputs(engine_factory, tmp_path):
     assert again.inputs == {"ref": "v1"} and again.rerun["Of"] == first
     assert h.lines(pend.run_id, "build")[-1] == "ref=v1"
     assert (tmp_path / "count").read_text() == "built\nbuilt\n"
+
+
+async def test_rerun_from_the_node_after_a_merge(engine_factory, tmp_path):
+    # The merge before the chosen node is carried as it was, satisfied; nothing runs but
+    # the chosen node.
+    h = await engine_factory(app(tmp_path))
+    (tmp_path / "gate").touch()
+    first = await h.start_run("pipe", {"ref": "main"})
+    assert (await h.wait_tag(SYS_END_ALL, first)).good
+    pend = await h.hub.rerun("pipe", first, "deploy")
+    assert (await h.wait_tag(SYS_END_ALL, pend.run_id)).good
+    again = await h.hub.find_run("pipe", pend.run_id)
+    assert {k for k, v in again.exec_nodes.items() if v.carried == first} == {
+        "build", "lint", "test"}
+    assert again.merge_nodes["join"].waits == {"task.lint.good": True, "task.test.good": True}
+    assert h.count("sys.node.start", pend.run_id) == 1  # deploy alone
+    assert h.lines(pend.run_id, "deploy")[-1] == "deployed"
+    assert (tmp_path / "count").read_text() == "built\n"
 
 
 async def test_rerun_refused_when_the_workspace_is_gone(engine_factory, tmp_path):

@@ -3,12 +3,13 @@ tests/cli/test_rerun.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 from flows import app, flow, task
 from harness import wait_until
-from servertest import run_view, start_run, wait_ended
+from servertest import peak_rss, run_view, start_run, wait_ended
 
 from floecli.engine.server.passwords import hash_password
 
@@ -57,3 +58,35 @@ def test_rerun_over_http(start_engine, tmp_path):
         assert c.get(f"/flows/f/runs/{first}/files/a.txt").content == kept.read_bytes()
         listing = c.get(f"/flows/f/runs/{first}/files").json()["Payload"]
         assert listing["KeptOnly"] and [e["Name"] for e in listing["Entries"]] == ["a.txt"]
+
+
+MiB = 1024 * 1024
+BIG = 256 * MiB
+
+
+def test_a_large_file_streams_without_the_engine_holding_it(start_engine):
+    # 256 MiB (sparse: a hole, then a tail to check) downloaded whole, byte for byte, while
+    # the engine's memory grows by far less than the file: it is streamed, never read whole.
+    # (httpx asks for gzip, as browsers do.)
+    engine = start_engine(app(flow("big", task("make", shell=(
+        f"truncate -s {BIG - 4} big.bin && printf tail >> big.bin")))))
+    with engine.client() as c:
+        run = start_run(c, "big")
+        assert wait_ended(c, "big", run)["Summary"]["State"] == "good"
+        before = peak_rss(engine.proc.pid)
+        digest, size, tail = hashlib.sha256(), 0, b""
+        with c.stream("GET", f"/flows/big/runs/{run}/files/big.bin") as r:
+            assert r.status_code == 200
+            # as it is: its size known to the browser, not gzipped by the engine on the way
+            assert r.headers["content-length"] == str(BIG)
+            assert "content-encoding" not in r.headers
+            for chunk in r.iter_bytes():
+                digest.update(chunk)
+                size += len(chunk)
+                tail = (tail + chunk)[-4:]
+        grew = peak_rss(engine.proc.pid) - before
+    expected = hashlib.sha256()
+    expected.update(bytes(BIG - 4))
+    expected.update(b"tail")
+    assert (size, tail, digest.hexdigest()) == (BIG, b"tail", expected.hexdigest())
+    assert grew < 64 * MiB, f"the engine grew {grew / MiB:.0f} MiB serving a {BIG // MiB} MiB file"

@@ -111,7 +111,7 @@ export function drawGraph(levels, edges, nodes, { selected = '', onSelect = null
   for (const [id, p] of pos) {
     const n = nodes[id] || { label: id, sub: '', state: 'idle' };
     const g = s('g', {
-      class: `node n-${n.state}${id === selected ? ' selected' : ''}`, 'data-node': id,
+      class: `node n-${String(n.state).replace(/\s+/g, '-')}${id === selected ? ' selected' : ''}`, 'data-node': id,
       'data-status': n.state, transform: `translate(${p.x},${p.y})`,
       tabindex: onSelect ? '0' : null, role: onSelect ? 'button' : 'img',
       'aria-label': `${n.label}: ${n.sub}`,

@@ -16,12 +16,22 @@ const NOW = () => new Date().toISOString();
 
 function isData(n) { return n.Class === 'task' && (Array.isArray(n.Fields) || n.Type === 'data'); }
 
-// A node still "running" in an ended run was killed with it (stopped, interrupted): bad.
-export function nodeState(n, ended = false) {
+// A task cut off rather than failed keeps the word for what cut it off (its Result): a stop,
+// an engine that died under it, a host lost. Never the red "bad" of a failure.
+const CUT_OFF = new Set(['stopped', 'interrupted', 'host lost']);
+
+// A node still "running" in an ended run, or "ended with the run", was killed with it: it
+// reads as the run does when the run was cut off (`runWord`), else bad.
+export function nodeState(n, ended = false, runWord = '') {
+  const killed = CUT_OFF.has(runWord) ? runWord : 'bad';
   if (n.Class === 'merge') return n.Status === 'finished' ? 'good' : n.Status === 'waiting' && !ended ? 'waiting' : 'idle';
   if (n.Enabled && !ended) return 'waiting';
-  if (n.Status === 'running') return ended ? 'bad' : 'running';
-  if (n.Status === 'finished') return n.Result === 'success' || n.Class !== 'task' || isData(n) ? 'good' : 'bad';
+  if (n.Status === 'running') return ended ? killed : 'running';
+  if (n.Status === 'finished') {
+    if (n.Result === 'success' || n.Class !== 'task' || isData(n)) return 'good';
+    if (n.Result === 'ended with the run') return killed;
+    return CUT_OFF.has(n.Result) ? n.Result : 'bad';
+  }
   return 'idle';
 }
 
@@ -40,7 +50,7 @@ function stateText(n, state, ended) {
   }
   if (n.Type === 'end') return 'end';
   if (state === 'bad' && n.Result && n.Result !== 'failed') return `${n.Type} · ${n.Result}`; // timed out, interrupted
-  const word = { waiting: 'waiting for input', running: 'running', good: 'good', bad: 'bad', idle: 'not started' }[state];
+  const word = { waiting: 'waiting for input', running: 'running', good: 'good', bad: 'bad', idle: 'not started' }[state] || state;
   return `${n.Type} · ${word}`;
 }
 
@@ -198,7 +208,7 @@ export function mount(root, [fid, rid], { navigate } = {}) {
       nodes[t.ID] = { label: t.Name || t.ID, sub: `${t.Type} trigger${fired ? ' · fired' : ''}`, state: fired ? 'good' : 'trigger' };
     }
     for (const n of allNodes()) {
-      const st = nodeState(n, !!view.Summary.Ended);
+      const st = nodeState(n, !!view.Summary.Ended, runState(view.Summary));
       nodes[n.ID] = { label: n.Name || n.ID, sub: stateText(n, st, !!view.Summary.Ended), state: carried(n) && st === 'good' ? 'carried' : st };
     }
     const ended = !!view.Summary.Ended;
@@ -208,7 +218,7 @@ export function mount(root, [fid, rid], { navigate } = {}) {
 
   function nodeTable(ended) {
     const rows = allNodes().map((n) => {
-      const st = nodeState(n, ended);
+      const st = nodeState(n, ended, runState(view.Summary));
       return h('tr', { 'data-node': n.ID, 'data-status': st, 'data-carried': n.CarriedFrom || null, class: n.ID === selected ? 'selected' : null },
         h('td', {}, h('button', { type: 'button', class: 'link', text: n.Name || n.ID,
           'aria-pressed': n.ID === selected ? 'true' : 'false', onclick: () => select(n.ID) })),
@@ -300,7 +310,7 @@ export function mount(root, [fid, rid], { navigate } = {}) {
       detailBody.replaceChildren();
       return;
     }
-    const st = nodeState(n, !!view.Summary.Ended);
+    const st = nodeState(n, !!view.Summary.Ended, runState(view.Summary));
     morph(detailHead, nodeHead(n, st));
     if (n.Class === 'merge') {
       clear(detailBody, h('ul', { class: 'waits' }, Object.entries(n.Waits || {}).map(([t, seen]) =>
