@@ -30,7 +30,8 @@ from pgserver import PgServer
 
 from floecli.engine.events import FlowRef, HostedID, NodeRef, RunRef
 from floecli.engine.flow import Flow, Node
-from floecli.engine.runs import ExecNode, Pend, RunRecord
+from floecli.engine.pend import Pend
+from floecli.engine.runs import ExecNode, RunRecord
 from floecli.engine.store.postgres import ClusterSettings, PostgresStore
 from floecli.engine.store.postgres.migrations import migrate_url
 

@@ -11,7 +11,8 @@ from typing import Any
 from records import T0, flow, ref
 
 from floecli.engine.flow import Flow, Node
-from floecli.engine.runs import ExecNode, NodeRef, Pend, RunRecord
+from floecli.engine.pend import Pend
+from floecli.engine.runs import ExecNode, NodeRef, RunRecord
 
 
 def tagged_flow(flow_id: str, resource_tags: Sequence[str] = (), host_tags: Sequence[str] = (),

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from floecli.engine.events import FlowRef, HostedID, NodeRef, RunRef
 from floecli.engine.flow import Flow, Node
-from floecli.engine.runs import ExecNode, MergeNode, Pend, RunRecord
+from floecli.engine.pend import Pend
+from floecli.engine.runs import ExecNode, MergeNode, RunRecord
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

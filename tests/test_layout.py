@@ -38,7 +38,7 @@ ROOMS: list[tuple[str, str, str, str]] = [
      "status_tag"),
     ("event queue (fan-out)", "floe §2.2", "floecli.engine.events", "EventQueue"),
     # -- runs and the hub
-    ("pend", "floe §3.2", "floecli.engine.runs", "Pend"),
+    ("pend", "floe §3.2", "floecli.engine.pend", "Pend"),
     ("run record", "floe §3.7", "floecli.engine.runs", "RunRecord"),
     ("run life cycle owner (pending, active, archive)", "floe §3.3, DESIGN",
      "floecli.engine.hub.state", "RunState"),
@@ -244,6 +244,7 @@ def test_the_project_layer_never_imports_the_cli() -> None:
 
 
 BELOW_THE_HUB = ("floecli/engine/config", "floecli/engine/events.py", "floecli/engine/runs.py",
+                 "floecli/engine/pend.py",
                  "floecli/engine/store")
 ABOVE_THE_HUB = ("floecli.engine.server", "floecli.engine.engine", "floecli.engine.main")
 

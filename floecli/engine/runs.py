@@ -1,4 +1,6 @@
-"""Pends and run records: the persisted shapes of runs, with Go-style JSON (floe-reference §3)."""
+"""Run records: the persisted shape of a run that started on a host, with Go-style JSON
+(floe-reference §3.7), and what pends and runs share (times, states, inputs). A run waiting
+for a host is a pend (pend.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RunLimit
 from .events import Event, NodeRef, RunRef
 from .flow import Flow, Node, flow_from_json
+
+if TYPE_CHECKING:
+    from .pend import Pend
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -82,43 +87,6 @@ def check_submission_room(record: RunRecord, values: Mapping[str, Any]) -> None:
 
 def _json_size(values: Any) -> int:
     return len(json.dumps(values, default=str))
-
-
-@dataclass
-class Pend:
-    """A run waiting for a host (floe-reference §3.2), with the reason it still waits."""
-
-    ref: RunRef
-    flow: Flow
-    triggered_node: NodeRef
-    opts: dict[str, Any] = field(default_factory=dict)
-    created: datetime | None = None
-    reason: str = ""
-    submission: dict[str, Any] = field(default_factory=dict)  # the form that started it
-    rerun: dict[str, Any] = field(default_factory=dict)  # hub/rerun.py: what it re-runs
-
-    @property
-    def run_id(self) -> str:
-        return self.ref.run_id
-
-    def to_json(self, *, flow: bool = True) -> dict[str, Any]:
-        """`flow=False` leaves the flow out (stores serialise it once per flow)."""
-        return {"Ref": self.ref.to_json(), **({"Flow": self.flow.to_json()} if flow else {}),
-                "TriggeredNode": self.triggered_node.to_json(), "Opts": self.opts,
-                "Created": fmt_time(self.created), "Reason": self.reason,
-                "Submission": self.submission or None,
-                **({"Rerun": self.rerun} if self.rerun else {})}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Pend:
-        return cls(RunRef.from_json(d.get("Ref")), flow_from_json(d.get("Flow") or {}),
-                   NodeRef.from_json(d.get("TriggeredNode")), dict(d.get("Opts") or {}),
-                   parse_time(d.get("Created")), d.get("Reason", ""),
-                   dict(d.get("Submission") or {}), dict(d.get("Rerun") or {}))
-
-    @property
-    def inputs(self) -> dict[str, Any]:
-        return run_inputs(self.flow, self.triggered_node.id, self.opts, self.submission)
 
 
 @dataclass
@@ -307,16 +275,6 @@ class RunRecord:
             stopped_by=str(d.get("StoppedBy") or ""), state=str(d.get("State") or ""),
             why=str(d.get("Why") or ""),
         )
-
-
-def pend_summary(p: Pend) -> dict[str, Any]:
-    """A pending run as a summary row: status `pending` and the reason it waits."""
-    link = {k: v for k, v in p.rerun.items() if k in ("Of", "From", "User")}
-    return {"Ref": p.ref.to_json(), "ExecHost": "", "Status": STATUS_PENDING,
-            "StartTime": ZERO_TIME, "EndTime": ZERO_TIME, "Ended": False, "Good": False,
-            "Reason": p.reason, "Created": fmt_time(p.created), "State": STATUS_PENDING,
-            "Why": p.reason, "StoppedBy": "", "Inputs": input_values(p.inputs) or None,
-            "Rerun": link or None, "Waiting": None}
 
 
 def run_inputs(flow: Flow, trigger_id: str, opts: dict[str, Any],

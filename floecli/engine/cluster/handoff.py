@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..runs import Pend
+from ..pend import Pend
 from ..store.base import HANDOFF_PREFIX, RunStore
 from .membership import Membership, Peer, fmt_clock
 from .resources import Resources

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ..runs import Pend
+from ..pend import Pend
 from ..store.base import RunStore
 from .membership import Membership, fmt_clock
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..errors import FloeError, StoreError
 from ..events import FlowRef
-from ..runs import Pend, RunRecord
+from ..pend import Pend
+from ..runs import RunRecord
 from .state import ActiveRun, Origin, RunState
 
 log = logging.getLogger(__name__)

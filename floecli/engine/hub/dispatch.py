@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..flow import Flow
-from ..runs import Pend
+from ..pend import Pend
 from .rerun import prepare_for
 from .state import ActiveRun, Origin, RunState
 from .workspace import prepare_workspace, workspace_path

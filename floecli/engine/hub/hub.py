@@ -24,7 +24,8 @@ from ..events import (
 )
 from ..flow import AppConfig, Flow, Node
 from ..nodes.api import get_opt
-from ..runs import Pend, RunRecord, now, pend_summary, submission
+from ..pend import Pend, pend_summary
+from ..runs import RunRecord, now, submission
 from ..secrets import NO_SECRETS, Secrets
 from ..store.base import RunStore
 from .dispatch import SWEEP_INTERVAL, Dispatcher

@@ -21,7 +21,8 @@ from ..errors import RunError, RunNotFound
 from ..events import Event, NodeRef, RunRef
 from ..flow import CLASS_TASK
 from ..graph import downstream
-from ..runs import DataNode, ExecNode, MergeNode, Pend, RunRecord
+from ..pend import Pend
+from ..runs import DataNode, ExecNode, MergeNode, RunRecord
 from .workspace import prepare_workspace, workspace_path
 
 if TYPE_CHECKING:

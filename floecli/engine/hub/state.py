@@ -39,13 +39,13 @@ from ..events import (
 )
 from ..flow import CLASS_MERGE, CLASS_TASK, Flow, Node
 from ..outcome import word_outcome
+from ..pend import Pend
 from ..runs import (
     REASON_INTERRUPTED,
     REASON_STOPPED,
     DataNode,
     ExecNode,
     MergeNode,
-    Pend,
     RunRecord,
     check_submission_room,
     now,

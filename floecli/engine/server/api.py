@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute
 
 from ..errors import RequestError, RunNotFound
 from ..events import FlowRef
-from ..runs import Pend, RunRecord
+from ..pend import Pend
+from ..runs import RunRecord
 from ..store.base import KEPT_PREFIX
 from .appcookie import CLEAR_MARKER
 from .auth import COOKIE, ROLE_ADMIN, app_marker, is_secure, require

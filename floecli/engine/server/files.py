@@ -15,7 +15,8 @@ from starlette.responses import FileResponse, Response
 from ..errors import RequestError
 from ..hub.artifacts import artifacts_path
 from ..hub.workspace import workspace_path
-from ..runs import Pend, RunRecord, fmt_time
+from ..pend import Pend
+from ..runs import RunRecord, fmt_time
 from .envelope import reply
 
 LISTED = 5000  # entries of one directory in a listing

@@ -8,7 +8,8 @@ from typing import Any
 from ..flow import CLASS_MERGE, CLASS_TASK, Flow, Node
 from ..graph import levels
 from ..nodes.api import get_opt
-from ..runs import Pend, RunRecord, fmt_time, pend_summary
+from ..pend import Pend, pend_summary
+from ..runs import RunRecord, fmt_time
 
 VIEW_LOG_TAIL = 1000  # lines of each node's log in a run view
 

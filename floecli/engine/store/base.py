@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..runs import Pend, RunRecord
+from ..pend import Pend
+from ..runs import RunRecord
 
 HANDOFF_PREFIX = "handoff/"  # handoff/<run id>: the host a pend was offered or handed to
 

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..flow import Flow
-from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, Pend, RunRecord
+from ..pend import Pend
+from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, RunRecord
 
 
 def dumps(value: Any) -> str:

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..runs import Pend, RunRecord
+from ..pend import Pend
+from ..runs import RunRecord
 from .base import (
     HANDOFF_PREFIX,
     KEPT_PREFIX,

@@ -19,7 +19,8 @@ from harness import EngineHarness, make_engine, wait_until
 from floecli.engine.errors import StoreError
 from floecli.engine.events import SYS_END_ALL, TRIGGER_GOOD, FlowRef, HostedID, NodeRef, RunRef
 from floecli.engine.hub.workspace import prepare_workspace
-from floecli.engine.runs import Pend, now
+from floecli.engine.pend import Pend
+from floecli.engine.runs import now
 
 ONE_STORED_FLOW = app(one_task("a", "echo ran"), store_type="local")
 TWO_FLOWS_APP = app(*TWO_FLOWS)

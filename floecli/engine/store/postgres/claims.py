@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from ...nodes.api import get_opt
-from ...runs import REASON_HOST_LOST, STATE_HOST_LOST, Pend, RunRecord, now
+from ...pend import Pend
+from ...runs import REASON_HOST_LOST, STATE_HOST_LOST, RunRecord, now
 from ..codec import run_from_text, run_text, sort_time
 
 if TYPE_CHECKING:

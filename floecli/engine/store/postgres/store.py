@@ -36,7 +36,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ...errors import StoreError
-from ...runs import Pend, RunRecord
+from ...pend import Pend
+from ...runs import RunRecord
 from ..base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState, highest_run_numbers
 from ..codec import dumps, group_logs, pend_text, run_from_text, run_text, sort_time
 from ..codec import summary_from_row as _summary_from_row

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import StoreError
-from ...runs import Pend, RunRecord
+from ...pend import Pend
+from ...runs import RunRecord
 from ..base import KEPT_PREFIX, ArchivedRun, StoreState, highest_run_numbers
 from ..codec import group_logs, run_from_text, summary_from_row
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import StoreError
-from ...runs import Pend, RunRecord
+from ...pend import Pend
+from ...runs import RunRecord
 from ..base import HANDOFF_PREFIX, ArchivedRun, RunStore, StoreState
 from ..codec import dumps, pend_text, run_text, sort_time
 from . import sql
