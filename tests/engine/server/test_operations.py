@@ -129,3 +129,28 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
         hooks.close()
         silent.close()
     assert len(hooks.bodies) == 1  # good runs were filtered out
+
+
+def test_a_flows_own_hooks_replace_commons_and_an_empty_list_silences_it(tmp_path):
+    common_hook, own_hook = _Hooks(), _Hooks()
+    text = flows.app(
+        flow("chain", task("t0", shell="echo ran"), end(listen="task.t0.good"),
+             notify=[{"url": own_hook.url}]),
+        BROKEN,
+        one_task("quiet", shell="exit 3", task_id="t0", notify=[]),
+        store_type="local", notify=[{"url": common_hook.url}])
+    engine = launch(tmp_path, text)
+    try:
+        with engine.client() as c:
+            runs = {f: start_run(c, f) for f in ("chain", "broken", "quiet")}
+            for f, run in runs.items():
+                wait_ended(c, f, run)
+    finally:
+        # a clean stop waits for the deliveries already queued (a live hook answers at once)
+        assert engine.stop() == 0
+        common_hook.close()
+        own_hook.close()
+    assert [(b["Flow"]["ID"], b["Run"], b["Result"]) for b in own_hook.bodies] == [
+        ("chain", runs["chain"], "good")]
+    assert [(b["Flow"]["ID"], b["Run"], b["Result"]) for b in common_hook.bodies] == [
+        ("broken", runs["broken"], "bad")]
