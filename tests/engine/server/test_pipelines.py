@@ -106,6 +106,28 @@ def test_once_prints_the_result_the_failing_node_and_its_last_lines(tmp_path):
     assert "  line 5" in err and "  boom" in err
 
 
+PARALLEL = """\
+common: {store-type: local}
+flows:
+  - id: rel
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: slow, type: exec, listen: trigger.good, opts: {shell: "echo slow; sleep 30"}}
+      - {name: test, type: exec, listen: trigger.good, opts: {shell: "echo broke; exit 4"}}
+"""
+
+
+def test_once_names_the_node_that_failed_not_one_killed_when_the_run_ended(tmp_path):
+    conf = tmp_path / "app.yml"
+    conf.write_text(PARALLEL)
+    r = engine(f"-conf={conf}", "-start=rel", "-once", f"-root={tmp_path}/r")
+    assert r.returncode == 1
+    assert "run h1-1 of flow rel: bad (task.test.bad was not handled)" in r.stderr
+    # `slow` was killed as the run ended, after `test` failed: it is not the failing node
+    assert "failed node: test (exit status 4)" in r.stderr, r.stderr
+    assert "  broke" in r.stderr
+
+
 ENV2 = """\
 common: {store-type: memory}
 flows:
