@@ -105,9 +105,11 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
     dead = f"http://127.0.0.1:{_closed_port()}/gone"
+    slow = f"http://127.0.0.1:{silent.getsockname()[1]}/slow"
     engine = launch(tmp_path, app(notify=[
         {"url": hooks.url, "on": ["bad"], "timeout": 5, "retries": 1},
         {"url": f"http://127.0.0.1:{silent.getsockname()[1]}/", "timeout": 60},
+        {"url": slow, "on": ["bad"], "timeout": 0.5, "retries": 1},
         {"url": dead, "retries": 0}]))
     try:
         with engine.client() as c:
@@ -124,6 +126,11 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
         assert body["Summary"]["Status"] == "bad" and body["FailedNodes"] == ["t0"]
         wait_until(lambda: f"notify {dead}: run" in engine.stderr, what="the failure's log line")
         assert "not delivered after 1 attempt(s)" in engine.stderr
+        # each attempt has its timeout: a hook that never answers fails, retried once
+        line = wait_until(lambda: next((ln for ln in engine.stderr.splitlines()
+                                        if f"notify {slow}: run {bad} " in ln), None),
+                          what="the silent hook's timeout")
+        assert "not delivered after 2 attempt(s)" in line and "Timeout" in line, line
     finally:
         engine.stop()
         hooks.close()
