@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,6 +134,12 @@ class Pruner:
         self._task: asyncio.Task[None] | None = None
         self.passes = 0  # finished passes, for tests and the curious
         self.pruned = 0
+        self._watchers: list[Callable[[set[str]], None]] = []
+
+    def watch(self, watcher: Callable[[set[str]], None]) -> None:
+        """Call `watcher` with the ids of the flows whose archived runs a batch removed (the
+        server drops what it keeps of their run lists)."""
+        self._watchers.append(watcher)
 
     @property
     def wanted(self) -> bool:
@@ -193,7 +199,11 @@ class Pruner:
             needed = self._needed()  # again per batch: a re-run may be made meanwhile
             batch = [v for v in victims[i:i + self._batch]
                      if hub.state.active(v.run_id) is None and v.run_id not in needed]
-            report.runs += await hub.store.delete_runs([v.run_id for v in batch])
+            removed = await hub.store.delete_runs([v.run_id for v in batch])
+            report.runs += removed
+            if removed:
+                for watcher in self._watchers:
+                    watcher({v.flow_id for v in batch})
             report.dirs += await asyncio.to_thread(remove_run_files, hub.workspace_root, batch)
             for v in batch:
                 report.by_flow[v.flow_id] = report.by_flow.get(v.flow_id, 0) + 1

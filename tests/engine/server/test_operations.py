@@ -64,6 +64,25 @@ def test_ten_thousand_archived_runs_pruned_while_the_api_answers(tmp_path):
     db.close()
 
 
+def test_a_flows_run_list_drops_the_runs_the_engine_pruned(tmp_path):
+    # `GET flows/:id` (what the dashboard polls) is kept until a run of the flow changes;
+    # a prune changes it too.
+    engine = launch(tmp_path, app(retention={"keep": 1}))
+    try:
+        with engine.client() as c:
+            runs = [start_run(c, "chain") for _ in range(3)]
+            for run in runs:
+                wait_ended(c, "chain", run)
+            c.get("/flows/chain")  # the reply as it is before the prune's pass
+            wait_until(lambda: "retention: removed 2 archived runs" in engine.stderr,
+                       what="the engine's prune")
+            listed = c.get("/flows/chain").json()["Payload"]["Runs"]
+            assert listed["ArchiveTotal"] == 1, listed
+            assert [f"h1-{s['Ref']['Run']['ID']}" for s in listed["Archive"]] == [runs[-1]]
+    finally:
+        engine.stop()
+
+
 # ---- notifications -----------------------------------------------------------------------
 
 
