@@ -56,11 +56,20 @@ def test_keep_route_and_floe_prune(tmp_path, script_runner):
             assert c.post("/flows/chain/runs/h1-999/keep").status_code == 404
             assert engine.client(token=None).post(
                 f"/flows/chain/runs/{runs[1]}/keep").status_code == 401
+            conf = tmp_path / "engine.yml"
+            conf.write_text(app("  retention: {keep: 1}\n"))
+            args = ["floe", "prune", "--conf", str(conf), "--root", str(engine.root)]
+            # beside a running engine: --dry-run says what would go, pruning is refused (the
+            # engine prunes by itself and would not hear of what another process removed)
+            dry = script_runner.run([*args, "--dry-run"])
+            assert dry.returncode == 0 and "chain: 2 archived runs" in dry.stdout, dry.stderr
+            refused = script_runner.run(args)
+            assert refused.returncode == 1
+            assert "an engine is running on the run store" in refused.stderr
+            assert "stop it to prune now" in refused.stderr
+            assert archive_total(c) == 4
     finally:
         engine.stop()
-    conf = tmp_path / "engine.yml"
-    conf.write_text(app("  retention: {keep: 1}\n"))
-    args = ["floe", "prune", "--conf", str(conf), "--root", str(engine.root)]
     dry = script_runner.run([*args, "--dry-run"])
     assert dry.returncode == 0, dry.stderr
     assert "chain: 2 archived runs" in dry.stdout
