@@ -103,15 +103,23 @@ def test_a_backup_taken_during_a_burst_restores(tmp_path, script_runner):
             for i in range(10):
                 burst.append(start_run(c, "chain", {"N": str(i)}))
             ended_before = [r for r in burst if wait_ended(c, "chain", r)]
-            pusher = threading.Thread(target=lambda: [burst.append(
-                start_run(c2, "chain", {"N": "more"})) for c2 in [engine.client()]
-                for _ in range(30)])
+            backed_up = threading.Event()
+
+            def push() -> None:  # runs pushed from before the backup starts until it is done
+                with engine.client() as c2:
+                    while not backed_up.is_set() or len(burst) < 40:
+                        burst.append(start_run(c2, "chain", {"N": "more"}))
+
+            pusher = threading.Thread(target=push)
             pusher.start()
+            wait_until(lambda: len(burst) >= 15, what="the burst to be under way")
             r = script_runner.run(["floe", "store", "backup", str(backup), "--conf", str(conf),
                                    "--root", str(engine.root)])
+            backed_up.set()
             pusher.join()
             assert r.returncode == 0, r.stderr
             assert "integrity ok" in r.stdout
+            assert backup.stat().st_mode & 0o777 == 0o600  # sessions are in it
             for run in burst:
                 wait_ended(c, "chain", run)
     finally:
