@@ -178,3 +178,23 @@ async def test_the_original_of_a_waiting_re_run_from_a_node_is_not_pruned(engine
     report = await h.engine.pruner.prune()
     assert await hub.store.load_run(old) is None and await hub.store.load_run(new) is None
     assert report.runs == 2
+
+
+async def test_a_pruned_runs_log_files_go_with_it(engine_factory):
+    # A chatty task's lines past common.log-lines are in its log file, not the store.
+    h = await engine_factory("""
+common: {store-type: local, log-lines: 2, retention: {keep: 1}}
+flows:
+  - id: chatty
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: talk, listen: trigger.good, type: exec, opts: {shell: "seq 1 50"}}
+""")
+    old, new = [(await h.run_to_end("chatty")).run_ref.run_id for _ in range(2)]
+    logs = h.hub.workspace_root / "logs" / "chatty"
+    assert (logs / old / "talk.log").is_file() and (logs / new / "talk.log").is_file()
+    report = await h.engine.pruner.prune()
+    assert report.runs == 1
+    assert not (logs / old).exists()
+    assert "50" in (logs / new / "talk.log").read_text()
