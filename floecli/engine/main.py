@@ -203,6 +203,7 @@ ONCE_LOG_LINES = 20
 def once_report(record: object, run_id: str, lines: int = ONCE_LOG_LINES) -> list[str]:
     """What `-once` prints when its run ends: the result and, when it failed, the node that
     failed with its last log lines."""
+    from .hub.state import REASON_ENDED_WITH_RUN
     from .runs import RunRecord
 
     if not isinstance(record, RunRecord):
@@ -213,6 +214,9 @@ def once_report(record: object, run_id: str, lines: int = ONCE_LOG_LINES) -> lis
     if record.good:
         return out
     failed = [(nid, n) for nid, n in record.exec_nodes.items() if n.stopped and not n.good]
+    # Tasks still running when the run ended are killed after the failure that ended it:
+    # they are not what failed.
+    failed = [f for f in failed if f[1].reason != REASON_ENDED_WITH_RUN] or failed
     if not failed:
         return out
     # the last node to fail: the one whose failure ended the run

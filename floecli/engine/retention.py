@@ -4,8 +4,10 @@ artifacts; beyond the newest `workspaces`, a run's workspace alone goes (its rec
 artifacts stay, so its files page serves the artifacts).
 
 A kept run (`POST …/runs/:rid/keep`) never goes and does not count toward `keep`. Only
-archived runs are ever chosen, so an active or pending run is never touched, and a flow's
-shared `reuse-space` workspace (`ws/single`) is never removed. The engine prunes in the
+archived runs are ever chosen, so an active or pending run is never touched, nor the original
+of a pending or active re-run from a node (its workspace is copied when the re-run starts, its
+logs are the carried nodes'), and a flow's shared `reuse-space` workspace (`ws/single`) is
+never removed. The engine prunes in the
 background: at start, after runs end (at most once per MIN_GAP) and every INTERVAL, BATCH runs
 per store transaction with a yield to the loop between batches, so the API keeps answering.
 `floe prune` runs the same selection from the command line. On a store hosts share, the
@@ -21,7 +23,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -147,6 +149,12 @@ class Pruner:
         self._task: asyncio.Task[None] | None = None
         self.passes = 0  # finished passes, for tests and the curious
         self.pruned = 0
+        self._watchers: list[Callable[[set[str]], None]] = []
+
+    def watch(self, watcher: Callable[[set[str]], None]) -> None:
+        """Call `watcher` with the ids of the flows whose archived runs a batch removed (the
+        server drops what it keeps of their run lists)."""
+        self._watchers.append(watcher)
 
     @property
     def wanted(self) -> bool:
@@ -185,6 +193,17 @@ class Pruner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), INTERVAL - MIN_GAP)
 
+    def _needed(self) -> set[str]:
+        """Archived runs this host's pending and active runs still use: the original of a
+        re-run from a node, whose workspace is copied when the re-run starts and whose logs
+        its carried nodes show."""
+        state = self._hub.state
+        links = [p.rerun for p in state.pends()] + [r.record.rerun for r in state.active_runs()]
+        needed = {str(link["Of"]) for link in links if link.get("From") and link.get("Of")}
+        for run in state.active_runs():
+            needed.update(rec.carried for rec in run.record.exec_nodes.values() if rec.carried)
+        return needed
+
     async def prune(self, at: float | None = None) -> PruneReport:
         """One pass: choose, then remove in batches."""
         hub = self._hub
@@ -198,14 +217,21 @@ class Pruner:
             spaces = own_share(spaces, hub.host_id, seen, now)
         report = PruneReport()
         for i in range(0, len(victims), self._batch):
+            needed = self._needed()  # again per batch: a re-run may be made meanwhile
             batch = [v for v in victims[i:i + self._batch]
-                     if hub.state.active(v.run_id) is None]  # never a run that is active
-            report.runs += await hub.store.delete_runs([v.run_id for v in batch])
+                     if hub.state.active(v.run_id) is None and v.run_id not in needed]
+            removed = await hub.store.delete_runs([v.run_id for v in batch])
+            report.runs += removed
+            if removed:
+                for watcher in self._watchers:
+                    watcher({v.flow_id for v in batch})
             report.dirs += await asyncio.to_thread(remove_run_files, hub.workspace_root, batch)
             for v in batch:
                 report.by_flow[v.flow_id] = report.by_flow.get(v.flow_id, 0) + 1
             await asyncio.sleep(0)  # let the API and the runs have the loop between batches
-        spaces = [w for w in spaces if hub.state.active(w.run_id) is None]
+        needed = self._needed()
+        spaces = [w for w in spaces
+                  if hub.state.active(w.run_id) is None and w.run_id not in needed]
         report.workspaces = await asyncio.to_thread(remove_workspaces, hub.workspace_root, spaces)
         self.passes += 1
         self.pruned += report.runs

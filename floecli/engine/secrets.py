@@ -83,6 +83,23 @@ def _pattern_for(values: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
 
 
+HINT = "fix the secrets file: KEY=value lines, or a YAML mapping of names to strings"
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _yaml_problem(e: Exception) -> str:
+    """What is wrong and where, without the file's text: PyYAML's own message quotes the
+    lines around the error, secret values and all (and a problem may quote a token)."""
+    problem = str(getattr(e, "problem", "") or "not YAML")
+    # '<scalar>', ':' or '\t' say what YAML met; anything longer may be part of a value
+    problem = _QUOTED.sub(lambda m: m.group(0) if m.group(1).startswith("<") or
+                          len(m.group(1)) <= 2 else "'...'", problem)
+    mark = getattr(e, "problem_mark", None)
+    if mark is not None:
+        problem += f" (line {mark.line + 1}, column {mark.column + 1})"
+    return problem
+
+
 def parse(text: str, source: str = "<secrets>") -> dict[str, str]:
     """`KEY=value` lines (blank lines and `#` comments allowed, a value may be quoted), or a
     YAML mapping of names to strings (for multi-line values)."""
@@ -103,15 +120,16 @@ def parse(text: str, source: str = "<secrets>") -> dict[str, str]:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as e:
         raise ConfigError(f"secrets file {source}: neither KEY=value lines nor YAML: "
-                          f"{e}") from None
+                          f"{_yaml_problem(e)}", hint=HINT) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"secrets file {source}: expected KEY=value lines or a YAML mapping")
+        raise ConfigError(f"secrets file {source}: expected KEY=value lines or a YAML mapping",
+                          hint=HINT)
     out = {}
     for key, value in data.items():
         if not isinstance(key, str) or not _NAME.fullmatch(key):
-            raise ConfigError(f"secrets file {source}: {key!r} is not a secret name")
+            raise ConfigError(f"secrets file {source}: {key!r} is not a secret name", hint=HINT)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ConfigError(f"secrets file {source}: {key} is not a string")
+            raise ConfigError(f"secrets file {source}: {key} is not a string", hint=HINT)
         out[key] = str(value)
     return out
 

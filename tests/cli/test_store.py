@@ -56,11 +56,20 @@ def test_keep_route_and_floe_prune(tmp_path, script_runner):
             assert c.post("/flows/chain/runs/h1-999/keep").status_code == 404
             assert engine.client(token=None).post(
                 f"/flows/chain/runs/{runs[1]}/keep").status_code == 401
+            conf = tmp_path / "engine.yml"
+            conf.write_text(app("  retention: {keep: 1}\n"))
+            args = ["floe", "prune", "--conf", str(conf), "--root", str(engine.root)]
+            # beside a running engine: --dry-run says what would go, pruning is refused (the
+            # engine prunes by itself and would not hear of what another process removed)
+            dry = script_runner.run([*args, "--dry-run"])
+            assert dry.returncode == 0 and "chain: 2 archived runs" in dry.stdout, dry.stderr
+            refused = script_runner.run(args)
+            assert refused.returncode == 1
+            assert "an engine is running on the run store" in refused.stderr
+            assert "stop it to prune now" in refused.stderr
+            assert archive_total(c) == 4
     finally:
         engine.stop()
-    conf = tmp_path / "engine.yml"
-    conf.write_text(app("  retention: {keep: 1}\n"))
-    args = ["floe", "prune", "--conf", str(conf), "--root", str(engine.root)]
     dry = script_runner.run([*args, "--dry-run"])
     assert dry.returncode == 0, dry.stderr
     assert "chain: 2 archived runs" in dry.stdout
@@ -94,15 +103,23 @@ def test_a_backup_taken_during_a_burst_restores(tmp_path, script_runner):
             for i in range(10):
                 burst.append(start_run(c, "chain", {"N": str(i)}))
             ended_before = [r for r in burst if wait_ended(c, "chain", r)]
-            pusher = threading.Thread(target=lambda: [burst.append(
-                start_run(c2, "chain", {"N": "more"})) for c2 in [engine.client()]
-                for _ in range(30)])
+            backed_up = threading.Event()
+
+            def push() -> None:  # runs pushed from before the backup starts until it is done
+                with engine.client() as c2:
+                    while not backed_up.is_set() or len(burst) < 40:
+                        burst.append(start_run(c2, "chain", {"N": "more"}))
+
+            pusher = threading.Thread(target=push)
             pusher.start()
+            wait_until(lambda: len(burst) >= 15, what="the burst to be under way")
             r = script_runner.run(["floe", "store", "backup", str(backup), "--conf", str(conf),
                                    "--root", str(engine.root)])
+            backed_up.set()
             pusher.join()
             assert r.returncode == 0, r.stderr
             assert "integrity ok" in r.stdout
+            assert backup.stat().st_mode & 0o777 == 0o600  # sessions are in it
             for run in burst:
                 wait_ended(c, "chain", run)
     finally:

@@ -129,3 +129,26 @@ def test_validate_strict_fails_on_warnings(tmp_path, script_runner):
     strict = script_runner.run(["floe", "validate", "--strict", str(conf)])
     assert strict.returncode == 2
     assert "never published" in strict.stderr
+
+
+def test_a_listn_typo_in_the_default_app_is_refused_by_validate_and_run(tmp_path,
+                                                                         script_runner):
+    # The issue's own case: lint's `listen` renamed `listn` skipped lint, the checks merge
+    # and package, and the run still ended good with exit 0.
+    text = (ROOT / "default-app.json").read_text()
+    lint = text.index('"lint"')
+    at = text.index('"listen"', lint)
+    conf = tmp_path / "app.json"
+    conf.write_text(text[:at] + '"listn"' + text[at + len('"listen"'):])
+    typo_line = text[:at].count("\n") + 1
+    refusal = (f"{conf}:{typo_line}: flows[0].tasks[1].listn: unknown key 'listn': "
+               "did you mean 'listen'?")
+    checked = script_runner.run(["floe", "validate", str(conf)])
+    assert checked.returncode == 2
+    assert refusal in checked.stdout + checked.stderr
+    root = tmp_path / "root"
+    ran = script_runner.run(["floe", "run", f"-conf={conf}", "-start=build-project", "-once",
+                             f"-root={root}", "-pub_bind=127.0.0.1:0"], cwd=tmp_path)
+    assert ran.returncode == 2
+    assert refusal in ran.stderr and "Error loading config" in ran.stderr
+    assert not (root / "spaces").exists()  # nothing ran

@@ -134,3 +134,67 @@ async def test_workspaces_retention_keeps_records_logs_and_artifacts(engine_fact
     with pytest.raises(RunError, match="its workspace is gone"):
         await hub.rerun("ci", runs[0], "test")
     await hub.rerun("ci", runs[2], "test")  # the newest still has its workspace
+
+
+RERUN_APP = """
+common: {store-type: local}
+flows:
+  - id: ci
+    ver: 1
+    resource-tags: [box]
+    retention: {keep: 1}
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: build, listen: trigger.good, type: exec, opts: {shell: "echo made > made.txt"}}
+      - {name: test, listen: task.build.good, type: exec, opts: {shell: "cat made.txt"}}
+  - id: holder
+    ver: 1
+    resource-tags: [box]
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: form, listen: trigger.good, type: data,
+         opts: {form: {title: T, fields: [{id: x, type: string}]}}}
+"""
+
+
+async def test_the_original_of_a_waiting_re_run_from_a_node_is_not_pruned(engine_factory):
+    # A re-run from a node copies its original's workspace when it starts and shows its
+    # carried nodes' logs from the original: retention must not take the original first.
+    h = await engine_factory(RERUN_APP)
+    hub = h.hub
+    old, new = [(await h.run_to_end("ci")).run_ref.run_id for _ in range(2)]
+    holder = await h.start_run("holder")
+    await h.wait_tag("sys.data.required", holder)  # holds `box`: the re-run must wait
+    pend = await hub.rerun("ci", old, "test")
+    assert hub.state.pend(pend.run_id) is not None
+    report = await h.engine.pruner.prune()
+    assert report.runs == 0  # `old` is beyond keep: 1, but the re-run needs it
+    assert (hub.workspace_root / "spaces" / "ci" / "ws" / old / "made.txt").is_file()
+    await hub.stop_run("holder", holder)
+    end = await h.wait_tag("sys.end.all", pend.run_id)
+    assert end.good, await hub.node_logs(pend.run_id)
+    assert (await hub.node_logs(pend.run_id))["test"][-1] == "made"
+    # once the re-run has ended, its original is an ordinary archived run again
+    report = await h.engine.pruner.prune()
+    assert await hub.store.load_run(old) is None and await hub.store.load_run(new) is None
+    assert report.runs == 2
+
+
+async def test_a_pruned_runs_log_files_go_with_it(engine_factory):
+    # A chatty task's lines past common.log-lines are in its log file, not the store.
+    h = await engine_factory("""
+common: {store-type: local, log-lines: 2, retention: {keep: 1}}
+flows:
+  - id: chatty
+    ver: 1
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: talk, listen: trigger.good, type: exec, opts: {shell: "seq 1 50"}}
+""")
+    old, new = [(await h.run_to_end("chatty")).run_ref.run_id for _ in range(2)]
+    logs = h.hub.workspace_root / "logs" / "chatty"
+    assert (logs / old / "talk.log").is_file() and (logs / new / "talk.log").is_file()
+    report = await h.engine.pruner.prune()
+    assert report.runs == 1
+    assert not (logs / old).exists()
+    assert "50" in (logs / new / "talk.log").read_text()

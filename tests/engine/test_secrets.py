@@ -36,3 +36,22 @@ def test_mask_whole_lines_and_json_escaped_forms():
 
 def test_short_values_are_not_masked():
     assert Secrets.of({"A": "1"}).mask("1 2 3") == "1 2 3"
+
+
+@pytest.mark.parametrize("text", [
+    # a YAML file whose PEM lost its indentation on one line
+    "TOKEN: tok-3f9a-deploy-7c21\nCERT: |\n  -----BEGIN KEY-----\n MIIBsecretline1AAAA\n",
+    # KEY=value lines, one of them broken: read as YAML, which fails on it
+    "TOKEN=tok-3f9a-deploy-7c21\nOTHER: \"MIIBsecretline1AAAA\n",
+    # an undefined alias: YAML's problem names it
+    "TOKEN: *MIIBsecretline1AAAA\n",
+])
+def test_a_broken_secrets_file_is_refused_without_quoting_it(text):
+    with pytest.raises(ConfigError) as refused:
+        parse(text, "/etc/floe/secrets.yml")
+    message = str(refused.value)
+    assert message.startswith("secrets file /etc/floe/secrets.yml: neither KEY=value lines "
+                              "nor YAML: ")
+    assert "(line " in message  # where, so it can be fixed
+    assert "tok-3f9a" not in message and "MIIBsecret" not in message, message
+    assert "secrets file" in refused.value.hint

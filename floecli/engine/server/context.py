@@ -48,6 +48,7 @@ class ServerContext:
                       roots_of=cluster.online_roots if cluster is not None else None)
         ctx = cls(engine, sessions, peers, admin_token, cluster)
         engine.queue.subscribe(ctx._on_event)
+        engine.pruner.watch(ctx._on_pruned)
         return ctx
 
     @property
@@ -69,6 +70,14 @@ class ServerContext:
             self._replies.pop(flow_id, None)
         if event.tag == SYS_END_ALL:
             flow_id = event.run_ref.flow_ref.id
+            self._ends[flow_id] = self._ends.get(flow_id, 0) + 1
+            self._archive.pop(flow_id, None)
+
+    def _on_pruned(self, flow_ids: set[str]) -> None:
+        """Retention removed archived runs of these flows: what is kept of their lists goes."""
+        for flow_id in flow_ids:
+            self._changes[flow_id] = self._changes.get(flow_id, 0) + 1
+            self._replies.pop(flow_id, None)
             self._ends[flow_id] = self._ends.get(flow_id, 0) + 1
             self._archive.pop(flow_id, None)
 

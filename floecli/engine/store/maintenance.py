@@ -1,19 +1,21 @@
-"""Work on an engine's run store from outside the engine, while it runs or not:
-`floe store backup` and `floe prune`.
+"""Work on an engine's run store from outside the engine: `floe store backup` (while it runs
+or not) and `floe prune`.
 
-SQLite: both open the database file with their own connection. WAL lets them read beside a
-running engine; pruning's writes wait their turn (busy_timeout) and go in small transactions;
-the backup is SQLite's online backup. PostgreSQL (store/postgres/offline.py): the same
-statements the engine runs over a plain connection, and pg_dump for the backup; pruning
-removes the share of the host named (`--host_name`), whose workspaces are on this machine.
+SQLite: both open the database file with their own connection. WAL lets the backup (SQLite's
+online backup) read beside a running engine; pruning waits for the engine to stop (it prunes
+by itself, and would not hear of rows removed under it) and goes in small transactions.
+PostgreSQL (store/postgres/offline.py): the same statements the engine runs over a plain
+connection, and pg_dump for the backup; pruning removes the share of the host named
+(`--host_name`), whose workspaces are on this machine, while the hosts run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,10 +155,46 @@ def prune_candidates(loc: StoreLocation, config: AppConfig, at: float | None = N
         conn.close()
 
 
+@contextlib.contextmanager
+def no_engine(db: Path) -> Iterator[None]:
+    """Hold the lock an engine holds on its store (its intake journal's) for the block; a
+    running engine is refused. It prunes by itself, and would not hear of rows removed
+    under it: its run lists would show them, a pending re-run lose its original."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks
+        yield
+        return
+    try:
+        fd = os.open(f"{db}.intake", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise StoreError(f"cannot open the run store's journal {db}.intake: {e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"an engine is running on the run store {db}",
+                             hint="a running engine prunes by itself (common.retention); "
+                                  "stop it to prune now (--dry-run works while it runs)"
+                             ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def prune(loc: StoreLocation, victims: list[ArchivedRun],
           spaces: Sequence[ArchivedRun] = (), batch: int = 200) -> int:
     """Remove `victims` (from prune_candidates) in small transactions, then their files,
-    then the workspaces of `spaces`."""
+    then the workspaces of `spaces`; refused while an engine runs on a SQLite store. On a
+    shared database the hosts keep running: none caches what another host may remove."""
+    if loc.url:
+        return _prune(loc, victims, spaces, batch)
+    with no_engine(loc.db):
+        return _prune(loc, victims, spaces, batch)
+
+
+def _prune(loc: StoreLocation, victims: list[ArchivedRun], spaces: Sequence[ArchivedRun],
+           batch: int) -> int:
     from ..retention import remove_run_files, remove_workspaces
 
     if loc.url:

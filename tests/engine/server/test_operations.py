@@ -64,6 +64,25 @@ def test_ten_thousand_archived_runs_pruned_while_the_api_answers(tmp_path):
     db.close()
 
 
+def test_a_flows_run_list_drops_the_runs_the_engine_pruned(tmp_path):
+    # `GET flows/:id` (what the dashboard polls) is kept until a run of the flow changes;
+    # a prune changes it too.
+    engine = launch(tmp_path, app(retention={"keep": 1}))
+    try:
+        with engine.client() as c:
+            runs = [start_run(c, "chain") for _ in range(3)]
+            for run in runs:
+                wait_ended(c, "chain", run)
+            c.get("/flows/chain")  # the reply as it is before the prune's pass
+            wait_until(lambda: "retention: removed 2 archived runs" in engine.stderr,
+                       what="the engine's prune")
+            listed = c.get("/flows/chain").json()["Payload"]["Runs"]
+            assert listed["ArchiveTotal"] == 1, listed
+            assert [f"h1-{s['Ref']['Run']['ID']}" for s in listed["Archive"]] == [runs[-1]]
+    finally:
+        engine.stop()
+
+
 # ---- notifications -----------------------------------------------------------------------
 
 
@@ -105,9 +124,11 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
     dead = f"http://127.0.0.1:{_closed_port()}/gone"
+    slow = f"http://127.0.0.1:{silent.getsockname()[1]}/slow"
     engine = launch(tmp_path, app(notify=[
         {"url": hooks.url, "on": ["bad"], "timeout": 5, "retries": 1},
         {"url": f"http://127.0.0.1:{silent.getsockname()[1]}/", "timeout": 60},
+        {"url": slow, "on": ["bad"], "timeout": 0.5, "retries": 1},
         {"url": dead, "retries": 0}]))
     try:
         with engine.client() as c:
@@ -124,8 +145,38 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
         assert body["Summary"]["Status"] == "bad" and body["FailedNodes"] == ["t0"]
         wait_until(lambda: f"notify {dead}: run" in engine.stderr, what="the failure's log line")
         assert "not delivered after 1 attempt(s)" in engine.stderr
+        # each attempt has its timeout: a hook that never answers fails, retried once
+        line = wait_until(lambda: next((ln for ln in engine.stderr.splitlines()
+                                        if f"notify {slow}: run {bad} " in ln), None),
+                          what="the silent hook's timeout")
+        assert "not delivered after 2 attempt(s)" in line and "Timeout" in line, line
     finally:
         engine.stop()
         hooks.close()
         silent.close()
     assert len(hooks.bodies) == 1  # good runs were filtered out
+
+
+def test_a_flows_own_hooks_replace_commons_and_an_empty_list_silences_it(tmp_path):
+    common_hook, own_hook = _Hooks(), _Hooks()
+    text = flows.app(
+        flow("chain", task("t0", shell="echo ran"), end(listen="task.t0.good"),
+             notify=[{"url": own_hook.url}]),
+        BROKEN,
+        one_task("quiet", shell="exit 3", task_id="t0", notify=[]),
+        store_type="local", notify=[{"url": common_hook.url}])
+    engine = launch(tmp_path, text)
+    try:
+        with engine.client() as c:
+            runs = {f: start_run(c, f) for f in ("chain", "broken", "quiet")}
+            for f, run in runs.items():
+                wait_ended(c, f, run)
+    finally:
+        # a clean stop waits for the deliveries already queued (a live hook answers at once)
+        assert engine.stop() == 0
+        common_hook.close()
+        own_hook.close()
+    assert [(b["Flow"]["ID"], b["Run"], b["Result"]) for b in own_hook.bodies] == [
+        ("chain", runs["chain"], "good")]
+    assert [(b["Flow"]["ID"], b["Run"], b["Result"]) for b in common_hook.bodies] == [
+        ("broken", runs["broken"], "bad")]

@@ -63,15 +63,14 @@ def test_an_inert_git_push_trigger_is_a_warning_printed_at_start(tmp_path):
     assert "run h1-1 of flow build: good" in r.stderr
 
 
-def test_the_originals_configs_still_load():
-    data = ROOT / "tests" / "engine" / "config" / "data"
-    for name in ("sample.yml", "build-project.yml"):
-        path = data / name
-        config, problems = check_app(path.read_text(), str(path))
-        errors = [str(p) for p in problems if p.severity == "error"]
-        if name == "build-project.yml":  # a flow-file body, not a whole config
-            continue
-        assert config is not None, errors
+def test_the_originals_config_still_loads_with_warnings_only():
+    # The original's sample config.yml. Its integration-test config is loaded and run through
+    # a real engine in tests/engine/test_original_config.py, its flow-file body
+    # build-project.yml in tests/engine/config/test_config_flow_file.py.
+    path = ROOT / "tests" / "engine" / "config" / "data" / "sample.yml"
+    config, problems = check_app(path.read_text(), str(path))
+    assert config is not None, [str(p) for p in problems]
+    assert problems and {p.severity for p in problems} == {"warning"}
 
 
 def test_once_without_start_is_a_usage_error(tmp_path):
@@ -104,6 +103,28 @@ def test_once_prints_the_result_the_failing_node_and_its_last_lines(tmp_path):
     assert "run h1-1 of flow rel: bad" in err
     assert "failed node: test (exit status 3)" in err
     assert "  line 5" in err and "  boom" in err
+
+
+PARALLEL = """\
+common: {store-type: local}
+flows:
+  - id: rel
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: slow, type: exec, listen: trigger.good, opts: {shell: "echo slow; sleep 30"}}
+      - {name: test, type: exec, listen: trigger.good, opts: {shell: "echo broke; exit 4"}}
+"""
+
+
+def test_once_names_the_node_that_failed_not_one_killed_when_the_run_ended(tmp_path):
+    conf = tmp_path / "app.yml"
+    conf.write_text(PARALLEL)
+    r = engine(f"-conf={conf}", "-start=rel", "-once", f"-root={tmp_path}/r")
+    assert r.returncode == 1
+    assert "run h1-1 of flow rel: bad (task.test.bad was not handled)" in r.stderr
+    # `slow` was killed as the run ended, after `test` failed: it is not the failing node
+    assert "failed node: test (exit status 4)" in r.stderr, r.stderr
+    assert "  broke" in r.stderr
 
 
 ENV2 = """\

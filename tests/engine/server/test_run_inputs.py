@@ -30,6 +30,11 @@ def test_a_sign_off_forms_values_reach_the_tasks_after_it(start_engine):
         assert view["Summary"]["Good"]
         # a later form's value replaces an earlier one of the same name
         assert view["Summary"]["Inputs"] == {"ref": "v1.2", "target": "prod", "approver": "ann"}
+        # the form's own values stay in its node's record
+        signoff = view["Graph"][1][0]
+        assert signoff["ID"] == "sign-off"
+        assert {f["id"]: f["value"] for f in signoff["Fields"]} == {"target": "prod",
+                                                                     "approver": "ann"}
         logs = c.get(f"/flows/release/runs/{run}/logs").json()["Payload"]
         assert logs["build"][-1] == "building v1.2"
         assert logs["deploy"][-1] == "deploying v1.2 to prod by ann"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 
 import httpx
 import websockets
@@ -121,3 +123,35 @@ def test_key_value_secrets_file_from_the_environment(start_engine, tmp_path):
     text = json.dumps(view)
     _assert_masked(text)
     assert "token=***" in text
+
+
+def test_a_broken_secrets_file_stops_the_engine_without_printing_it(tmp_path):
+    secrets = tmp_path / "secrets.yml"
+    # the PEM's second line lost its indentation: YAML fails there
+    secrets.write_text(SECRETS_YAML.replace(f"  {CERT_LINES[1]}\n", f" {CERT_LINES[1]}\n"))
+    os.chmod(secrets, 0o600)
+    conf = tmp_path / "app.yml"
+    conf.write_text(APP)
+    r = subprocess.run([sys.executable, "-m", "floecli.engine", f"-conf={conf}",
+                        "-start=deploy", "-once", f"-root={tmp_path / 'r'}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert f"secrets file {secrets}: neither KEY=value lines nor YAML:" in r.stderr, r.stderr
+    assert "(line 4, column 2)" in r.stderr
+    _assert_masked(r.stderr + r.stdout)
+
+
+def test_once_events_and_the_report_mask_secrets(tmp_path):
+    secrets = tmp_path / "secrets.yml"
+    secrets.write_text(SECRETS_YAML)
+    os.chmod(secrets, 0o600)
+    conf = tmp_path / "app.yml"
+    conf.write_text(APP)
+    r = subprocess.run([sys.executable, "-m", "floecli.engine", f"-conf={conf}",
+                        "-start=deploy", "-once", "-events", f"-root={tmp_path / 'r'}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr  # the `fail` task fails the run
+    assert '"update": "token=***"' in r.stdout  # every event on stdout
+    assert "failed node: fail (exit status 1)" in r.stderr
+    assert "  error: bad token ***" in r.stderr  # the report's last lines of that node
+    _assert_masked(r.stdout + r.stderr)
