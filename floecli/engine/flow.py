@@ -104,11 +104,14 @@ class ClusterTiming:
     """`cluster`: how hosts sharing a store-type postgres database keep what they hold
     (docs/postgres.md). A host renews its claims and leases every `heartbeat` seconds; one not
     renewed for `lease` seconds is taken over by another host; a host looks for work at
-    least every `poll` seconds, sooner when notified."""
+    least every `poll` seconds, sooner when notified. `pooler: transaction` says the database
+    is reached through a pooler in transaction mode (PgBouncer): no LISTEN (polling only) and
+    no server-side prepared statements."""
 
     heartbeat: float = 3.0
     lease: float = 15.0
     poll: float = 1.0
+    pooler: str = "none"
 
 
 @dataclass(frozen=True)

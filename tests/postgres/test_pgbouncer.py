@@ -7,17 +7,32 @@ import psycopg
 from pgrecords import a_pend, ended, started, tagged_flow
 from pgserver import PgBouncer
 
-from floecli.engine.store.postgres import ClusterSettings, PostgresStore
+from floecli.engine.config.loader import parse_app
+from floecli.engine.store import make_store
+from floecli.engine.store.postgres import PostgresStore
 
-POLLING = ClusterSettings(heartbeat=0.25, lease=1.0, poll=0.2, listen=False)
+# What an operator writes for hosts behind PgBouncer in transaction mode.
+BEHIND_PGBOUNCER = """\
+common:
+  store-type: postgres
+  cluster: {heartbeat: 0.25, lease: 1, poll: 0.2, pooler: transaction}
+flows: []
+"""
+
+
+def behind_pgbouncer(url: str, host: str) -> PostgresStore:
+    cluster = parse_app(BEHIND_PGBOUNCER).common.cluster
+    store = make_store("postgres", ".", url=url, host=host, timing=cluster)
+    assert isinstance(store, PostgresStore)
+    assert not store.settings.listen and not store.settings.prepared
+    return store
 
 
 async def test_the_store_works_behind_pgbouncer_in_transaction_mode(
         pgbouncer: PgBouncer, pg_empty_url: str) -> None:
     db = pg_empty_url.rsplit("/", 1)[1]
     url = pgbouncer.url(db)
-    a = PostgresStore(url, host="a", settings=POLLING)
-    b = PostgresStore(url, host="b", settings=POLLING)
+    a, b = behind_pgbouncer(url, "a"), behind_pgbouncer(url, "b")
     assert a.open().counter == 0  # migrated through the pooler
     b.open()
     try:

@@ -33,7 +33,8 @@ TOP_KEYS = ("common", "flows", "name", "type", "version", "description", "import
 COMMON_KEYS = ("hosts", "base-url", "workspace-root", "store-type", "store-root", "store-url",
                "git-key", "users", "log-lines", "absolute-flow-files", "retention", "secrets-file",
                "notify", "cluster")
-CLUSTER_KEYS = ("heartbeat", "lease", "poll")
+CLUSTER_KEYS = ("heartbeat", "lease", "poll")  # seconds
+POOLERS = ("none", "transaction")
 USER_KEYS = ("name", "role", "password-hash")
 RETENTION_KEYS = ("keep", "days", "workspaces")
 NOTIFY_KEYS = ("url", "on", "timeout", "retries")
@@ -135,7 +136,8 @@ def build_common(raw: Any, reader: Reader) -> Common:
 
 
 def build_cluster(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> ClusterTiming:
-    """`cluster: {heartbeat: S, lease: S, poll: S}` in seconds (store-type postgres)."""
+    """`cluster: {heartbeat: S, lease: S, poll: S, pooler: none|transaction}` (store-type
+    postgres)."""
     default = ClusterTiming()
     if m.get("cluster") is None:
         return default
@@ -143,7 +145,11 @@ def build_cluster(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> Cluste
     c = reader.mapping(m.get("cluster"), cpath, "cluster")
     if not c:
         return default
-    reader.known_keys(c, cpath, CLUSTER_KEYS)
+    reader.known_keys(c, cpath, (*CLUSTER_KEYS, "pooler"))
+    pooler = c.get("pooler", default.pooler)
+    if pooler not in POOLERS:
+        reader.error((*cpath, "pooler"), f"expected one of {', '.join(POOLERS)}")
+        pooler = default.pooler
     got: dict[str, float] = {}
     for key in CLUSTER_KEYS:
         value = c.get(key, getattr(default, key))
@@ -155,7 +161,7 @@ def build_cluster(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> Cluste
         # A lease renewed less often than it lasts would be lost by a live host.
         reader.error((*cpath, "lease"), "must be longer than heartbeat")
         got["lease"] = got["heartbeat"] * 5
-    return ClusterTiming(**got)
+    return ClusterTiming(**got, pooler=pooler)
 
 
 def build_retention(m: Mapping[str, Any], path: KeyPath, reader: Reader) -> Retention | None:

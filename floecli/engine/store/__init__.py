@@ -47,7 +47,8 @@ def make_store(store_type: str, store_root: str | Path, *, url: str = "", host: 
         from .postgres import ClusterSettings
 
         t = timing or ClusterTiming()
+        direct = t.pooler != "transaction"
         return PostgresStore(resolved, host=host, tags=tags, settings=ClusterSettings(
-            heartbeat=t.heartbeat, lease=t.lease, poll=t.poll))
+            heartbeat=t.heartbeat, lease=t.lease, poll=t.poll, listen=direct, prepared=direct))
     raise StoreError(f"{store_type} is not a supported store",
                      hint="common.store-type must be local, memory or postgres")

@@ -86,6 +86,18 @@ def test_the_app_document_takes_a_store_url_but_never_a_password() -> None:
                           "flows: []\n")
 
 
+def test_cluster_pooler_is_none_or_transaction() -> None:
+    direct = make_store("postgres", ".", url="postgresql://floe@db/floe",
+                        timing=parse_app("flows: []\n").common.cluster)
+    assert isinstance(direct, PostgresStore)
+    assert direct.settings.listen and direct.settings.prepared  # LISTEN, prepared statements
+    with pytest.raises(ConfigError) as caught:
+        parse_app("common:\n  store-type: postgres\n  cluster:\n    pooler: session\n"
+                  "flows: []\n")
+    assert str(caught.value) == (
+        "<string>:4: common.cluster.pooler: expected one of none, transaction")
+
+
 def test_the_default_install_never_imports_psycopg(tmp_path: Path) -> None:
     code = ("import sys; from floecli.engine.store import make_store; "
             f"make_store('local', {str(tmp_path)!r}); make_store('memory', '.'); "
