@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..application import APP
+from .store import CONF, HOST_NAME, ROOT
 
 
 def register(app: typer.Typer) -> None:
@@ -14,12 +15,9 @@ def register(app: typer.Typer) -> None:
     def prune(
         dry_run: bool = typer.Option(False, "--dry-run", "-n",
                                      help="say what would go, remove nothing"),
-        conf: Path | None = typer.Option(None, "--conf", "-c",
-                                         help="the engine's app document (as -conf)"),
-        root: str = typer.Option("", "--root", help="the engine's -root, if it has one"),
-        host_name: str = typer.Option("h1", "--host_name", "--host-name",
-                                      help="the engine's -host_name (its default store is "
-                                           "per host name)"),
+        conf: Path | None = CONF,
+        root: str = ROOT,
+        host_name: str = HOST_NAME,
     ) -> None:
         """Apply common.retention (and each flow's own) now: archived runs, their node logs,
         log files and workspaces. A running engine does this by itself in the background.

@@ -30,6 +30,14 @@ def project_name() -> str:
         Path.cwd()) else ""
 
 
+# Which engine's store: the options `floe store backup` and `floe prune` share.
+CONF = typer.Option(None, "--conf", "-c", help="the engine's app document (as -conf)")
+ROOT = typer.Option("", "--root", help="the engine's -root, if it has one")
+HOST_NAME = typer.Option("h1", "--host_name", "--host-name",
+                         help="the engine's -host_name (its default store is per host name; "
+                              "on a shared PostgreSQL store, whose runs)")
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Work on the engine's run store.", no_args_is_help=True)
     app.add_typer(group, name="store")
@@ -37,12 +45,9 @@ def register(app: typer.Typer) -> None:
     @group.command()
     def backup(
         file: Path = typer.Argument(..., help="the backup file to write"),
-        conf: Path | None = typer.Option(None, "--conf", "-c",
-                                         help="the engine's app document (as -conf)"),
-        root: str = typer.Option("", "--root", help="the engine's -root, if it has one"),
-        host_name: str = typer.Option("h1", "--host_name", "--host-name",
-                                      help="the engine's -host_name (its default store is "
-                                           "per host name)"),
+        conf: Path | None = CONF,
+        root: str = ROOT,
+        host_name: str = HOST_NAME,
         db: Path | None = typer.Option(None, "--db", help="the store file itself (instead "
                                        "of --conf/--root)"),
     ) -> None:
