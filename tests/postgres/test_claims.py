@@ -304,6 +304,7 @@ async def test_commands_reach_the_host_executing_the_run(cluster: Cluster) -> No
     assert await b.send_command("h1-1", "stop", {"user": "bob"}) == "a"
     assert await b.send_command("h1-404", "stop") is None  # nobody executes it
     assert await waker.wait(5) is True
+    assert "cmd a" in waker.woken_by  # a host takes commands when told there are some
     commands = await a.take_commands()
     assert [(c.run_id, c.kind, c.body) for c in commands] == [
         ("h1-1", "push", {"approved": "yes"}), ("h1-1", "stop", {"user": "bob"})]
@@ -330,6 +331,7 @@ async def test_a_new_pend_wakes_the_other_hosts(cluster: Cluster) -> None:
     assert await waker.wait(0.05) is False  # quiet
     a.add_pend(a_pend(1, tagged_flow("f")), 1)
     assert await waker.wait(5) is True
+    assert waker.woken_by == {"pends"}  # new work only: no look for commands first
     assert (await b.claim_next()) is not None
 
 

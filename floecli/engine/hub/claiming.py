@@ -55,21 +55,26 @@ class Claimer:
         beat = asyncio.create_task(store.heartbeat(), name="store heartbeat")
         try:
             waker = await store.listen()
+            commands = True
             while True:
                 try:
-                    await self.once()
+                    await self.once(commands)
                 except StoreError as e:  # the server away: the next pass tries again
                     log.warning("claiming work: %s", e)
-                await waker.wait(store.settings.poll)
+                woken = await waker.wait(store.settings.poll)
                 still_cancelled()
+                # Woken for new work only: claim it first, without a look for commands (a
+                # round trip on the way to the task's start); every poll still looks.
+                commands = not woken or f"cmd {store.host}" in waker.woken_by
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
 
-    async def once(self) -> None:
-        """One pass: commands, then pends, then runs left by lost hosts."""
+    async def once(self, commands: bool = True) -> None:
+        """One pass: commands (unless told there are none new), then pends, then runs left
+        by lost hosts."""
         store = self._store
-        for command in await store.take_commands():
+        for command in await store.take_commands() if commands else ():
             await self._obey(command)
         while (pend := await store.claim_next()) is not None:
             started = await self._activate(pend, Origin.CLAIMED)

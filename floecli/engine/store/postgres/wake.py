@@ -29,6 +29,7 @@ class Waker:
         self.host = host
         self.listening = listen  # False: polling only (PgBouncer's transaction mode)
         self.reconnects = 0  # how often the listening connection was replaced
+        self.woken_by: set[str] = set()  # the payloads of the last wake-up
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def open(self) -> None:
@@ -46,21 +47,22 @@ class Waker:
 
     async def wait(self, timeout: float) -> bool:
         """Until a wake-up (True) or `timeout` seconds without one (False; also at once
-        after the listening connection was replaced, and while it cannot be)."""
+        after the listening connection was replaced, and while it cannot be). `woken_by`
+        holds what the wake-up's notifications said."""
         end = time.monotonic() + timeout
+        self.woken_by = set()
         if not self.listening:
             await asyncio.sleep(timeout)  # the poll interval itself
             return False
         try:
             if self._conn is None:
                 raise psycopg.OperationalError("not listening")
-            woken = False
-            async for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-                woken = True
-            if woken:
-                # Coalesce: the wake-ups already here say nothing more than the first.
-                async for _ in self._conn.notifies(timeout=0):
-                    pass
+            async for note in self._conn.notifies(timeout=timeout, stop_after=1):
+                self.woken_by.add(note.payload)
+            if self.woken_by:
+                # Coalesce: the wake-ups already here are answered by the same look.
+                async for note in self._conn.notifies(timeout=0):
+                    self.woken_by.add(note.payload)
                 return True
             await self._conn.execute("SELECT 1")  # quiet: is the connection still alive?
             return False
