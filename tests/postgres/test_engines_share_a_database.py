@@ -183,3 +183,35 @@ def test_busy_engines_ride_out_a_database_crash_and_a_cut_listening_connection(
     counts = Counter(line.split()[0] for line in lines)
     want = {f"{p}{i}" for p in "abc" for i in range(30)}
     assert set(counts) == want and set(counts.values()) == {1}  # none lost, none twice
+
+
+def test_every_host_lists_every_host_sharing_the_database(hosts):
+    for engine, me in zip(hosts, ("h1", "h2", "h3"), strict=True):
+        with engine.client() as c:
+            body = wait_until(lambda c=c: (b := c.get("/hosts").json()["Payload"])
+                              and len(b["AllHosts"]) == 3 and b, 30, "every host's row")
+            assert c.get("/p2p/config").json()["Payload"] == body  # one answer, two routes
+        assert body["Config"]["HostID"] == me
+        rows = body["AllHosts"]
+        assert {name: (r["Tags"], r["BaseURL"], r["Online"], r["Self"])
+                for name, r in rows.items()} == {
+            "h1": (["linux"], hosts[0].url(), True, me == "h1"),
+            "h2": (["linux"], hosts[1].url(), True, me == "h2"),
+            "h3": (["linux", "gpu"], hosts[2].url(), True, me == "h3")}
+
+
+def test_a_host_silent_for_a_lease_reads_offline():
+    from datetime import UTC, timedelta
+
+    from floecli.engine.cluster.membership import shared_hosts
+    from floecli.engine.store.base import HostSeen
+
+    now = datetime.now(UTC)
+    rows = [HostSeen("h1", ("linux",), "http://127.0.0.1:1", now - timedelta(seconds=60)),
+            HostSeen("h2", (), "", now - timedelta(seconds=20)),
+            HostSeen("h3", (), "", now - timedelta(seconds=2))]
+    view = shared_hosts(rows, "h1", 15)
+    assert [(n, r["Online"], r["Self"]) for n, r in view.items()] == [
+        ("h1", True, True), ("h2", False, False), ("h3", True, False)]
+    assert view["h2"]["Problem"] == "no heartbeat for over 15 s"
+    assert view["h2"]["OfflineSince"] == view["h2"]["LastContact"]

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..store.base import HostSeen
 from .peers import peer_root
 
 log = logging.getLogger(__name__)
@@ -256,3 +257,20 @@ class Membership:
         p.last_contact = datetime.now(UTC)
         if not p.online:
             self.poll_soon(p.host_id)
+
+
+def shared_hosts(rows: Iterable[HostSeen], me: str, lease: float) -> dict[str, Any]:
+    """`AllHosts` for hosts sharing a store, in p2p/config's shape: a host is online while
+    its heartbeat is younger than a lease (after that, another host takes its work over)."""
+    now = datetime.now(UTC)
+    out: dict[str, Any] = {}
+    for row in rows:
+        online = row.name == me or (now - row.last_seen).total_seconds() < lease
+        seen = fmt_iso(row.last_seen)
+        out[row.name] = {
+            "HostID": row.name, "BaseURL": row.address, "Online": online,
+            "Tags": list(row.tags), "Refused": False, "LastContact": seen,
+            "OfflineSince": None if online else seen,
+            "Problem": "" if online else f"no heartbeat for over {lease:g} s",
+            "Self": row.name == me}
+    return out

@@ -416,7 +416,7 @@ class Api:
 
     async def p2p_config(self, request: Request) -> Response:
         await self._require_host(request)
-        return reply(self._hosts())
+        return reply(await self._hosts())
 
     async def p2p_announce(self, request: Request) -> Response:
         """A peer came online or a run ended there: what waits for it is offered again."""
@@ -476,7 +476,7 @@ class Api:
         # What p2p/config tells hosts, for people too (the dashboard's settings page): it
         # holds no secret, and p2p routes take only the host token.
         await require(request, self.ctx.sessions)
-        return reply(self._hosts())
+        return reply(await self._hosts())
 
     async def health(self, request: Request) -> Response:
         """Whether this host can keep what it is given: 503 with the store's problem while
@@ -488,12 +488,18 @@ class Api:
             return reply(body, f"the run store cannot take writes now: {problem}", 503)
         return reply(body)
 
-    def _hosts(self) -> dict[str, Any]:
+    async def _hosts(self) -> dict[str, Any]:
         hub = self.ctx.hub
         me = {"HostID": hub.host_id, "BaseURL": "", "Online": True, "Tags": list(hub.tags)}
         cluster = self.ctx.cluster
-        peers = cluster.membership.to_json() if cluster is not None else {}
+        if hub.store.shared:  # the hosts on one database: their heartbeat rows
+            from ..cluster.membership import shared_hosts
+
+            peers = shared_hosts(await hub.store.hosts(), hub.host_id, hub.store.lease)
+        else:
+            peers = cluster.membership.to_json() if cluster is not None else {}
         return {"Config": me, "AllHosts": peers}
+
 
 
 def checked_run_id(text: str, status: int) -> str:

@@ -48,6 +48,10 @@ class Service:
             for listener in self.listeners:
                 listener.close()
             raise
+        pub = next((lst for lst in self.listeners if lst.name == "pub"), None)
+        if pub is not None and self.engine.store.shared:
+            # Bound before the engine starts: its first heartbeat tells the other hosts.
+            self.engine.store.address = pub.url
 
     async def start(self) -> None:
         for listener in self.listeners:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,16 @@ from ..pend import Pend
 from ..runs import RunRecord
 
 HANDOFF_PREFIX = "handoff/"  # handoff/<run id>: the host a pend was offered or handed to
+
+
+@dataclass(frozen=True)
+class HostSeen:
+    """A host sharing the store, as its last heartbeat left it."""
+
+    name: str
+    tags: tuple[str, ...]
+    address: str  # where it serves its API ("" until it listens)
+    last_seen: datetime
 
 
 @dataclass
@@ -57,6 +68,8 @@ class RunStore(ABC):
     # True for a store several hosts share as their work queue (postgres): pends are claimed
     # from it (hub/claiming.py), and what is pending or active is read from it.
     shared: bool = False
+    address: str = ""  # a shared store: where this host serves, for the others to show
+    lease: float = 0.0  # a shared store: a host silent this long is offline (seconds)
     """Writes are fire-and-forget and applied in call order; reads are awaited and see every
     write made before them. Appending a log line is O(1): no method rewrites a run's logs
     or a whole list of runs.
@@ -176,7 +189,10 @@ class RunStore(ABC):
         How many runs went."""
         raise NotImplementedError
 
+    async def hosts(self) -> list[HostSeen]:
+        """Every host sharing the store, by name; empty for a store one host owns."""
+        return []
+
     async def last_seen(self) -> dict[str, float]:
-        """When each host sharing the store last showed life (seconds since the epoch);
-        empty for a store one host owns."""
-        return {}
+        """When each host sharing the store last showed life (seconds since the epoch)."""
+        return {h.name: h.last_seen.timestamp() for h in await self.hosts()}

@@ -4,8 +4,8 @@ imports psycopg: floecli.engine.store does so only when the store type is postgr
 
 from __future__ import annotations
 
-from .claims import Command, HostRow, Reaped
+from .claims import Command, Reaped
 from .store import ClusterSettings, Fenced, PostgresStore, redact_url
 
-__all__ = ["ClusterSettings", "Command", "Fenced", "HostRow", "PostgresStore", "Reaped",
+__all__ = ["ClusterSettings", "Command", "Fenced", "PostgresStore", "Reaped",
            "redact_url"]

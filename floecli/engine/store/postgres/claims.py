@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -26,6 +25,7 @@ import psycopg
 from ...nodes.api import get_opt
 from ...pend import Pend
 from ...runs import REASON_HOST_LOST, STATE_HOST_LOST, RunRecord, now
+from ..base import HostSeen
 from ..codec import run_from_text, run_text, sort_time
 
 if TYPE_CHECKING:
@@ -232,14 +232,6 @@ class Command:
     body: Any
 
 
-@dataclass(frozen=True)
-class HostRow:
-    name: str
-    tags: tuple[str, ...]
-    address: str
-    last_seen: datetime
-
-
 @dataclass
 class Reaped:
     """What one pass of the reaper took back from hosts presumed dead."""
@@ -419,9 +411,9 @@ async def take_commands(conn: Conn, host: str) -> list[Command]:
 HOSTS = "SELECT name, tags, address, last_seen FROM hosts ORDER BY name"
 
 
-async def hosts(conn: Conn) -> list[HostRow]:
+async def hosts(conn: Conn) -> list[HostSeen]:
     cur = await conn.execute(HOSTS)
-    return [HostRow(n, tuple(t), a, s) for n, t, a, s in await cur.fetchall()]
+    return [HostSeen(n, tuple(t), a, s) for n, t, a, s in await cur.fetchall()]
 
 
 async def notify(conn: Conn, payload: str) -> None:

@@ -38,7 +38,14 @@ from psycopg_pool import AsyncConnectionPool
 from ...errors import StoreError
 from ...pend import Pend
 from ...runs import RunRecord
-from ..base import KEPT_PREFIX, ArchivedRun, RunStore, StoreState, highest_run_numbers
+from ..base import (
+    KEPT_PREFIX,
+    ArchivedRun,
+    HostSeen,
+    RunStore,
+    StoreState,
+    highest_run_numbers,
+)
 from ..codec import dumps, group_logs, pend_text, run_from_text, run_text, sort_time
 from ..codec import summary_from_row as _summary_from_row
 from . import claims
@@ -158,6 +165,7 @@ class PostgresStore(RunStore):
         self.tags = tuple(tags)
         self.address = address
         self.settings = settings or ClusterSettings()
+        self.lease = self.settings.lease
         self.on_fenced = on_fenced  # told the id of a run a fire-and-forget write lost
         self.problem = ""
         self._open = False
@@ -544,11 +552,8 @@ class PostgresStore(RunStore):
         """The commands addressed to this host, oldest first, deleted as they are taken."""
         return await self._run(lambda conn: claims.take_commands(conn, self.host))
 
-    async def hosts(self) -> list[claims.HostRow]:
+    async def hosts(self) -> list[HostSeen]:
         return await self._run(claims.hosts)
-
-    async def last_seen(self) -> dict[str, float]:
-        return {h.name: h.last_seen.timestamp() for h in await self.hosts()}
 
     async def listen(self) -> Waker:
         """The dedicated listening connection (opened on first call): `await
