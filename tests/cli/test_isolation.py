@@ -227,3 +227,32 @@ def test_running_out_of_space_during_an_install_is_a_clear_error(project, env):
     assert "no space left" in proc.stderr.splitlines()[0]
     assert "Traceback" not in proc.stderr
     assert tree_digest(project) == before
+
+
+def test_the_import_proof_finds_an_engine_installed_outside_the_interpreter(project, env):
+    """floe installed with `pip install --user` or on PYTHONPATH: the proof's `python -I`
+    does not see that engine by itself, and must still import against it (it once said
+    `No module named 'floecli'` for every contribution, `floe create` included)."""
+    import os
+    import sysconfig
+
+    import floecli
+
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    outside = os.pathsep.join([sysconfig.get_paths()["purelib"],
+                               str(Path(floecli.__file__).resolve().parents[1])])
+    bare = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    probe = subprocess.run([base, "-c", "import floecli"], capture_output=True, cwd=project,
+                           env=bare)
+    assert probe.returncode != 0, "the base interpreter must not have floe of its own"
+    make_dir(project / "contribs", {
+        "works/__init__.py": "from floecli.engine.nodes import BaseTask\n\n\n"
+                             "class Hello(BaseTask):\n    async def run(self, ctx):\n"
+                             "        return 0\n",
+        "works/descriptor.json": descriptor("works", "works")})
+    r = subprocess.run([base, "-m", "floecli.cli.main", "install", "./contribs/works"],
+                       cwd=project, env={**env, "PYTHONPATH": outside}, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Installed task: ./contribs/works 1.0.0" in r.stdout
+    assert (project / "vendor" / "works" / "__init__.py").is_file()
