@@ -171,18 +171,27 @@ def test_an_interrupted_install_is_cleaned_up_by_the_next_command(floe, project)
     assert not list(project.glob(".floe-stage-*"))
 
 
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_interrupting_an_install_leaves_nothing_the_next_command_keeps(floe, project, index,
-                                                                       env):
+                                                                       env, sig):
+    import signal
+
+    before = tree_digest(project)
     proc = subprocess.Popen([FLOE, "install", "floe-hello"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline() == "Installing floe-hello\n"  # staging has begun
-    proc.kill()
+    proc.send_signal(getattr(signal, sig))
     proc.communicate()
+    assert proc.returncode == -getattr(signal, sig)
+    # what the signal left: the staged copy of vendor/ (the project itself as it was)
+    assert list(project.glob(".floe-stage-*"))
+    # the next command, whichever it is, removes it: `floe list` too
     r = floe("list", cwd=project)
-    assert r.returncode == 0
-    assert floe("install", "floe-hello", cwd=project).returncode == 0
+    assert r.returncode == 0, r.stderr
     assert not list(project.glob(".floe-stage-*"))
+    assert tree_digest(project) == before
+    assert floe("install", "floe-hello", cwd=project).returncode == 0
 
 
 def test_list_spellings_of_flogo(floe, project):
