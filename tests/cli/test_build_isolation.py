@@ -88,6 +88,26 @@ def test_a_stray_vendor_file_is_refused_with_its_path(project, env, tmp_path):
     assert ran.returncode == 0, ran.stderr
 
 
+@pytest.mark.parametrize("stray", ["link", "bytecode"])
+def test_what_imports_without_a_plain_file_is_refused_too(project, env, tmp_path, stray):
+    """A symbolic link to a directory and byte-code outside __pycache__ (which imports
+    without its source) are in vendor/ as much as a file is."""
+    if stray == "link":
+        (tmp_path / "elsewhere" / "yaml").mkdir(parents=True)
+        (tmp_path / "elsewhere" / "yaml" / "__init__.py").write_text("raise SystemExit('x')\n")
+        (project / "vendor" / "yaml").symlink_to(tmp_path / "elsewhere" / "yaml")
+        rel = "vendor/yaml"
+    else:
+        (project / "vendor" / "exec" / "helper.pyc").write_bytes(b"\x00" * 16)
+        rel = "vendor/exec/helper.pyc"
+    proc = floe("build", cwd=project, env=env, ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == (
+        f"Error building project: {rel} is not in floe.lock: no installed contribution or "
+        "distribution has it")
+    assert list((project / "bin").iterdir()) == []
+
+
 def test_a_contributions_own_sha256_is_checked(project, env):
     lock = json.loads((project / "floe.lock").read_text())
     entry = next(c for c in lock["contributions"] if c["ref"] == "exec")
