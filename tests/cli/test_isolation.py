@@ -218,6 +218,25 @@ def test_version_flag_prints_the_version_anywhere(floe, project, tmp_path):
                 0, f"floe version {floecli.__version__}\n", ""), (where, flag)
 
 
+@pytest.mark.parametrize(("levels", "seen", "unseen"), [
+    ({"FLOGO_LOG_LEVEL": "DEBUG"}, (" DEBUG floe: event loop: ", " INFO "), ()),
+    ({"FLOGO_LOG_LEVEL": "DEBUG", "FLOE_LOG_LEVEL": "ERROR"}, (), (" DEBUG ", " INFO ")),
+    ({"FLOE_LOG_LEVEL": "warn"}, (), (" DEBUG ", " INFO ")),
+    ({}, (" INFO ",), (" DEBUG ",)),
+])
+def test_the_engine_honours_the_log_level_from_the_environment(floe, project, tmp_path,
+                                                               levels, seen, unseen):
+    """The engine run by floe itself, as the built binary (tests/cli/test_build*.py): the
+    seed's FLOGO_LOG_LEVEL, FLOE_LOG_LEVEL first when both are set."""
+    r = floe("run", f"-root={tmp_path / 'root'}", "-start=build-project", "-once",
+             cwd=project, **{"FLOE_LOG_LEVEL": "", "FLOGO_LOG_LEVEL": "", **levels})
+    assert r.returncode == 0, r.stderr
+    for text in seen:
+        assert text in r.stderr, (levels, r.stderr)
+    for text in unseen:
+        assert text not in r.stderr, (levels, r.stderr)
+
+
 def test_running_out_of_space_during_an_install_is_a_clear_error(project, env):
     """A file size limit stands in for a full disk: every write past it fails (EFBIG), in
     floe and in the pip it runs."""
