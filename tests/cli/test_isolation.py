@@ -157,6 +157,11 @@ def test_a_conflict_names_the_ref_being_installed(floe, project, index):
     r = floe("install", "./contribs/needstwo", cwd=project)
     assert r.returncode == 1
     assert r.stderr.startswith("Error installing ./contribs/needstwo: pip failed: ")
+    # both requirements, each with the contribution that needs it
+    lines = r.stderr.splitlines()
+    cause = lines[lines.index("The conflict is caused by:") + 1:][:2]
+    assert cause == ["  ./contribs/needsone requires hellodep==1.0.0",
+                     "  ./contribs/needstwo requires hellodep==2.0.0"], r.stderr
     assert tree_digest(project) == before
 
 
