@@ -232,6 +232,13 @@ def test_old_unpacked_binaries_are_pruned(project, env, tmp_path):
     demo = [n for n in kept if n.startswith("demo_")]
     assert len(demo) == 3
     assert f"demo_{4:064x}" in demo and f"demo_{3:064x}" in demo  # the newest old ones
+    # "newest" is the last started: this build, started again long after, counts as new
+    (mine,) = [shiv / n for n in demo if n not in (f"demo_{4:064x}", f"demo_{3:064x}")]
+    os.utime(mine, (1, 1))
+    again = run_binary(project / "bin" / "demo", "-v", cwd=tmp_path,
+                       env={**env, "SHIV_ROOT": str(shiv)})
+    assert again.returncode == 0, again.stderr
+    assert mine.stat().st_mtime > 1_000_004
 
 
 def unprivileged_python() -> tuple[str, dict[str, object]]:
