@@ -227,6 +227,9 @@ def test_old_unpacked_binaries_are_pruned(project, env, tmp_path):
     ran = run_binary(project / "bin" / "demo", "-v", cwd=tmp_path, env={**env,
                                                                         "SHIV_ROOT": str(shiv)})
     assert ran.returncode == 0, ran.stderr
+    import floecli
+
+    assert ran.stdout == f"floe version {floecli.__version__}\n"  # flogo's -v: the version
     kept = sorted(d.name for d in shiv.iterdir() if d.is_dir())
     assert other.parent.name in kept  # another binary's copies are not ours to prune
     demo = [n for n in kept if n.startswith("demo_")]
