@@ -174,6 +174,16 @@ def test_an_interrupted_install_is_cleaned_up_by_the_next_command(floe, project)
     assert r.returncode == 0, r.stderr
     assert not stage.exists()
     assert not list(project.glob(".floe-stage-*"))
+    # what a build killed while writing its binary leaves: a temporary file beside it
+    (project / "bin" / "windows_amd64").mkdir(parents=True, exist_ok=True)
+    torn = [project / "bin" / ".app.k2j3.floe-tmp",
+            project / "bin" / "windows_amd64" / ".app.exe.x9.floe-tmp"]
+    for path in torn:
+        path.write_bytes(b"half a binary")
+    (project / "bin" / "app").write_bytes(b"a whole binary")
+    assert floe("list", cwd=project).returncode == 0
+    assert [p.exists() for p in torn] == [False, False]
+    assert (project / "bin" / "app").read_bytes() == b"a whole binary"
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
