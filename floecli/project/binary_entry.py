@@ -13,6 +13,7 @@ copies of the binary (shiv keeps one per build under ~/.shiv) are pruned at star
 the newest few.
 """
 
+import contextlib
 import os
 import shutil
 import site
@@ -69,14 +70,17 @@ def _isolate(here: Path) -> None:
 
 
 def _prune_unpacked(here: Path) -> None:
-    """Remove all but the newest KEEP_UNPACKED unpacked builds of this binary's name from
-    shiv's root (this one is always kept). Best effort: a copy in use elsewhere may fail to
-    go, and is tried again next time."""
+    """Remove all but the KEEP_UNPACKED most recently started unpacked builds of this
+    binary's name from shiv's root (this one is always kept). Best effort: a copy in use
+    elsewhere may fail to go, and is tried again next time."""
     unpacked = here.parent  # <root>/<name>_<build id>/site-packages
     root = unpacked.parent
     name, sep, _build = unpacked.name.rpartition("_")
     if not sep or not name:
         return
+    # the newest is the last started: an older build started again is kept too
+    with contextlib.suppress(OSError):
+        os.utime(unpacked)
     try:
         copies = [d for d in root.iterdir() if d.is_dir() and d.name.rpartition("_")[0] == name
                   and (d / "site-packages").is_dir()]

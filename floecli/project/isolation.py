@@ -93,9 +93,19 @@ def check_dependencies(dists: Iterable[tuple[str, Iterable[str], str]],
 
 
 PROBE = r"""
-import json, sys
+import json, os, site, sys
 from pathlib import Path
 vendor, packages = Path(sys.argv[1]), json.loads(sys.argv[2])
+# where this toolchain found the engine runtime (a user or PYTHONPATH install, which -I
+# hides): before the interpreter's own site-packages, as they were in the toolchain
+count = len(sys.path)
+for d in json.loads(sys.argv[3]):
+    site.addsitedir(d)
+added = sys.path[count:]
+del sys.path[count:]
+sites = {os.path.abspath(p) for p in site.getsitepackages()}
+at = next((i for i, p in enumerate(sys.path) if os.path.abspath(p) in sites), len(sys.path))
+sys.path[at:at] = added
 sys.path.append(str(vendor))
 from floecli.engine.contributions.registry import scan
 found = {c.package: c for c in scan(vendor)}
@@ -122,14 +132,32 @@ print("\n" + json.dumps(result))
 """
 
 
+def engine_paths() -> list[str]:
+    """The directories this toolchain imports the engine runtime from: floecli's own and
+    each engine distribution's. `-I` leaves out PYTHONPATH and the user's site-packages, where
+    a `pip install --user` or a PYTHONPATH install of floe lives, so the import proof adds
+    them back (and only them)."""
+    import floecli
+
+    found = [str(Path(floecli.__file__).resolve().parents[1])]
+    for pin in engine_pins():
+        try:
+            dist = metadata.distribution(pin.split("==", 1)[0])
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(str(Path(str(dist.locate_file(""))).resolve()))
+    return list(dict.fromkeys(found))
+
+
 def prove_imports(vendor: Path, packages: Mapping[str, str]) -> None:
     """Import each contribution's `main` (packages: package → the ref it came from) in a
-    fresh interpreter that sees only the engine and `vendor`, as the engine will; the first
-    failure is an InstallError with the import error, naming its ref."""
+    fresh interpreter that sees only the engine (engine_paths) and `vendor`, as the engine
+    will; the first failure is an InstallError with the import error, naming its ref."""
     if not packages:
         return
     # -B: no byte-code written into the vendor/ that gets committed
-    cmd = [sys.executable, "-I", "-B", "-c", PROBE, str(vendor), json.dumps(sorted(packages))]
+    cmd = [sys.executable, "-I", "-B", "-c", PROBE, str(vendor), json.dumps(sorted(packages)),
+           json.dumps(engine_paths())]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                               stdin=subprocess.DEVNULL, cwd=vendor)

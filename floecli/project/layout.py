@@ -41,6 +41,7 @@ class EngineProject:
             raise ProjectError(f"not a floe engine project directory, missing {problem}",
                                hint="run this in an engine project's directory, or make one "
                                     "with 'floe create NAME'")
+        project.tidy()
         return project
 
     @classmethod
@@ -96,6 +97,21 @@ class EngineProject:
                 yield
 
         return held()
+
+    def tidy(self) -> list[Path]:
+        """What an interrupted command left (remove_leftovers), removed by whichever command
+        comes next, `floe list` included, when no other command holds the project lock; a
+        busy or read-only project is left alone. What was removed."""
+        from .projectlock import LockTimeout, project_lock
+
+        if not any(self.root.glob(".floe-stage-*")) and not (
+                self.bin_dir.is_dir() and any(self.bin_dir.rglob(".*.floe-tmp"))):
+            return []  # nothing to do: not even the lock is taken
+        try:
+            with project_lock(self.lock_path, timeout=0):
+                return self.remove_leftovers()
+        except (LockTimeout, OSError):
+            return []
 
     def remove_leftovers(self) -> list[Path]:
         """Delete the `.floe-stage-*` directories and `bin/` temporary files an interrupted

@@ -49,7 +49,8 @@ def pip_failure(output: str, code: int) -> str:
         cause = [line for line in lines[start + 1:]
                  if not line.startswith(("To fix", "1.", "2.", "ERROR:", "Additionally"))]
         cause = cause[:next((i for i, line in enumerate(cause)
-                             if not (" depends on " in line or "constraint" in line.lower())),
+                             if not (" depends on " in line or "constraint" in line.lower()
+                                     or line.startswith("The user requested "))),
                             len(cause))]
         detail += "\nThe conflict is caused by:\n" + "\n".join(f"  {c}" for c in cause)
     return f"pip failed: {detail}" if detail else f"pip failed with exit status {code}"

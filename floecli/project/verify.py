@@ -88,7 +88,18 @@ def locked_files(vendor: Path, lock: Lock) -> list[str]:
 
 
 def _vendor_files(vendor: Path) -> list[str]:
-    return sorted(p.relative_to(vendor).as_posix() for p in _walk(vendor))
+    """Everything in vendor/ a build could pack or Python could import: every file (byte-code
+    outside __pycache__ too, which imports without its source) and every symbolic link to a
+    directory (not walked into, but importable)."""
+    import os
+
+    found = []
+    for dirpath, dirnames, filenames in os.walk(vendor):
+        here = Path(dirpath)
+        found += [here / d for d in dirnames if (here / d).is_symlink()]
+        dirnames[:] = [d for d in dirnames if d != "__pycache__" and not (here / d).is_symlink()]
+        found += [here / f for f in filenames]
+    return sorted(p.relative_to(vendor).as_posix() for p in found)
 
 
 def _walk(root: Path) -> list[Path]:
@@ -102,7 +113,8 @@ def _walk(root: Path) -> list[Path]:
 
 
 def _is_cache(rel: str) -> bool:
-    return "__pycache__" in rel.split("/") or rel.endswith((".pyc", ".pyo"))
+    """Byte-code Python writes (never packed); a .pyc a distribution ships elsewhere is code."""
+    return "__pycache__" in rel.split("/")
 
 
 def _record_rows(record: Path) -> list[tuple[str, str]]:

@@ -88,6 +88,26 @@ def test_a_stray_vendor_file_is_refused_with_its_path(project, env, tmp_path):
     assert ran.returncode == 0, ran.stderr
 
 
+@pytest.mark.parametrize("stray", ["link", "bytecode"])
+def test_what_imports_without_a_plain_file_is_refused_too(project, env, tmp_path, stray):
+    """A symbolic link to a directory and byte-code outside __pycache__ (which imports
+    without its source) are in vendor/ as much as a file is."""
+    if stray == "link":
+        (tmp_path / "elsewhere" / "yaml").mkdir(parents=True)
+        (tmp_path / "elsewhere" / "yaml" / "__init__.py").write_text("raise SystemExit('x')\n")
+        (project / "vendor" / "yaml").symlink_to(tmp_path / "elsewhere" / "yaml")
+        rel = "vendor/yaml"
+    else:
+        (project / "vendor" / "exec" / "helper.pyc").write_bytes(b"\x00" * 16)
+        rel = "vendor/exec/helper.pyc"
+    proc = floe("build", cwd=project, env=env, ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == (
+        f"Error building project: {rel} is not in floe.lock: no installed contribution or "
+        "distribution has it")
+    assert list((project / "bin").iterdir()) == []
+
+
 def test_a_contributions_own_sha256_is_checked(project, env):
     lock = json.loads((project / "floe.lock").read_text())
     entry = next(c for c in lock["contributions"] if c["ref"] == "exec")
@@ -207,11 +227,21 @@ def test_old_unpacked_binaries_are_pruned(project, env, tmp_path):
     ran = run_binary(project / "bin" / "demo", "-v", cwd=tmp_path, env={**env,
                                                                         "SHIV_ROOT": str(shiv)})
     assert ran.returncode == 0, ran.stderr
+    import floecli
+
+    assert ran.stdout == f"floe version {floecli.__version__}\n"  # flogo's -v: the version
     kept = sorted(d.name for d in shiv.iterdir() if d.is_dir())
     assert other.parent.name in kept  # another binary's copies are not ours to prune
     demo = [n for n in kept if n.startswith("demo_")]
     assert len(demo) == 3
     assert f"demo_{4:064x}" in demo and f"demo_{3:064x}" in demo  # the newest old ones
+    # "newest" is the last started: this build, started again long after, counts as new
+    (mine,) = [shiv / n for n in demo if n not in (f"demo_{4:064x}", f"demo_{3:064x}")]
+    os.utime(mine, (1, 1))
+    again = run_binary(project / "bin" / "demo", "-v", cwd=tmp_path,
+                       env={**env, "SHIV_ROOT": str(shiv)})
+    assert again.returncode == 0, again.stderr
+    assert mine.stat().st_mtime > 1_000_004
 
 
 def unprivileged_python() -> tuple[str, dict[str, object]]:

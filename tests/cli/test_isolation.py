@@ -157,6 +157,11 @@ def test_a_conflict_names_the_ref_being_installed(floe, project, index):
     r = floe("install", "./contribs/needstwo", cwd=project)
     assert r.returncode == 1
     assert r.stderr.startswith("Error installing ./contribs/needstwo: pip failed: ")
+    # both requirements, each with the contribution that needs it
+    lines = r.stderr.splitlines()
+    cause = lines[lines.index("The conflict is caused by:") + 1:][:2]
+    assert cause == ["  ./contribs/needsone requires hellodep==1.0.0",
+                     "  ./contribs/needstwo requires hellodep==2.0.0"], r.stderr
     assert tree_digest(project) == before
 
 
@@ -169,20 +174,39 @@ def test_an_interrupted_install_is_cleaned_up_by_the_next_command(floe, project)
     assert r.returncode == 0, r.stderr
     assert not stage.exists()
     assert not list(project.glob(".floe-stage-*"))
+    # what a build killed while writing its binary leaves: a temporary file beside it
+    (project / "bin" / "windows_amd64").mkdir(parents=True, exist_ok=True)
+    torn = [project / "bin" / ".app.k2j3.floe-tmp",
+            project / "bin" / "windows_amd64" / ".app.exe.x9.floe-tmp"]
+    for path in torn:
+        path.write_bytes(b"half a binary")
+    (project / "bin" / "app").write_bytes(b"a whole binary")
+    assert floe("list", cwd=project).returncode == 0
+    assert [p.exists() for p in torn] == [False, False]
+    assert (project / "bin" / "app").read_bytes() == b"a whole binary"
 
 
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_interrupting_an_install_leaves_nothing_the_next_command_keeps(floe, project, index,
-                                                                       env):
+                                                                       env, sig):
+    import signal
+
+    before = tree_digest(project)
     proc = subprocess.Popen([FLOE, "install", "floe-hello"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline() == "Installing floe-hello\n"  # staging has begun
-    proc.kill()
+    proc.send_signal(getattr(signal, sig))
     proc.communicate()
+    assert proc.returncode == -getattr(signal, sig)
+    # what the signal left: the staged copy of vendor/ (the project itself as it was)
+    assert list(project.glob(".floe-stage-*"))
+    # the next command, whichever it is, removes it: `floe list` too
     r = floe("list", cwd=project)
-    assert r.returncode == 0
-    assert floe("install", "floe-hello", cwd=project).returncode == 0
+    assert r.returncode == 0, r.stderr
     assert not list(project.glob(".floe-stage-*"))
+    assert tree_digest(project) == before
+    assert floe("install", "floe-hello", cwd=project).returncode == 0
 
 
 def test_list_spellings_of_flogo(floe, project):
@@ -209,6 +233,25 @@ def test_version_flag_prints_the_version_anywhere(floe, project, tmp_path):
                 0, f"floe version {floecli.__version__}\n", ""), (where, flag)
 
 
+@pytest.mark.parametrize(("levels", "seen", "unseen"), [
+    ({"FLOGO_LOG_LEVEL": "DEBUG"}, (" DEBUG floe: event loop: ", " INFO "), ()),
+    ({"FLOGO_LOG_LEVEL": "DEBUG", "FLOE_LOG_LEVEL": "ERROR"}, (), (" DEBUG ", " INFO ")),
+    ({"FLOE_LOG_LEVEL": "warn"}, (), (" DEBUG ", " INFO ")),
+    ({}, (" INFO ",), (" DEBUG ",)),
+])
+def test_the_engine_honours_the_log_level_from_the_environment(floe, project, tmp_path,
+                                                               levels, seen, unseen):
+    """The engine run by floe itself, as the built binary (tests/cli/test_build*.py): the
+    seed's FLOGO_LOG_LEVEL, FLOE_LOG_LEVEL first when both are set."""
+    r = floe("run", f"-root={tmp_path / 'root'}", "-start=build-project", "-once",
+             cwd=project, **{"FLOE_LOG_LEVEL": "", "FLOGO_LOG_LEVEL": "", **levels})
+    assert r.returncode == 0, r.stderr
+    for text in seen:
+        assert text in r.stderr, (levels, r.stderr)
+    for text in unseen:
+        assert text not in r.stderr, (levels, r.stderr)
+
+
 def test_running_out_of_space_during_an_install_is_a_clear_error(project, env):
     """A file size limit stands in for a full disk: every write past it fails (EFBIG), in
     floe and in the pip it runs."""
@@ -227,3 +270,32 @@ def test_running_out_of_space_during_an_install_is_a_clear_error(project, env):
     assert "no space left" in proc.stderr.splitlines()[0]
     assert "Traceback" not in proc.stderr
     assert tree_digest(project) == before
+
+
+def test_the_import_proof_finds_an_engine_installed_outside_the_interpreter(project, env):
+    """floe installed with `pip install --user` or on PYTHONPATH: the proof's `python -I`
+    does not see that engine by itself, and must still import against it (it once said
+    `No module named 'floecli'` for every contribution, `floe create` included)."""
+    import os
+    import sysconfig
+
+    import floecli
+
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    outside = os.pathsep.join([sysconfig.get_paths()["purelib"],
+                               str(Path(floecli.__file__).resolve().parents[1])])
+    bare = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    probe = subprocess.run([base, "-c", "import floecli"], capture_output=True, cwd=project,
+                           env=bare)
+    assert probe.returncode != 0, "the base interpreter must not have floe of its own"
+    make_dir(project / "contribs", {
+        "works/__init__.py": "from floecli.engine.nodes import BaseTask\n\n\n"
+                             "class Hello(BaseTask):\n    async def run(self, ctx):\n"
+                             "        return 0\n",
+        "works/descriptor.json": descriptor("works", "works")})
+    r = subprocess.run([base, "-m", "floecli.cli.main", "install", "./contribs/works"],
+                       cwd=project, env={**env, "PYTHONPATH": outside}, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Installed task: ./contribs/works 1.0.0" in r.stdout
+    assert (project / "vendor" / "works" / "__init__.py").is_file()

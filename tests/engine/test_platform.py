@@ -64,8 +64,9 @@ def test_the_engine_runs_a_flow_without_posix_only_calls(tmp_path):
 
 def test_the_engine_stops_on_a_signal_without_add_signal_handler(tmp_path):
     (tmp_path / "app.yml").write_text(APP % sys.executable)
-    proc = engine_without_posix("-conf=app.yml", f"-root={tmp_path / 'root'}",
-                                "-event_loop=asyncio", "-pub_bind=127.0.0.1:0", cwd=tmp_path)
+    # the default -event_loop=auto, as a binary starts: no uvloop, asyncio's loop
+    proc = engine_without_posix("-conf=app.yml", f"-root={tmp_path / 'root'}", "-v",
+                                "-pub_bind=127.0.0.1:0", cwd=tmp_path)
     assert proc.stderr is not None
     seen = []
     for line in proc.stderr:
@@ -73,6 +74,7 @@ def test_the_engine_stops_on_a_signal_without_add_signal_handler(tmp_path):
         if line.startswith("floe listening on "):
             break
     assert seen and seen[-1].startswith("floe listening on "), "".join(seen)
+    assert "event loop: asyncio" in "".join(seen)
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, "".join(seen) + err

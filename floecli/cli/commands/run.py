@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         if EngineProject.is_project(Path.cwd()):
             # A project's engine knows only what the project installed, as its binary will.
             project = EngineProject(Path.cwd().resolve())
+            project.tidy()  # what an interrupted install or build left
             raise typer.Exit(engine_main(args, vendor=[project.vendor_dir], builtin=False,
                                          project=project.root.name))
         vendor = [Path("vendor")] if Path("vendor").is_dir() else []

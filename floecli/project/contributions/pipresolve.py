@@ -72,6 +72,7 @@ class PipResolver:
                 # the pins of what is installed cannot stay: let pip choose, or say why not
                 target, items = self._pip_resolve(roots, stage, [])
         except PipError as e:
+            e.message = _who_requested(e.message, self._requested_by(lock, pending))
             named = [p.ref.text for p in pending if p.ref.text in e.message]
             e.target = e.target or (named[0] if named else
                                     pending[0].ref.text if len(pending) == 1 else "")
@@ -124,6 +125,16 @@ class PipResolver:
                                if (d.info / "RECORD").is_file() else "")
             for d in dists.installed(stage.vendor).values()]
         return new
+
+    def _requested_by(self, lock: Lock, pending: list[Pending]) -> dict[str, list[str]]:
+        """Each requirement handed to pip, as pip prints it, with the refs that need it."""
+        found: dict[str, list[str]] = {}
+        for e in lock.contributions:
+            for r in e.requires:
+                found.setdefault(self._pip_arg(r), []).append(e.ref)
+        for p in pending:
+            found.setdefault(p.spec, []).append(p.ref.text)
+        return found
 
     def _pip_arg(self, requirement: str) -> str:
         """A recorded requirement as pip must see it: a project-relative path made absolute."""
@@ -196,6 +207,18 @@ def _contributions_in(dist: dists.Dist | None, target: Path) -> list[tuple[str, 
     tops = sorted(dist.top_levels()) if dist else []
     return [(top, read_descriptor(target / top)) for top in tops
             if (target / top / DESCRIPTOR_FILE).is_file()]
+
+
+def _who_requested(message: str, requested_by: dict[str, list[str]]) -> str:
+    """pip's `The user requested X` lines said as which contribution requires X: pip saw
+    every contribution's requirements as the user's own."""
+    def say(line: str) -> str:
+        head, sep, req = line.partition("The user requested ")
+        refs = requested_by.get(req.strip()) if sep and not req.startswith("(") else None
+        return f"{head}{', '.join(dict.fromkeys(refs))} requires {req.strip()}" if refs \
+            else line
+
+    return "\n".join(say(line) for line in message.split("\n"))
 
 
 def _engine_conflict(message: str) -> str:
