@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,8 @@ Resume = Callable[[RunRecord], Awaitable[None]]
 
 STOP = "stop"
 PUSH = "push"
+# A look for work this long after a lease runs out: the database's clock says it has.
+EXPIRY_MARGIN = 0.05
 
 
 def still_cancelled() -> None:
@@ -61,7 +64,7 @@ class Claimer:
                     await self.once(commands)
                 except StoreError as e:  # the server away: the next pass tries again
                     log.warning("claiming work: %s", e)
-                woken = await waker.wait(store.settings.poll)
+                woken = await waker.wait(self._patience())
                 still_cancelled()
                 # Woken for new work only: claim it first, without a look for commands (a
                 # round trip on the way to the task's start); every poll still looks.
@@ -69,6 +72,15 @@ class Claimer:
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
+
+    def _patience(self) -> float:
+        """How long to wait for a wake-up: the poll period, or less when another host's
+        lease runs out sooner (a lease a lost host left is no one's to announce)."""
+        wait = self._store.settings.poll
+        expiry = self._store.next_expiry
+        if expiry is not None and expiry > time.monotonic():
+            wait = min(wait, expiry - time.monotonic() + EXPIRY_MARGIN)
+        return wait
 
     async def once(self, commands: bool = True) -> None:
         """One pass: commands (unless told there are none new), then pends, then runs left

@@ -196,6 +196,11 @@ l AS (UPDATE leases SET expires = now() + make_interval(secs => %(lease)s::float
                                   UNION ALL SELECT run_id, attempt FROM r))
 SELECT run_id FROM p UNION ALL SELECT run_id FROM r"""
 
+# How soon another host's lease runs out (seconds), if one does: a lease a lost host left is
+# taken over at that moment, not at the next look after it.
+NEXT_EXPIRY = """SELECT extract(epoch FROM min(expires) - now())::float8 FROM leases
+WHERE host <> %s AND expires > now()"""
+
 REQUEUE = """UPDATE pends SET claimed_by = NULL, lease_until = NULL
 WHERE run_id IN (SELECT run_id FROM pends WHERE claimed_by IS NOT NULL AND lease_until <= now()
                  ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED)
@@ -344,6 +349,12 @@ async def renew(conn: Conn, host: str, tags: Sequence[str], address: str, lease:
         cur = await conn.execute(RENEW, {"me": host, "tags": list(tags), "addr": address,
                                          "lease": lease, "known": list(known)})
         return {run_id for (run_id,) in await cur.fetchall()}
+
+
+async def next_expiry(conn: Conn, host: str) -> float | None:
+    cur = await conn.execute(NEXT_EXPIRY, (host,))
+    row = await cur.fetchone()
+    return float(row[0]) if row and row[0] is not None else None
 
 
 async def reap_expired(conn: Conn, limit: int = 100) -> Reaped:

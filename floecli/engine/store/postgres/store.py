@@ -166,6 +166,9 @@ class PostgresStore(RunStore):
         self.address = address
         self.settings = settings or ClusterSettings()
         self.lease = self.settings.lease
+        # When another host's lease runs out (time.monotonic()), as the last heartbeat saw:
+        # the claimer looks for work then, so a lost host's tag is taken within its lease.
+        self.next_expiry: float | None = None
         self.on_fenced = on_fenced  # told the id of a run a fire-and-forget write lost
         self.problem = ""
         self._open = False
@@ -530,6 +533,8 @@ class PostgresStore(RunStore):
             try:
                 await self.renew()
                 await self.reap_expired()
+                soon = await self._run(lambda conn: claims.next_expiry(conn, self.host))
+                self.next_expiry = None if soon is None else time.monotonic() + soon
             except StoreError as e:
                 log.warning("host %s: heartbeat failed: %s", self.host, e)
             task = asyncio.current_task()
