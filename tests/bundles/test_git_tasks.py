@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import flows
 import pytest
 from gitrepo import Repo, git, git_http
@@ -144,9 +146,12 @@ async def test_merge_without_refs_is_a_bad_task(engine_factory, repo):
 
 # ---- pushed data is never an option, a path outside the workspace never a target ----------
 
-async def test_a_pushed_branch_is_never_read_as_an_option(engine_factory, repo, tmp_path):
+@pytest.mark.parametrize("remote", ["file-url", "local-path"])
+async def test_a_pushed_branch_is_never_read_as_an_option(engine_factory, repo, tmp_path,
+                                                          remote):
     marker = tmp_path / "M"
-    h = await engine_factory(app("git-checkout", {"url": repo.url}, reuse=True))
+    url = repo.url if remote == "file-url" else str(repo.bare)
+    h = await engine_factory(app("git-checkout", {"url": url}, reuse=True))
     first = await h.run_to_end("g", {"branch": "master"})
     assert first.good  # the clone a second run reuses: `git fetch` would see the option
     evil = f"--upload-pack=touch {marker};git-upload-pack"
@@ -187,6 +192,10 @@ async def test_a_git_sub_dir_may_not_leave_the_workspace(engine_factory, repo, t
     assert not end.good
     assert h.lines(end.run_ref.run_id, "t")[-1].startswith(
         f"refused: sub-dir '{sub_dir}' is outside ")
+    # nothing was made where the sub-dir points, outside the workspace
+    ws = h.hub.workspace_root / "spaces" / "g" / "ws" / end.run_ref.run_id
+    assert not os.path.lexists(os.path.join(os.path.normpath(ws / sub_dir), "repo"))
+    assert not (tmp_path / "outside").exists()
 
 
 async def test_a_symlinked_sub_dir_left_by_an_earlier_task_is_refused(engine_factory, repo,
