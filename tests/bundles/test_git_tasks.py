@@ -162,6 +162,20 @@ async def test_a_pushed_branch_is_never_read_as_an_option(engine_factory, repo, 
         f"refused: branch {evil!r} starts with '-': refused")
 
 
+@pytest.mark.parametrize(("kind", "why"), [("tag", "starts with '-': refused"),
+                                           ("hash", "is not a commit hash")])
+async def test_a_pushed_tag_or_hash_is_never_read_as_an_option(engine_factory, repo, tmp_path,
+                                                                kind, why):
+    marker = tmp_path / "M"
+    h = await engine_factory(app("git-checkout", {"url": repo.url}, reuse=True))
+    assert (await h.run_to_end("g", {"branch": "master"})).good  # a clone to fetch into
+    evil = f"--upload-pack=touch {marker};git-upload-pack"
+    end = await h.run_to_end("g", {kind: evil})
+    assert not end.good
+    assert not marker.exists()
+    assert h.lines(end.run_ref.run_id, "t")[-1] == f"refused: {kind} {evil!r} {why}"
+
+
 @pytest.mark.parametrize("rev", ["a..b", "x y", "x~1", "refs/heads/x.lock", "@{-1}"])
 async def test_a_pushed_branch_must_be_a_ref_name(engine_factory, repo, rev):
     h = await engine_factory(app("git-checkout", {"url": repo.url}))
