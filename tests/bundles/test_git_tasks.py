@@ -225,3 +225,33 @@ async def test_a_symlinked_sub_dir_left_by_an_earlier_task_is_refused(engine_fac
     assert not end.good
     assert list(outside.iterdir()) == []
     assert "is outside" in h.lines(end.run_ref.run_id, "t")[-1]
+
+
+@pytest.mark.parametrize("task", ["git-checkout", "git-merge"])
+@pytest.mark.parametrize("outside_is", ["empty", "a-clone"])
+async def test_a_symlink_where_the_clone_goes_is_not_followed_out(engine_factory, repo, task,
+                                                                  outside_is, tmp_path):
+    # The clone's own directory (named after the url) planted as a symlink by an earlier task
+    # (or by a repository checked out before): nothing is cloned, fetched or checked out there.
+    outside = tmp_path / "outside"
+    if outside_is == "empty":
+        outside.mkdir()
+    else:
+        git("clone", "--quiet", str(repo.bare), str(outside))
+    before = sorted(p.name for p in outside.iterdir())
+    head = git("rev-parse", "HEAD", cwd=outside) if outside_is == "a-clone" else ""
+    h = await engine_factory(flows.app(flows.flow(
+        "g",
+        flows.task("plant", shell=f"ln -s {outside} repo"),
+        flows.task("t", type=task, listen="task.plant.good",
+                   opts={"url": repo.url, "branch": "feature/x", "to": "master",
+                         "from": "feature/x"}))))
+    end = await h.run_to_end("g")
+    assert not end.good
+    assert sorted(p.name for p in outside.iterdir()) == before
+    if head:
+        assert git("rev-parse", "HEAD", cwd=outside) == head
+        assert git("status", "--porcelain", cwd=outside) == ""
+    ws = h.hub.workspace_root / "spaces" / "g" / "ws" / end.run_ref.run_id
+    assert h.lines(end.run_ref.run_id, "t")[-1] == (
+        f"refused: clone directory '{ws.resolve() / 'repo'}' is outside {ws.resolve()}")
