@@ -8,7 +8,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, first_opt, get_opt, make_inside
+from floecli.engine.nodes import (
+    BaseTask,
+    PathOutside,
+    TaskContext,
+    first_opt,
+    get_opt,
+    inside,
+    make_inside,
+)
 from floecli.engine.nodes.git import GitError, check_revision, repo_name, run, stream
 
 BAD = 255
@@ -43,10 +51,13 @@ class GitCheckout(BaseTask):
                 check_revision(kind, rev)
             parent = make_inside(ctx.workspace, str(get_opt(ctx.opts, "sub-dir", "") or ""),
                                  what="sub-dir")
+            # The clone's own directory too: a symlink there (planted by an earlier task, or
+            # checked out from a repository) must not take the clone, fetch or checkout out.
+            target = parent / repo_name(url)
+            inside(ctx.workspace, target, what="clone directory")
         except (GitError, PathOutside) as e:
             ctx.log(f"refused: {e}")
             return BAD
-        target = parent / repo_name(url)
         key = key_file(ctx.opts)
         ctx.log(f"in dir: {parent}")
         if (target / ".git").exists():

@@ -7,7 +7,15 @@ import asyncio
 import os
 from pathlib import Path
 
-from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, first_opt, get_opt, make_inside
+from floecli.engine.nodes import (
+    BaseTask,
+    PathOutside,
+    TaskContext,
+    first_opt,
+    get_opt,
+    inside,
+    make_inside,
+)
 from floecli.engine.nodes.git import (
     GitError,
     check_revision,
@@ -44,10 +52,12 @@ class GitMerge(BaseTask):
                 check_revision("hash" if looks_like_hash(rev) else "ref", rev)
             parent = make_inside(ctx.workspace, str(get_opt(ctx.opts, "sub-dir", "") or ""),
                                  what="sub-dir")
+            # and the clone's own directory: a symlink there must not lead the merge out
+            repo = parent / repo_name(url) if url else parent
+            inside(ctx.workspace, repo, what="clone directory")
         except (GitError, PathOutside) as e:
             ctx.log(f"refused: {e}")
             return BAD
-        repo = parent / repo_name(url) if url else parent
         ctx.log(f"in dir: {repo}")
         ctx.log(f"git merge: {url or repo} merge into: {to} from: {from_}")
         status = await prepare(ctx, url, parent, repo, key)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 
 import flows
 import pytest
@@ -150,6 +152,21 @@ async def test_a_shell_script_reaches_bash_as_written(engine_factory, tmp_path):
     end = await h.run_to_end("x")
     assert end.good
     assert h.lines(end.run_ref.run_id, "t")[-5:] == ["b", "5", os.environ["HOME"], "pid", "1"]
+
+
+async def test_the_issues_script_prints_what_bash_prints(engine_factory, tmp_path):
+    # The script the issue quotes, as written in YAML, run by the engine and by bash itself:
+    # the same lines, but for the pid `$$` names.
+    script = "printf 'a b\\n' > f; awk '{print $2}' f; y=5; echo $y $$ $?"
+    h = await engine_factory(app(yaml.safe_dump({"shell": script}, default_flow_style=True)))
+    end = await h.run_to_end("x")
+    assert end.good
+    got = h.lines(end.run_ref.run_id, "t")[3:]
+    bash = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          check=True)
+    want = bash.stdout.splitlines()
+    assert [re.sub(r"^5 \d+ 0$", "5 PID 0", line) for line in got] == [
+        re.sub(r"^5 \d+ 0$", "5 PID 0", line) for line in want] == ["b", "5 PID 0"]
 
 
 async def test_opts_expand_the_apps_env_only_and_dollar_dollar_is_a_dollar(engine_factory):

@@ -160,19 +160,22 @@ async def test_a_pushed_name_never_places_a_file_outside_the_workspace(engine_fa
     victim.write_text("keep me")
     with serve_files({"/get-file.txt": KNOWN}) as srv:
         h = await engine_factory(app(url=srv.url("/get-file.txt"), location="./dl/$FLOE_IN_NAME"))
-        end = await h.run_to_end("x", {"name": "../../../../../../../../" + str(victim)})
+        # enough `..` to reach `/` from any workspace, so an expanded name lands on victim
+        end = await h.run_to_end("x", {"name": "../" * 64 + str(victim).lstrip("/")})
     assert end.good  # `$FLOE_IN_NAME` is not the engine's to expand: the file keeps that name
     assert victim.read_text() == "keep me"
     ws = h.hub.workspace_root / "spaces" / "x" / "ws" / end.run_ref.run_id
     assert (ws / "dl" / "$FLOE_IN_NAME").read_bytes() == KNOWN
 
 
-@pytest.mark.parametrize("where", ["ABSOLUTE", "../../../../victim", "link/victim"])
+@pytest.mark.parametrize("where", ["ABSOLUTE", "CLIMB", "link/victim"])
 async def test_a_location_outside_the_workspace_is_refused(engine_factory, tmp_path, where):
     victim = tmp_path / "victim"
     victim.write_text("keep me")
     if where == "ABSOLUTE":
         where = str(victim)
+    elif where == "CLIMB":  # `..` up to `/` from any workspace, then down to the victim
+        where = "../" * 64 + str(victim).lstrip("/")
     with serve_files({"/get-file.txt": KNOWN}) as srv:
         h = await engine_factory(flows.app(flow(
             "x",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import flows
 import pytest
 from gitrepo import Repo, git, git_http
@@ -144,9 +146,12 @@ async def test_merge_without_refs_is_a_bad_task(engine_factory, repo):
 
 # ---- pushed data is never an option, a path outside the workspace never a target ----------
 
-async def test_a_pushed_branch_is_never_read_as_an_option(engine_factory, repo, tmp_path):
+@pytest.mark.parametrize("remote", ["file-url", "local-path"])
+async def test_a_pushed_branch_is_never_read_as_an_option(engine_factory, repo, tmp_path,
+                                                          remote):
     marker = tmp_path / "M"
-    h = await engine_factory(app("git-checkout", {"url": repo.url}, reuse=True))
+    url = repo.url if remote == "file-url" else str(repo.bare)
+    h = await engine_factory(app("git-checkout", {"url": url}, reuse=True))
     first = await h.run_to_end("g", {"branch": "master"})
     assert first.good  # the clone a second run reuses: `git fetch` would see the option
     evil = f"--upload-pack=touch {marker};git-upload-pack"
@@ -155,6 +160,20 @@ async def test_a_pushed_branch_is_never_read_as_an_option(engine_factory, repo, 
     assert not marker.exists()
     assert h.lines(second.run_ref.run_id, "t")[-1] == (
         f"refused: branch {evil!r} starts with '-': refused")
+
+
+@pytest.mark.parametrize(("kind", "why"), [("tag", "starts with '-': refused"),
+                                           ("hash", "is not a commit hash")])
+async def test_a_pushed_tag_or_hash_is_never_read_as_an_option(engine_factory, repo, tmp_path,
+                                                                kind, why):
+    marker = tmp_path / "M"
+    h = await engine_factory(app("git-checkout", {"url": repo.url}, reuse=True))
+    assert (await h.run_to_end("g", {"branch": "master"})).good  # a clone to fetch into
+    evil = f"--upload-pack=touch {marker};git-upload-pack"
+    end = await h.run_to_end("g", {kind: evil})
+    assert not end.good
+    assert not marker.exists()
+    assert h.lines(end.run_ref.run_id, "t")[-1] == f"refused: {kind} {evil!r} {why}"
 
 
 @pytest.mark.parametrize("rev", ["a..b", "x y", "x~1", "refs/heads/x.lock", "@{-1}"])
@@ -187,6 +206,10 @@ async def test_a_git_sub_dir_may_not_leave_the_workspace(engine_factory, repo, t
     assert not end.good
     assert h.lines(end.run_ref.run_id, "t")[-1].startswith(
         f"refused: sub-dir '{sub_dir}' is outside ")
+    # nothing was made where the sub-dir points, outside the workspace
+    ws = h.hub.workspace_root / "spaces" / "g" / "ws" / end.run_ref.run_id
+    assert not os.path.lexists(os.path.join(os.path.normpath(ws / sub_dir), "repo"))
+    assert not (tmp_path / "outside").exists()
 
 
 async def test_a_symlinked_sub_dir_left_by_an_earlier_task_is_refused(engine_factory, repo,
@@ -202,3 +225,33 @@ async def test_a_symlinked_sub_dir_left_by_an_earlier_task_is_refused(engine_fac
     assert not end.good
     assert list(outside.iterdir()) == []
     assert "is outside" in h.lines(end.run_ref.run_id, "t")[-1]
+
+
+@pytest.mark.parametrize("task", ["git-checkout", "git-merge"])
+@pytest.mark.parametrize("outside_is", ["empty", "a-clone"])
+async def test_a_symlink_where_the_clone_goes_is_not_followed_out(engine_factory, repo, task,
+                                                                  outside_is, tmp_path):
+    # The clone's own directory (named after the url) planted as a symlink by an earlier task
+    # (or by a repository checked out before): nothing is cloned, fetched or checked out there.
+    outside = tmp_path / "outside"
+    if outside_is == "empty":
+        outside.mkdir()
+    else:
+        git("clone", "--quiet", str(repo.bare), str(outside))
+    before = sorted(p.name for p in outside.iterdir())
+    head = git("rev-parse", "HEAD", cwd=outside) if outside_is == "a-clone" else ""
+    h = await engine_factory(flows.app(flows.flow(
+        "g",
+        flows.task("plant", shell=f"ln -s {outside} repo"),
+        flows.task("t", type=task, listen="task.plant.good",
+                   opts={"url": repo.url, "branch": "feature/x", "to": "master",
+                         "from": "feature/x"}))))
+    end = await h.run_to_end("g")
+    assert not end.good
+    assert sorted(p.name for p in outside.iterdir()) == before
+    if head:
+        assert git("rev-parse", "HEAD", cwd=outside) == head
+        assert git("status", "--porcelain", cwd=outside) == ""
+    ws = h.hub.workspace_root / "spaces" / "g" / "ws" / end.run_ref.run_id
+    assert h.lines(end.run_ref.run_id, "t")[-1] == (
+        f"refused: clone directory '{ws.resolve() / 'repo'}' is outside {ws.resolve()}")

@@ -126,6 +126,14 @@ class GuardedH11Protocol(H11Protocol):
         else:
             self._stop_body_timer()
 
+    def on_response_complete(self) -> None:
+        if self.cycle is not None and self.conn.their_state is h11.SEND_BODY:
+            # Answered before its body was read (401, 413, 503): what uvicorn buffered of the
+            # body is never handed to anyone now, and the rest is discarded as it arrives. Let
+            # it go, rather than hold up to 64 KiB per connection until the client gives up.
+            self.cycle.body = bytearray()
+        super().on_response_complete()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_waiting()
         self._stop_body_timer()

@@ -63,3 +63,22 @@ def test_validate_and_the_engine_give_one_verdict(layout: Path, ref: str) -> Non
     except ConfigError as e:
         loaded = "refused" if "is outside" in str(e) else str(e)
     assert checked == loaded == ("refused" if "secret" in ref else "accepted")
+
+
+@pytest.mark.script_launch_mode("subprocess")
+@pytest.mark.parametrize("scheme", ["file://", ""])
+def test_floe_validate_refuses_what_the_engine_refuses(script_runner, layout: Path,
+                                                       scheme: str) -> None:
+    # A flow-file that exists, outside the app document's directory: `floe validate` used to
+    # warn it was not found and exit 0, while the engine refused it at every run.
+    outside = layout.parent / "flow.yml"
+    outside.write_text(BODY)
+    ref = scheme + str(outside)
+    app_doc = layout / "app.yml"
+    app_doc.write_text(f"flows:\n  - id: p\n    flow-file: {ref}\n")
+    r = script_runner.run(["floe", "validate", str(app_doc)])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert f"{app_doc}:3: flows[0].flow-file: flow-file '{outside}' is outside" in r.stderr
+    assert "not found" not in r.stdout + r.stderr
+    with pytest.raises(ConfigError, match="is outside"):
+        load_flow_file(ref, layout, layout / "cache")

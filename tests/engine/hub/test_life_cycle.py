@@ -353,6 +353,21 @@ async def test_a_daemon_a_task_left_dies_with_its_task_or_run(engine_factory, sc
                             f"the daemon {pid} to be killed")
 
 
+async def test_a_timeout_kills_its_tasks_daemon_while_the_run_goes_on(engine_factory):
+    # The timeout is handled and another task keeps the run going: the daemon dies with its
+    # task's timeout, not with the run's end.
+    h = await engine_factory(app(flow(
+        "s", task("t", shell=f"{DAEMON} sleep 300", opts={"timeout": 1}),
+        task("handled", "true", listen="task.t.bad"), task("other", "sleep 300"))))
+    run = await h.start_run("s")
+    pid = await daemon_pid(h, run)
+    await h.wait_tag("task.t.bad", run)
+    await asyncio.to_thread(wait_until, lambda: not _alive(pid), 30,
+                            f"the daemon {pid} to be killed by its task's timeout")
+    assert run in h.hub.active  # the run has not ended: the timeout killed it
+    await h.hub.stop_run("s", run)
+
+
 async def test_a_failing_dispatch_of_one_pend_never_stops_the_dispatcher(engine_factory):
     h = await engine_factory(TWO_FLOWS_APP)
 

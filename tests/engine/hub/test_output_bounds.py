@@ -27,6 +27,7 @@ def test_one_200_mb_line_is_cut_and_memory_stays_bounded(tmp_path):
             assert lines[-1] == "done"
             assert run_view(client, "f", run)["Summary"]["Ended"]
         peak = peak_rss(engine.proc.pid)
+        print(f"engine peak {peak / MB:.0f} MiB")  # the figure docs/reliability.md quotes (-s)
         assert peak < 200 * MB, f"engine peaked at {peak / MB:.0f} MB for one 200 MB line"
     finally:
         assert engine.stop() == 0

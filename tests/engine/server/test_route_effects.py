@@ -121,3 +121,33 @@ def test_a_viewers_head_with_a_body_starts_nothing(engine):
             r = httpx.request("HEAD", engine.url() + "/build/api" + path, content=body,
                            headers={"X-Floe-Auth": ADMIN})
             assert r.status_code == 405, path
+
+
+def test_get_and_head_change_nothing_even_for_an_admin(engine):
+    """GET and HEAD are reads whoever sends them: with the host token (admin and p2p) and
+    bodies that would start, feed or hand over a run, on every path of the document; a HEAD
+    on a path without a GET is a 405."""
+    base = engine.url()
+    with engine.client() as admin:
+        doc = admin.get("/openapi.json").json()
+        run = start_run(admin, "f")
+        wait_until(lambda: run_view(admin, "f", run)["Graph"][0][0]["Enabled"],
+                   what="the sign form to wait")
+        before = _state(admin, run)
+        checked = 0
+        for path, ops in doc["paths"].items():
+            url = path.replace("{flow_id}", "f").replace("{run_id}", run)
+            url = url.replace("{path}", "x")
+            for method in ("GET", "HEAD"):
+                for body in _bodies(run):
+                    # a stream (p2p/events) is answered with its head: read no further
+                    with httpx.stream(method, base + url, json=body,
+                                      headers={"X-Floe-Auth": ADMIN}, timeout=30) as r:
+                        what = (method, path, r.status_code)
+                        if "get" not in ops:
+                            assert r.status_code == 405, what
+                        else:
+                            assert r.status_code < 500, what
+                    checked += 1
+                    assert _state(admin, run) == before, what
+        assert checked > 100
