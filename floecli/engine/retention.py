@@ -49,9 +49,11 @@ __all__ = ["BATCH", "KEPT_PREFIX", "PruneReport", "Pruner", "own_share", "remove
            "select", "select_workspaces"]
 
 
-def select(index: Iterable[ArchivedRun], config: AppConfig, at: float) -> list[ArchivedRun]:
+def select(index: Sequence[ArchivedRun], config: AppConfig, at: float,
+           live_sources: Iterable[str] = ()) -> list[ArchivedRun]:
     """The archived runs retention removes, given every archived run newest first per flow
-    (store.archive_index) and the time `at` (seconds since the epoch)."""
+    (store.archive_index), the time `at` (seconds since the epoch), and the runs that pending
+    or active re-runs from a node re-run (`live_sources`, which stay)."""
     victims: list[ArchivedRun] = []
     position: dict[str, int] = {}
     for run in index:
@@ -63,7 +65,22 @@ def select(index: Iterable[ArchivedRun], config: AppConfig, at: float) -> list[A
         too_old = rule.days > 0 and run.start_time < at - rule.days * DAY
         if too_many or too_old:
             victims.append(run)
-    return victims
+    return spare_rerun_sources(index, victims, live_sources)
+
+
+def spare_rerun_sources(index: Sequence[ArchivedRun], victims: list[ArchivedRun],
+                        live_sources: Iterable[str] = ()) -> list[ArchivedRun]:
+    """`victims` without the runs a staying re-run from a node still shows: its carried nodes'
+    logs are read from the run it re-ran (and that run's from the one it re-ran), so an
+    original goes only with the last re-run that needs it."""
+    of = {r.run_id: r.rerun_of for r in index if r.rerun_of}
+    going = {v.run_id for v in victims}
+    needed = set(live_sources)
+    for run_id in [*needed, *(r.run_id for r in index if r.run_id not in going)]:
+        while (source := of.get(run_id, "")) and source not in needed:
+            needed.add(source)
+            run_id = source
+    return [v for v in victims if v.run_id not in needed]
 
 
 def select_workspaces(index: Iterable[ArchivedRun], config: AppConfig,
@@ -209,7 +226,7 @@ class Pruner:
         hub = self._hub
         now = time.time() if at is None else at
         index = await hub.store.archive_index()
-        victims = select(index, hub.config, now)
+        victims = select(index, hub.config, now, self._needed())
         spaces = select_workspaces(index, hub.config, victims)
         if hub.store.shared:
             seen = await hub.store.last_seen()

@@ -174,10 +174,31 @@ async def test_the_original_of_a_waiting_re_run_from_a_node_is_not_pruned(engine
     end = await h.wait_tag("sys.end.all", pend.run_id)
     assert end.good, await hub.node_logs(pend.run_id)
     assert (await hub.node_logs(pend.run_id))["test"][-1] == "made"
-    # once the re-run has ended, its original is an ordinary archived run again
+    # Once the re-run has ended it is the newest run, and it still shows its carried build
+    # node's log from `old`: `new` goes, `old` stays as long as the re-run does.
     report = await h.engine.pruner.prune()
-    assert await hub.store.load_run(old) is None and await hub.store.load_run(new) is None
+    assert await hub.store.load_run(new) is None and report.runs == 1
+    assert (await hub.node_logs(old))["build"]  # the re-run's carried log, still there
+    # a newer run takes the re-run's place: the re-run goes, and its original with it
+    await h.run_to_end("ci")
+    report = await h.engine.pruner.prune()
+    assert await hub.store.load_run(pend.run_id) is None and await hub.store.load_run(old) is None
     assert report.runs == 2
+
+
+def test_a_re_runs_original_goes_only_with_the_last_re_run_that_shows_it():
+    cfg = parse_app("common: {retention: {keep: 1}}\nflows: []\n")
+    # newest first: D re-ran B from a node, B re-ran A from a node, C is a plain run
+    d, c = ArchivedRun("h1-4", "f", 4, rerun_of="h1-2"), ArchivedRun("h1-3", "f", 3)
+    b, a = ArchivedRun("h1-2", "f", 2, rerun_of="h1-1"), ArchivedRun("h1-1", "f", 1)
+    assert ids(select([d, c, b, a], cfg, 10)) == ["h1-3"]  # D shows B's logs, B shows A's
+    assert ids(select([c, b, a], cfg, 10)) == ["h1-2", "h1-1"]  # nothing shows them now
+    assert ids(select([c, b, a], cfg, 10, live_sources={"h1-2"})) == []  # a pending re-run
+    assert ids(select([c, a], cfg, 10, live_sources={"h1-1"})) == []
+
+
+def ids(runs: list[ArchivedRun]) -> list[str]:
+    return [r.run_id for r in runs]
 
 
 async def test_a_pruned_runs_log_files_go_with_it(engine_factory):
@@ -198,3 +219,30 @@ flows:
     assert report.runs == 1
     assert not (logs / old).exists()
     assert "50" in (logs / new / "talk.log").read_text()
+
+
+async def test_floe_prunes_selection_spares_the_original_of_a_stored_re_run(tmp_path):
+    # `floe prune` reads the store of a stopped engine: a pend or an active run that re-runs
+    # from a node (resumed at the next start) keeps the run it re-runs.
+    from datetime import timedelta
+
+    from records import pend, record
+
+    from floecli.engine.store.maintenance import StoreLocation, prune_candidates
+    from floecli.engine.store.sqlite import SqliteStore
+
+    db = tmp_path / "store" / "floe.db"
+    store = SqliteStore(db)
+    store.open()
+    for n in (1, 2, 3):
+        r = record(n)
+        store.activate(r)
+        r.ended, r.good, r.end_time = True, True, r.start_time + timedelta(seconds=1)
+        store.finish(r)
+    waiting = pend(4)
+    waiting.rerun = {"Of": "h1-1", "From": "test", "User": "ann"}
+    store.add_pend(waiting, 4)
+    await store.close()
+    cfg = parse_app("common: {retention: {keep: 1}}\nflows: []\n")
+    victims, _ = prune_candidates(StoreLocation(db, tmp_path), cfg)
+    assert ids(victims) == ["h1-2"]  # h1-1 stays for the pending re-run, h1-3 is the newest

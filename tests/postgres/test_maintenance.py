@@ -175,3 +175,31 @@ def test_engines_sharing_a_database_each_prune_their_own_runs(tmp_path, pg_url):
             assert workspace(engine, flow, runs[-1]).is_dir()
     finally:
         stop(ran)
+
+
+async def test_prune_spares_the_original_of_a_re_run_pending_on_any_host(tmp_path, pg_url):
+    from pgrecords import a_pend, ended, started, tagged_flow
+
+    from floecli.engine.config.loader import parse_app
+    from floecli.engine.store.maintenance import StoreLocation, prune_candidates
+    from floecli.engine.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, host="h2")
+    store.open()
+    f = tagged_flow("f")
+    for n in (1, 2, 3):
+        store.add_pend(a_pend(n, f), n)
+        await store.flush()
+        p = await store.claim_next()
+        assert p is not None
+        record = started(p)
+        await store.activate(record)
+        store.finish(ended(record))
+    waiting = a_pend(4, f)
+    waiting.rerun = {"Of": "h1-1", "From": "t", "User": "ann"}
+    store.add_pend(waiting, 4)
+    await store.close()
+    cfg = parse_app("common: {retention: {keep: 1}}\nflows: []\n")
+    loc = StoreLocation(tmp_path / "unused.db", tmp_path, pg_url, "h2")
+    victims, _ = prune_candidates(loc, cfg)
+    assert [v.run_id for v in victims] == ["h1-2"]  # h1-1 stays for the re-run, h1-3 newest

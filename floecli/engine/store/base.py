@@ -61,6 +61,8 @@ class ArchivedRun:
     # The host that executed it, on a store hosts share: its workspace is on that host's
     # disk. "" when one host owns the store, or no host ever claimed the run.
     host: str = ""
+    # A re-run from a node: the run it re-ran, whose logs its carried nodes show ("" else).
+    rerun_of: str = ""
 
 
 class RunStore(ABC):

@@ -25,7 +25,7 @@ from ..errors import StoreError
 from ..flow import AppConfig
 from . import STORE_URL_ENV, store_url
 from .base import ArchivedRun
-from .sqlite import archive_index, delete_runs
+from .sqlite import archive_index, delete_runs, live_rerun_sources
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -139,15 +139,15 @@ def prune_candidates(loc: StoreLocation, config: AppConfig, at: float | None = N
     if loc.url:
         from .postgres import offline
 
-        index, seen = offline.archive_index(loc.url)
-        victims = select(index, config, now)
-        spaces = select_workspaces(index, config, victims)
-        return (own_share(victims, loc.host, seen, now),
-                own_share(spaces, loc.host, seen, now))
+        shared = offline.archive_index(loc.url)
+        victims = select(shared.runs, config, now, shared.live_sources)
+        spaces = select_workspaces(shared.runs, config, victims)
+        return (own_share(victims, loc.host, shared.seen, now),
+                own_share(spaces, loc.host, shared.seen, now))
     conn = _connect(loc.db)
     try:
         index = archive_index(conn)
-        victims = select(index, config, now)
+        victims = select(index, config, now, live_rerun_sources(conn))
         return victims, select_workspaces(index, config, victims)
     except sqlite3.Error as e:
         raise StoreError(f"reading the run store {loc.db} failed: {e}") from None

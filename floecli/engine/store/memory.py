@@ -128,7 +128,8 @@ class MemoryStore(RunStore):
         rows = [(r.flow_id, -r.sort_time, -i, run_id, r)
                 for i, (run_id, r) in enumerate(self._runs.items()) if r.state == ARCHIVE]
         rows.sort()
-        return [ArchivedRun(run_id, r.flow_id, r.sort_time, KEPT_PREFIX + run_id in self._kv)
+        return [ArchivedRun(run_id, r.flow_id, r.sort_time, KEPT_PREFIX + run_id in self._kv,
+                            rerun_of=_rerun_of(r.text))
                 for _, _, _, run_id, r in rows]
 
     async def delete_runs(self, run_ids: Sequence[str]) -> int:
@@ -146,3 +147,9 @@ class MemoryStore(RunStore):
     def _record(self, run_id: str, r: _Run) -> RunRecord:
         logs = self._logs.get(run_id, {})
         return run_from_text(r.text, ((n, line) for n, lines in logs.items() for line in lines))
+
+
+def _rerun_of(text: str) -> str:
+    """The run a stored re-run from a node re-ran ("" for any other run)."""
+    link = json.loads(text).get("Rerun") or {}
+    return str(link.get("Of") or "") if link.get("From") else ""

@@ -297,6 +297,25 @@ def test_retention_sees_the_archive_and_removes_runs_whole(stores: Stores) -> No
     run(body)
 
 
+def test_the_archive_index_names_what_a_re_run_from_a_node_re_ran(stores: Stores) -> None:
+    async def body() -> None:
+        store = stores.new()
+        store.open()
+        links = {1: {}, 2: {"Of": "h1-1", "From": "test", "User": "ann"},
+                 3: {"Of": "h1-1", "User": "ann"}}  # 3: a plain re-run, carrying nothing
+        for n, link in links.items():
+            r = record(n)
+            r.rerun = link
+            store.activate(r)
+            store.finish(ended(r))
+        index = await store.archive_index()
+        assert {a.run_id: a.rerun_of for a in index} == {"h1-1": "", "h1-2": "h1-1",
+                                                         "h1-3": ""}
+        await store.close()
+
+    run(body)
+
+
 def test_a_mutated_record_does_not_change_the_stored_copy() -> None:
     async def body() -> None:
         store = MemoryStore()

@@ -120,9 +120,16 @@ ARCHIVE_COUNT = "SELECT count(*) FROM runs WHERE flow_id = %s AND state = 'archi
 ARCHIVE_PAGE = """SELECT json FROM runs WHERE flow_id = %s AND state = 'archive'
 ORDER BY start_time DESC, seq DESC LIMIT %s OFFSET %s"""
 ARCHIVE_INDEX = """SELECT r.run_id, r.flow_id, r.start_time, k.key IS NOT NULL,
-    coalesce(r.claimed_by, '')
+    coalesce(r.claimed_by, ''),
+    CASE WHEN coalesce(r.json::jsonb #>> '{Rerun,From}', '') <> ''
+         THEN coalesce(r.json::jsonb #>> '{Rerun,Of}', '') ELSE '' END
 FROM runs r LEFT JOIN kv k ON k.key = %s || r.run_id
 WHERE r.state = 'archive' ORDER BY r.flow_id, r.start_time DESC, r.seq DESC"""
+# The runs that pending or active re-runs from a node re-run, on any host: retention keeps them.
+LIVE_RERUN_SOURCES = """SELECT json::jsonb #>> '{Rerun,Of}' FROM pends
+WHERE coalesce(json::jsonb #>> '{Rerun,From}', '') <> ''
+UNION SELECT json::jsonb #>> '{Rerun,Of}' FROM runs
+WHERE state = 'active' AND coalesce(json::jsonb #>> '{Rerun,From}', '') <> ''"""
 DELETE_RUNS = """WITH gone AS (
     DELETE FROM runs WHERE state = 'archive' AND run_id = ANY(%s::text[]) RETURNING run_id),
 lines AS (DELETE FROM logs WHERE run_id IN (SELECT run_id FROM gone)),

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,23 @@ def _connect(url: str) -> psycopg.Connection[Any]:
                          hint="check common.store-url (or FLOE_STORE_URL)") from None
 
 
-def archive_index(url: str) -> tuple[list[ArchivedRun], dict[str, float]]:
-    """Every archived run (per flow newest first, with the host that ran it), and when each
-    host sharing the database last showed life."""
+@dataclass
+class Index:
+    runs: list[ArchivedRun]  # every archived run, per flow newest first
+    seen: dict[str, float]  # when each host sharing the database last showed life
+    live_sources: set[str]  # the runs that pending or active re-runs from a node re-run
+
+
+def archive_index(url: str) -> Index:
     try:
         with _connect(url) as conn:
-            index = [ArchivedRun(r, f, float(t), bool(k), h)
-                     for r, f, t, k, h in conn.execute(claims.ARCHIVE_INDEX, (KEPT_PREFIX,))]
+            runs = [ArchivedRun(r, f, float(t), bool(k), h, o)
+                    for r, f, t, k, h, o in conn.execute(claims.ARCHIVE_INDEX, (KEPT_PREFIX,))]
             seen = {row[0]: row[3].timestamp() for row in conn.execute(claims.HOSTS)}
+            live = {str(of) for (of,) in conn.execute(claims.LIVE_RERUN_SOURCES) if of}
     except psycopg.Error as e:
         raise StoreError(f"reading the run store {redact_url(url)} failed: {e}") from None
-    return index, seen
+    return Index(runs, seen, live)
 
 
 def delete_runs(url: str, run_ids: Sequence[str]) -> int:

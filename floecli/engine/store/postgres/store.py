@@ -409,8 +409,8 @@ class PostgresStore(RunStore):
     async def archive_index(self) -> list[ArchivedRun]:
         async def op(conn: Conn) -> list[ArchivedRun]:
             cur = await conn.execute(claims.ARCHIVE_INDEX, (KEPT_PREFIX,))
-            return [ArchivedRun(r, f, float(t), bool(k), h)
-                    for r, f, t, k, h in await cur.fetchall()]
+            return [ArchivedRun(r, f, float(t), bool(k), h, o)
+                    for r, f, t, k, h, o in await cur.fetchall()]
         return await self._read(op)
 
     async def delete_runs(self, run_ids: Sequence[str]) -> int:

@@ -9,7 +9,7 @@
 - sql.py: the schema, the statements, opening the database, rows read back as records.
 """
 
-from .sql import archive_index, delete_runs
+from .sql import archive_index, delete_runs, live_rerun_sources
 from .store import SqliteStore
 
-__all__ = ["SqliteStore", "archive_index", "delete_runs"]
+__all__ = ["SqliteStore", "archive_index", "delete_runs", "live_rerun_sources"]

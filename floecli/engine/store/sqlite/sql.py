@@ -111,9 +111,17 @@ FROM runs WHERE rowid IN (
 ORDER BY start_time DESC, rowid DESC"""
 ARCHIVE_COUNT = "SELECT count(*) FROM runs WHERE flow_id = ? AND state = 'archive'"
 
-ARCHIVE_INDEX = f"""SELECT r.run_id, r.flow_id, r.start_time, k.key IS NOT NULL
+ARCHIVE_INDEX = f"""SELECT r.run_id, r.flow_id, r.start_time, k.key IS NOT NULL,
+    CASE WHEN coalesce(json_extract(r.json, '$.Rerun.From'), '') <> ''
+         THEN coalesce(json_extract(r.json, '$.Rerun.Of'), '') ELSE '' END
 FROM runs r LEFT JOIN kv k ON k.key = '{KEPT_PREFIX}' || r.run_id
 WHERE r.state = 'archive' ORDER BY r.flow_id, r.start_time DESC, r.rowid DESC"""
+
+# The runs that pending or active re-runs from a node re-run: retention keeps them.
+LIVE_RERUN_SOURCES = """SELECT json_extract(json, '$.Rerun.Of') FROM pends
+WHERE coalesce(json_extract(json, '$.Rerun.From'), '') <> ''
+UNION SELECT json_extract(json, '$.Rerun.Of') FROM runs
+WHERE state = 'active' AND coalesce(json_extract(json, '$.Rerun.From'), '') <> ''"""
 
 
 def load_run(conn: sqlite3.Connection, run_id: str) -> RunRecord | None:
@@ -158,8 +166,12 @@ def knows_run(conn: sqlite3.Connection, run_id: str) -> bool:
 
 def archive_index(conn: sqlite3.Connection) -> list[ArchivedRun]:
     """Every archived run, per flow newest first (also read by `floe prune` from outside)."""
-    return [ArchivedRun(run_id, flow_id, float(start), bool(kept))
-            for run_id, flow_id, start, kept in conn.execute(ARCHIVE_INDEX)]
+    return [ArchivedRun(run_id, flow_id, float(start), bool(kept), rerun_of=str(of or ""))
+            for run_id, flow_id, start, kept, of in conn.execute(ARCHIVE_INDEX)]
+
+
+def live_rerun_sources(conn: sqlite3.Connection) -> set[str]:
+    return {str(of) for (of,) in conn.execute(LIVE_RERUN_SOURCES) if of}
 
 
 def delete_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> int:
