@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,9 @@ from flows import NOTHING, app
 from harness import wait_until
 
 ADMIN = "a-test-admin-token"
+# One TLS context for every client the tests make: httpx builds one per client otherwise
+# (30 ms each, loading the CA bundle), and the tests make thousands of clients.
+TLS = ssl.create_default_context()
 BASE = "/build/api"
 START_TIMEOUT = 30.0
 
@@ -45,6 +49,7 @@ class EngineProcess:
     def client(self, token: str | None = ADMIN, listener: str = "pub",
                **kw: Any) -> httpx.Client:
         headers = {"X-Floe-Auth": token} if token else {}
+        kw.setdefault("verify", TLS)
         return httpx.Client(base_url=self.url(listener) + BASE, headers=headers, timeout=30,
                             **kw)
 
