@@ -125,6 +125,26 @@ def test_an_activation_the_database_refuses_is_refused_alone(pg_url: str) -> Non
     asyncio.run(body())
 
 
+def test_a_statement_the_server_fails_is_refused_alone(pg_url: str) -> None:
+    # The batch's statements and its COMMIT go out in one round trip; a statement that fails
+    # takes the transaction with it, and the batch is applied again write by write.
+    from floecli.engine.store.postgres.store import _Stmt
+
+    async def body() -> None:
+        store = PostgresStore(pg_url, host="h1")
+        store.open()
+        store.put("before", 1)
+        failed = asyncio.get_running_loop().create_future()
+        store._write(_Stmt("SELECT 1 / 0", ()), reply=failed.set_result, what="a bad write")
+        store.put("after", 2)
+        assert isinstance(await failed, StoreError)
+        assert (await store.get("before"), await store.get("after")) == (1, 2)
+        assert store.problem == ""
+        await store.close()
+
+    asyncio.run(body())
+
+
 def test_log_lines_that_postgres_text_cannot_hold_are_kept_replaced(pg_url: str) -> None:
     async def body() -> None:
         store = PostgresStore(pg_url, host="h1")

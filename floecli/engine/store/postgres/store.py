@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import pq
 from psycopg_pool import AsyncConnectionPool
 
 from ...errors import StoreError
@@ -750,18 +751,27 @@ class PostgresStore(RunStore):
             pool = await self._connection_pool()
             async with pool.connection() as conn:
                 try:
-                    # Pipelined: the batch's statements go out without waiting for each
-                    # reply, so a batch costs a round trip or two, not one per statement.
-                    async with conn.pipeline() as pipe, conn.transaction():
+                    # Pipelined: the batch's statements and its COMMIT go out together, one
+                    # round trip. A checked statement that touched no row changed nothing
+                    # (each is written so), so its write alone is refused and the rest stand.
+                    async with conn.pipeline(), conn.transaction():
                         checks = await self._apply(conn, batch)
                         await self._mark(conn, batch, wake=any(j.wake for j in batch))
-                        await pipe.sync()
-                        self._verify(checks)
-                    return {}
-                except (psycopg.Error, StoreError) as e:
+                    refusals = self._refusals(checks)
+                    for error in refusals.values():
+                        if not isinstance(error, Fenced):  # a fenced run is logged as lost
+                            log.error("run store %s: %s", self.name, error)
+                    return refusals
+                except psycopg.Error as e:
                     if _transient(e):
                         raise
-                # One write is refused: again, each write in a savepoint of its own.
+                    # The COMMIT went out behind the failed statement and was skipped. psycopg
+                    # rolls the transaction back at the pipeline's end (the test shows); were
+                    # one left open, the writes below must not meet it aborted.
+                    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                        await conn.rollback()
+                # A statement failed, and the transaction with it: again, each write in a
+                # savepoint of its own, so only the failing one is refused.
                 refusals: dict[int, BaseException] = {}
                 async with conn.transaction():
                     for job in batch:
@@ -822,15 +832,23 @@ class PostgresStore(RunStore):
                 [_clean(r) for r, _, _, _ in lines], [_clean(n) for _, n, _, _ in lines],
                 [_clean(t) for _, _, t, _ in lines], [a for _, _, _, a in lines], self.host))
 
-    def _verify(self, checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]]) -> None:
-        """A checked statement that touched no row refuses its write."""
+    def _refusals(self, checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]]
+                  ) -> dict[int, BaseException]:
+        """A checked statement that touched no row refuses its write: the refusals by write
+        seq."""
+        refusals: dict[int, BaseException] = {}
         for cur, job, check in checks:
-            if cur.rowcount != 0:
+            if cur.rowcount != 0 or job.seq in refusals:
                 continue
-            if check == "fenced":
-                raise self._fenced_error(job.run_id)
-            raise StoreError(f"the run store refused {job.what}: the run is known already, "
-                             "or held by another host")
+            refusals[job.seq] = self._fenced_error(job.run_id) if check == "fenced" else (
+                StoreError(f"the run store refused {job.what}: the run is known already, "
+                           "or held by another host"))
+        return refusals
+
+    def _verify(self, checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]]) -> None:
+        """Raise the refusal of the one write `checks` are about, if any."""
+        for error in self._refusals(checks).values():
+            raise error
 
     # ---- fencing and wake-ups ----------------------------------------------------------
 
