@@ -97,9 +97,9 @@ def rows(url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
 
 def test_three_host_processes_run_three_hundred_runs_each_exactly_once(hosts: Hosts) -> None:
     flows = [tagged_flow("f-db", ["db"]), tagged_flow("f-free"), tagged_flow("f-cache", ["cache"])]
+    for name in ("a", "b", "c"):  # all three listening before the work arrives: a host
+        hosts.start(name, total=300)  # started after the others could find it all done
     add_pends(hosts.url, [(n, a_pend(n, flows[n % 3])) for n in range(1, 301)])
-    for name in ("a", "b", "c"):
-        hosts.start(name, total=300)
     hosts.wait_all()
     effects = hosts.effects()
     assert len(effects) == 300 and set(effects.values()) == {1}
