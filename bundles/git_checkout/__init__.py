@@ -8,16 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from floecli.engine.nodes import (
-    BaseTask,
-    PathOutside,
-    TaskContext,
-    first_opt,
-    get_opt,
-    inside,
-    make_inside,
-)
-from floecli.engine.nodes.git import GitError, check_revision, repo_name, run, stream
+from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, first_opt, get_opt
+from floecli.engine.nodes.git import GitError, check_revision, clone_place, run, stream
 
 BAD = 255
 
@@ -49,12 +41,8 @@ class GitCheckout(BaseTask):
             # never a leading `-`), and it is passed where git cannot read it as an option.
             if kind:
                 check_revision(kind, rev)
-            parent = make_inside(ctx.workspace, str(get_opt(ctx.opts, "sub-dir", "") or ""),
-                                 what="sub-dir")
-            # The clone's own directory too: a symlink there (planted by an earlier task, or
-            # checked out from a repository) must not take the clone, fetch or checkout out.
-            target = parent / repo_name(url)
-            inside(ctx.workspace, target, what="clone directory")
+            parent, target = clone_place(ctx.workspace,
+                                         str(get_opt(ctx.opts, "sub-dir", "") or ""), url)
         except (GitError, PathOutside) as e:
             ctx.log(f"refused: {e}")
             return BAD

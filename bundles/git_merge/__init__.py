@@ -7,20 +7,12 @@ import asyncio
 import os
 from pathlib import Path
 
-from floecli.engine.nodes import (
-    BaseTask,
-    PathOutside,
-    TaskContext,
-    first_opt,
-    get_opt,
-    inside,
-    make_inside,
-)
+from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, first_opt, get_opt
 from floecli.engine.nodes.git import (
     GitError,
     check_revision,
+    clone_place,
     looks_like_hash,
-    repo_name,
     run,
     stream,
 )
@@ -50,11 +42,8 @@ class GitMerge(BaseTask):
             # option; the repository stays inside the workspace.
             for rev in (to, from_):
                 check_revision("hash" if looks_like_hash(rev) else "ref", rev)
-            parent = make_inside(ctx.workspace, str(get_opt(ctx.opts, "sub-dir", "") or ""),
-                                 what="sub-dir")
-            # and the clone's own directory: a symlink there must not lead the merge out
-            repo = parent / repo_name(url) if url else parent
-            inside(ctx.workspace, repo, what="clone directory")
+            parent, repo = clone_place(ctx.workspace,
+                                       str(get_opt(ctx.opts, "sub-dir", "") or ""), url)
         except (GitError, PathOutside) as e:
             ctx.log(f"refused: {e}")
             return BAD

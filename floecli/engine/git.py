@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import GitError
+from .paths import inside, make_inside
 
 if TYPE_CHECKING:
     from .nodes.api import TaskContext
@@ -94,6 +95,17 @@ def repo_name(url: str) -> str:
     """The directory `git clone` makes for `url`: `floe` for git@github.com:floeit/floe.git."""
     tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     return tail.removesuffix(".git") or "repo"
+
+
+def clone_place(workspace: Path, sub_dir: str, url: str) -> tuple[Path, Path]:
+    """Where a git task works: its `sub-dir` (made if missing) and the clone's own directory
+    in it (the url's name; the sub-dir itself without a url). Both resolve inside the
+    workspace, symlinks included: a symlink planted by an earlier task, or checked out from a
+    repository, must not take a clone, fetch, checkout or merge out (PathOutside)."""
+    parent = make_inside(workspace, sub_dir, what="sub-dir")
+    target = parent / repo_name(url) if url else parent
+    inside(workspace, target, what="clone directory")
+    return parent, target
 
 
 # ---- ls-remote ---------------------------------------------------------------------------

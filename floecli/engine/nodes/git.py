@@ -6,6 +6,7 @@ from ..git import (
     GitRef,
     changed_refs,
     check_revision,
+    clone_place,
     git_env,
     looks_like_hash,
     ls_remote,
@@ -15,5 +16,6 @@ from ..git import (
     stream,
 )
 
-__all__ = ["DEFAULT_REFS", "GitError", "GitRef", "changed_refs", "check_revision", "git_env",
+__all__ = ["DEFAULT_REFS", "GitError", "GitRef", "changed_refs", "check_revision",
+           "clone_place", "git_env",
            "looks_like_hash", "ls_remote", "parse_ls_remote", "repo_name", "run", "stream"]
