@@ -241,6 +241,64 @@ async def test_a_lost_host_s_tag_is_taken_over_and_its_run_archived_host_lost_on
     assert db(cluster.url, "SELECT run_id, host FROM leases") == [("h1-2", "b")]
 
 
+# A lease no test outlives: whatever is taken back early was taken on the presence rule.
+LONG = ClusterSettings(heartbeat=0.25, lease=600.0, poll=0.2)
+
+
+async def test_a_host_is_presumed_dead_early_only_once_its_session_ended_and_it_fell_silent(
+        cluster: Cluster) -> None:
+    """Host a holds the db tag with a 600 s lease. Silent while its listening session lives
+    (paused, cut off by the network), or beating while that session is gone (a reconnect):
+    nothing is taken from it. Silent and its session gone (its process died): b takes its
+    tag and archives its run `host lost` long before the lease, and a is fenced."""
+    lost: list[str] = []
+    a = cluster.host("a", settings=LONG, on_fenced=lost.append)
+    b = cluster.host("b", settings=LONG)
+    await a.listen()
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    a.add_pend(a_pend(2, tagged_flow("g", ["db"])), 2)
+    await a.flush()
+    p1 = await a.claim_next()
+    assert p1 is not None
+    await a.activate(started(p1))
+    await a.renew()
+    assert db(cluster.url, "SELECT presence IS NOT NULL, quiet FROM hosts") == [
+        (True, LONG.quiet)]
+
+    async def b_takes_nothing_for(seconds: float, beat: bool) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if beat:
+                assert await a.renew() == set()
+            assert not await b.reap_expired()
+            assert await b.claim_next() is None
+            await asyncio.sleep(LONG.heartbeat)  # the heartbeat's own period
+
+    await b_takes_nothing_for(LONG.quiet + 1, beat=False)  # silent, its session alive
+    waker = a.waker
+    assert waker is not None
+    await waker.close()  # its session ends ...
+    await b_takes_nothing_for(LONG.quiet + 1, beat=True)  # ... but it still beats
+    await waker.open()  # listening again, and a beat says so
+    await a.renew()
+    await waker.close()  # its process dies: its session ends and it beats no more
+
+    async def taken() -> Any:
+        gone = await b.reap_expired()
+        return gone if gone.gone else None
+
+    reaped = await until(taken, LONG.quiet + 5, "b to presume a dead")
+    assert reaped.gone == ["a"] and reaped.archived == ["h1-1"]
+    p2 = await b.claim_next()
+    assert p2 is not None and p2.run_id == "h1-2"
+    archived = await b.load_run("h1-1")
+    assert archived is not None and archived.reason == "host lost"
+    a.save_run(started(p1))
+    await a.flush()
+    assert lost == ["h1-1"]  # a, were it alive, writes nothing more about its run
+    assert db(cluster.url, "SELECT presence FROM hosts WHERE name = 'a'") == [(None,)]
+
+
 async def test_a_claimed_pend_that_never_started_goes_back_to_pending(cluster: Cluster
                                                                     ) -> None:
     a, b = cluster.host("a"), cluster.host("b")
@@ -387,6 +445,8 @@ async def test_without_listen_a_host_polls(cluster: Cluster) -> None:
     assert await waker.wait(FAST.poll) is False
     assert time.monotonic() - began >= FAST.poll * 0.9
     assert await b.claim_next() is not None
+    await b.renew()  # it holds no presence lock: only its leases tell when it is gone
+    assert db(cluster.url, "SELECT presence FROM hosts WHERE name = 'b'") == [(None,)]
 
 
 async def test_a_renewal_racing_an_activation_loses_nothing(cluster: Cluster) -> None:

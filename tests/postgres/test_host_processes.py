@@ -136,6 +136,27 @@ def test_a_killed_host_s_tag_is_taken_over_and_its_run_archived_host_lost(
     assert rows(hosts.url, "SELECT count(*) FROM leases") == [(0,)]
 
 
+def test_a_killed_host_is_presumed_dead_long_before_its_lease_runs_out(hosts: Hosts) -> None:
+    """With a 600 s lease, a host killed with SIGKILL loses its tag and its run within
+    seconds: the server ended its sessions, and with them its presence lock."""
+    hosts.lease = 600.0
+    held = a_pend(1, tagged_flow("f", ["db"]))
+    held.opts["hold"] = True
+    add_pends(hosts.url, [(1, held), (2, a_pend(2, tagged_flow("g", ["db"])))])
+    a = hosts.start("a", total=2)
+    wait_until(lambda: hosts.effects()["h1-1"], 30, "a to start run 1")
+    b = hosts.start("b", total=2)
+    a.kill()
+    a.wait(10)
+    wait_until(lambda: hosts.effects()["h1-2"], 30, "b to take the db tag")
+    b.wait(60)
+    assert b.returncode == 0
+    (text,) = rows(hosts.url, "SELECT json FROM runs WHERE run_id = 'h1-1'")[0]
+    assert json.loads(str(text))["Reason"] == "host lost"
+    assert hosts.effects() == {"h1-1": 1, "h1-2": 1}
+    assert "host a is gone" in (hosts.tmp / "b.err").read_text()
+
+
 def test_a_paused_host_that_comes_back_writes_nothing(hosts: Hosts) -> None:
     held = a_pend(1, tagged_flow("f", ["db"]))
     held.opts["hold"] = True

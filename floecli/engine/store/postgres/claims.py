@@ -8,6 +8,8 @@ commands and host rows. The database is the only coordinator.
 - A claim and its leases expire unless the holder renews them (one statement per
   heartbeat). Every write about a claimed run carries `claimed_by = me AND attempt = n AND
   lease_until > now()`: once its lease ran out, a host presumed dead writes nothing more.
+- A host whose process died is known early: its listening session held a presence lock the
+  server dropped with it (EXPIRE_GONE); its claims and leases end then, not at their lease.
 - A live host reaps expired claims: a pend goes back to pending; a run whose tasks were
   running is archived `host lost`, unless each of those tasks says opts.restart: rerun, when
   it is left active and unclaimed for another host to resume (claim_orphan).
@@ -16,6 +18,7 @@ commands and host rows. The database is the only coordinator.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -187,9 +190,10 @@ WHERE run_id = %(id)s RETURNING attempt"""
 # whoever reaps it. A claim the host does not know of (the reply of its claim was lost with a
 # connection) is left to expire and goes back to pending.
 RENEW = """WITH h AS (
-    INSERT INTO hosts (name, tags, address, last_seen) VALUES (%(me)s, %(tags)s, %(addr)s, now())
+    INSERT INTO hosts (name, tags, address, last_seen, presence, quiet)
+    VALUES (%(me)s, %(tags)s, %(addr)s, now(), %(presence)s, %(quiet)s)
     ON CONFLICT (name) DO UPDATE SET tags = excluded.tags, address = excluded.address,
-        last_seen = now()),
+        last_seen = now(), presence = excluded.presence, quiet = excluded.quiet),
 p AS (UPDATE pends SET lease_until = now() + make_interval(secs => %(lease)s::float8)
       WHERE claimed_by = %(me)s AND lease_until > now() AND run_id = ANY(%(known)s::text[])
       RETURNING run_id, attempt),
@@ -207,6 +211,33 @@ SELECT run_id FROM p UNION ALL SELECT run_id FROM r"""
 # taken over at that moment, not at the next look after it.
 NEXT_EXPIRY = """SELECT extract(epoch FROM min(expires) - now())::float8 FROM leases
 WHERE host <> %s AND expires > now()"""
+
+# Hosts gone before their leases ran out. A host's listening connection holds a session-level
+# advisory lock (PRESENCE, its key); the server drops it the moment that session ends, as it
+# does when the host's process dies. A host is presumed dead, and its claims and leases end
+# now, when its lock is gone AND its row has had no heartbeat for its `quiet` period (a live
+# host whose listening connection was cut keeps beating through its pool) AND the server has
+# been up that long (after a server restart every host gets that time to reconnect). A host
+# that is paused or cut off by the network still holds its session: its leases decide.
+PRESENCE = 0x666C6F65  # the lock's first key, "floe"; the second is the host's presence_key
+EXPIRE_GONE = """WITH gone AS (
+    SELECT h.name FROM hosts h
+    WHERE h.presence IS NOT NULL AND h.name <> %(me)s
+      AND h.last_seen < now() - make_interval(secs => h.quiet)
+      AND pg_postmaster_start_time() < now() - make_interval(secs => h.quiet)
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_locks k
+          WHERE k.locktype = 'advisory' AND k.objsubid = 2
+            AND k.classid = %(space)s::oid AND k.objid = h.presence::oid
+            AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+    FOR UPDATE OF h SKIP LOCKED),
+p AS (UPDATE pends SET lease_until = now()
+      WHERE claimed_by IN (SELECT name FROM gone) AND lease_until > now()),
+r AS (UPDATE runs SET lease_until = now()
+      WHERE state = 'active' AND claimed_by IN (SELECT name FROM gone) AND lease_until > now()),
+l AS (UPDATE leases SET expires = now() WHERE host IN (SELECT name FROM gone)),
+h AS (UPDATE hosts SET presence = NULL WHERE name IN (SELECT name FROM gone))
+SELECT name FROM gone"""
 
 REQUEUE = """UPDATE pends SET claimed_by = NULL, lease_until = NULL
 WHERE run_id IN (SELECT run_id FROM pends WHERE claimed_by IS NOT NULL AND lease_until <= now()
@@ -251,9 +282,17 @@ class Reaped:
     requeued: list[str] = field(default_factory=list)  # pends back to pending
     archived: list[str] = field(default_factory=list)  # runs archived `host lost`
     orphaned: list[str] = field(default_factory=list)  # runs left to resume elsewhere
+    gone: list[str] = field(default_factory=list)  # hosts presumed dead before their leases ran out
 
     def __bool__(self) -> bool:
         return bool(self.requeued or self.archived or self.orphaned)
+
+
+def presence_key(host: str) -> int:
+    """The second key of the presence lock `host` holds (PRESENCE is the first): a
+    non-negative int4, so pg_locks shows it as the same number. Two names on one key only
+    make the quick presumption of death miss, never err: the lock looks held."""
+    return zlib.crc32(host.encode()) & 0x7FFFFFFF
 
 
 def lease_tags(resource_tags: Sequence[str], reuse_space: bool, flow_id: str) -> list[str]:
@@ -349,12 +388,15 @@ async def release(conn: Conn, host: str, run_id: str, attempt: int, pend_json: s
     return True
 
 
-async def renew(conn: Conn, host: str, tags: Sequence[str], address: str, lease: float,
-                known: Sequence[str]) -> set[str]:
-    """Heartbeat `host` and renew the claims of `known` it still holds; those run ids."""
+async def renew(conn: Conn, host: str, tags: Sequence[str], address: str,
+                settings: ClusterSettings, known: Sequence[str], present: bool) -> set[str]:
+    """Heartbeat `host` and renew the claims of `known` it still holds; those run ids.
+    `present`: its listening connection holds its presence lock."""
     async with conn.transaction():
-        cur = await conn.execute(RENEW, {"me": host, "tags": list(tags), "addr": address,
-                                         "lease": lease, "known": list(known)})
+        cur = await conn.execute(RENEW, {
+            "me": host, "tags": list(tags), "addr": address, "lease": settings.lease,
+            "known": list(known), "presence": presence_key(host) if present else None,
+            "quiet": settings.quiet})
         return {run_id for (run_id,) in await cur.fetchall()}
 
 
@@ -364,11 +406,14 @@ async def next_expiry(conn: Conn, host: str) -> float | None:
     return float(row[0]) if row and row[0] is not None else None
 
 
-async def reap_expired(conn: Conn, limit: int = 100) -> Reaped:
-    """One pass of the reaper (any live host may run it; SKIP LOCKED keeps two passes from
-    taking the same rows)."""
+async def reap_expired(conn: Conn, host: str, limit: int = 100) -> Reaped:
+    """One pass of the reaper run by `host` (any live host may run it; SKIP LOCKED keeps two
+    passes from taking the same rows): the claims of hosts gone end first, then every expired
+    claim is taken back."""
     reaped = Reaped()
     async with conn.transaction():
+        cur = await conn.execute(EXPIRE_GONE, {"me": host, "space": PRESENCE})
+        reaped.gone = [name for (name,) in await cur.fetchall()]
         cur = await conn.execute(REQUEUE, (limit,))
         reaped.requeued = [r for (r,) in await cur.fetchall()]
         cur = await conn.execute(EXPIRED_RUNS, (limit,))

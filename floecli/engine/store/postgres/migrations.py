@@ -110,6 +110,12 @@ CREATE TABLE writers (
     at timestamptz NOT NULL DEFAULT now()
 );
 """,
+    2: """
+-- a host's presence: the key of the session-level advisory lock its listening connection
+-- holds (null when it cannot hold one: behind a transaction-mode pooler), and how long its
+-- row may go without a heartbeat before, its sessions gone, it is presumed dead (quiet, s)
+ALTER TABLE hosts ADD COLUMN presence integer, ADD COLUMN quiet double precision;
+""",
 }
 
 LATEST = max(MIGRATIONS)

@@ -77,6 +77,9 @@ class Fenced(StoreError):
     ref = "store-fenced"
 
 
+QUIET_MARGIN = 2.0  # seconds, see ClusterSettings.quiet
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     """How hosts on one database keep and lose what they hold (docs/postgres.md)."""
@@ -91,6 +94,13 @@ class ClusterSettings:
     # connection may run on another. Prepared, a claim or a commit costs about 40 % less.
     listen: bool = True
     prepared: bool = True
+
+    @property
+    def quiet(self) -> float:
+        """How long this host's row may go without a heartbeat before other hosts, seeing its
+        presence lock gone, presume it dead (claims.EXPIRE_GONE): two beats, and time for a
+        listening connection to reconnect."""
+        return 2 * self.heartbeat + QUIET_MARGIN
 
     def __post_init__(self) -> None:
         # A lease that a single late heartbeat lets expire would fence live hosts.
@@ -502,15 +512,16 @@ class PostgresStore(RunStore):
         trip. Returns the runs it held and no longer does (fenced from now on; the
         dispatcher stops them)."""
         known = list(self._claims)
+        present = self.waker is not None and self.waker.present
         held = await self._run(lambda conn: claims.renew(
-            conn, self.host, self.tags, self.address, self.settings.lease, known))
+            conn, self.host, self.tags, self.address, self.settings, known, present))
         missing = [r for r in known if r not in held and r in self._claims]
         if missing:
             # An activation committing while the renewal ran moves its claim from the pends
             # row the statement's snapshot saw to a runs row it could not see yet: look
             # again, with a fresh snapshot, before calling anything lost.
             held |= await self._run(lambda conn: claims.renew(
-                conn, self.host, self.tags, self.address, self.settings.lease, missing))
+                conn, self.host, self.tags, self.address, self.settings, missing, present))
         lost = {r for r in missing if r not in held and r in self._claims}
         for run_id in lost:
             self._lose(run_id)
@@ -520,7 +531,10 @@ class PostgresStore(RunStore):
         """Take back what hosts presumed dead held: pends they claimed go back to pending,
         runs they executed are archived `host lost` (or left to be resumed elsewhere when
         every task that was running says opts.restart: rerun), their leases freed."""
-        reaped = await self._run(lambda conn: claims.reap_expired(conn, limit))
+        reaped = await self._run(lambda conn: claims.reap_expired(conn, self.host, limit))
+        for name in reaped.gone:
+            log.warning("host %s: host %s is gone (its sessions ended and its heartbeat "
+                        "stopped): what it held is taken back", self.host, name)
         if reaped:
             self._notify_soon()
         return reaped
@@ -567,6 +581,10 @@ class PostgresStore(RunStore):
         if self.waker is None:
             self.waker = Waker(self.url, self.host, listen=self.settings.listen)
             await self.waker.open()
+            if self.waker.present:
+                # A beat now: the host's row names its presence lock from this moment on, so
+                # a host killed before its next beat is still known gone early.
+                await self.renew()
         return self.waker
 
     # ---- the queue -------------------------------------------------------------------

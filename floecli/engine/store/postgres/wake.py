@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from .claims import CHANNEL
+from .claims import CHANNEL, PRESENCE, presence_key
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class Waker:
         self.reconnects = 0  # how often the listening connection was replaced
         self.woken_by: set[str] = set()  # the payloads of the last wake-up
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.present = False  # this session holds the host's presence lock
 
     async def open(self) -> None:
         if not self.listening:
@@ -39,6 +40,15 @@ class Waker:
             self.url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT,
             application_name=f"{LISTENER_NAME} {self.host}")  # named in pg_stat_activity
         await conn.execute(f"LISTEN {CHANNEL}")
+        # The host's presence (claims.EXPIRE_GONE): held for as long as this session lives.
+        # Not got: another process runs under this host's name and holds it.
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                 (PRESENCE, presence_key(self.host)))
+        row = await cur.fetchone()
+        self.present = bool(row and row[0])
+        if not self.present:
+            log.warning("host %s: another session holds this host's presence lock (a second "
+                        "process with the same host name?)", self.host)
         self._conn = conn
 
     async def backend_pid(self) -> int | None:
@@ -72,6 +82,7 @@ class Waker:
 
     async def _reconnect(self, why: BaseException, end: float) -> None:
         old, self._conn = self._conn, None
+        self.present = False
         if old is not None:
             log.warning("host %s: the listening connection failed (%s): reconnecting",
                         self.host, str(why).strip())
@@ -91,6 +102,7 @@ class Waker:
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
+        self.present = False
         if conn is not None:
             try:
                 await conn.close()
