@@ -19,7 +19,7 @@ from floecli.engine.config.loader import parse_app
 from floecli.engine.errors import ConfigError, StoreError
 from floecli.engine.store import make_store
 from floecli.engine.store.postgres import ClusterSettings, PostgresStore
-from floecli.engine.store.postgres.migrations import LATEST, migrate_url
+from floecli.engine.store.postgres.migrations import LATEST, MIGRATIONS, VERSION_TABLE, migrate_url
 
 
 def test_an_empty_database_is_migrated_on_open(pg_empty_url: str) -> None:
@@ -43,6 +43,20 @@ def test_hosts_starting_together_migrate_once(pg_empty_url: str) -> None:
 
     found = asyncio.run(body())
     assert sorted(found) == [0, LATEST, LATEST, LATEST]  # one migrated, three found it done
+
+
+def test_a_database_an_older_floe_migrated_is_brought_up_to_date_keeping_its_rows(
+        pg_empty_url: str) -> None:
+    with psycopg.connect(pg_empty_url, autocommit=True) as conn:  # as floe at version 1 left it
+        conn.execute(MIGRATIONS[1])
+        conn.execute(VERSION_TABLE)
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute("INSERT INTO hosts (name) VALUES ('h9')")
+    assert migrate_url(pg_empty_url) == 1
+    with psycopg.connect(pg_empty_url, autocommit=True) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (LATEST,)
+        assert conn.execute("SELECT name, presence, quiet FROM hosts").fetchall() == [
+            ("h9", None, None)]
 
 
 def test_a_schema_newer_than_this_floe_is_refused_untouched(pg_url: str) -> None:
