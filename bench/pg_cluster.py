@@ -7,7 +7,8 @@ Prints one JSON line:
   runs_per_s_*        the same as runs per second; pg_1_to_sqlite and pg_3_to_pg_1 the ratios
   pickup_median_ms / pickup_p99_ms   a push to a host that cannot run the flow (host tags) to
                       the task's start on an idle host that can (its sys.node.start on the
-                      websocket), one run at a time (targets 5 ms and 25 ms)
+                      websocket), one run at a time, the next pushed once the runner is idle
+                      again (targets 5 ms and 25 ms)
   failover_s          kill -9 of the host holding a resource tag to another host starting the
                       run that waited for the tag, with lease LEASE_S and heartbeat HEARTBEAT_S
                       (printed beside it)
@@ -146,18 +147,26 @@ async def burst(hosts: list[Host]) -> float:
 
 
 async def pickup(pusher: Host, runner: Host) -> list[float]:
-    """One run at a time of `gpu`, pushed to `pusher` (no gpu), started on `runner`."""
+    """One run at a time of `gpu`, pushed to `pusher` (no gpu), started on `runner`; the next
+    push waits until the runner is idle again (the run ended), as the figure is defined."""
     latencies = []
-    async with websockets.connect(f"ws://127.0.0.1:{runner.port}/ws?tag=sys.node.start",
+    async with websockets.connect(f"ws://127.0.0.1:{runner.port}/ws?tag=sys.",
                                   additional_headers={"X-Floe-Auth": ADMIN},
                                   max_queue=None) as ws:
+
+        async def until(tag: str, run: str) -> None:
+            async with asyncio.timeout(LIMIT_S):
+                while True:
+                    event = json.loads(await ws.recv())
+                    if event["Tag"] == tag and run_id(event) == run:
+                        return
+
         for _ in range(PICKUPS):
             t = time.perf_counter()
             run = await push_to(pusher.port, "gpu")
-            async with asyncio.timeout(LIMIT_S):
-                while run_id(json.loads(await ws.recv())) != run:
-                    pass
+            await until("sys.node.start", run)
             latencies.append(time.perf_counter() - t)
+            await until("sys.end.all", run)
     return latencies
 
 
