@@ -210,23 +210,24 @@ class Pruner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), INTERVAL - MIN_GAP)
 
-    def _needed(self) -> set[str]:
-        """Archived runs this host's pending and active runs still use: the original of a
-        re-run from a node, whose workspace is copied when the re-run starts and whose logs
-        its carried nodes show."""
+    async def _needed(self) -> set[str]:
+        """Archived runs pending and active runs still use: the original of a re-run from a
+        node, whose workspace is copied when the re-run starts and whose logs its carried
+        nodes show. On a shared store, also those of every other host's (and of this host's
+        pends, which the database keeps)."""
         state = self._hub.state
         links = [p.rerun for p in state.pends()] + [r.record.rerun for r in state.active_runs()]
         needed = {str(link["Of"]) for link in links if link.get("From") and link.get("Of")}
         for run in state.active_runs():
             needed.update(rec.carried for rec in run.record.exec_nodes.values() if rec.carried)
-        return needed
+        return needed | await self._hub.store.rerun_sources()
 
     async def prune(self, at: float | None = None) -> PruneReport:
         """One pass: choose, then remove in batches."""
         hub = self._hub
         now = time.time() if at is None else at
         index = await hub.store.archive_index()
-        victims = select(index, hub.config, now, self._needed())
+        victims = select(index, hub.config, now, await self._needed())
         spaces = select_workspaces(index, hub.config, victims)
         if hub.store.shared:
             seen = await hub.store.last_seen()
@@ -234,7 +235,7 @@ class Pruner:
             spaces = own_share(spaces, hub.host_id, seen, now)
         report = PruneReport()
         for i in range(0, len(victims), self._batch):
-            needed = self._needed()  # again per batch: a re-run may be made meanwhile
+            needed = await self._needed()  # again per batch: a re-run may be made meanwhile
             batch = [v for v in victims[i:i + self._batch]
                      if hub.state.active(v.run_id) is None and v.run_id not in needed]
             removed = await hub.store.delete_runs([v.run_id for v in batch])
@@ -246,7 +247,7 @@ class Pruner:
             for v in batch:
                 report.by_flow[v.flow_id] = report.by_flow.get(v.flow_id, 0) + 1
             await asyncio.sleep(0)  # let the API and the runs have the loop between batches
-        needed = self._needed()
+        needed = await self._needed()
         spaces = [w for w in spaces
                   if hub.state.active(w.run_id) is None and w.run_id not in needed]
         report.workspaces = await asyncio.to_thread(remove_workspaces, hub.workspace_root, spaces)

@@ -58,3 +58,53 @@ async def test_a_run_and_a_pend_outlive_the_engine_on_postgres(tmp_path: Path,
         assert await third.start_run("gpu-job") == "h1-3"
     finally:
         await third.engine.stop()
+
+
+RERUN_APP = """
+common:
+  store-type: postgres
+  store-url: URL
+flows:
+  - id: ci
+    ver: 1
+    resource-tags: [box]
+    retention: {keep: 1}
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: build, listen: trigger.good, type: exec, opts: {shell: "echo made > made.txt"}}
+      - {name: test, listen: task.build.good, type: exec, opts: {shell: "cat made.txt"}}
+  - id: holder
+    ver: 1
+    resource-tags: [box]
+    triggers: [{name: start, type: data}]
+    tasks:
+      - {name: form, listen: trigger.good, type: data,
+         opts: {form: {title: T, fields: [{id: x, type: string}]}}}
+"""
+
+
+async def test_the_original_of_a_re_run_waiting_in_the_database_is_not_pruned(
+        tmp_path: Path, pg_url: str) -> None:
+    """On a shared store a re-run from a node waits as a row of the database, not in the
+    host's memory: retention still keeps its original, record, logs and workspace."""
+    h = EngineHarness(make_engine(tmp_path, RERUN_APP.replace("URL", pg_url)))
+    await h.engine.start()
+    try:
+        hub = h.hub
+        old, new = [(await h.run_to_end("ci")).run_ref.run_id for _ in range(2)]
+        holder = await h.start_run("holder")
+        await h.wait_tag("sys.data.required", holder)  # holds `box`: the re-run must wait
+        pend = await hub.rerun("ci", old, "test")
+        report = await h.engine.pruner.prune()
+        assert report.runs == 0  # `old` is beyond keep: 1, but the waiting re-run needs it
+        assert await hub.store.load_run(old) is not None
+        assert (hub.workspace_root / "spaces" / "ci" / "ws" / old / "made.txt").is_file()
+        # the database itself refuses to delete it, should a pruner have chosen it anyway
+        assert await hub.store.delete_runs([old]) == 0
+        await hub.stop_run("holder", holder)
+        end = await h.wait_tag("sys.end.all", pend.run_id)
+        assert end.good, await hub.node_logs(pend.run_id)
+        assert (await hub.node_logs(pend.run_id))["test"][-1] == "made"
+        assert new
+    finally:
+        await h.engine.stop()

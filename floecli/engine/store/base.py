@@ -191,6 +191,11 @@ class RunStore(ABC):
         How many runs went."""
         raise NotImplementedError
 
+    async def rerun_sources(self) -> set[str]:
+        """The runs that pending or active re-runs from a node re-ran, on every host sharing
+        the store; empty for a store one host owns, whose own memory knows them."""
+        return set()
+
     async def hosts(self) -> list[HostSeen]:
         """Every host sharing the store, by name; empty for a store one host owns."""
         return []

@@ -133,8 +133,12 @@ LIVE_RERUN_SOURCES = """SELECT json::jsonb #>> '{Rerun,Of}' FROM pends
 WHERE coalesce(json::jsonb #>> '{Rerun,From}', '') <> ''
 UNION SELECT json::jsonb #>> '{Rerun,Of}' FROM runs
 WHERE state = 'active' AND coalesce(json::jsonb #>> '{Rerun,From}', '') <> ''"""
-DELETE_RUNS = """WITH gone AS (
-    DELETE FROM runs WHERE state = 'archive' AND run_id = ANY(%s::text[]) RETURNING run_id),
+# The runs that live re-runs re-ran are never deleted, even when one was made on another host
+# after the pruner chose.
+DELETE_RUNS = f"""WITH gone AS (
+    DELETE FROM runs WHERE state = 'archive' AND run_id = ANY(%s::text[])
+        AND run_id NOT IN (SELECT s.of FROM ({LIVE_RERUN_SOURCES}) AS s(of) WHERE s.of IS NOT NULL)
+    RETURNING run_id),
 lines AS (DELETE FROM logs WHERE run_id IN (SELECT run_id FROM gone)),
 marks AS (DELETE FROM kv WHERE key IN (SELECT %s || run_id FROM gone))
 SELECT count(*) FROM gone"""

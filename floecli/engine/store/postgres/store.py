@@ -434,6 +434,12 @@ class PostgresStore(RunStore):
                 return int(row[0]) if row else 0
         return await self._read(op)
 
+    async def rerun_sources(self) -> set[str]:
+        async def op(conn: Conn) -> set[str]:
+            cur = await conn.execute(claims.LIVE_RERUN_SOURCES)
+            return {str(of) for (of,) in await cur.fetchall() if of}
+        return await self._read(op)
+
     async def live(self, flow_id: str) -> tuple[list[RunRecord], list[Pend]]:
         """What of `flow_id` is active (on any host) and pending, newest first: the hosts
         share one view."""
