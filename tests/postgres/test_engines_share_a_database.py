@@ -185,6 +185,21 @@ def test_busy_engines_ride_out_a_database_crash_and_a_cut_listening_connection(
     assert set(counts) == want and set(counts.values()) == {1}  # none lost, none twice
 
 
+def test_a_runs_files_are_served_by_the_host_that_executed_it_and_others_name_it(hosts):
+    with hosts[0].client() as c:
+        run = start_run(c, "gpu", {"N": "files"})  # only h3 has the tag
+        wait_until(lambda: run_view(c, "gpu", run)["Summary"]["Ended"], 60, "the gpu run")
+        r = c.get(f"/flows/gpu/runs/{run}/files")
+        assert r.status_code == 404, r.text
+        assert r.json()["Message"] == (
+            f"the workspace of run {run} is on host h3 ({hosts[2].url()}), which executed it: "
+            "ask that host for its files")
+    with hosts[2].client() as c:
+        r = c.get(f"/flows/gpu/runs/{run}/files")
+        assert r.status_code == 200, r.text
+        assert r.json()["Payload"]["Path"] == ""
+
+
 def test_every_host_lists_every_host_sharing_the_database(hosts):
     for engine, me in zip(hosts, ("h1", "h2", "h3"), strict=True):
         with engine.client() as c:

@@ -284,7 +284,20 @@ class Api:
         """The run's workspace: a directory as JSON, a file as a streamed download."""
         await require(request, self.ctx.sessions)
         found = await self._find(request, remote=False)
+        await self._files_here(found)
         return await serve(found, self.ctx.hub.workspace_root, file_path(request))
+
+    async def _files_here(self, found: RunRecord | Pend) -> None:
+        """On a store hosts share, a run's workspace is on the disk of the host that executed
+        it, which no other host reaches (no HTTP between hosts): say which host to ask."""
+        hub = self.ctx.hub
+        host = found.ref.exec_host if isinstance(found, RunRecord) else ""
+        if not hub.store.shared or not host or host == hub.host_id:
+            return
+        address = next((h.address for h in await hub.store.hosts() if h.name == host), "")
+        where = f" ({address})" if address else ""
+        raise RequestError(404, f"the workspace of run {found.run_id} is on host {host}{where}, "
+                                "which executed it: ask that host for its files")
 
     async def logs(self, request: Request) -> Response:
         await require(request, self.ctx.sessions)
