@@ -134,6 +134,18 @@ def signoff_release(flow_id: str = "release", *, trigger_id: str = "go",
         triggers=[data_trigger(trigger_id)], **flow_fields)
 
 
+def rerun_flows() -> tuple[Flow, Flow]:
+    """`ci` (build writes made.txt, test reads it; keep: 1, holds the `box` tag) and `holder`
+    (holds `box` while its form waits): a re-run of ci from `test` waits while holder runs,
+    and needs its original's workspace when it starts."""
+    ci = flow("ci", task("build", shell="echo made > made.txt"),
+              task("test", shell="cat made.txt", listen="task.build.good"),
+              resource_tags=["box"], retention={"keep": 1})
+    holder = flow("holder", ask("form", "T", {"id": "x", "type": "string"}),
+                  resource_tags=["box"])
+    return ci, holder
+
+
 class _Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:  # a node shared by two flows is written twice
         return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from flows import app, rerun_flows
 
 from floecli.engine.config.loader import parse_app
 from floecli.engine.errors import RunError
@@ -136,25 +137,7 @@ async def test_workspaces_retention_keeps_records_logs_and_artifacts(engine_fact
     await hub.rerun("ci", runs[2], "test")  # the newest still has its workspace
 
 
-RERUN_APP = """
-common: {store-type: local}
-flows:
-  - id: ci
-    ver: 1
-    resource-tags: [box]
-    retention: {keep: 1}
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: build, listen: trigger.good, type: exec, opts: {shell: "echo made > made.txt"}}
-      - {name: test, listen: task.build.good, type: exec, opts: {shell: "cat made.txt"}}
-  - id: holder
-    ver: 1
-    resource-tags: [box]
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: form, listen: trigger.good, type: data,
-         opts: {form: {title: T, fields: [{id: x, type: string}]}}}
-"""
+RERUN_APP = app(*rerun_flows(), store_type="local")
 
 
 async def test_the_original_of_a_waiting_re_run_from_a_node_is_not_pruned(engine_factory):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flows import app, rerun_flows
 from harness import EngineHarness, make_engine
 
 from floecli.engine.store.postgres import PostgresStore
@@ -60,34 +61,14 @@ async def test_a_run_and_a_pend_outlive_the_engine_on_postgres(tmp_path: Path,
         await third.engine.stop()
 
 
-RERUN_APP = """
-common:
-  store-type: postgres
-  store-url: URL
-flows:
-  - id: ci
-    ver: 1
-    resource-tags: [box]
-    retention: {keep: 1}
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: build, listen: trigger.good, type: exec, opts: {shell: "echo made > made.txt"}}
-      - {name: test, listen: task.build.good, type: exec, opts: {shell: "cat made.txt"}}
-  - id: holder
-    ver: 1
-    resource-tags: [box]
-    triggers: [{name: start, type: data}]
-    tasks:
-      - {name: form, listen: trigger.good, type: data,
-         opts: {form: {title: T, fields: [{id: x, type: string}]}}}
-"""
 
 
 async def test_the_original_of_a_re_run_waiting_in_the_database_is_not_pruned(
         tmp_path: Path, pg_url: str) -> None:
     """On a shared store a re-run from a node waits as a row of the database, not in the
     host's memory: retention still keeps its original, record, logs and workspace."""
-    h = EngineHarness(make_engine(tmp_path, RERUN_APP.replace("URL", pg_url)))
+    text = app(*rerun_flows(), store_type="postgres", store_url=pg_url)
+    h = EngineHarness(make_engine(tmp_path, text))
     await h.engine.start()
     try:
         hub = h.hub
