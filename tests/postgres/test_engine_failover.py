@@ -27,6 +27,12 @@ flows:
     triggers: [{{id: start, type: data}}]
     tasks:
       - {{id: hold, listen: trigger.good, type: exec, opts: {{shell: '{side}'}}}}
+  - id: again
+    ver: 1
+    resource-tags: [db]
+    triggers: [{{id: start, type: data}}]
+    tasks:
+      - {{id: hold, listen: trigger.good, type: exec, opts: {{shell: '{side}', restart: rerun}}}}
 """
 
 
@@ -60,6 +66,38 @@ def test_a_killed_host_loses_its_tag_and_its_run_once(tmp_path: Path, pg_url: st
         with again.client() as c:
             assert run_view(c, "locked", first)["Summary"]["State"] == "host lost"
         assert out.read_text().split() == ["first", "second"]  # each ran once
+    finally:
+        for engine in engines.values():
+            engine.stop()
+
+
+def test_a_killed_host_s_run_whose_task_says_rerun_runs_again_once_elsewhere(
+        tmp_path: Path, pg_url: str):
+    out = tmp_path / "side-effects"
+    text = app(out)
+    env = {"FLOE_STORE_URL": pg_url}
+    engines = {name: launch(tmp_path / name, text, f"-host_name={name}", env=env, name=name)
+               for name in ("h1", "h2")}
+    try:
+        with engines["h1"].client() as c:
+            run = start_run(c, "again", {"N": "again"})
+            where = wait_until(lambda: (s := run_view(c, "again", run)["Summary"])["Status"]
+                               == "running" and s["ExecHost"], 30, "the run to start")
+            wait_until(lambda: out.exists() and "again" in out.read_text(), 30, "its side effect")
+        dead, alive = engines[where], engines["h2" if where == "h1" else "h1"]
+        dead.stop(signal.SIGKILL)
+        os.killpg(pgid_of("again"), signal.SIGKILL)
+        with alive.client() as c:
+            other = "h2" if where == "h1" else "h1"
+            wait_until(lambda: run_view(c, "again", run)["Summary"]["ExecHost"] == other,
+                       LEASE + 20, "the run to be resumed on the live host")
+            wait_until(lambda: out.read_text().split() == ["again", "again"], 30,
+                       "its task to run again there")
+            summary = run_view(c, "again", run)["Summary"]
+            assert (summary["Status"], summary["Ended"]) == ("running", False)
+            assert c.post(f"/flows/again/runs/{run}/stop").status_code == 200
+            wait_until(lambda: run_view(c, "again", run)["Summary"]["Ended"], 30, "the stop")
+        assert out.read_text().split() == ["again", "again"]  # once per host, never more
     finally:
         for engine in engines.values():
             engine.stop()

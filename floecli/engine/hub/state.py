@@ -293,10 +293,13 @@ class RunState:
         loop.call_later(delay, self._on_change)
 
     async def resume(self, record: RunRecord, workspace: Path) -> ActiveRun | None:
-        """A run the store kept as active, taken back after a restart (None if known)."""
+        """A run the store kept as active, taken back after a restart or from a host that was
+        lost (a shared store); None if known. It executes here from now on."""
         async with self._lock:
             if record.run_id in self._active:
                 return None
+            if record.ref.exec_host != self._host_id:
+                record.ref = replace(record.ref, exec_host=self._host_id)
             run = ActiveRun(record, workspace)
             self._active[run.run_id] = run
             self._store.save_run(record)
