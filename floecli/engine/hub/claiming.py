@@ -31,6 +31,9 @@ Resume = Callable[[RunRecord], Awaitable[None]]
 
 STOP = "stop"
 PUSH = "push"
+# The store's wake-up when a reaper left runs to resume (store/postgres/claims.ORPHANS; not
+# imported: psycopg loads only with a postgres store).
+ORPHANS = "orphans"
 # A look for work this long after a lease runs out: the database's clock says it has.
 EXPIRY_MARGIN = 0.05
 
@@ -58,17 +61,19 @@ class Claimer:
         beat = asyncio.create_task(store.heartbeat(), name="store heartbeat")
         try:
             waker = await store.listen()
-            commands = True
+            commands = orphans = True
             while True:
                 try:
-                    await self.once(commands)
+                    await self.once(commands, orphans)
                 except StoreError as e:  # the server away: the next pass tries again
                     log.warning("claiming work: %s", e)
                 woken = await waker.wait(self._patience())
                 still_cancelled()
-                # Woken for new work only: claim it first, without a look for commands (a
-                # round trip on the way to the task's start); every poll still looks.
+                # Woken for new work only: claim it first, without a look for commands or
+                # orphans (round trips on the way to the task's start, on every host woken);
+                # every poll still looks for all three.
                 commands = not woken or f"cmd {store.host}" in waker.woken_by
+                orphans = not woken or ORPHANS in waker.woken_by
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
@@ -82,9 +87,9 @@ class Claimer:
             wait = min(wait, expiry - time.monotonic() + EXPIRY_MARGIN)
         return wait
 
-    async def once(self, commands: bool = True) -> None:
+    async def once(self, commands: bool = True, orphans: bool = True) -> None:
         """One pass: commands (unless told there are none new), then pends, then runs left
-        by lost hosts."""
+        by lost hosts (unless told there are none new)."""
         store = self._store
         for command in await store.take_commands() if commands else ():
             await self._obey(command)
@@ -96,7 +101,7 @@ class Claimer:
                     await store.release(pend, started)
                 except StoreError as e:
                     log.warning("run %s: %s", pend.run_id, e)
-        while (record := await store.claim_orphan()) is not None:
+        while orphans and (record := await store.claim_orphan()) is not None:
             await self._resume(record)
 
     async def _obey(self, command: Any) -> None:

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 Conn = psycopg.AsyncConnection[Any]
 
 CHANNEL = "floe"
+# What a NOTIFY on CHANNEL says: new or freed work, runs left by a lost host to resume
+# (ORPHANS), or a command for one host (`cmd <host>`). A host looks for what it was told of,
+# and for everything at every poll.
+PENDS, ORPHANS = "pends", "orphans"
 CLAIM_TRIES = 3  # a lease taken between the pick and the insert: pick again, at most this often
 RESTART_RERUN = "rerun"
 

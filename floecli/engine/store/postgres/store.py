@@ -541,8 +541,10 @@ class PostgresStore(RunStore):
         for name in reaped.gone:
             log.warning("host %s: host %s is gone (its sessions ended and its heartbeat "
                         "stopped): what it held is taken back", self.host, name)
-        if reaped:
-            self._notify_soon()
+        if reaped.requeued or reaped.archived:
+            self._notify_soon(claims.PENDS)  # pends back, and leases freed
+        if reaped.orphaned:
+            self._notify_soon(claims.ORPHANS)
         return reaped
 
     async def heartbeat(self) -> None:
@@ -823,7 +825,7 @@ class PostgresStore(RunStore):
         or commit of its own."""
         await conn.execute(claims.MARK_WRITER, (self._writer_id, batch[-1].seq))
         if wake:
-            await claims.notify(conn, "pends")
+            await claims.notify(conn, claims.PENDS)
 
     async def _apply(self, conn: Conn, batch: list[_Write]
                      ) -> list[tuple[psycopg.AsyncCursor[Any], _Write, str]]:
@@ -893,7 +895,7 @@ class PostgresStore(RunStore):
             except Exception:
                 log.exception("run store %s: on_fenced failed", self.name)
 
-    def _notify_soon(self, payload: str = "pends") -> None:
+    def _notify_soon(self, payload: str = claims.PENDS) -> None:
         """A NOTIFY after what was just committed, off the caller's path."""
         try:
             task = asyncio.get_running_loop().create_task(self._notify(payload))
