@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .events import SYS_END_ALL, Event
 from .flow import Notify
@@ -46,6 +47,19 @@ def payload(event: Event, record: RunRecord | None) -> dict[str, Any]:
         body["FailedNodes"] = sorted(n for n, rec in record.exec_nodes.items()
                                      if rec.stopped and not rec.good)
     return body
+
+
+def shown(url: str) -> str:
+    """A hook's URL as the log shows it: scheme, host and port. Its path, query and user info
+    often are its secret (a chat service's webhook URL is its own credential)."""
+    parts = urlsplit(url)
+    where = parts.hostname or ""
+    if ":" in where:
+        where = f"[{where}]"
+    if parts.port is not None:
+        where += f":{parts.port}"
+    rest = "/…" if parts.path.strip("/") or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{where}{rest}"
 
 
 class Notifier:
@@ -100,7 +114,7 @@ class Notifier:
                 continue
             queue = self._lane(hook)
             if queue.qsize() >= MAX_QUEUED:
-                log.warning("notify %s: %d deliveries waiting, run %s not sent", hook.url,
+                log.warning("notify %s: %d deliveries waiting, run %s not sent", shown(hook.url),
                             MAX_QUEUED, event.run_ref.run_id)
                 continue
             queue.put_nowait(event)
@@ -109,7 +123,8 @@ class Notifier:
         lane = self._lanes.get(hook)
         if lane is None:
             queue: asyncio.Queue[Event] = asyncio.Queue()
-            workers = [asyncio.create_task(self._serve(hook, queue), name=f"notify {hook.url}")
+            name = f"notify {shown(hook.url)}"
+            workers = [asyncio.create_task(self._serve(hook, queue), name=name)
                        for _ in range(CONCURRENCY)]
             lane = self._lanes[hook] = (queue, workers)
         return lane[0]
@@ -122,7 +137,7 @@ class Notifier:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a hook must never stop the notifier
-                log.exception("notify %s: run %s", hook.url, event.run_ref.run_id)
+                log.exception("notify %s: run %s", shown(hook.url), event.run_ref.run_id)
             finally:
                 queue.task_done()
 
@@ -151,4 +166,4 @@ class Notifier:
                 break  # the hook refuses this body: sending it again will not help
         self.failed += 1
         log.warning("notify %s: run %s of flow %s not delivered after %d attempt(s): %s",
-                    hook.url, run_id, event.run_ref.flow_ref.id, attempt + 1, mask(last))
+                    shown(hook.url), run_id, event.run_ref.flow_ref.id, attempt + 1, mask(last))

@@ -19,6 +19,8 @@ from flows import end, flow, one_task, task
 from harness import wait_until
 from servertest import launch, start_run, wait_ended
 
+from floecli.engine.notify import shown
+
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -118,12 +120,21 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+def test_a_hooks_url_is_logged_as_its_scheme_host_and_port() -> None:
+    assert shown("https://hooks.example.com/services/T0/B0/secret") == "https://hooks.example.com/…"
+    assert shown("http://u:pw@[::1]:8080/?token=x") == "http://[::1]:8080/…"
+    assert shown("https://ci.example.com") == "https://ci.example.com"
+    assert shown("https://ci.example.com/") == "https://ci.example.com"
+
+
 def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(tmp_path):
     hooks = _Hooks()
     silent = socket.socket()  # accepts connections and never answers
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
-    dead = f"http://127.0.0.1:{_closed_port()}/gone"
+    dead_port = _closed_port()
+    # a hook URL is often its own credential: the log names its host and port only
+    dead = f"http://ann:pw@127.0.0.1:{dead_port}/services/T0/B0/XSECRETX?token=TSECRETT"
     slow = f"http://127.0.0.1:{silent.getsockname()[1]}/slow"
     engine = launch(tmp_path, app(notify=[
         {"url": hooks.url, "on": ["bad"], "timeout": 5, "retries": 1},
@@ -143,11 +154,12 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
         assert body["Run"] == bad and body["Result"] == "bad" and body["Good"] is False
         assert body["Flow"] == {"ID": "broken", "Ver": 1}
         assert body["Summary"]["Status"] == "bad" and body["FailedNodes"] == ["t0"]
-        wait_until(lambda: f"notify {dead}: run" in engine.stderr, what="the failure's log line")
+        wait_until(lambda: f"notify http://127.0.0.1:{dead_port}/…: run" in engine.stderr,
+                   what="the failure's log line")
         assert "not delivered after 1 attempt(s)" in engine.stderr
         # each attempt has its timeout: a hook that never answers fails, retried once
         line = wait_until(lambda: next((ln for ln in engine.stderr.splitlines()
-                                        if f"notify {slow}: run {bad} " in ln), None),
+                                        if f"notify {shown(slow)}: run {bad} " in ln), None),
                           what="the silent hook's timeout")
         assert "not delivered after 2 attempt(s)" in line and "Timeout" in line, line
     finally:
@@ -155,6 +167,8 @@ def test_a_webhook_gets_the_summary_of_failed_runs_and_a_dead_one_slows_nothing(
         hooks.close()
         silent.close()
     assert len(hooks.bodies) == 1  # good runs were filtered out
+    for secret in ("XSECRETX", "TSECRETT", "ann:pw"):
+        assert secret not in engine.stderr
 
 
 def test_a_flows_own_hooks_replace_commons_and_an_empty_list_silences_it(tmp_path):
