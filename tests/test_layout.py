@@ -63,7 +63,9 @@ ROOMS: list[tuple[str, str, str, str]] = [
      "resume_run"),
     ("re-run", "DECISIONS §4", "floecli.engine.hub.rerun", "seed"),
     ("run outcome (state, why)", "floe §2.8, §3.7", "floecli.engine.outcome", "why"),
-    ("host (one engine: config, store, registry, hub)", "floe §3.1",
+    ("host (its name, its tags, which flows it may run)", "floe §3.1, §3.4",
+     "floecli.engine.host", "Host"),
+    ("engine (one host's config, store, registry, hub)", "floe §3.1",
      "floecli.engine.engine", "Engine"),
     ("engine command line flags", "floe §6.9", "floecli.engine.main", "build_parser"),
     # -- contributions, as the engine sees them

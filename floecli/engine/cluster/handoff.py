@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ..host import missing_tags
 from ..pend import Pend
 from ..store.base import HANDOFF_PREFIX, RunStore
 from .membership import Membership, Peer, fmt_clock
@@ -135,7 +136,7 @@ class Handoff:
             if why is None:
                 return ""
             reasons.append(why)
-        missing = [t for t in flow.host_tags if t not in self._tags]
+        missing = missing_tags(flow.host_tags, self._tags)
         if not missing and local_reason:
             reasons.insert(0, local_reason)  # it could run here: why it does not yet
         elif not any(p.usable() for p in candidates):  # those tried may have gone meanwhile

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..host import missing_tags
 from ..store.base import HostSeen
 from .peers import peer_root
 
@@ -81,7 +82,7 @@ class Peer:
 
     def matches(self, host_tags: Iterable[str]) -> bool:
         """Every host-tag of a flow is one of this host's tags (floe-reference §5.1)."""
-        return self.tags is not None and all(t in self.tags for t in host_tags)
+        return self.tags is not None and not missing_tags(host_tags, self.tags)
 
     def to_json(self) -> dict[str, Any]:
         return {"HostID": self.host_id, "BaseURL": self.base_url, "Online": self.online,

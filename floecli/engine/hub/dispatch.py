@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..flow import Flow
+from ..host import Host
 from ..pend import Pend
 from .rerun import prepare_for
 from .state import ActiveRun, Origin, RunState
@@ -28,12 +29,12 @@ class Elsewhere(Protocol):
 
 
 class Dispatcher:
-    def __init__(self, owner: RunState, *, tags: tuple[str, ...], workspace_root: Path,
+    def __init__(self, owner: RunState, *, host: Host, workspace_root: Path,
                  sweep_interval: float = SWEEP_INTERVAL,
                  elsewhere: Elsewhere | None = None) -> None:
         self._owner = owner
         self.elsewhere = elsewhere  # the cluster: where a pend goes that cannot start here
-        self._tags = tags  # this host's
+        self._host = host
         self._workspace_root = workspace_root
         self._wake = asyncio.Event()
         self._sweep_interval = sweep_interval
@@ -80,7 +81,7 @@ class Dispatcher:
 
     def blocker(self, flow: Flow) -> str:
         """Why a run of `flow` cannot start on this host now ("" when it can)."""
-        missing = [t for t in flow.host_tags if t not in self._tags]
+        missing = self._host.lacks(flow.host_tags)
         if missing:
             return f"no host has tags [{', '.join(missing)}]"
         for run in self._owner.active_runs():

@@ -23,6 +23,7 @@ from ..events import (
     RunRef,
 )
 from ..flow import AppConfig, Flow, Node
+from ..host import Host
 from ..nodes.api import get_opt
 from ..pend import Pend, pend_summary
 from ..runs import RunRecord, now, submission
@@ -65,8 +66,7 @@ class Hub:
         self.store = store
         self.registry = registry
         self.workspace_root = workspace_root
-        self.host_id = host_id
-        self.tags = tuple(tags)
+        self.host = Host(host_id, tuple(tags))
         self.queue = queue or EventQueue()
         self.watch_triggers = triggers  # False for the tester's throw-away hubs
         self._counter_floor = counter_floor  # run ids start above it (the tester's)
@@ -78,7 +78,7 @@ class Hub:
         self.spawned = SpawnJournal(spawn_journal)
         self.state = RunState(store, self.queue, host_id, self._wake_dispatcher, self._reap,
                               LogPlace(config.common.log_lines, workspace_root))
-        self.dispatcher = Dispatcher(self.state, tags=self.tags, workspace_root=workspace_root,
+        self.dispatcher = Dispatcher(self.state, host=self.host, workspace_root=workspace_root,
                                      sweep_interval=sweep_interval)
         self.tasks = TaskRunner(self.state, TaskHost(
             registry=registry, git_key=config.common.git_key, secret_env=self.secret_env,
@@ -138,6 +138,15 @@ class Hub:
         await self.state.close()
         await self.store.close()
         self.spawned.close()
+
+    @property
+    def host_id(self) -> str:
+        """This host's name: its runs are `<name>-<n>`."""
+        return self.host.name
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.host.tags
 
     def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=what)

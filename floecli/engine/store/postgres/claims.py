@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from ...host import missing_tags
 from ...nodes.api import get_opt
 from ...pend import Pend
 from ...runs import REASON_HOST_LOST, STATE_HOST_LOST, RunRecord, now
@@ -366,7 +367,7 @@ async def claim_orphan(conn: Conn, host: str, tags: Sequence[str], settings: Clu
         cur = await conn.execute(PICK_ORPHAN)
         for run_id, text, flow_id in await cur.fetchall():
             record = run_from_text(text)
-            if not set(record.flow.host_tags) <= set(tags):
+            if missing_tags(record.flow.host_tags, tags):
                 continue
             async with conn.transaction():  # a savepoint: leases refused undo only this one
                 cur2 = await conn.execute(MARK_ORPHAN, {"me": host, "id": run_id,
