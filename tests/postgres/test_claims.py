@@ -299,6 +299,29 @@ async def test_a_host_is_presumed_dead_early_only_once_its_session_ended_and_it_
     assert db(cluster.url, "SELECT presence FROM hosts WHERE name = 'a'") == [(None,)]
 
 
+async def test_a_host_that_stops_on_purpose_keeps_its_claims_for_a_restart(
+        cluster: Cluster) -> None:
+    """Closed (a clean stop), a host is not presumed dead once silent: its claims last their
+    lease, and the host started again under its name takes them back."""
+    a, b = cluster.host("a", settings=LONG), cluster.host("b", settings=LONG)
+    await a.listen()
+    a.add_pend(a_pend(1, tagged_flow("f", ["db"])), 1)
+    await a.flush()
+    p1 = await a.claim_next()
+    assert p1 is not None
+    await a.activate(started(p1))
+    await a.close()
+    assert db(cluster.url, "SELECT presence FROM hosts WHERE name = 'a'") == [(None,)]
+    end = time.monotonic() + LONG.quiet + 1
+    while time.monotonic() < end:  # silent for longer than its quiet period
+        assert not await b.reap_expired()
+        await asyncio.sleep(LONG.heartbeat)  # the heartbeat's own period
+    back = PostgresStore(cluster.url, host="a", settings=LONG)
+    cluster.stores.append(back)
+    assert [r.run_id for r in back.open().active] == ["h1-1"]
+    assert back.held() == {"h1-1": 1}
+
+
 async def test_a_claimed_pend_that_never_started_goes_back_to_pending(cluster: Cluster
                                                                     ) -> None:
     a, b = cluster.host("a"), cluster.host("b")

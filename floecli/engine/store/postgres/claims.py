@@ -248,6 +248,10 @@ l AS (UPDATE leases SET expires = now() WHERE host IN (SELECT name FROM gone)),
 h AS (UPDATE hosts SET presence = NULL WHERE name IN (SELECT name FROM gone))
 SELECT name FROM gone"""
 
+# A host stopping on purpose clears its presence: its claims then last their lease, time for a
+# restart to take them back, instead of ending once it falls silent.
+LEAVE = "UPDATE hosts SET presence = NULL WHERE name = %s"
+
 REQUEUE = """UPDATE pends SET claimed_by = NULL, lease_until = NULL
 WHERE run_id IN (SELECT run_id FROM pends WHERE claimed_by IS NOT NULL AND lease_until <= now()
                  ORDER BY lease_until LIMIT %s FOR UPDATE SKIP LOCKED)

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...errors import StoreError
 from ...pend import Pend
@@ -257,6 +257,8 @@ class PostgresStore(RunStore):
             except Exception:
                 log.exception("run store %s: the writer failed while closing", self.name)
         if self.waker is not None:
+            if self.waker.present:
+                await self._leave()
             await self.waker.close()
             self.waker = None
         pool, self._pool = self._pool, None
@@ -265,6 +267,18 @@ class PostgresStore(RunStore):
                 await pool.close()
             except Exception:  # a pool of a loop that is gone: nothing left to release
                 log.debug("run store %s: pool closed uncleanly", self.name, exc_info=True)
+
+    async def _leave(self) -> None:
+        """Say this host stops on purpose (claims.LEAVE), as it closes; a failure only means
+        that other hosts take its claims back sooner."""
+        pool = self._pool
+        if pool is None or not self._pool_opened:
+            return
+        try:
+            async with pool.connection(timeout=CONNECT_TIMEOUT) as conn:
+                await conn.execute(claims.LEAVE, (self.host,))
+        except (psycopg.Error, PoolTimeout) as e:
+            log.debug("run store %s: leaving quietly failed: %s", self.name, e)
 
     async def flush(self) -> None:
         await self._barrier()
