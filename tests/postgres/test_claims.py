@@ -416,6 +416,41 @@ async def test_a_new_pend_wakes_the_other_hosts(cluster: Cluster) -> None:
     assert (await b.claim_next()) is not None
 
 
+async def test_a_wake_up_tells_each_host_what_there_is_for_it(cluster: Cluster) -> None:
+    """A new pend wakes every host, but only those with its flow's host tags look for it;
+    a run whose end frees no lease wakes nobody; a command wakes its host's look for
+    commands only."""
+    plain = cluster.host("plain", tags=("master",))
+    big = cluster.host("big", tags=("master", "gpu"))
+    wakers = {"plain": await plain.listen(), "big": await big.listen()}
+
+    async def told() -> dict[str, tuple[bool, bool, bool]]:
+        got = {}
+        for name, waker in wakers.items():
+            assert await waker.wait(5) is True, name
+            t = waker.told()
+            got[name] = (t.pends, t.commands, t.orphans)
+        return got
+
+    plain.add_pend(a_pend(1, tagged_flow("g", host_tags=["gpu"])), 1)
+    assert await told() == {"plain": (False, False, False), "big": (True, False, False)}
+    plain.add_pend(a_pend(2, tagged_flow("f")), 2)
+    assert await told() == {"plain": (True, False, False), "big": (True, False, False)}
+    p1 = await big.claim_next()
+    assert p1 is not None and p1.run_id == "h1-1"
+    await big.activate(started(p1))
+    big.finish(ended(started(p1)))  # no resource tag, no reuse-space: nothing freed
+    await big.flush()
+    for waker in wakers.values():
+        assert await waker.wait(0.3) is False  # a quiet poll interval: nobody was woken
+    assert await plain.send_command("h1-1", "stop") is None  # archived: nobody holds it
+    p2 = await plain.claim_next()
+    assert p2 is not None
+    await plain.activate(started(p2))
+    assert await big.send_command("h1-2", "stop") == "plain"
+    assert await told() == {"plain": (False, True, False), "big": (False, False, False)}
+
+
 async def test_a_terminated_listening_connection_is_replaced(cluster: Cluster,
                                                             pg_server: PgServer) -> None:
     a, b = cluster.host("a"), cluster.host("b")

@@ -31,9 +31,6 @@ Resume = Callable[[RunRecord], Awaitable[None]]
 
 STOP = "stop"
 PUSH = "push"
-# The store's wake-up when a reaper left runs to resume (store/postgres/claims.ORPHANS; not
-# imported: psycopg loads only with a postgres store).
-ORPHANS = "orphans"
 # A look for work this long after a lease runs out: the database's clock says it has.
 EXPIRY_MARGIN = 0.05
 
@@ -61,19 +58,18 @@ class Claimer:
         beat = asyncio.create_task(store.heartbeat(), name="store heartbeat")
         try:
             waker = await store.listen()
-            commands = orphans = True
+            told = None
             while True:
                 try:
-                    await self.once(commands, orphans)
+                    await self.once(told)
                 except StoreError as e:  # the server away: the next pass tries again
                     log.warning("claiming work: %s", e)
                 woken = await waker.wait(self._patience())
                 still_cancelled()
-                # Woken for new work only: claim it first, without a look for commands or
-                # orphans (round trips on the way to the task's start, on every host woken);
-                # every poll still looks for all three.
-                commands = not woken or f"cmd {store.host}" in waker.woken_by
-                orphans = not woken or ORPHANS in waker.woken_by
+                # Woken: look only for what the wake-up said is there for this host (new
+                # work it may run, a command for it, runs to resume), each a round trip on
+                # every host woken; a poll (None) looks for everything.
+                told = waker.told() if woken else None
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
@@ -87,13 +83,13 @@ class Claimer:
             wait = min(wait, expiry - time.monotonic() + EXPIRY_MARGIN)
         return wait
 
-    async def once(self, commands: bool = True, orphans: bool = True) -> None:
-        """One pass: commands (unless told there are none new), then pends, then runs left
-        by lost hosts (unless told there are none new)."""
+    async def once(self, told: Any = None) -> None:
+        """One pass: commands, then pends, then runs left by lost hosts; after a wake-up
+        (`told`, the store's Told) only those it said may be there for this host."""
         store = self._store
-        for command in await store.take_commands() if commands else ():
+        for command in await store.take_commands() if told is None or told.commands else ():
             await self._obey(command)
-        while (pend := await store.claim_next()) is not None:
+        while (told is None or told.pends) and (pend := await store.claim_next()) is not None:
             started = await self._activate(pend, Origin.CLAIMED)
             if isinstance(started, str):
                 log.info("run %s claimed but not started here: %s", pend.run_id, started)
@@ -101,7 +97,8 @@ class Claimer:
                     await store.release(pend, started)
                 except StoreError as e:
                     log.warning("run %s: %s", pend.run_id, e)
-        while orphans and (record := await store.claim_orphan()) is not None:
+        while (told is None or told.orphans) and (
+                record := await store.claim_orphan()) is not None:
             await self._resume(record)
 
     async def _obey(self, command: Any) -> None:

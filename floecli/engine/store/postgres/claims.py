@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 Conn = psycopg.AsyncConnection[Any]
 
 CHANNEL = "floe"
-# What a NOTIFY on CHANNEL says: new or freed work, runs left by a lost host to resume
-# (ORPHANS), or a command for one host (`cmd <host>`). A host looks for what it was told of,
-# and for everything at every poll.
+# What a NOTIFY on CHANNEL says: new or freed work (PENDS, or `pends ["gpu"]` for new pends
+# only hosts with those tags may run), runs left by a lost host to resume (ORPHANS), or a
+# command for one host (`cmd <host>`). A host looks for what it was told of (Told), and for
+# everything at every poll.
 PENDS, ORPHANS = "pends", "orphans"
+MAX_PAYLOADS = 4  # NOTIFYs per batch; past this, one PENDS says it all
 CLAIM_TRIES = 3  # a lease taken between the pick and the insert: pick again, at most this often
 RESTART_RERUN = "rerun"
 
@@ -306,6 +308,45 @@ def presence_key(host: str) -> int:
     non-negative int4, so pg_locks shows it as the same number. Two names on one key only
     make the quick presumption of death miss, never err: the lock looks held."""
     return zlib.crc32(host.encode()) & 0x7FFFFFFF
+
+
+def pends_payload(host_tags: Sequence[str]) -> str:
+    """The wake-up for a new pend: for every host, or for those with its flow's host tags."""
+    return f"{PENDS} {json.dumps(sorted(set(host_tags)))}" if host_tags else PENDS
+
+
+def wake_payloads(wakes: Sequence[str]) -> list[str]:
+    """The NOTIFYs for a batch whose writes asked for `wakes` ("" for none): each payload
+    once, or PENDS alone when it covers them (it wakes every host to look)."""
+    payloads = sorted({w for w in wakes if w})
+    return [PENDS] if PENDS in payloads or len(payloads) > MAX_PAYLOADS else payloads
+
+
+@dataclass(frozen=True)
+class Told:
+    """What a wake-up told one host to look for."""
+
+    pends: bool
+    commands: bool
+    orphans: bool
+
+
+def told(payloads: set[str], host: str, tags: Sequence[str]) -> Told:
+    """What the payloads of a wake-up ask of `host` with `tags`: pends only when one may be
+    for it (a pend whose host tags it lacks is not)."""
+    def for_me(payload: str) -> bool:
+        if payload == PENDS:
+            return True
+        if not payload.startswith(PENDS + " "):
+            return False
+        try:
+            wanted = json.loads(payload[len(PENDS) + 1:])
+        except ValueError:
+            return True  # not ours to read: look
+        return not isinstance(wanted, list) or not missing_tags(map(str, wanted), tags)
+
+    return Told(pends=any(for_me(p) for p in payloads), commands=f"cmd {host}" in payloads,
+                orphans=ORPHANS in payloads)
 
 
 def lease_tags(resource_tags: Sequence[str], reuse_space: bool, flow_id: str) -> list[str]:

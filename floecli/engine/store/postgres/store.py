@@ -126,7 +126,7 @@ class _Write:
     statements: tuple[_Stmt, ...] = ()
     line: tuple[str, str, str, int | None] | None = None  # run, node, text, fence attempt
     run_id: str = ""  # the run a fenced write is about
-    wake: bool = False  # other hosts may act on it: NOTIFY with the commit (_mark)
+    wake: str = ""  # other hosts may act on it: this NOTIFY with the commit (_mark)
     reply: Callable[[BaseException | None], None] | None = None
     what: str = ""
 
@@ -299,7 +299,7 @@ class PostgresStore(RunStore):
                                     list(flow.host_tags), list(flow.resource_tags),
                                     flow.reuse_space)),
             _Stmt(claims.SET_COUNTER, (self.host, counter)),
-            wake=True, what=f"add pend {pend.run_id}")
+            wake=claims.pends_payload(flow.host_tags), what=f"add pend {pend.run_id}")
 
     def activate(self, run: RunRecord) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
@@ -334,15 +334,18 @@ class PostgresStore(RunStore):
         attempt = self._claims.pop(run.run_id, None)
         params = {"id": run.run_id, "flow": run.flow.id, "time": sort_time(run),
                   "json": run_text(run), "me": self.host, "n": attempt}
+        # Its end frees its leases (resource tags, reuse-space): a pend may wait for them.
+        flow = run.flow
+        wake = claims.PENDS if flow.resource_tags or flow.reuse_space else ""
         if attempt is None:
             self._write(_Stmt(claims.REMOVE_PEND, (run.run_id,)),
                         _Stmt(claims.ARCHIVE, params),
                         _Stmt(claims.RELEASE_RUN, (run.run_id,)),
-                        wake=True, what=f"archive {run.run_id}")
+                        wake=wake, what=f"archive {run.run_id}")
         else:
             self._write(_Stmt(claims.ARCHIVE_CLAIMED, params, "fenced"),
                         _Stmt(claims.RELEASE_CLAIMED, params),
-                        run_id=run.run_id, wake=True, what=f"archive {run.run_id}")
+                        run_id=run.run_id, wake=wake, what=f"archive {run.run_id}")
 
     def save_run(self, run: RunRecord) -> None:
         if run.run_id in self._fenced:
@@ -601,7 +604,7 @@ class PostgresStore(RunStore):
         """The dedicated listening connection (opened on first call): `await
         waker.wait(poll)` returns on a wake-up or after `poll` seconds."""
         if self.waker is None:
-            self.waker = Waker(self.url, self.host, listen=self.settings.listen)
+            self.waker = Waker(self.url, self.host, self.tags, listen=self.settings.listen)
             await self.waker.open()
             if self.waker.present:
                 # A beat now: the host's row names its presence lock from this moment on, so
@@ -612,7 +615,7 @@ class PostgresStore(RunStore):
     # ---- the queue -------------------------------------------------------------------
 
     def _write(self, *statements: _Stmt, line: tuple[str, str, str, int | None] | None = None,
-               run_id: str = "", wake: bool = False,
+               run_id: str = "", wake: str = "",
                reply: Callable[[BaseException | None], None] | None = None,
                what: str = "") -> None:
         if not self._open:
@@ -796,7 +799,7 @@ class PostgresStore(RunStore):
                     # (each is written so), so its write alone is refused and the rest stand.
                     async with conn.pipeline(), conn.transaction():
                         checks = await self._apply(conn, batch)
-                        await self._mark(conn, batch, wake=any(j.wake for j in batch))
+                        await self._mark(conn, batch, [j.wake for j in batch])
                     refusals = self._refusals(checks)
                     for error in refusals.values():
                         if not isinstance(error, Fenced):  # a fenced run is logged as lost
@@ -826,20 +829,20 @@ class PostgresStore(RunStore):
                             log.error("run store %s: %s refused: %s", self.name, job.what, e)
                             refusals[job.seq] = e if isinstance(e, StoreError) else StoreError(
                                 f"the run store refused {job.what}: {e}")
-                    await self._mark(conn, batch, wake=any(
-                        j.wake and j.seq not in refusals for j in batch))
+                    await self._mark(conn, batch, [j.wake for j in batch
+                                                   if j.seq not in refusals])
                 return refusals
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise _Transient(str(e).strip() or type(e).__name__) from None
 
-    async def _mark(self, conn: Conn, batch: list[_Write], wake: bool) -> None:
+    async def _mark(self, conn: Conn, batch: list[_Write], wakes: list[str]) -> None:
         """Record, in the batch's own transaction, that this writer committed up to it; and
-        when other hosts may act on the batch, its NOTIFY, which PostgreSQL delivers when
-        the transaction commits and never if it does not: one per batch, with no round trip
-        or commit of its own."""
+        when other hosts may act on the batch, its NOTIFYs, which PostgreSQL delivers when
+        the transaction commits and never if it does not: a few per batch at most, with no
+        round trip or commit of their own."""
         await conn.execute(claims.MARK_WRITER, (self._writer_id, batch[-1].seq))
-        if wake:
-            await claims.notify(conn, claims.PENDS)
+        for payload in claims.wake_payloads(wakes):
+            await claims.notify(conn, payload)
 
     async def _apply(self, conn: Conn, batch: list[_Write]
                      ) -> list[tuple[psycopg.AsyncCursor[Any], _Write, str]]:

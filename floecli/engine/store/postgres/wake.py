@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
-from .claims import CHANNEL, PRESENCE, presence_key
+from .claims import CHANNEL, PRESENCE, Told, presence_key, told
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,11 @@ LISTENER_NAME = "floe listener"
 
 
 class Waker:
-    def __init__(self, url: str, host: str = "", *, listen: bool = True) -> None:
+    def __init__(self, url: str, host: str = "", tags: Sequence[str] = (), *,
+                 listen: bool = True) -> None:
         self.url = url
         self.host = host
+        self.tags = tuple(tags)
         self.listening = listen  # False: polling only (PgBouncer's transaction mode)
         self.reconnects = 0  # how often the listening connection was replaced
         self.woken_by: set[str] = set()  # the payloads of the last wake-up
@@ -54,6 +57,10 @@ class Waker:
     async def backend_pid(self) -> int | None:
         """The server process of the listening connection (tests terminate it)."""
         return self._conn.info.backend_pid if self._conn is not None else None
+
+    def told(self) -> Told:
+        """What the last wake-up asks of this host (after a wait that returned True)."""
+        return told(self.woken_by, self.host, self.tags)
 
     async def wait(self, timeout: float) -> bool:
         """Until a wake-up (True) or `timeout` seconds without one (False; also at once
