@@ -228,8 +228,10 @@ WHERE host <> %s AND expires > now()"""
 # does when the host's process dies. A host is presumed dead, and its claims and leases end
 # now, when its lock is gone AND its row has had no heartbeat for its `quiet` period (a live
 # host whose listening connection was cut keeps beating through its pool) AND the server has
-# been up that long (after a server restart every host gets that time to reconnect). A host
-# that is paused or cut off by the network still holds its session: its leases decide.
+# been up that long AND the host judging has held its own presence that long (after a server
+# restart or a failover to a standby every host gets that time to reconnect: Waker.
+# present_for). A host that is paused or cut off by the network still holds its session: its
+# leases decide.
 PRESENCE = 0x666C6F65  # the lock's first key, "floe"; the second is the host's presence_key
 EXPIRE_GONE = """WITH gone AS (
     SELECT h.name FROM hosts h
@@ -460,14 +462,15 @@ async def next_expiry(conn: Conn, host: str) -> float | None:
     return float(row[0]) if row and row[0] is not None else None
 
 
-async def reap_expired(conn: Conn, host: str, limit: int = 100) -> Reaped:
+async def reap_expired(conn: Conn, host: str, limit: int = 100, gone: bool = False) -> Reaped:
     """One pass of the reaper run by `host` (any live host may run it; SKIP LOCKED keeps two
-    passes from taking the same rows): the claims of hosts gone end first, then every expired
-    claim is taken back."""
+    passes from taking the same rows): with `gone`, the claims of hosts gone end first
+    (EXPIRE_GONE); then every expired claim is taken back."""
     reaped = Reaped()
     async with conn.transaction():
-        cur = await conn.execute(EXPIRE_GONE, {"me": host, "space": PRESENCE})
-        reaped.gone = [name for (name,) in await cur.fetchall()]
+        if gone:
+            cur = await conn.execute(EXPIRE_GONE, {"me": host, "space": PRESENCE})
+            reaped.gone = [name for (name,) in await cur.fetchall()]
         cur = await conn.execute(REQUEUE, (limit,))
         reaped.requeued = [r for (r,) in await cur.fetchall()]
         cur = await conn.execute(EXPIRED_RUNS, (limit,))

@@ -180,6 +180,9 @@ class PostgresStore(RunStore):
         # When another host's lease runs out (time.monotonic()), as the last heartbeat saw:
         # the claimer looks for work then, so a lost host's tag is taken within its lease.
         self.next_expiry: float | None = None
+        # One renewal at a time: the heartbeat's and the one listen() makes must not commit
+        # in the other order, or the row would say "no presence" after the host took it.
+        self._renewing = asyncio.Lock()
         self.on_fenced = on_fenced  # told the id of a run a fire-and-forget write lost
         self.problem = ""
         self._open = False
@@ -534,17 +537,18 @@ class PostgresStore(RunStore):
         """The heartbeat: this host's row, its claims and its leases renewed in one round
         trip. Returns the runs it held and no longer does (fenced from now on; the
         dispatcher stops them)."""
-        known = list(self._claims)
-        present = self.waker is not None and self.waker.present
-        held = await self._run(lambda conn: claims.renew(
-            conn, self.host, self.tags, self.address, self.settings, known, present))
-        missing = [r for r in known if r not in held and r in self._claims]
-        if missing:
-            # An activation committing while the renewal ran moves its claim from the pends
-            # row the statement's snapshot saw to a runs row it could not see yet: look
-            # again, with a fresh snapshot, before calling anything lost.
-            held |= await self._run(lambda conn: claims.renew(
-                conn, self.host, self.tags, self.address, self.settings, missing, present))
+        async with self._renewing:
+            known = list(self._claims)
+            present = self.waker is not None and self.waker.present
+            held = await self._run(lambda conn: claims.renew(
+                conn, self.host, self.tags, self.address, self.settings, known, present))
+            missing = [r for r in known if r not in held and r in self._claims]
+            if missing:
+                # An activation committing while the renewal ran moves its claim from the
+                # pends row the statement's snapshot saw to a runs row it could not see yet:
+                # look again, with a fresh snapshot, before calling anything lost.
+                held |= await self._run(lambda conn: claims.renew(
+                    conn, self.host, self.tags, self.address, self.settings, missing, present))
         lost = {r for r in missing if r not in held and r in self._claims}
         for run_id in lost:
             self._lose(run_id)
@@ -554,7 +558,9 @@ class PostgresStore(RunStore):
         """Take back what hosts presumed dead held: pends they claimed go back to pending,
         runs they executed are archived `host lost` (or left to be resumed elsewhere when
         every task that was running says opts.restart: rerun), their leases freed."""
-        reaped = await self._run(lambda conn: claims.reap_expired(conn, self.host, limit))
+        judge = self.waker is not None and self.waker.present_for(self.settings.quiet)
+        reaped = await self._run(lambda conn: claims.reap_expired(conn, self.host, limit,
+                                                                  gone=judge))
         for name in reaped.gone:
             log.warning("host %s: host %s is gone (its sessions ended and its heartbeat "
                         "stopped): what it held is taken back", self.host, name)

@@ -35,6 +35,7 @@ class Waker:
         self.woken_by: set[str] = set()  # the payloads of the last wake-up
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self.present = False  # this session holds the host's presence lock
+        self._present_since = 0.0  # time.monotonic() when it took it
 
     async def open(self) -> None:
         if not self.listening:
@@ -49,6 +50,7 @@ class Waker:
                                  (PRESENCE, presence_key(self.host)))
         row = await cur.fetchone()
         self.present = bool(row and row[0])
+        self._present_since = time.monotonic()
         if not self.present:
             log.warning("host %s: another session holds this host's presence lock (a second "
                         "process with the same host name?)", self.host)
@@ -57,6 +59,12 @@ class Waker:
     async def backend_pid(self) -> int | None:
         """The server process of the listening connection (tests terminate it)."""
         return self._conn.info.backend_pid if self._conn is not None else None
+
+    def present_for(self, seconds: float) -> bool:
+        """Whether this host has held its presence for `seconds` without a break: only then
+        may it presume others dead by theirs (after a server restart or a failover to a
+        standby, every host needs that time to reconnect and take its own back)."""
+        return self.present and time.monotonic() - self._present_since >= seconds
 
     def told(self) -> Told:
         """What the last wake-up asks of this host (after a wait that returned True)."""
