@@ -87,8 +87,10 @@ class TaskRunner:
             # it does anything, so a restart knows it. Every node started in one loop turn
             # waits for the same commit. A task whose only effects are its processes
             # (`durable_at_spawn`) is prepared meanwhile: the spawner thread waits for that
-            # commit before it forks, with no hop through the loop between the two.
-            gate = owner.durable_gate() if self._durable_at_spawn(node) else None
+            # commit before it forks, with no hop through the loop between the two. Not one
+            # with a timeout: its clock must not run while the store cannot commit.
+            gate = (owner.durable_gate()
+                    if self._durable_at_spawn(node) and _timeout(node) is None else None)
             if gate is None:
                 await owner.durable()
             if self._awaits_input(node):
