@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import ClassVar
 
 from floecli.engine.nodes import BaseTask, PathOutside, TaskContext, get_opt, make_inside
 
 
 class Exec(BaseTask):
+    # What it does before its process (the command's path, its sub-dir made inside the
+    # workspace, its log lines) may happen before its start is committed: see BaseTask.
+    durable_at_spawn: ClassVar[bool] = True
+
     async def run(self, ctx: TaskContext) -> int:
         command, args = build_command(ctx.opts)
         if is_script(ctx.opts):

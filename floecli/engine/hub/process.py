@@ -11,9 +11,12 @@ import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .. import platform
+
+if TYPE_CHECKING:
+    from ..store.base import Gate
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +184,11 @@ def _nonblocking(fd: int) -> bool:
     return True
 
 
-def _spawn(on_spawn: Callable[[], None] | None, loop: asyncio.AbstractEventLoop,
-           argv: Sequence[str], *, cwd: Path | None, env: ChildEnv) -> Child:
+def _spawn(gate: Gate | None, on_spawn: Callable[[], None] | None,
+           loop: asyncio.AbstractEventLoop, argv: Sequence[str], *, cwd: Path | None,
+           env: ChildEnv) -> Child:
+    if gate is not None:
+        gate.wait()  # write ahead: nothing is forked before its start is committed
     if on_spawn is not None:
         on_spawn()
     return Child(loop, argv, cwd=cwd, env=env)
@@ -211,10 +217,13 @@ def _pidfd(pid: int) -> int | None:
 
 class ProcessGroup:
     """The processes one task started, so a stop or timeout can kill all of them.
-    `on_spawn` is called on the spawner thread just before each process is forked."""
+    `on_spawn` is called on the spawner thread just before each process is forked, and
+    before that the spawner waits for `gate` (the commit that recorded the task's start)."""
 
-    def __init__(self, on_spawn: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_spawn: Callable[[], None] | None = None, *,
+                 gate: Gate | None = None) -> None:
         self._on_spawn = on_spawn
+        self._gate = gate
 
     async def run(
         self,
@@ -228,13 +237,16 @@ class ProcessGroup:
         """Run argv to its end, its output to `sink`; `env` is the child's whole environment
         (child_env)."""
         loop = asyncio.get_running_loop()
-        queued = spawner().submit(_spawn, self._on_spawn, loop, argv, cwd=cwd, env=env)
+        queued = spawner().submit(_spawn, self._gate, self._on_spawn, loop, argv, cwd=cwd,
+                                  env=env)
         starting = asyncio.wrap_future(queued)
         try:
             proc = await asyncio.shield(starting)
         except asyncio.CancelledError:
             if queued.cancel():
                 raise  # stopped while still queued behind other starts: it never runs
+            if self._gate is not None:
+                self._gate.cancel()  # waiting for its commit: it never forks now
             # Stopped while the process was being started: it runs now (and may have started
             # children), so wait for it and kill its whole group.
             with contextlib.suppress(Exception):

@@ -51,7 +51,7 @@ from ..runs import (
     now,
     submission,
 )
-from ..store.base import RunStore, StoreState
+from ..store.base import Gate, RunStore, StoreState
 from . import merge
 from .logs import NodeLog
 from .masked import MaskedNodeLog
@@ -437,6 +437,13 @@ class RunState:
         after this). Every caller in a loop turn shares one commit."""
         self._flush_saves()
         await self._store.flush()
+
+    def durable_gate(self) -> Gate | None:
+        """durable() for a thread: what it waits on (Gate.wait) before it does anything
+        outside the engine, so the loop need not wait for the commit and hand over after
+        it; None when the store offers none (then await durable())."""
+        self._flush_saves()
+        return self._store.gate()
 
     def _flush_saves(self) -> None:
         dirty, self._dirty = self._dirty, {}

@@ -21,6 +21,7 @@ from ..events import SYS_DATA_REQUIRED, SYS_NODE_START, Event, NodeRef, result_t
 from ..flow import CLASS_TASK, Flow, Node
 from ..nodes.api import NEEDS_INPUT, get_opt
 from ..runs import REASON_TIMED_OUT
+from ..store.base import Gate
 from .context import RunTaskContext, task_env
 from .opts import input_env, task_opts
 from .process import ProcessGroup
@@ -84,12 +85,18 @@ class TaskRunner:
         try:
             # Write ahead: the node's start (and the event that fired it) is committed before
             # it does anything, so a restart knows it. Every node started in one loop turn
-            # waits for the same commit.
-            await owner.durable()
+            # waits for the same commit. A task whose only effects are its processes
+            # (`durable_at_spawn`) is prepared meanwhile: the spawner thread waits for that
+            # commit before it forks, with no hop through the loop between the two. Not one
+            # with a timeout: its clock must not run while the store cannot commit.
+            gate = (owner.durable_gate()
+                    if self._durable_at_spawn(node) and _timeout(node) is None else None)
+            if gate is None:
+                await owner.durable()
             if self._awaits_input(node):
                 result = await self._perform_data(run, node, event_opts)
             else:
-                result = await self._perform(run, node, event_opts)
+                result = await self._perform(run, node, event_opts, gate)
         finally:
             # Discarded before the result is queued, so the run never looks idle between.
             run.tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
@@ -101,8 +108,11 @@ class TaskRunner:
     def _awaits_input(self, node: Node) -> bool:
         return _flag(self._host.registry, node, "awaits_input")
 
-    async def _perform(self, run: ActiveRun, node: Node,
-                       event_opts: dict[str, Any]) -> Event | None:
+    def _durable_at_spawn(self, node: Node) -> bool:
+        return _flag(self._host.registry, node, "durable_at_spawn")
+
+    async def _perform(self, run: ActiveRun, node: Node, event_opts: dict[str, Any],
+                       gate: Gate | None = None) -> Event | None:
         source = NodeRef(CLASS_TASK, node.id)
         try:
             task = self._host.registry.task_class(node.type)()
@@ -110,7 +120,7 @@ class TaskRunner:
             self._owner.log_line(run, node.id, f"error: {e}")
             return self._finish(run, node, STATUS_ERROR, error=True)
         self._owner.publish(Event(run.record.ref, SYS_NODE_START, source))
-        ctx = self._context(run, node, event_opts)
+        ctx = self._context(run, node, event_opts, gate)
         timeout = _timeout(node)
         try:
             async with asyncio.timeout(timeout) as deadline:
@@ -170,7 +180,8 @@ class TaskRunner:
         return Event(ref, result_tag(CLASS_TASK, node.id, suffix), source, status == 0,
                      dict(ctx.outputs))
 
-    def _context(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> RunTaskContext:
+    def _context(self, run: ActiveRun, node: Node, event_opts: dict[str, Any],
+                 gate: Gate | None = None) -> RunTaskContext:
         host, owner = self._host, self._owner
         contribution = host.registry.task(node.type)
         inputs = contribution.descriptor.inputs if contribution is not None else ()
@@ -185,7 +196,8 @@ class TaskRunner:
         return RunTaskContext(
             node_id=node.id, opts=opts, input=dict(event_opts), workspace=run.workspace,
             env=env, app_env=app_env, sink=owner.node_log(run, node.id),
-            group=ProcessGroup(on_spawn=lambda: host.spawned.started(run.run_id, node.id)),
+            group=ProcessGroup(on_spawn=lambda: host.spawned.started(run.run_id, node.id),
+                               gate=gate),
             pace=owner.store.room, cache_dir=host.cache_dir)
 
 

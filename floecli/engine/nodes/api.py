@@ -90,6 +90,10 @@ class BaseTask:
 
     ends_run: ClassVar[bool] = False
     awaits_input: ClassVar[bool] = False
+    # True only for a task whose sole effects outside the engine are the processes it starts
+    # with ctx.exec: its run() may begin before its start is committed, and each process
+    # waits for that commit instead (write ahead, without a hop through the loop).
+    durable_at_spawn: ClassVar[bool] = False
 
     async def run(self, ctx: TaskContext) -> int:
         raise NotImplementedError

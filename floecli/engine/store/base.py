@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..pend import Pend
 from ..runs import RunRecord
@@ -65,6 +65,14 @@ class ArchivedRun:
     rerun_of: str = ""
 
 
+class Gate(Protocol):
+    """A thread's wait for a store's commit (RunStore.gate)."""
+
+    def wait(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
 class RunStore(ABC):
     problem: str = ""  # why writes fail now, "" while they work
     # True for a store several hosts share as their work queue (postgres): pends are claimed
@@ -97,6 +105,12 @@ class RunStore(ABC):
     @abstractmethod
     async def flush(self) -> None:
         """Return once every write made so far is durable."""
+
+    def gate(self) -> Gate | None:
+        """Something a thread can block on (`wait()`, raising StoreError if the writes are
+        never committed; `cancel()` to let it go) until every write made so far is durable,
+        without the event loop; None where only `flush` tells (the caller awaits that)."""
+        return None
 
     async def pends_durable(self) -> None:
         """Return once every pend added so far survives a crash of this process (what an

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from floecli.engine.errors import StoreError
 from floecli.engine.hub import process
 from floecli.engine.hub.process import Lines, ProcessGroup, child_env
 
@@ -130,6 +131,57 @@ async def test_a_task_stopped_while_its_start_is_queued_never_starts(
     held.release.set()
     assert await asyncio.wait_for(first, WAIT_S) == 0
     assert held.order == ["first"]
+
+
+class HeldGate:
+    """A store's commit as the spawner thread waits for it (RunStore.gate), held until the
+    test commits it."""
+
+    def __init__(self) -> None:
+        self.waiting = threading.Event()
+        self.cancelled = False
+        self._opened = threading.Event()  # committed, or cancelled
+
+    def wait(self) -> None:
+        self.waiting.set()
+        if not self._opened.wait(WAIT_S) or self.cancelled:
+            raise StoreError("stopped while waiting for the run store's commit")
+
+    def commit(self) -> None:
+        self._opened.set()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self._opened.set()
+
+
+async def test_a_process_is_forked_only_once_its_gate_opens(held: HeldStarts, tmp_path: Path):
+    # Write ahead without the loop: the spawner thread waits for the commit of the task's
+    # start, then forks.
+    gate = HeldGate()
+    started: list[str] = []
+    running = asyncio.ensure_future(ProcessGroup(lambda: started.append("journal"),
+                                                 gate=gate).run(
+        ["echo", "hello"], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None)))
+    assert await asyncio.to_thread(gate.waiting.wait, WAIT_S)
+    # Not even the spawn journal's line (a restart would call the task started) nor Popen.
+    assert not held.asked.is_set() and started == []
+    gate.commit()
+    held.release.set()
+    assert await asyncio.wait_for(running, WAIT_S) == 0
+    assert started == ["journal"] and held.order == ["hello"]
+
+
+async def test_a_task_stopped_while_its_gate_is_closed_never_forks(held: HeldStarts,
+                                                                  tmp_path: Path):
+    gate = HeldGate()
+    running = asyncio.ensure_future(ProcessGroup(gate=gate).run(
+        ["echo", "never"], cwd=tmp_path, env=child_env({}), sink=Lines(lambda _: None)))
+    assert await asyncio.to_thread(gate.waiting.wait, WAIT_S)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(running, WAIT_S)
+    assert gate.cancelled and not held.asked.is_set() and held.started == []
 
 
 async def test_exit_status_signal_and_start_failure(tmp_path: Path):

@@ -16,7 +16,7 @@ from ..base import HANDOFF_PREFIX, ArchivedRun, RunStore, StoreState
 from ..codec import dumps, pend_text, run_text, sort_time
 from . import sql
 from .journal import Journal
-from .writer import Writer, replier
+from .writer import Gate, Writer, replier
 
 
 class SqliteStore(RunStore):
@@ -45,6 +45,9 @@ class SqliteStore(RunStore):
 
     async def flush(self) -> None:
         await self._writer.flush()
+
+    def gate(self) -> Gate | None:
+        return self._writer.gate() if self._writer.running else None
 
     async def pends_durable(self) -> None:
         return None  # add_pend wrote each to the intake journal before returning

@@ -42,6 +42,7 @@ class _Write:
     statements: tuple[Statement, ...]
     journaled: bool = False  # a pend also in the intake journal
     reply: Reply | None = None  # told once committed (None) or refused (a StoreError)
+    seq: int = 0  # its place among all writes, for Gate
 
 
 @dataclass(slots=True)
@@ -77,6 +78,12 @@ class Writer:
         self.problem = ""
         self._unsaved: list[_Write] = []  # worker only: applied, not yet committed
         self._barriers: list[Reply] = []  # worker only: waiting for those to commit
+        # Gates (a thread waiting for a commit without the loop): the writes queued so far
+        # (loop thread), and how far the commits reached (worker, under _committed).
+        self._written = 0
+        self._committed = threading.Condition()
+        self._committed_seq = 0
+        self._closed: StoreError | None = None
 
     @property
     def running(self) -> bool:
@@ -93,6 +100,8 @@ class Writer:
         self._jobs = queue.SimpleQueue()
         self._outbox = []
         self._queued = self._done = 0
+        self._written = self._committed_seq = 0
+        self._closed = None
         opened: concurrent.futures.Future[StoreState] = concurrent.futures.Future()
         thread = threading.Thread(target=self._serve, args=(self._jobs, opened),
                                   name=f"floe-store {self.path.name}", daemon=True)
@@ -118,6 +127,13 @@ class Writer:
         """Wait until every write queued before this call is committed."""
         await self.call(_noop, barrier=True)
 
+    def gate(self) -> Gate:
+        """What another thread can wait on until every write queued before this call is
+        committed, with no trip through the event loop (flush's reply is one). This turn's
+        writes go to the worker now, so their commit runs while the caller prepares."""
+        self._post()
+        return Gate(self, self._written)
+
     async def room(self) -> None:
         while self._thread is not None and self._queued - self._done > HIGH_WATER:
             await asyncio.sleep(ROOM_POLL)
@@ -132,13 +148,15 @@ class Writer:
                         describe(statements[0]))
             return
         self._queued += 1
+        self._written += 1
+        job = _Write(statements, journaled, reply, self._written)
         if not self._outbox:
             try:
                 asyncio.get_running_loop().call_soon(self._post)
             except RuntimeError:  # no loop (a script filling a store): straight to the worker
-                self._jobs.put([_Write(statements, journaled, reply)])
+                self._jobs.put([job])
                 return
-        self._outbox.append(_Write(statements, journaled, reply))
+        self._outbox.append(job)
 
     def _post(self) -> None:
         """Hand this turn's writes to the worker, in the order they were made."""
@@ -183,6 +201,10 @@ class Writer:
                 stopping = self._run_batch(conn, batch)
                 retry = min(retry * 2, RETRY_MAX) if self._unsaved else RETRY_FIRST
         finally:
+            with self._committed:  # a gate still waiting now waits for nothing more
+                self._closed = StoreError(f"the run store {self.path} closed before saving: "
+                                          f"{self.problem or 'it was stopped'}")
+                self._committed.notify_all()
             if self._unsaved:
                 # Closed while the writes still fail: better said than an engine that never
                 # stops. What the last commit holds is what a restart resumes.
@@ -249,6 +271,10 @@ class Writer:
         self._journal.committed(sum(j.journaled for j in todo))
         self._done += len(todo)
         self._unsaved = []
+        if todo:
+            with self._committed:
+                self._committed_seq = todo[-1].seq
+                self._committed.notify_all()
         refusals = {id(job): error for job, error in refused}
         for job in todo:
             if job.reply is not None:
@@ -298,6 +324,38 @@ class Writer:
                 conn.execute("ROLLBACK TO write")
                 conn.execute("RELEASE write")
         return StoreError(f"the run store refused {what}: {error}")
+
+
+class GateClosed(StoreError):
+    """A gate's wait ended without its commit: it was cancelled, or the store closed first."""
+
+
+class Gate:
+    """Every write queued before it was made, committed: `wait()` blocks a thread (the
+    spawner's) until then. A task's process is forked right after the commit that records
+    its start, without a hop through the event loop between them."""
+
+    def __init__(self, writer: Writer, seq: int) -> None:
+        self._writer = writer
+        self._seq = seq
+        self._cancelled = False
+
+    def wait(self) -> None:
+        """Until committed; GateClosed when cancelled or the store closed first."""
+        writer = self._writer
+        with writer._committed:
+            while writer._committed_seq < self._seq:
+                if self._cancelled:
+                    raise GateClosed("stopped while waiting for the run store's commit")
+                if writer._closed is not None:
+                    raise GateClosed(str(writer._closed))
+                writer._committed.wait()
+
+    def cancel(self) -> None:
+        """Let a thread waiting in wait() go (any thread)."""
+        with self._writer._committed:
+            self._cancelled = True
+            self._writer._committed.notify_all()
 
 
 def replier(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> Reply:
