@@ -13,15 +13,19 @@ from floecli.engine.events import SYS_END_ALL
 from floecli.engine.hub.rerun import RerunRefused
 from floecli.engine.hub.workspace import workspace_path
 
+# test's verdict waits (bounded) for lint's: a failing test ends the run, and a lint it
+# outran would be killed unfinished, so not carried by a re-run from test.
+AFTER_LINT = "for i in $(seq 1000); do [ -e lint.done ] && break; sleep 0.01; done; "
+
 
 def app(tmp_path: Path, test: str = "") -> str:
     """build, then lint and test (good once tmp_path/gate is there), then deploy."""
     count, gate = tmp_path / "count", tmp_path / "gate"
-    test = test or f"echo ran >> test.txt; cat build.txt && test -e {gate}"
+    test = test or f"{AFTER_LINT}echo ran >> test.txt; cat build.txt && test -e {gate}"
     return flows.app(flow(
         "pipe",
         task("build", shell=f"echo built >> {count}; echo out > build.txt; echo ref=$FLOE_IN_REF"),
-        task("lint", shell="echo lint", listen="task.build.good"),
+        task("lint", shell="echo lint; touch lint.done", listen="task.build.good"),
         task("test", shell=test, listen="task.build.good"),
         merge("join", "task.lint.good", "task.test.good"),
         task("deploy", shell="echo deployed", listen="merge.join.good")))
