@@ -20,6 +20,7 @@ from pgserver import PgServer
 
 from floecli.engine.store.codec import run_text
 from floecli.engine.store.postgres import ClusterSettings, Fenced, PostgresStore
+from floecli.engine.store.postgres.wake import Waker
 
 FAST = ClusterSettings(heartbeat=0.25, lease=1.0, poll=0.2)
 
@@ -320,6 +321,25 @@ async def test_once_a_host_listens_its_row_names_its_presence(cluster: Cluster) 
         finally:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
+
+
+async def test_a_presence_another_session_holds_is_taken_once_it_is_free(
+        cluster: Cluster) -> None:
+    """A second session under the same host name (or a host's old session the server has not
+    yet seen go) holds the presence lock: the new listener goes without, and takes it at its
+    first quiet poll after the other lets go."""
+    first = await cluster.host("a", settings=LONG).listen()
+    assert first.present
+    twin = Waker(cluster.url, "a")
+    await twin.open()
+    try:
+        assert not twin.present
+        assert await twin.wait(0.2) is False and not twin.present  # still held
+        await first.close()
+        assert await twin.wait(0.2) is False  # a quiet poll: free now, and taken
+        assert twin.present
+    finally:
+        await twin.close()
 
 
 async def test_a_host_that_stops_on_purpose_keeps_its_claims_for_a_restart(

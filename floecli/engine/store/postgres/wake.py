@@ -36,6 +36,7 @@ class Waker:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self.present = False  # this session holds the host's presence lock
         self._present_since = 0.0  # time.monotonic() when it took it
+        self._told_absent = False  # the log said once that it could not
 
     async def open(self) -> None:
         if not self.listening:
@@ -44,17 +45,24 @@ class Waker:
             self.url, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT,
             application_name=f"{LISTENER_NAME} {self.host}")  # named in pg_stat_activity
         await conn.execute(f"LISTEN {CHANNEL}")
-        # The host's presence (claims.EXPIRE_GONE): held for as long as this session lives.
-        # Not got: another process runs under this host's name and holds it.
+        await self._take_presence(conn)
+        self._conn = conn
+
+    async def _take_presence(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The host's presence (claims.EXPIRE_GONE), held for as long as this session lives.
+        Not got: another session holds it (a second process under this host's name, or this
+        host's old session the server has not noticed is gone yet); tried again at every
+        quiet poll."""
         cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
                                  (PRESENCE, presence_key(self.host)))
         row = await cur.fetchone()
         self.present = bool(row and row[0])
         self._present_since = time.monotonic()
-        if not self.present:
+        if not self.present and not self._told_absent:
+            self._told_absent = True
             log.warning("host %s: another session holds this host's presence lock (a second "
-                        "process with the same host name?)", self.host)
-        self._conn = conn
+                        "process with the same host name, or an old session of this one)",
+                        self.host)
 
     async def backend_pid(self) -> int | None:
         """The server process of the listening connection (tests terminate it)."""
@@ -89,7 +97,10 @@ class Waker:
                 async for note in self._conn.notifies(timeout=0):
                     self.woken_by.add(note.payload)
                 return True
-            await self._conn.execute("SELECT 1")  # quiet: is the connection still alive?
+            if self.present:
+                await self._conn.execute("SELECT 1")  # quiet: is the connection still alive?
+            else:  # the same check, and the presence another session held may be free now
+                await self._take_presence(self._conn)
             return False
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             await self._reconnect(e, end)
