@@ -246,6 +246,14 @@ async def test_a_lost_host_s_tag_is_taken_over_and_its_run_archived_host_lost_on
 LONG = ClusterSettings(heartbeat=0.25, lease=600.0, poll=0.2)
 
 
+def judging(host: PostgresStore) -> Callable[[], Any]:
+    """A check for `until`: the host has held its own presence long enough to presume
+    others dead by theirs."""
+    async def check() -> bool:
+        return host.waker is not None and host.waker.present_for(LONG.quiet)
+    return check
+
+
 async def test_a_host_is_presumed_dead_early_only_once_its_session_ended_and_it_fell_silent(
         cluster: Cluster) -> None:
     """Host a holds the db tag with a 600 s lease. Silent while its listening session lives
@@ -267,23 +275,24 @@ async def test_a_host_is_presumed_dead_early_only_once_its_session_ended_and_it_
     assert db(cluster.url, "SELECT presence IS NOT NULL, quiet FROM hosts WHERE name = 'a'"
               ) == [(True, LONG.quiet)]
 
-    async def b_takes_nothing_for(seconds: float, beat: bool) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if beat:
-                assert await a.renew() == set()
-            assert not await b.reap_expired()
-            assert await b.claim_next() is None
-            await asyncio.sleep(LONG.heartbeat)  # the heartbeat's own period
+    await until(judging(b), 10, "b to have held its own presence for a's quiet period")
 
-    await b_takes_nothing_for(LONG.quiet + 1, beat=False)  # silent, its session alive
+    def last_beat(ago: str) -> None:  # a's row as the clock would leave it
+        assert db(cluster.url, f"UPDATE hosts SET last_seen = now() - interval '{ago}' "
+                               "WHERE name = 'a' RETURNING name") == [("a",)]
+
+    async def b_takes_nothing() -> None:
+        assert not await b.reap_expired()
+        assert await b.claim_next() is None
+
+    last_beat("1 hour")  # silent for long, its session alive (paused, cut off)
+    await b_takes_nothing()
     waker = a.waker
     assert waker is not None
     await waker.close()  # its session ends ...
-    await b_takes_nothing_for(LONG.quiet + 1, beat=True)  # ... but it still beats
-    await waker.open()  # listening again, and a beat says so
-    await a.renew()
-    await waker.close()  # its process dies: its session ends and it beats no more
+    last_beat("0 seconds")  # ... but it beat just now (its listener reconnects)
+    await b_takes_nothing()
+    last_beat("1 hour")  # its process died: its session ended and it beats no more
 
     # a host that has only just taken its own presence (back after a server restart, say)
     # does not judge others yet: they may not have reconnected
@@ -291,11 +300,7 @@ async def test_a_host_is_presumed_dead_early_only_once_its_session_ended_and_it_
     await late.listen()
     assert not (await late.reap_expired()).gone
 
-    async def taken() -> Any:
-        gone = await b.reap_expired()
-        return gone if gone.gone else None
-
-    reaped = await until(taken, LONG.quiet + 5, "b to presume a dead")
+    reaped = await b.reap_expired()
     assert reaped.gone == ["a"] and reaped.archived == ["h1-1"]
     p2 = await b.claim_next()
     assert p2 is not None and p2.run_id == "h1-2"
@@ -356,10 +361,10 @@ async def test_a_host_that_stops_on_purpose_keeps_its_claims_for_a_restart(
     await a.activate(started(p1))
     await a.close()
     assert db(cluster.url, "SELECT presence FROM hosts WHERE name = 'a'") == [(None,)]
-    end = time.monotonic() + 2 * LONG.quiet + 1
-    while time.monotonic() < end:  # silent for longer than its quiet period, b a judge
-        assert not await b.reap_expired()
-        await asyncio.sleep(LONG.heartbeat)  # the heartbeat's own period
+    assert db(cluster.url, "UPDATE hosts SET last_seen = now() - interval '1 hour' "
+                           "WHERE name = 'a' RETURNING name") == [("a",)]
+    await until(judging(b), 10, "b to have held its own presence for a's quiet period")
+    assert not await b.reap_expired()  # silent for long, but it said goodbye
     back = PostgresStore(cluster.url, host="a", settings=LONG)
     cluster.stores.append(back)
     assert [r.run_id for r in back.open().active] == ["h1-1"]
