@@ -164,12 +164,46 @@ async def test_the_oldest_pend_a_host_may_run_comes_first(cluster: Cluster) -> N
     await adder.flush()
     plain = cluster.host("plain", tags=("master",))
     # no gpu here: the oldest it may run is 2; 3 waits for the db tag; 4 does not wait on 3
-    assert [(await plain.claim_next()).run_id for _ in range(2)] == ["h1-2", "h1-4"]
+    seen = []
+    for _ in range(2):
+        claimed = await plain.claim_next()
+        seen.append((claimed.run_id, plain.more_pends))  # whether another is there for it
+    assert seen == [("h1-2", True), ("h1-4", False)]
     assert await plain.claim_next() is None
     big = cluster.host("big", tags=("master", "gpu"))
     claimed = await big.claim_next()
     assert claimed is not None and claimed.run_id == "h1-1" and claimed.flow == gpu
     assert big.attempt("h1-1") == 1
+
+
+async def test_a_tag_taken_between_the_pick_and_its_lease_undoes_that_claim_whole(
+        cluster: Cluster) -> None:
+    """The pick sees the db tag free, but another session takes it before the claim's lease
+    insert: that claim is undone whole (no half of its leases kept, its pend still pending)
+    and the next oldest pend is claimed instead, in the same call."""
+    adder = cluster.host("h1")
+    adder.add_pend(a_pend(1, tagged_flow("f", ["cache", "db"])), 1)
+    adder.add_pend(a_pend(2, tagged_flow("g")), 2)
+    await adder.flush()
+    claimer = cluster.host("claimer")
+    with psycopg.connect(cluster.url) as other:  # its insert stays uncommitted until told
+        other.execute("INSERT INTO leases (tag, host, run_id, attempt, expires) "
+                      "VALUES ('db', 'other', 'x-1', 1, now() + interval '1 hour')")
+        claim = asyncio.ensure_future(claimer.claim_next())
+
+        async def waiting() -> bool:  # the claim's insert waits on the uncommitted row
+            rows = db(cluster.url, "SELECT count(*) FROM pg_stat_activity "
+                                   "WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                      "%floe_claim%")
+            return rows[0][0] == 1
+
+        await until(waiting, 5, "the claim waiting on the other session's lease")
+        other.commit()
+        claimed = await claim
+    assert claimed is not None and claimed.run_id == "h1-2"
+    assert db(cluster.url, "SELECT tag, host FROM leases ORDER BY tag") == [("db", "other")]
+    assert db(cluster.url, "SELECT run_id, claimed_by, attempt FROM pends ORDER BY seq") == [
+        ("h1-1", None, 0), ("h1-2", "claimer", 1)]
 
 
 # ---- leases, failover, fencing -----------------------------------------------------------------

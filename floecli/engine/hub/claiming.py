@@ -89,7 +89,9 @@ class Claimer:
         store = self._store
         for command in await store.take_commands() if told is None or told.commands else ():
             await self._obey(command)
-        while (told is None or told.pends) and (pend := await store.claim_next()) is not None:
+        look = told is None or told.pends
+        while look and (pend := await store.claim_next()) is not None:
+            look = store.more_pends  # another may be there now; a later one wakes this host
             started = await self._activate(pend, Origin.CLAIMED)
             if isinstance(started, str):
                 log.info("run %s claimed but not started here: %s", pend.run_id, started)

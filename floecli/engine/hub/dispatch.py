@@ -12,7 +12,7 @@ from ..flow import Flow
 from ..host import Host
 from ..pend import Pend
 from .rerun import prepare_for
-from .state import ActiveRun, Origin, RunState
+from .state import ActiveRun, Origin, Route, RunState
 from .workspace import prepare_workspace, workspace_path
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,11 @@ class Elsewhere(Protocol):
 
 
 class Dispatcher:
-    def __init__(self, owner: RunState, *, host: Host, workspace_root: Path,
+    def __init__(self, owner: RunState, *, host: Host, workspace_root: Path, route: Route,
                  sweep_interval: float = SWEEP_INTERVAL,
                  elsewhere: Elsewhere | None = None) -> None:
         self._owner = owner
+        self._route = route  # the router's: the event that starts a run, at its activation
         self.elsewhere = elsewhere  # the cluster: where a pend goes that cannot start here
         self._host = host
         self._workspace_root = workspace_root
@@ -77,7 +78,8 @@ class Dispatcher:
             gate = self.elsewhere.gate  # resource tags granted cluster-wide
             blocker = lambda flow: self.blocker(flow) or gate(pend)  # noqa: E731
         return await self._owner.activate(
-            pend, origin, workspace=workspace, blocker=blocker, prepare=prepare)
+            pend, origin, workspace=workspace, blocker=blocker, prepare=prepare,
+            route=self._route)
 
     def blocker(self, flow: Flow) -> str:
         """Why a run of `flow` cannot start on this host now ("" when it can)."""

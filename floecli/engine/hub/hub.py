@@ -78,14 +78,14 @@ class Hub:
         self.spawned = SpawnJournal(spawn_journal)
         self.state = RunState(store, self.queue, host_id, self._wake_dispatcher, self._reap,
                               LogPlace(config.common.log_lines, workspace_root))
-        self.dispatcher = Dispatcher(self.state, host=self.host, workspace_root=workspace_root,
-                                     sweep_interval=sweep_interval)
         self.tasks = TaskRunner(self.state, TaskHost(
             registry=registry, git_key=config.common.git_key, secret_env=self.secret_env,
             reaper=self.reaper, root_tag=self.root_tag, spawned=self.spawned,
             cache_dir=self.cache_dir))
         self.router = Router(self.state, self.tasks.start,
                              lambda node: ends_run(registry, node))
+        self.dispatcher = Dispatcher(self.state, host=self.host, workspace_root=workspace_root,
+                                     route=self.router.effects, sweep_interval=sweep_interval)
         self._background: set[asyncio.Task[Any]] = set()
         self._stopped = False
 

@@ -47,12 +47,18 @@ class Router:
         """Route an event of an active run; then it leaves the run's queue, saved together
         with its effects."""
         try:
-            if is_inbound(event.tag):
-                self._input(run, event)
-            else:
-                self._to_nodes(run, event)
+            self.effects(run, event)
         finally:
             await self._owner.routed(run, event)
+
+    def effects(self, run: ActiveRun, event: Event) -> None:
+        """What `event` does to its run, recorded by the owner: the nodes it starts, the
+        merges it reaches, the verdict it gives. Also the route of the event that starts a
+        run, as the run is activated (RunState.activate)."""
+        if is_inbound(event.tag):
+            self._input(run, event)
+        else:
+            self._to_nodes(run, event)
 
     def _to_nodes(self, run: ActiveRun, event: Event) -> None:
         nodes = run.flow.match_tag(event.tag)

@@ -95,6 +95,9 @@ class ActiveRun:
     # nothing of the run executes before (write ahead)
     durable: asyncio.Future[str] | None = None
     verdict: Verdict | None = None  # set once the run must end whatever still runs
+    # True while the event that starts the run is routed at its activation: what starts
+    # then is in the activation's own write
+    starting: bool = False
 
     @property
     def flow(self) -> Flow:
@@ -112,6 +115,7 @@ class ActiveRun:
 
 Blocker = Callable[[Flow], str]
 Prepare = Callable[[Path, bool], Awaitable[None]]
+Route = Callable[[ActiveRun, Event], None]  # the router's effects of one event on its run
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,7 @@ class RunState:
         return pend
 
     async def activate(self, pend: Pend, origin: Origin, *, workspace: Path,
-                       blocker: Blocker, prepare: Prepare) -> ActiveRun | str:
+                       blocker: Blocker, prepare: Prepare, route: Route) -> ActiveRun | str:
         """Pend → active, or the reason it cannot start now. A LOCAL pend must still be
         pending here; a PEER pend must carry a run id this host has never seen; a CLAIMED pend
         is this host's by its claim in the shared store (which fences every write about it)."""
@@ -230,10 +234,9 @@ class RunState:
             ref = replace(pend.ref, exec_host=self._host_id)
             record = RunRecord.from_pend(pend, ref, start_time=now())
             run = ActiveRun(record, workspace)
-            # Saved with the activation, so a restart routes it; published (and so routed)
-            # only once the activation is committed. A re-run from a node starts with the
-            # nodes before it carried over and the event that started that node
-            # (hub/rerun.py).
+            run.durable = asyncio.get_running_loop().create_future()
+            # A re-run from a node starts with the nodes before it carried over and the
+            # event that started that node (hub/rerun.py).
             carried = seed(ref, pend.rerun)
             if carried is None:
                 fired = Event(ref, TRIGGER_GOOD, pend.triggered_node, True, dict(pend.opts))
@@ -242,11 +245,21 @@ class RunState:
                 record.data_nodes.update(carried.data_nodes)
                 record.merge_nodes.update(carried.merge_nodes)
                 fired = carried.start
-            record.queued.append(fired)
             self._pends.pop(pend.run_id, None)
             self._active[run.run_id] = run
+            # The event that starts the run is routed now, into the record the activation
+            # writes: the nodes it starts are in that one write (write ahead) and wait for
+            # its commit (`activated`), so a run's start costs one commit, not two. It is
+            # published, for watchers, once that commit is made.
+            run.starting = True
+            try:
+                route(run, fired)
+            except Exception:  # one bad event must never stop the engine (as the router's)
+                log.exception("run %s: routing %s failed", run.run_id, fired.tag)
+            finally:
+                run.starting = False
+            self._dirty.pop(run.run_id, None)  # what routing changed goes with the activation
             committed = self._store.activate(record)
-            run.durable = asyncio.get_running_loop().create_future()
         # A peer's pend the store refuses goes back to the peer, not into this host's pends.
         back = pend if origin is Origin.LOCAL else None
         task = asyncio.create_task(self._start(run, back, fired, committed),
@@ -257,15 +270,16 @@ class RunState:
 
     async def _start(self, run: ActiveRun, pend: Pend | None, fired: Event,
                      committed: Awaitable[None]) -> None:
-        """Once the activation is committed, the run starts (its trigger event is routed);
-        a refused activation puts the pend back with the store's reason, tried again after
-        a growing delay (_retry_later), never at once: a refusing store would spin."""
+        """Once the activation is committed, the run starts: its trigger event is published
+        and what it started proceeds. A refused activation runs nothing (its nodes were
+        waiting for the commit) and puts the pend back with the store's reason, tried again
+        after a growing delay (_retry_later), never at once: a refusing store would spin."""
         assert run.durable is not None
         try:
             await committed
         except StoreError as e:
             async with self._lock:
-                if self._active.get(run.run_id) is run and not run.tasks:
+                if self._active.get(run.run_id) is run:
                     del self._active[run.run_id]
                     if pend is not None:  # still a pend to every watcher: never removed
                         pend.reason = f"the run store could not start it: {e}"
@@ -275,13 +289,20 @@ class RunState:
             run.durable.set_result(str(e))
             return
         if self._active.get(run.run_id) is run:
-            queued = run.record.queued
-            published = self.publish(fired)
-            queued[next(i for i, e in enumerate(queued) if e is fired)] = published
+            self.publish(fired)
         self._refused.pop(run.run_id, None)
         self.publish(Event(fired.run_ref, SYS_STATE, good=True,
                             opts={"action": "remove-pend"}))
         run.durable.set_result("")
+        await self.settle(run)  # its first event may have decided it (an end node)
+
+    async def activated(self, run: ActiveRun) -> bool:
+        """Whether the store took the run's activation, once it has said (write ahead:
+        nothing of a run executes before); False when it refused it. A resumed run's is the
+        store's own record."""
+        if run.durable is None:
+            return True
+        return await asyncio.shield(run.durable) == ""
 
     def _retry_later(self, run_id: str) -> None:
         """A refused start is tried again after a delay that doubles with each refusal, so

@@ -69,7 +69,7 @@ class TaskRunner:
         """Start `node` for `run`. Its start is recorded now, with the opts that started
         it, so a restart knows it was running (and can run it again: opts.restart)."""
         self._owner.node_started(run, node.id, event_opts, form=self._awaits_input(node))
-        task = asyncio.create_task(self._execute(run, node, event_opts),
+        task = asyncio.create_task(self._execute(run, node, event_opts, run.starting),
                                    name=f"{run.run_id}/{node.id}")
         run.tasks.add(task)
         task.add_done_callback(lambda t: self._done(run, t))
@@ -80,18 +80,24 @@ class TaskRunner:
             log.error("task %s crashed", task.get_name(), exc_info=task.exception())
             self._owner.settle_soon(run)
 
-    async def _execute(self, run: ActiveRun, node: Node, event_opts: dict[str, Any]) -> None:
+    async def _execute(self, run: ActiveRun, node: Node, event_opts: dict[str, Any],
+                       with_activation: bool) -> None:
         owner = self._owner
+        result = None
         try:
             # Write ahead: the node's start (and the event that fired it) is committed before
-            # it does anything, so a restart knows it. Every node started in one loop turn
-            # waits for the same commit. A task whose only effects are its processes
+            # it does anything, so a restart knows it. A node the run's first event started
+            # was written with the activation: its commit is the one to wait for, and a
+            # refused activation runs nothing. A later one waits for the commit every node
+            # started in its loop turn shares; one whose only effects are its processes
             # (`durable_at_spawn`) is prepared meanwhile: the spawner thread waits for that
             # commit before it forks, with no hop through the loop between the two. Not one
             # with a timeout: its clock must not run while the store cannot commit.
-            gate = (owner.durable_gate()
-                    if self._durable_at_spawn(node) and _timeout(node) is None else None)
-            if gate is None:
+            if not await owner.activated(run):
+                return
+            gate = (owner.durable_gate() if not with_activation and self._durable_at_spawn(node)
+                    and _timeout(node) is None else None)
+            if gate is None and not with_activation:
                 await owner.durable()
             if self._awaits_input(node):
                 result = await self._perform_data(run, node, event_opts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import os
 import sqlite3
@@ -268,6 +269,31 @@ async def test_a_refused_activation_runs_nothing_until_the_store_takes_it(tmp_pa
     with contextlib.closing(sqlite3.connect(db)) as c:
         assert c.execute("SELECT count(*) FROM pends").fetchone() == (0,)
         assert c.execute("SELECT run_id, state FROM runs").fetchall() == [(run, "archive")]
+
+
+async def test_a_run_s_activation_writes_the_nodes_its_first_event_starts(tmp_path):
+    # One commit starts a run: the write that activates it already records the task its
+    # trigger event started (that event routed), so the task waits for that commit alone.
+    h = EngineHarness(make_engine(tmp_path, app(one_task("a", "true", task_id="t"))))
+    written = []
+    real = h.hub.store.activate
+
+    def activate(record):
+        written.append(copy.deepcopy(record))  # as this write stores it
+        return real(record)
+
+    h.hub.store.activate = activate
+    await h.engine.start()
+    try:
+        run = await h.start_run("a")
+        assert (await h.wait_tag(SYS_END_ALL, run)).good
+    finally:
+        await h.engine.stop()
+    (record,) = written
+    assert record.run_id == run
+    assert record.exec_nodes["t"].started is not None and record.exec_nodes["t"].running
+    assert record.queued == []  # routed, so a restart starts the task, not the event again
+    assert h.count(TRIGGER_GOOD, run) == 1
 
 
 async def test_a_new_run_id_is_above_every_run_the_store_holds(tmp_path):

@@ -31,6 +31,7 @@ from ...pend import Pend
 from ...runs import REASON_HOST_LOST, STATE_HOST_LOST, RunRecord, now
 from ..base import HostSeen
 from ..codec import run_from_text, run_text, sort_time
+from . import trip
 
 if TYPE_CHECKING:
     from .store import ClusterSettings
@@ -43,6 +44,7 @@ CHANNEL = "floe"
 # command for one host (`cmd <host>`). A host looks for what it was told of (Told), and for
 # everything at every poll.
 PENDS, ORPHANS = "pends", "orphans"
+NOTIFY = f"SELECT pg_notify('{CHANNEL}', %s)"
 MAX_PAYLOADS = 4  # NOTIFYs per batch; past this, one PENDS says it all
 CLAIM_TRIES = 3  # a lease taken between the pick and the insert: pick again, at most this often
 RESTART_RERUN = "rerun"
@@ -168,18 +170,8 @@ ACTIVE_LOGS = "SELECT run_id, node_id, line FROM logs WHERE run_id = ANY(%s::tex
 
 # ---- claims ----------------------------------------------------------------------------------
 
-# The oldest pend this host may run (its host tags a subset of ours, no live lease on its
-# resource tags or reuse-space), picked with SKIP LOCKED and marked claimed, attempt + 1, in
-# one statement. The leases are then taken, authoritatively.
-CLAIM = """UPDATE pends SET claimed_by = %(me)s, attempt = attempt + 1,
-    lease_until = now() + make_interval(secs => %(lease)s::float8)
-WHERE run_id = (
-    SELECT run_id FROM pends p
-    WHERE claimed_by IS NULL AND host_tags <@ %(tags)s::text[]
-      AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.expires > now()
-          AND (l.tag = ANY(p.resource_tags) OR (p.reuse_space AND l.tag = 'space:' || p.flow_id)))
-    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING run_id, json, resource_tags, reuse_space, flow_id, attempt"""
+# The oldest pend this host may run, claimed with its leases (floe_claim, migration 3).
+CLAIM = "SELECT * FROM floe_claim(%(me)s, %(tags)s::text[], %(lease)s::float8, %(tries)s)"
 # One row per tag: a live lease is never taken over, an expired one is.
 TAKE_LEASES = """INSERT INTO leases (tag, host, run_id, attempt, expires)
 SELECT t, %(me)s, %(id)s, %(n)s, now() + make_interval(secs => %(lease)s::float8)
@@ -360,42 +352,31 @@ def lease_tags(resource_tags: Sequence[str], reuse_space: bool, flow_id: str) ->
     return sorted(tags)
 
 
-async def _short_locks(conn: Conn, settings: ClusterSettings, flush: bool = True) -> None:
+def _short_locks(settings: ClusterSettings, flush: bool = True) -> trip.Statement:
     # SET LOCAL: ends with the transaction, as PgBouncer's transaction mode requires.
-    await conn.execute("SELECT set_config('lock_timeout', %s, true), "
-                       "set_config('synchronous_commit', %s, true)",
-                       (f"{settings.lock_timeout_ms}ms", "on" if flush else "off"))
+    return ("SELECT set_config('lock_timeout', %s, true), "
+            "set_config('synchronous_commit', %s, true)",
+            (f"{settings.lock_timeout_ms}ms", "on" if flush else "off"))
 
 
 async def claim_next(conn: Conn, host: str, tags: Sequence[str], settings: ClusterSettings
-                     ) -> tuple[Pend, int] | None:
-    """Claim the oldest pend `host` may run: (the pend, the attempt it holds), or None."""
-    for _ in range(CLAIM_TRIES):
-        # Pipelined: BEGIN, the lock timeout and the claim go out in one trip.
-        async with conn.pipeline() as pipe, conn.transaction():
-            # The claim's commit does not wait for its WAL flush: the run's activation, which
-            # must come before anything runs, is fenced by this claim and waits for its own
-            # flush, which covers the claim's (the WAL is one sequence). A claim a crash
-            # loses leaves the pend unclaimed; the activation then matches no claim and is
-            # refused, so nothing runs on a claim that did not survive.
-            await _short_locks(conn, settings, flush=False)
-            cur = await conn.execute(CLAIM, {"me": host, "tags": list(tags),
-                                             "lease": settings.lease})
-            await pipe.sync()
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            run_id, text, resource_tags, reuse_space, flow_id, attempt = row
-            wanted = lease_tags(resource_tags, reuse_space, flow_id)
-            if wanted:
-                cur = await conn.execute(TAKE_LEASES, {
-                    "me": host, "id": run_id, "n": attempt, "lease": settings.lease,
-                    "tags": wanted})
-                await pipe.sync()
-                if cur.rowcount != len(wanted):
-                    raise psycopg.Rollback()  # a tag was taken since the pick: pick again
-            return Pend.from_json(_loads(text)), int(attempt)
-    return None
+                     ) -> tuple[Pend, int, bool] | None:
+    """Claim the oldest pend `host` may run: (the pend, the attempt it holds, whether another
+    pend it may run is there), or None. One
+    round trip (trip.py): the lock timeout and floe_claim (migration 3) as one transaction.
+    Its commit does not wait for its WAL flush: the run's activation, which must come before
+    anything runs, is fenced by this claim and waits for its own flush, which covers the
+    claim's (the WAL is one sequence). A claim a crash loses leaves the pend unclaimed; the
+    activation then matches no claim and is refused, so nothing runs on a claim that did
+    not survive."""
+    cur = await trip.run(conn, [_short_locks(settings, flush=False), (CLAIM, {
+        "me": host, "tags": list(tags), "lease": settings.lease, "tries": CLAIM_TRIES})])
+    cur.nextset()
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    _, text, attempt, more = row
+    return Pend.from_json(_loads(text)), int(attempt), bool(more)
 
 
 async def _take_leases(conn: Conn, host: str, run_id: str, attempt: int, tags: list[str],
@@ -410,7 +391,7 @@ async def claim_orphan(conn: Conn, host: str, tags: Sequence[str], settings: Clu
     """Claim an active run nobody holds (to resume it here): the record with its logs and
     the attempt, or None."""
     async with conn.transaction():
-        await _short_locks(conn, settings)
+        await conn.execute(*_short_locks(settings))
         cur = await conn.execute(PICK_ORPHAN)
         for run_id, text, flow_id in await cur.fetchall():
             record = run_from_text(text)
@@ -537,7 +518,7 @@ async def hosts(conn: Conn) -> list[HostSeen]:
 
 
 async def notify(conn: Conn, payload: str) -> None:
-    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+    await conn.execute(NOTIFY, (payload,))
 
 
 def _loads(text: str) -> Any:

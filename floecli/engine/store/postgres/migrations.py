@@ -116,6 +116,75 @@ CREATE TABLE writers (
 -- row may go without a heartbeat before, its sessions gone, it is presumed dead (quiet, s)
 ALTER TABLE hosts ADD COLUMN presence integer, ADD COLUMN quiet double precision;
 """,
+    3: """
+-- A claim in one round trip (claims.claim_next): the oldest pend host `me` may run (its host
+-- tags a subset of `tags`, no live lease on its resource tags or reuse-space), picked with
+-- SKIP LOCKED and marked claimed with attempt + 1, and its leases taken, one row per tag,
+-- taking over only an expired one. Fewer leases than it needs (a tag taken since the pick):
+-- that attempt is undone (the block's subtransaction) and the next oldest is picked, `tries`
+-- times at most. Returns the claimed pend, and whether another pend `me` may run is there
+-- (the claimer looks again only then: one that comes later sends its own wake-up), or no row.
+CREATE FUNCTION floe_claim(me text, tags text[], lease double precision, tries integer)
+RETURNS TABLE (claimed_run text, claimed_json text, claimed_attempt integer, more boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    picked record;
+    wanted text[];
+    got integer;
+BEGIN
+    FOR i IN 1 .. tries LOOP
+        BEGIN
+            UPDATE pends SET claimed_by = me, attempt = pends.attempt + 1,
+                lease_until = now() + make_interval(secs => lease)
+            WHERE pends.run_id = (
+                SELECT p.run_id FROM pends p
+                WHERE p.claimed_by IS NULL AND p.host_tags <@ tags
+                  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.expires > now()
+                      AND (l.tag = ANY(p.resource_tags)
+                           OR (p.reuse_space AND l.tag = 'space:' || p.flow_id)))
+                ORDER BY p.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+            RETURNING pends.run_id, pends.json, pends.attempt, pends.resource_tags
+                || CASE WHEN pends.reuse_space THEN ARRAY['space:' || pends.flow_id]
+                        ELSE '{}'::text[] END AS tags
+            INTO picked;
+            IF NOT FOUND THEN
+                RETURN;
+            END IF;
+            -- sorted: claimers take tags in one order, never waiting on each other crosswise
+            SELECT coalesce(array_agg(DISTINCT t ORDER BY t), '{}') INTO wanted
+            FROM unnest(picked.tags) AS t;
+            IF cardinality(wanted) > 0 THEN
+                INSERT INTO leases (tag, host, run_id, attempt, expires)
+                SELECT t, me, picked.run_id, picked.attempt,
+                       now() + make_interval(secs => lease)
+                FROM unnest(wanted) AS t
+                ON CONFLICT (tag) DO UPDATE SET host = excluded.host,
+                    run_id = excluded.run_id, attempt = excluded.attempt,
+                    expires = excluded.expires
+                WHERE leases.expires <= now();
+                GET DIAGNOSTICS got = ROW_COUNT;
+                IF got < cardinality(wanted) THEN
+                    RAISE EXCEPTION 'a lease was taken since the pick' USING ERRCODE = 'FL001';
+                END IF;
+            END IF;
+            claimed_run := picked.run_id;
+            claimed_json := picked.json;
+            claimed_attempt := picked.attempt;
+            more := EXISTS (
+                SELECT 1 FROM pends p
+                WHERE p.claimed_by IS NULL AND p.host_tags <@ tags
+                  AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.expires > now()
+                      AND (l.tag = ANY(p.resource_tags)
+                           OR (p.reuse_space AND l.tag = 'space:' || p.flow_id))));
+            RETURN NEXT;
+            RETURN;
+        EXCEPTION WHEN SQLSTATE 'FL001' THEN
+            NULL;  -- this pick undone: pick again
+        END;
+    END LOOP;
+END
+$$;
+""",
 }
 
 LATEST = max(MIGRATIONS)

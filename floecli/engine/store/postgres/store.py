@@ -49,7 +49,7 @@ from ..base import (
 )
 from ..codec import dumps, group_logs, pend_text, run_from_text, run_text, sort_time
 from ..codec import summary_from_row as _summary_from_row
-from . import claims
+from . import claims, trip
 from .migrations import migrate
 from .wake import Waker
 
@@ -126,7 +126,7 @@ class _Write:
     statements: tuple[_Stmt, ...] = ()
     line: tuple[str, str, str, int | None] | None = None  # run, node, text, fence attempt
     run_id: str = ""  # the run a fenced write is about
-    wake: str = ""  # other hosts may act on it: this NOTIFY with the commit (_mark)
+    wake: str = ""  # other hosts may act on it: this NOTIFY with the commit (_marks)
     reply: Callable[[BaseException | None], None] | None = None
     what: str = ""
 
@@ -202,6 +202,9 @@ class PostgresStore(RunStore):
         self.waker: Waker | None = None
         self._notifying: set[asyncio.Task[None]] = set()
         self._fresh = _Freshness()
+        # The last claim saw another pend this host may run: the claimer looks again at once
+        # only then (a pend that comes later sends a wake-up of its own).
+        self.more_pends = False
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -493,13 +496,15 @@ class PostgresStore(RunStore):
         """Claim the oldest pend this host may run now (its tags ⊇ the flow's host tags, the
         flow's resource tags and reuse-space free), or None. Exactly once across hosts: the
         claim, its attempt and its leases are one short transaction. Activate, save and
-        finish the run through this store afterwards: those writes are fenced."""
+        finish the run through this store afterwards: those writes are fenced.
+        `more_pends` says whether the claim saw another pend this host may run."""
         await self._barrier()  # pends this host added are committed before it looks
+        self.more_pends = False
         claimed = await self._run(lambda conn: claims.claim_next(
             conn, self.host, self.tags, self.settings))
         if claimed is None:
             return None
-        pend, attempt = claimed
+        pend, attempt, self.more_pends = claimed
         self._claims[pend.run_id] = attempt
         self._fenced.discard(pend.run_id)
         return pend
@@ -800,13 +805,14 @@ class PostgresStore(RunStore):
             pool = await self._connection_pool()
             async with pool.connection() as conn:
                 try:
-                    # Pipelined: the batch's statements and its COMMIT go out together, one
-                    # round trip. A checked statement that touched no row changed nothing
-                    # (each is written so), so its write alone is refused and the rest stand.
-                    async with conn.pipeline(), conn.transaction():
-                        checks = await self._apply(conn, batch)
-                        await self._mark(conn, batch, [j.wake for j in batch])
-                    refusals = self._refusals(checks)
+                    # One round trip: the batch's statements, its marker and its NOTIFYs as
+                    # one transaction (trip.py). A checked statement that touched no row
+                    # changed nothing (each is written so), so its write alone is refused and
+                    # the rest stand.
+                    statements, checks = self._statements(batch)
+                    statements += self._marks(batch, [j.wake for j in batch])
+                    cur = await trip.run(conn, statements)
+                    refusals = self._refusals(trip.rowcounts(cur, len(statements)), checks)
                     for error in refusals.values():
                         if not isinstance(error, Fenced):  # a fenced run is logged as lost
                             log.error("run store %s: %s", self.name, error)
@@ -814,9 +820,8 @@ class PostgresStore(RunStore):
                 except psycopg.Error as e:
                     if _transient(e):
                         raise
-                    # The COMMIT went out behind the failed statement and was skipped. psycopg
-                    # rolls the transaction back at the pipeline's end (the test shows); were
-                    # one left open, the writes below must not meet it aborted.
+                    # The server ended the implicit transaction with the error; were one left
+                    # open, the writes below must not meet it aborted.
                     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
                         await conn.rollback()
                 # A statement failed, and the transaction with it: again, each write in a
@@ -826,7 +831,11 @@ class PostgresStore(RunStore):
                     for job in batch:
                         try:
                             async with conn.transaction():
-                                self._verify(await self._apply(conn, [job]))
+                                statements, checks = self._statements([job])
+                                if statements:
+                                    cur = await trip.run(conn, statements)
+                                    self._verify(trip.rowcounts(cur, len(statements)),
+                                                 checks)
                         except Fenced as e:
                             refusals[job.seq] = e
                         except (psycopg.Error, StoreError) as e:
@@ -835,26 +844,26 @@ class PostgresStore(RunStore):
                             log.error("run store %s: %s refused: %s", self.name, job.what, e)
                             refusals[job.seq] = e if isinstance(e, StoreError) else StoreError(
                                 f"the run store refused {job.what}: {e}")
-                    await self._mark(conn, batch, [j.wake for j in batch
-                                                   if j.seq not in refusals])
+                    await trip.run(conn, self._marks(batch, [j.wake for j in batch
+                                                             if j.seq not in refusals]))
                 return refusals
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise _Transient(str(e).strip() or type(e).__name__) from None
 
-    async def _mark(self, conn: Conn, batch: list[_Write], wakes: list[str]) -> None:
-        """Record, in the batch's own transaction, that this writer committed up to it; and
-        when other hosts may act on the batch, its NOTIFYs, which PostgreSQL delivers when
-        the transaction commits and never if it does not: a few per batch at most, with no
-        round trip or commit of their own."""
-        await conn.execute(claims.MARK_WRITER, (self._writer_id, batch[-1].seq))
-        for payload in claims.wake_payloads(wakes):
-            await claims.notify(conn, payload)
+    def _marks(self, batch: list[_Write], wakes: list[str]) -> list[trip.Statement]:
+        """What records, in the batch's own transaction, that this writer committed up to
+        it; and when other hosts may act on the batch, its NOTIFYs, which PostgreSQL
+        delivers when the transaction commits and never if it does not: a few per batch at
+        most, with no round trip or commit of their own."""
+        return [(claims.MARK_WRITER, (self._writer_id, batch[-1].seq)),
+                *((claims.NOTIFY, (payload,)) for payload in claims.wake_payloads(wakes))]
 
-    async def _apply(self, conn: Conn, batch: list[_Write]
-                     ) -> list[tuple[psycopg.AsyncCursor[Any], _Write, str]]:
-        """Send the batch's statements; the ones whose row count must be checked (once the
-        replies are in: _verify)."""
-        checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]] = []
+    def _statements(self, batch: list[_Write]
+                    ) -> tuple[list[trip.Statement], list[tuple[int, _Write, str]]]:
+        """The batch's statements; and the ones whose row count must be checked (once the
+        replies are in: _refusals), by their index among them."""
+        statements: list[trip.Statement] = []
+        checks: list[tuple[int, _Write, str]] = []
         lines: list[tuple[str, str, str, int | None]] = []
         for job in batch:
             if job.line is not None:
@@ -862,41 +871,42 @@ class PostgresStore(RunStore):
                 continue
             # Lines go in before the statement after them, in the order they were written: a
             # run's last lines land before its archiving ends the claim they are fenced by.
-            await self._append_lines(conn, lines)
+            statements += self._append_lines(lines)
             lines = []
             for st in job.statements:
                 params = ({k: _clean(v) for k, v in st.params.items()}
                           if isinstance(st.params, dict) else [_clean(p) for p in st.params])
-                cur = await conn.execute(st.sql, params)  # type: ignore[arg-type]
                 if st.check:
-                    checks.append((cur, job, st.check))
-        await self._append_lines(conn, lines)
-        return checks
+                    checks.append((len(statements), job, st.check))
+                statements.append((st.sql, params))
+        statements += self._append_lines(lines)
+        return statements, checks
 
-    async def _append_lines(self, conn: Conn, lines: list[tuple[str, str, str, int | None]]
-                            ) -> None:
+    def _append_lines(self, lines: list[tuple[str, str, str, int | None]]
+                      ) -> list[trip.Statement]:
         """Consecutive log lines, as one INSERT."""
-        if lines:
-            await conn.execute(claims.APPEND_LOGS, (
-                [_clean(r) for r, _, _, _ in lines], [_clean(n) for _, n, _, _ in lines],
-                [_clean(t) for _, _, t, _ in lines], [a for _, _, _, a in lines], self.host))
+        if not lines:
+            return []
+        return [(claims.APPEND_LOGS, (
+            [_clean(r) for r, _, _, _ in lines], [_clean(n) for _, n, _, _ in lines],
+            [_clean(t) for _, _, t, _ in lines], [a for _, _, _, a in lines], self.host))]
 
-    def _refusals(self, checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]]
+    def _refusals(self, counts: list[int], checks: list[tuple[int, _Write, str]]
                   ) -> dict[int, BaseException]:
         """A checked statement that touched no row refuses its write: the refusals by write
         seq."""
         refusals: dict[int, BaseException] = {}
-        for cur, job, check in checks:
-            if cur.rowcount != 0 or job.seq in refusals:
+        for index, job, check in checks:
+            if counts[index] != 0 or job.seq in refusals:
                 continue
             refusals[job.seq] = self._fenced_error(job.run_id) if check == "fenced" else (
                 StoreError(f"the run store refused {job.what}: the run is known already, "
                            "or held by another host"))
         return refusals
 
-    def _verify(self, checks: list[tuple[psycopg.AsyncCursor[Any], _Write, str]]) -> None:
+    def _verify(self, counts: list[int], checks: list[tuple[int, _Write, str]]) -> None:
         """Raise the refusal of the one write `checks` are about, if any."""
-        for error in self._refusals(checks).values():
+        for error in self._refusals(counts, checks).values():
             raise error
 
     # ---- fencing and wake-ups ----------------------------------------------------------
