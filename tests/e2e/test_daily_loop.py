@@ -324,8 +324,10 @@ def test_every_ended_state_has_its_own_word_and_look(start_engine, browse, tmp_p
     first = start_engine(flows.app(slow, store_type="local"))
     with first.client() as c:
         run = start_run(c, "slow")
-        wait_until(lambda: run_view(c, "slow", run)["Graph"][0][0]["Status"] == "running",
-                   what="the task to start")
+        # its process ran: its first line is in (the node shows "running" from the moment
+        # its start is written, which may be before that write is committed)
+        wait_until(lambda: "waiting" in run_view(c, "slow", run)["Graph"][0][0]["Logs"],
+                   what="the task's process to start")
     first.stop(signal.SIGKILL)
     engine = start_engine(flows.app({**slow, "ver": 2}, store_type="local"))
     with engine.client() as c:

@@ -14,8 +14,10 @@ connection of their own, so they see those writes without holding up the writer.
 Writes about a run this host claimed (claims.py) are fenced: they carry `claimed_by = me AND
 attempt = n`, and one that matches no row raises Fenced (to whoever awaits it) or reports the
 run to `on_fenced` (fire-and-forget writes), after which nothing more about that run is
-written from here. Server-side prepared statements are never used (PgBouncer's transaction
-mode cannot carry them), and no setting outlives a transaction.
+written from here. Each batch, like each claim, is one simple query with its values bound by
+the driver (trip.py): one round trip. Reads may be prepared on the server, except behind
+PgBouncer's transaction mode (`ClusterSettings.prepared`), and no setting outlives a
+transaction.
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ class ClusterSettings:
     pool_size: int = 4  # connections per host, besides the listening one
     # Both False behind PgBouncer in transaction mode (`cluster: {pooler: transaction}`),
     # where LISTEN cannot work (polling only) and a statement prepared on one server
-    # connection may run on another. Prepared, a claim or a commit costs about 40 % less.
+    # connection may run on another. Prepared, a read costs less (commits and claims are
+    # simple queries, trip.py).
     listen: bool = True
     prepared: bool = True
 
