@@ -159,6 +159,42 @@ def test_a_statement_the_server_fails_is_refused_alone(pg_url: str) -> None:
     asyncio.run(body())
 
 
+@pytest.mark.parametrize("prepared", [True, False], ids=["direct", "behind-a-pooler"])
+def test_writes_run_prepared_on_each_connection_or_as_text_behind_a_pooler(
+        pg_url: str, prepared: bool, caplog: pytest.LogCaptureFixture) -> None:
+    # Every kind of write lands the same either way; directly, each pooled connection has
+    # every write statement prepared (the server accepted each one), behind a transaction-mode
+    # pooler none is (a statement prepared on one server connection would not be on another).
+    from floecli.engine.store.postgres.store import HOT
+
+    async def body() -> None:
+        store = PostgresStore(pg_url, host="h1", settings=ClusterSettings(prepared=prepared))
+        store.open()
+        await store.activate(record(1))
+        store.append_log("h1-1", "build", "a line")
+        store.save_run(record(1))
+        store.put("k", {"v": 1})
+        ended = record(1)
+        ended.ended = True
+        store.finish(ended)
+        store.add_pend(pend(2), 2)
+        await store.flush()
+        assert await store.node_logs("h1-1") == {"build": ["a line"]}
+        assert await store.get("k") == {"v": 1}
+        assert [p.run_id for p in (await store.live("f"))[1]] == ["h1-2"]
+        names = await store._run(lambda conn: _prepared_names(conn))
+        assert names == ({f"floe_{i}" for i in range(len(HOT))} if prepared else set())
+        await store.close()
+
+    asyncio.run(body())
+    assert "cannot prepare" not in caplog.text
+
+
+async def _prepared_names(conn: psycopg.AsyncConnection) -> set[str]:
+    cur = await conn.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'floe%'")
+    return {name for (name,) in await cur.fetchall()}
+
+
 def test_log_lines_that_postgres_text_cannot_hold_are_kept_replaced(pg_url: str) -> None:
     async def body() -> None:
         store = PostgresStore(pg_url, host="h1")

@@ -69,6 +69,11 @@ CONNECT_TIMEOUT = 10
 PREPARE_AFTER = 5
 READ_RETRY_FOR = 30.0  # a read meeting a lost connection is tried again for this long
 CLOSE_GRACE = 10.0  # closing while the server is away: writes are retried this long, then lost
+# Every statement a batch may hold (trip.Prepared)
+HOT = (claims.ADD_PEND, claims.SET_COUNTER, claims.ACTIVATE, claims.SAVE_RUN,
+       claims.SAVE_CLAIMED, claims.REMOVE_PEND, claims.ARCHIVE, claims.RELEASE_RUN,
+       claims.ARCHIVE_CLAIMED, claims.RELEASE_CLAIMED, claims.APPEND_LOGS, claims.MARK_WRITER,
+       claims.NOTIFY, claims.PUT, claims.DELETE)
 
 
 class Fenced(StoreError):
@@ -205,6 +210,7 @@ class PostgresStore(RunStore):
         self.waker: Waker | None = None
         self._notifying: set[asyncio.Task[None]] = set()
         self._fresh = _Freshness()
+        self._prepared: trip.Prepared | None = None
         # The last claim saw another pend this host may run: the claimer looks again at once
         # only then (a pend that comes later sends a wake-up of its own).
         self.more_pends = False
@@ -237,12 +243,16 @@ class PostgresStore(RunStore):
         self._writer = None
         self._writer_id = uuid.uuid4().hex
         self._uncertain = False
+        # The writes, prepared on each connection as it is made (trip.py): not behind a
+        # pooler in transaction mode.
+        self._prepared = trip.Prepared(HOT) if self.settings.prepared else None
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(1, self.settings.pool_size), open=False,
             kwargs={"autocommit": True,
-                    # psycopg prepares a statement on its fifth use on a connection
+                    # psycopg prepares a read on its fifth use on a connection
                     "prepare_threshold": PREPARE_AFTER if self.settings.prepared else None,
                     "connect_timeout": CONNECT_TIMEOUT},
+            configure=self._prepared.configure if self._prepared is not None else None,
             # a connection the server dropped (a restart) is found before it is used
             check=self._fresh.check, reset=self._fresh.returned,
             timeout=CONNECT_TIMEOUT, name=f"floe {self.host or 'store'}")
@@ -814,7 +824,7 @@ class PostgresStore(RunStore):
                     # the rest stand.
                     statements, checks = self._statements(batch)
                     statements += self._marks(batch, [j.wake for j in batch])
-                    cur = await trip.run(conn, statements)
+                    cur = await trip.run(conn, statements, self._prepared)
                     refusals = self._refusals(trip.rowcounts(cur, len(statements)), checks)
                     for error in refusals.values():
                         if not isinstance(error, Fenced):  # a fenced run is logged as lost
@@ -836,7 +846,7 @@ class PostgresStore(RunStore):
                             async with conn.transaction():
                                 statements, checks = self._statements([job])
                                 if statements:
-                                    cur = await trip.run(conn, statements)
+                                    cur = await trip.run(conn, statements, self._prepared)
                                     self._verify(trip.rowcounts(cur, len(statements)),
                                                  checks)
                         except Fenced as e:
@@ -848,7 +858,8 @@ class PostgresStore(RunStore):
                             refusals[job.seq] = e if isinstance(e, StoreError) else StoreError(
                                 f"the run store refused {job.what}: {e}")
                     await trip.run(conn, self._marks(batch, [j.wake for j in batch
-                                                             if j.seq not in refusals]))
+                                                             if j.seq not in refusals]),
+                                   self._prepared)
                 return refusals
         except (psycopg.OperationalError, psycopg.InterfaceError) as e:
             raise _Transient(str(e).strip() or type(e).__name__) from None
