@@ -95,10 +95,12 @@ class TaskRunner:
             # with a timeout: its clock must not run while the store cannot commit.
             if not await owner.activated(run):
                 return
-            gate = (owner.durable_gate() if not with_activation and self._durable_at_spawn(node)
-                    and _timeout(node) is None else None)
-            if gate is None and not with_activation:
-                await owner.durable()
+            gate = None
+            if not with_activation:
+                if self._durable_at_spawn(node) and _timeout(node) is None:
+                    gate = owner.durable_gate()
+                if gate is None:
+                    await owner.durable()
             if self._awaits_input(node):
                 result = await self._perform_data(run, node, event_opts)
             else:
