@@ -362,8 +362,8 @@ def _short_locks(settings: ClusterSettings, flush: bool = True) -> trip.Statemen
 async def claim_next(conn: Conn, host: str, tags: Sequence[str], settings: ClusterSettings
                      ) -> tuple[Pend, int, bool] | None:
     """Claim the oldest pend `host` may run: (the pend, the attempt it holds, whether another
-    pend it may run is there), or None. One
-    round trip (trip.py): the lock timeout and floe_claim (migration 3) as one transaction.
+    pend it may run is there), or None. One round trip (trip.py): the lock timeout and
+    floe_claim (migration 3) as one transaction.
     Its commit does not wait for its WAL flush: the run's activation, which must come before
     anything runs, is fenced by this claim and waits for its own flush, which covers the
     claim's (the WAL is one sequence). A claim a crash loses leaves the pend unclaimed; the

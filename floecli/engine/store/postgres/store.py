@@ -14,10 +14,10 @@ connection of their own, so they see those writes without holding up the writer.
 Writes about a run this host claimed (claims.py) are fenced: they carry `claimed_by = me AND
 attempt = n`, and one that matches no row raises Fenced (to whoever awaits it) or reports the
 run to `on_fenced` (fire-and-forget writes), after which nothing more about that run is
-written from here. Each batch, like each claim, is one simple query with its values bound by
-the driver (trip.py): one round trip. Reads may be prepared on the server, except behind
-PgBouncer's transaction mode (`ClusterSettings.prepared`), and no setting outlives a
-transaction.
+written from here. Each batch, like each claim, is one query with its values bound by the
+driver (trip.py): one round trip. A batch's statements, and the reads a connection runs
+often, are prepared on the server, except behind PgBouncer's transaction mode
+(`ClusterSettings.prepared`); no setting outlives a transaction.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ class ClusterSettings:
     pool_size: int = 4  # connections per host, besides the listening one
     # Both False behind PgBouncer in transaction mode (`cluster: {pooler: transaction}`),
     # where LISTEN cannot work (polling only) and a statement prepared on one server
-    # connection may run on another. Prepared, a read costs less (commits and claims are
-    # simple queries, trip.py).
+    # connection may run on another. Prepared, the server plans a statement once per
+    # connection (trip.Prepared for writes; psycopg's own for reads).
     listen: bool = True
     prepared: bool = True
 
@@ -824,8 +824,8 @@ class PostgresStore(RunStore):
                     # the rest stand.
                     statements, checks = self._statements(batch)
                     statements += self._marks(batch, [j.wake for j in batch])
-                    cur = await trip.run(conn, statements, self._prepared)
-                    refusals = self._refusals(trip.rowcounts(cur, len(statements)), checks)
+                    counts = await trip.rowcounts(conn, statements, self._prepared)
+                    refusals = self._refusals(counts, checks)
                     for error in refusals.values():
                         if not isinstance(error, Fenced):  # a fenced run is logged as lost
                             log.error("run store %s: %s", self.name, error)
@@ -846,9 +846,8 @@ class PostgresStore(RunStore):
                             async with conn.transaction():
                                 statements, checks = self._statements([job])
                                 if statements:
-                                    cur = await trip.run(conn, statements, self._prepared)
-                                    self._verify(trip.rowcounts(cur, len(statements)),
-                                                 checks)
+                                    self._verify(await trip.rowcounts(
+                                        conn, statements, self._prepared), checks)
                         except Fenced as e:
                             refusals[job.seq] = e
                         except (psycopg.Error, StoreError) as e:

@@ -86,8 +86,8 @@ async def run(conn: Conn, statements: Sequence[Statement], prepared: Prepared | 
               ) -> psycopg.AsyncClientCursor[Any]:
     """Run `statements` on `conn` (in autocommit mode: one transaction of their own; inside
     an open transaction: part of it) in one round trip; by name those `prepared` has on it.
-    The cursor is left on the first statement's result; `rowcounts` reads every statement's
-    row count."""
+    The cursor is left on the first statement's result (`rowcounts` reads every statement's
+    row count)."""
     cur = psycopg.AsyncClientCursor(conn)
     if prepared is None:
         text = ";\n".join(cur.mogrify(sql, params) for sql, params in statements)
@@ -97,12 +97,14 @@ async def run(conn: Conn, statements: Sequence[Statement], prepared: Prepared | 
     return cur
 
 
-def rowcounts(cur: psycopg.AsyncClientCursor[Any], statements: int) -> list[int]:
-    """The row count of each of the `statements` results, in order (the cursor moves to the
-    last result)."""
+async def rowcounts(conn: Conn, statements: Sequence[Statement],
+                    prepared: Prepared | None = None) -> list[int]:
+    """`run`, then the row count of each statement, in order."""
+    cur = await run(conn, statements, prepared)
     counts = [cur.rowcount]
     while cur.nextset():
         counts.append(cur.rowcount)
-    if len(counts) != statements:  # one result per statement, or the text was not ours
-        raise psycopg.ProgrammingError(f"{len(counts)} results for {statements} statements")
+    if len(counts) != len(statements):  # one result per statement, or the text was not ours
+        raise psycopg.ProgrammingError(f"{len(counts)} results for {len(statements)} "
+                                       "statements")
     return counts
