@@ -17,8 +17,11 @@ def workspace_path(root: Path, flow: Flow, run_id: str) -> Path:
 async def prepare_workspace(path: Path, *, reuse: bool) -> None:
     """A fresh workspace starts empty; a reused one keeps its files (DECISIONS §2).
 
-    Only removing an old tree goes to a thread (it may be large); the usual case, a mkdir,
-    is done at once: every run's activation waits for this under the run-state lock."""
-    if not reuse and path.exists():
+    Only removing an old tree goes to a thread (it may be large); the usual case, one mkdir
+    of a new directory, is done at once: every run's activation waits for this under the
+    run-state lock, so it is not preceded by a stat to see whether there is a tree."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=reuse)
+    except FileExistsError:  # a tree left by an earlier run of that id: emptied
         await asyncio.to_thread(shutil.rmtree, path)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True)

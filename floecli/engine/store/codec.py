@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring_ascii as json_string
 from typing import Any
 
 from ..flow import Flow
@@ -21,9 +22,12 @@ def run_text(run: RunRecord) -> str:
     """A run record's JSON without its logs: lines live apart so appending one is O(1).
 
     A run is saved at every step, and its flow (often most of the text) never changes, so
-    the flow's JSON is made once per flow object and spliced in."""
-    rest = dumps(run.to_json(logs=False, flow=False))
-    return '{"Flow":' + _flow_text(run.flow) + "," + rest[1:]
+    the flow's JSON is made once per flow object and spliced in; so is each task node's,
+    made again only when that node changed (ExecNode.stored_text)."""
+    rest = dumps(run.to_json(logs=False, flow=False, exec_nodes=False))
+    nodes = ",".join(f"{json_string(node_id)}:{node.stored_text(dumps)}"
+                     for node_id, node in run.exec_nodes.items())
+    return '{"Flow":' + _flow_text(run.flow) + ',"ExecNodes":{' + nodes + "}," + rest[1:]
 
 
 def pend_text(pend: Pend) -> str:
