@@ -112,8 +112,10 @@ class ExecNode:
     def __setattr__(self, name: str, value: Any) -> None:
         # Any change forgets the stored text (`stored_text`). Its dicts are replaced when
         # they change, never changed in place, so an assignment is every change there is.
-        object.__setattr__(self, name, value)
-        self.__dict__.pop(_STORED_TEXT, None)
+        fields = self.__dict__  # plain attributes: this is what object.__setattr__ does
+        fields[name] = value
+        if _STORED_TEXT in fields:
+            del fields[_STORED_TEXT]
 
     def stored_text(self, encode: Callable[[dict[str, Any]], str]) -> str:
         """encode(to_json(logs=False)), kept until the node changes: a run is saved at every
@@ -218,6 +220,14 @@ class RunRecord:
         return cls(ref=ref or pend.ref, flow=pend.flow, trigger=pend.triggered_node,
                    trigger_opts=dict(pend.opts), trigger_submission=dict(pend.submission),
                    inputs=input_values(pend.inputs), rerun=link, **more)
+
+    def exec_node(self, node_id: str) -> ExecNode:
+        """The record of task node `node_id`, made (not started) if it has none yet; an
+        existing one is not built again only to be thrown away, as setdefault would."""
+        node = self.exec_nodes.get(node_id)
+        if node is None:
+            node = self.exec_nodes[node_id] = ExecNode()
+        return node
 
     def add_inputs(self, values: Mapping[str, Any]) -> None:
         """Values pushed into the run join its inputs, replacing earlier ones of their name."""

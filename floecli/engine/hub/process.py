@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
+import queue
 import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import platform
 
@@ -63,20 +63,106 @@ async def no_pace() -> None:
     return None
 
 
-# One thread starts every process, in the order asked. Starting one blocks its caller until
-# the child has exec'd (half a millisecond here, far more for a binary on a slow filesystem);
-# CPython lets go of the GIL for that wait, so on this thread it costs the loop nothing. One
-# thread, not a pool: a second one doubled a request's latency during a burst (GIL contention)
-# for no gain in throughput.
-_spawner: concurrent.futures.ThreadPoolExecutor | None = None
+class SpawnJob:
+    """One start asked of the spawner's thread: run there once, in its turn, unless it was
+    cancelled while still queued. Its outcome reaches the loop by one call_soon_threadsafe
+    into `future`: no concurrent.futures.Future to chain to an asyncio one, and no shield
+    around it (together a tenth of the loop's own time in a burst)."""
+
+    _QUEUED, _RUNNING, _CANCELLED = "queued", "running", "cancelled"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any],
+                 args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+        self._loop = loop
+        self._call = (fn, args, kw)
+        self._lock = threading.Lock()  # the state, which the loop and the thread both change
+        self._state = self._QUEUED
+        self.future: asyncio.Future[Any] = loop.create_future()  # what the asker awaits
+        self._outcome: tuple[Any, BaseException | None] | None = None  # set on the loop
+        self._after: asyncio.Future[Any] | None = None  # for an asker whose await was stopped
+
+    def cancel(self) -> bool:
+        """Whether it was still queued: then it never runs."""
+        with self._lock:
+            if self._state is self._QUEUED:
+                self._state = self._CANCELLED
+                return True
+            return False
+
+    def run(self) -> None:
+        """The spawner's thread: the call, unless cancelled; its outcome to the loop."""
+        with self._lock:
+            if self._state is self._CANCELLED:
+                return
+            self._state = self._RUNNING
+        fn, args, kw = self._call
+        try:
+            outcome: tuple[Any, BaseException | None] = (fn(*args, **kw), None)
+        except BaseException as e:  # the asker's, to raise: the thread goes on
+            outcome = (None, e)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            self._loop.call_soon_threadsafe(self._settle, outcome)
+
+    def _settle(self, outcome: tuple[Any, BaseException | None]) -> None:
+        self._outcome = outcome
+        for waiting in (self.future, self._after):
+            if waiting is not None and not waiting.done():
+                _set_outcome(waiting, outcome)
+
+    async def outcome(self) -> Any:
+        """Its result once run, for an asker whose await of `future` was cancelled (which
+        cancelled `future`) while the thread was already running it."""
+        if self._outcome is None:
+            self._after = self._loop.create_future()
+            return await self._after
+        result, error = self._outcome
+        if error is not None:
+            raise error
+        return result
+
+
+def _set_outcome(future: asyncio.Future[Any], outcome: tuple[Any, BaseException | None]
+                 ) -> None:
+    result, error = outcome
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Spawner:
+    """One thread that starts every process, in the order asked. Starting one blocks its
+    caller until the child has exec'd (half a millisecond here, far more for a binary on a
+    slow filesystem); CPython lets go of the GIL for that wait, so on this thread it costs
+    the loop nothing. One thread, not a pool: a second one doubled a request's latency during
+    a burst (GIL contention) for no gain in throughput."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[SpawnJob] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="floe-spawn_0", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> SpawnJob:
+        """`fn(*args, **kw)` on the thread, after every start asked before it (the loop's
+        thread asks)."""
+        job = SpawnJob(asyncio.get_running_loop(), fn, args, kw)
+        self._jobs.put(job)
+        return job
+
+    def _serve(self) -> None:
+        while True:
+            self._jobs.get().run()
+
+
+_spawner: Spawner | None = None
 _spawner_lock = threading.Lock()
 
 
-def spawner() -> concurrent.futures.ThreadPoolExecutor:
+def spawner() -> Spawner:
     global _spawner
     with _spawner_lock:
         if _spawner is None:
-            _spawner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="floe-spawn")
+            _spawner = Spawner()
         return _spawner
 
 
@@ -237,20 +323,19 @@ class ProcessGroup:
         """Run argv to its end, its output to `sink`; `env` is the child's whole environment
         (child_env)."""
         loop = asyncio.get_running_loop()
-        queued = spawner().submit(_spawn, self._gate, self._on_spawn, loop, argv, cwd=cwd,
-                                  env=env)
-        starting = asyncio.wrap_future(queued)
+        job = spawner().submit(_spawn, self._gate, self._on_spawn, loop, argv, cwd=cwd,
+                               env=env)
         try:
-            proc = await asyncio.shield(starting)
+            proc = await job.future
         except asyncio.CancelledError:
-            if queued.cancel():
+            if job.cancel():
                 raise  # stopped while still queued behind other starts: it never runs
             if self._gate is not None:
                 self._gate.cancel()  # waiting for its commit: it never forks now
             # Stopped while the process was being started: it runs now (and may have started
             # children), so wait for it and kill its whole group.
             with contextlib.suppress(Exception):
-                started = await starting
+                started = await job.outcome()
                 await self._kill(started)
                 started.close()
             raise

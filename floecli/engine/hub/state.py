@@ -508,14 +508,14 @@ class RunState:
             data = run.record.data_nodes.setdefault(node_id, DataNode())
             data.started = data.started or now()
         else:
-            rec = run.record.exec_nodes.setdefault(node_id, ExecNode())
+            rec = run.record.exec_node(node_id)
             rec.started, rec.stopped, rec.reason = now(), None, ""
             rec.input = dict(event_opts)
         self.save(run)
 
     def node_finished(self, run: ActiveRun, node_id: str, status: int | None, good: bool, *,
                       reason: str = "", outputs: Mapping[str, Any] | None = None) -> None:
-        rec = run.record.exec_nodes.setdefault(node_id, ExecNode())
+        rec = run.record.exec_node(node_id)
         rec.stopped, rec.good, rec.status, rec.reason = now(), good, status, reason
         rec.opts = dict(outputs or {})  # kept with the run: a fetch's verified digest, ...
         self.save(run)
@@ -530,7 +530,7 @@ class RunState:
     def interrupted(self, run: ActiveRun, node_id: str) -> None:
         """A node that was running when the engine died: it ends interrupted, and its bad event
         is queued so the flow's own failure handling applies."""
-        rec = run.record.exec_nodes.setdefault(node_id, ExecNode())
+        rec = run.record.exec_node(node_id)
         rec.stopped, rec.good, rec.status, rec.reason = now(), False, None, REASON_INTERRUPTED
         self.queue_event(run, Event(run.record.ref, result_tag(CLASS_TASK, node_id, "bad"),
                                     NodeRef(CLASS_TASK, node_id), False, {}))
@@ -606,7 +606,7 @@ class RunState:
                 self._store.append_log(run.run_id, node_id, text)
 
         node_log = MaskedNodeLog(  # secrets masked before anything sees a line
-            run.record.exec_nodes.setdefault(node_id, ExecNode()),
+            run.record.exec_node(node_id),
             cap=self._logs.cap, emit=emit, store=store,
             file=self._logs.root / "logs" / run.flow.id / run.run_id / f"{node_id}.log")
         run.logs[node_id] = node_log

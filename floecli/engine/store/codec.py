@@ -10,7 +10,7 @@ from typing import Any
 
 from ..flow import Flow
 from ..pend import Pend
-from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, ExecNode, RunRecord
+from ..runs import STATUS_BAD, STATUS_GOOD, ZERO_TIME, RunRecord
 
 
 def dumps(value: Any) -> str:
@@ -60,7 +60,7 @@ def run_from_text(text: str, logs: Iterable[tuple[str, str]] = ()) -> RunRecord:
     run = RunRecord.from_json(json.loads(text))
     for node_id, line in logs:
         # A line may be logged before its node's first save_run: keep it all the same.
-        run.exec_nodes.setdefault(node_id, ExecNode()).logs.append(line)
+        run.exec_node(node_id).logs.append(line)
     return run
 
 
