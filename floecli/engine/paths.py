@@ -24,8 +24,10 @@ def inside(root: Path, relative: str | os.PathLike[str], *, what: str = "path") 
         raise PathOutside(f"{what} {text!r} contains a NUL character")
     if text in HERE:
         # The root itself is always allowed, so resolving it would only rename it: every
-        # exec task without a sub-dir comes here.
-        return Path(os.path.abspath(root))
+        # exec task without a sub-dir comes here, its workspace most often absolute already.
+        here = os.fspath(root)
+        absolute = os.path.abspath(here)
+        return root if absolute == here and isinstance(root, Path) else Path(absolute)
     try:
         # os.path on strings: every task start resolves its cwd, and pathlib's resolve costs
         # several times more for the same lstat calls.

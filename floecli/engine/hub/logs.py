@@ -11,6 +11,7 @@ newlines, `lines`: how many), so the cost no longer grows with the number of lin
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -27,17 +28,21 @@ LINE_BYTES = 64 * 1024  # of one line past the cap, what watchers are shown
 class NodeLog:
     """The sink a node's output lines go to (see process.read_lines)."""
 
-    def __init__(self, rec: ExecNode, *, cap: int, file: Path,
+    def __init__(self, rec: ExecNode, *, cap: int, file: Callable[[], Path],
                  emit: Callable[[str, int], None], store: Callable[[str], None]) -> None:
         self._rec = rec
         self._cap = cap
-        self._path = file
+        self._file_path = file  # made only past the cap: most nodes never get there
         self._emit = emit  # the sys.node.update event: text, and how many lines it holds
         self._store = store  # the line in the run store
         self._lines = len(rec.logs)
         self._bytes = sum(len(line) for line in rec.logs)
         self._file: BinaryIO | None = None
         self._partial = b""  # past the cap: the start of a line whose end is still to come
+
+    @functools.cached_property
+    def _path(self) -> Path:
+        return self._file_path()
 
     @property
     def accepting(self) -> bool:

@@ -608,7 +608,7 @@ class RunState:
         node_log = MaskedNodeLog(  # secrets masked before anything sees a line
             run.record.exec_node(node_id),
             cap=self._logs.cap, emit=emit, store=store,
-            file=self._logs.root / "logs" / run.flow.id / run.run_id / f"{node_id}.log")
+            file=lambda: self._logs.root / "logs" / run.flow.id / run.run_id / f"{node_id}.log")
         run.logs[node_id] = node_log
         return node_log
 

@@ -130,13 +130,17 @@ class TaskRunner:
         self._owner.publish(Event(run.record.ref, SYS_NODE_START, source))
         ctx = self._context(run, node, event_opts, gate)
         timeout = _timeout(node)
+        deadline = None
         try:
-            async with asyncio.timeout(timeout) as deadline:
+            if timeout is None:  # most tasks: no timer to set up and tear down
                 status = await task.run(ctx)
+            else:
+                async with asyncio.timeout(timeout) as deadline:
+                    status = await task.run(ctx)
         except asyncio.CancelledError:
             raise
         except TimeoutError as e:
-            if deadline.expired():  # floe's own timer, not a TimeoutError of the task's
+            if deadline is not None and deadline.expired():  # floe's timer, not the task's
                 # Its process groups are killed; what left them (a daemon) carries the
                 # task's marker and dies too, as it would with a stop.
                 await self._host.reaper.reap(marker(self._host.root_tag, run.run_id, node.id))
