@@ -22,6 +22,9 @@ async def prepare_workspace(path: Path, *, reuse: bool) -> None:
     run-state lock, so it is not preceded by a stat to see whether there is a tree."""
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=reuse)
-    except FileExistsError:  # a tree left by an earlier run of that id: emptied
+    except FileExistsError:
+        if reuse:
+            raise  # a file where the workspace should be: never removed in its place
+        # A tree left by an earlier run of that id: a fresh workspace starts empty.
         await asyncio.to_thread(shutil.rmtree, path)
         path.mkdir(mode=0o700, parents=True)
