@@ -182,7 +182,7 @@ class EventQueue:
         # Made directly, not by dataclasses.replace (twice the cost): a task publishes a
         # handful of events, so this runs thousands of times in a burst.
         event = Event(event.run_ref, event.tag, event.source_node, event.good,
-                      dict(event.opts or {}), next(self._ids))
+                      opts=dict(event.opts or {}), id=next(self._ids))
         for observer in list(self._observers):
             try:
                 observer(event)
